@@ -1,0 +1,166 @@
+"""The videmo checkpoint: one ``.pt`` file with the weights and everything needed to use them.
+
+Layout (all plain types, so ``torch.load(..., weights_only=True)`` reads it and no code runs)::
+
+    {"format": "videmo-checkpoint", "format_version": 1,
+     "meta": {...see Checkpoint.meta...}, "state_dict": {...}}
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .errors import VidemoError
+from .models import Awei
+
+FORMAT = "videmo-checkpoint"
+FORMAT_VERSION = 1
+CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL_NAME = "awei-vgg11bn-fer2013-48px-grey.pt"
+
+REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
+
+
+class CheckpointError(VidemoError):
+    pass
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model, ready for inference, and its metadata."""
+
+    model: Awei
+    meta: dict[str, Any]
+    path: Path | None = None
+    sha256: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else self.meta.get("name", "unnamed")
+
+
+def model_meta(model: Awei, vgg: str | None, mean: list[float], std: list[float], **more: Any) -> dict[str, Any]:
+    """The metadata that rebuilds ``model``; ``more`` adds provenance (data, metrics, ...)."""
+    return {
+        "arch": model.arch,
+        "vgg": vgg if model.vgg is not None else None,
+        "image_size": model.image_size,
+        "channels": model.in_channels,
+        "mean": list(mean),
+        "std": list(std),
+        "classes": list(CLASSES),
+        "videmo_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **more,
+    }
+
+
+def build_model(meta: dict[str, Any]) -> Awei:
+    return Awei(
+        arch=meta["arch"],
+        in_channels=meta["channels"],
+        image_size=meta["image_size"],
+        num_classes=len(meta["classes"]),
+        vgg=meta.get("vgg") or "vgg16",
+    )
+
+
+def save_checkpoint(path: str | os.PathLike, model: Awei, meta: dict[str, Any], half: bool = False, **extra: Any) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated file under ``path``.
+
+    ``half`` stores floating-point weights as fp16 (half the size); they are widened to
+    fp32 on load. ``extra`` holds training state for ``--resume`` (optimizer, RNG...).
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state_dict": state, **extra}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_payload(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw checkpoint dictionary, validated; never runs code from the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: checkpoint is empty (0 bytes)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: refused to load: the file holds objects other than weights ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({type(e).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a videmo checkpoint (no '{FORMAT}' header)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this videmo reads ({FORMAT_VERSION}); upgrade videmo"
+        )
+    meta = payload.get("meta")
+    if not isinstance(meta, dict) or any(key not in meta for key in REQUIRED_META):
+        raise CheckpointError(f"{path}: checkpoint metadata is incomplete (needs {', '.join(REQUIRED_META)})")
+    if not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: checkpoint holds no weights")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load a checkpoint for inference (eval mode, fp32, on the CPU)."""
+    path = Path(path)
+    payload = read_payload(path)
+    meta = payload["meta"]
+    try:
+        model = build_model(meta)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({e})") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        detail = str(e).strip().splitlines()
+        reason = detail[1].strip() if len(detail) > 1 else detail[0]
+        raise CheckpointError(f"{path}: weights do not match the architecture in its metadata ({reason})") from None
+    model.eval()
+    extra = {k: v for k, v in payload.items() if k not in ("format", "format_version", "meta", "state_dict")}
+    return Checkpoint(model=model, meta=meta, path=path, sha256=file_sha256(path), extra=extra)
+
+
+def default_weights() -> Path | None:
+    """The shipped default model, when this install has it."""
+    path = MODELS_DIR / DEFAULT_MODEL_NAME
+    return path if path.is_file() else None
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

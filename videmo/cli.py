@@ -1,0 +1,100 @@
+"""The ``videmo`` command: parses options and calls the library; errors become one line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+import sys
+
+import click
+
+from . import __version__
+from .errors import VidemoError
+
+
+def one_line_errors(command):
+    """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except VidemoError as e:
+            click.echo(f"videmo: error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("videmo: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="videmo")
+def main():
+    """Seven-emotion analysis of every face in every analysed frame of a video."""
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(), help="Dataset folder (RAF-DB, numbered or class folders) or FER2013 CSV.")
+@click.option("--layout", type=click.Choice(["rafdb", "numbered", "folders", "fer-csv"]), help="Force a dataset layout instead of detecting it.")
+@click.option("--preset", type=click.Choice(["paper"]), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4.")
+@click.option("--arch", type=click.Choice(["cnn", "awei", "awei-vgg"]), default="awei-vgg", show_default=True)
+@click.option("--vgg", type=click.Choice(["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]), default="vgg16", show_default=True)
+@click.option("--image-size", type=click.IntRange(32), default=64, show_default=True, help="Input side in pixels.")
+@click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
+@click.option("--normalize", type=click.Choice(["unit", "centered", "imagenet"]), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
+@click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
+@click.option("--freeze-vgg", is_flag=True, help="Keep the VGG branch's weights fixed.")
+@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), default="adamw", show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--weight-decay", type=float, default=0.05, show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True)
+@click.option("--warmup-epochs", type=float, default=1.0, show_default=True)
+@click.option("--augment", type=click.Choice(["none", "basic", "strong"]), default="basic", show_default=True)
+@click.option("--balance", type=click.Choice(["none", "weights", "sampler"]), default="weights", show_default=True)
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
+@click.option("--amp", is_flag=True, help="Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once).")
+@click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
+@click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
+@click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
+@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@one_line_errors
+def train(preset, grey, resume, **options):
+    """Train cnn, awei or awei-vgg on labelled face images."""
+    from .train import PRESETS, TrainConfig, train as run_training
+
+    options["channels"] = 1 if grey else 3
+    if preset:
+        options.update(PRESETS[preset])
+    run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]))
+
+
+@main.command()
+@click.argument("checkpoint", required=False, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+@one_line_errors
+def info(checkpoint, as_json):
+    """Print a checkpoint's metadata and parameter count (default: the shipped model)."""
+    from .checkpoint import count_parameters, default_weights, load_checkpoint
+
+    path = checkpoint or default_weights()
+    if path is None:
+        raise VidemoError("no checkpoint given and no default model is installed in models/")
+    loaded = load_checkpoint(path)
+    meta = {k: v for k, v in loaded.meta.items() if k != "history"}
+    summary = {"path": str(loaded.path), "sha256": loaded.sha256, "parameters": count_parameters(loaded.model), **meta}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = json.dumps(value, default=str)
+        click.echo(f"{key:>16}: {value}")

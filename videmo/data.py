@@ -1,0 +1,244 @@
+"""Labelled face datasets: find the layout, list (image, label, split) samples, decode them once.
+
+Labels are 0-based indices into ``CLASSES`` (RAF-DB's order 1..7 minus one).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .checkpoint import CLASSES
+from .errors import VidemoError
+
+LAYOUTS = ("rafdb", "numbered", "folders", "fer-csv")
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+RAFDB_LABELS = Path("basic/EmoLabel/list_patition_label.txt")
+# FER2013's CSV numbers its classes 0..6 as angry, disgust, fear, happy, sad, surprise, neutral.
+FER_CSV_TO_CLASS = (5, 2, 1, 3, 4, 0, 6)
+FER_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+CLASS_ALIASES = {
+    "surprise": "surprise", "surprised": "surprise", "surprize": "surprise",
+    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
+    "disgust": "disgust", "disgusted": "disgust",
+    "happiness": "happiness", "happy": "happiness", "joy": "happiness",
+    "sadness": "sadness", "sad": "sadness",
+    "anger": "anger", "angry": "anger",
+    "neutral": "neutral", "calm": "neutral", "contempt": None,
+}
+
+
+class DatasetError(VidemoError):
+    pass
+
+
+@dataclass
+class Sample:
+    source: Path | bytes  # an image file, or raw 48x48 grey pixels (FER2013's CSV)
+    label: int
+    split: str
+
+
+@dataclass
+class Dataset:
+    root: Path
+    layout: str
+    samples: list[Sample]
+    notes: list[str] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Sample]:
+        return [s for s in self.samples if s.split == name]
+
+    def counts(self) -> dict[str, list[int]]:
+        """Per split, the number of samples of each class, in class order."""
+        tally = Counter((s.split, s.label) for s in self.samples)
+        return {sp: [tally[(sp, c)] for c in range(len(CLASSES))] for sp in SPLITS if any(tally[(sp, c)] for c in range(len(CLASSES)))}
+
+    def describe(self) -> dict:
+        return {"root": str(self.root), "layout": self.layout, "counts": self.counts(), "classes": list(CLASSES)}
+
+
+def detect_layout(root: Path) -> str:
+    if root.is_file():
+        if root.suffix.lower() == ".csv":
+            return "fer-csv"
+        raise DatasetError(f"{root}: a dataset is a folder or FER2013's CSV file")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset not found")
+    if (root / RAFDB_LABELS).is_file():
+        return "rafdb"
+    split_dirs = split_folders(root)
+    if not split_dirs:
+        raise DatasetError(f"{root}: no dataset layout found (expected {RAFDB_LABELS}, train/ and test/ or val/ folders, or a CSV)")
+    class_dirs = [d.name for sd in split_dirs.values() for d in sd.iterdir() if d.is_dir()]
+    return "numbered" if class_dirs and all(name.isdigit() for name in class_dirs) else "folders"
+
+
+def split_folders(root: Path) -> dict[str, Path]:
+    """train/val/test folders under ``root`` or under the widespread ``DATASET/`` level."""
+    for base in (root, root / "DATASET"):
+        found = {SPLIT_ALIASES[d.name.lower()]: d for d in sorted(base.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_ALIASES} if base.is_dir() else {}
+        if found:
+            return found
+    return {}
+
+
+def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
+    root = Path(root)
+    layout = layout or detect_layout(root)
+    readers = {"rafdb": read_rafdb, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
+    if layout not in readers:
+        raise DatasetError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    dataset = readers[layout](root)
+    if not dataset.samples:
+        raise DatasetError(f"{root}: no labelled images found ({layout} layout)")
+    return dataset
+
+
+def read_rafdb(root: Path) -> Dataset:
+    label_file = root / RAFDB_LABELS
+    if not label_file.is_file():
+        raise DatasetError(f"{label_file}: RAF-DB label file not found")
+    aligned, original = root / "basic/Image/aligned", root / "basic/Image/original"
+    samples, missing = [], 0
+    for number, line in enumerate(read_text(label_file).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise DatasetError(f"{label_file}:{number}: malformed line {line.strip()!r} (expected 'train_00001.jpg 5')")
+        name, label = parts[0], int(parts[1])
+        if not 1 <= label <= len(CLASSES):
+            raise DatasetError(f"{label_file}:{number}: label {label} is outside 1..{len(CLASSES)}")
+        split = "train" if name.startswith("train") else "test" if name.startswith("test") else None
+        if split is None:
+            raise DatasetError(f"{label_file}:{number}: file name {name!r} starts with neither 'train' nor 'test'")
+        stem = Path(name).stem
+        candidates = [aligned / f"{stem}_aligned{Path(name).suffix}", original / name]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            missing += 1
+            continue
+        samples.append(Sample(path, label - 1, split))
+    notes = [f"{missing} listed images not found under basic/Image/"] if missing else []
+    return Dataset(root, "rafdb", samples, notes)
+
+
+def read_numbered(root: Path) -> Dataset:
+    samples = []
+    for split, folder in split_folders(root).items():
+        for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+            if not class_dir.name.isdigit() or not 1 <= int(class_dir.name) <= len(CLASSES):
+                raise DatasetError(f"{class_dir}: class folder must be numbered 1..{len(CLASSES)} (RAF-DB order)")
+            samples += [Sample(p, int(class_dir.name) - 1, split) for p in image_files(class_dir)]
+    return Dataset(root, "numbered", samples)
+
+
+def read_class_folders(root: Path) -> Dataset:
+    samples, notes = [], []
+    for split, folder in split_folders(root).items():
+        for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+            key = class_dir.name.lower()
+            if key not in CLASS_ALIASES:
+                raise DatasetError(f"{class_dir}: unknown class {class_dir.name!r}; expected one of {', '.join(CLASSES)} or a common alias")
+            if CLASS_ALIASES[key] is None:
+                notes.append(f"{class_dir}: class {class_dir.name!r} is not one of the seven emotions; skipped")
+                continue
+            label = CLASSES.index(CLASS_ALIASES[key])
+            samples += [Sample(p, label, split) for p in image_files(class_dir)]
+    return Dataset(root, "folders", samples, notes)
+
+
+def read_fer_csv(root: Path) -> Dataset:
+    path = root if root.is_file() else root / "fer2013.csv"
+    rows = csv.reader(io.StringIO(read_text(path)))
+    header = next(rows, None)
+    if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
+        raise DatasetError(f"{path}:1: expected the header 'emotion,pixels,Usage'")
+    samples = []
+    for number, row in enumerate(rows, 2):
+        if not row:
+            continue
+        try:
+            emotion, split = int(row[0]), FER_USAGE_TO_SPLIT[row[2].strip()]
+            pixels = np.array(row[1].split(), dtype=np.uint8)
+        except (ValueError, IndexError, KeyError):
+            raise DatasetError(f"{path}:{number}: malformed row (expected emotion 0..6, 2304 pixels, a Usage)") from None
+        if not 0 <= emotion <= 6 or pixels.size != 48 * 48:
+            raise DatasetError(f"{path}:{number}: emotion {emotion} outside 0..6 or {pixels.size} pixels instead of 2304")
+        samples.append(Sample(pixels.tobytes(), FER_CSV_TO_CLASS[emotion], split))
+    return Dataset(path, "fer-csv", samples)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a text file") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def decode_image(source: Path | bytes, image_size: int, channels: int) -> np.ndarray | None:
+    """One image as uint8 (channels, size, size); None when it cannot be read."""
+    try:
+        if isinstance(source, bytes):
+            image = Image.frombytes("L", (48, 48), source)
+        else:
+            with Image.open(source) as opened:
+                opened.load()
+                image = opened.copy()
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = composite_on_white(image)
+    image = image.convert("L" if channels == 1 else "RGB")
+    if image.size != (image_size, image_size):
+        image = image.resize((image_size, image_size), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def composite_on_white(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def decode_samples(samples: list[Sample], image_size: int, channels: int, workers: int = 2, progress: bool = True):
+    """Decode once into memory: (uint8 images N,C,S,S, int64 labels, number skipped)."""
+    from tqdm import tqdm
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        arrays = list(tqdm(pool.map(lambda s: decode_image(s.source, image_size, channels), samples),
+                           total=len(samples), desc="decoding images", unit="img", disable=not progress, leave=False))
+    kept = [(a, s.label) for a, s in zip(arrays, samples) if a is not None]
+    skipped = len(samples) - len(kept)
+    if not kept:
+        return torch.zeros((0, channels, image_size, image_size), dtype=torch.uint8), torch.zeros(0, dtype=torch.long), skipped
+    images = torch.from_numpy(np.stack([a for a, _ in kept]))
+    labels = torch.tensor([label for _, label in kept], dtype=torch.long)
+    return images, labels, skipped
+
+
+def format_counts(dataset: Dataset) -> str:
+    counts = dataset.counts()
+    width = max(len(c) for c in CLASSES)
+    lines = [f"{'split':<6} " + " ".join(f"{c[:width]:>{width}}" for c in CLASSES) + f" {'total':>{width}}"]
+    for split, row in counts.items():
+        lines.append(f"{split:<6} " + " ".join(f"{n:>{width}}" for n in row) + f" {sum(row):>{width}}")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""The Awei classifier of "Emotion recognition based on ResNet and transfer learning".
+
+Three variants, as in the paper's ablation:
+
+- ``cnn``: five 3x3 conv layers (32..512 filters, ReLU, 2x2 max-pool after each);
+- ``awei``: plus a residual branch (one 3x3 conv to 512 channels on the input,
+  max-pooled to the fifth conv's output size) summed with the fifth conv's output;
+- ``awei-vgg``: plus the flattened conv features of a VGG, summed with the
+  flattened ``awei`` features.
+
+All three end in dropout 0.5, a 1792-unit fully connected layer and a 7-way output.
+At 224 px every branch gives 7x7x512 = 25088 features.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+ARCHITECTURES = ("cnn", "awei", "awei-vgg")
+VGG_VARIANTS = ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
+CONV_WIDTHS = (32, 64, 128, 256, 512)
+HIDDEN_UNITS = 1792
+
+
+def feature_grid(image_size: int) -> int:
+    """Side of the feature map after five 2x2 max-pools (floor division at each)."""
+    side = image_size
+    for _ in CONV_WIDTHS:
+        side //= 2
+    return side
+
+
+def conv_stack(in_channels: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in CONV_WIDTHS:
+        layers += [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        in_channels = width
+    return nn.Sequential(*layers)
+
+
+class ResidualBranch(nn.Module):
+    """A 3x3 conv to 512 channels on the input, max-pooled over the whole image to the
+    fifth conv's output grid.
+
+    The conv's full-resolution output is 512 channels at input size (about 100 MB per
+    224 px face), so it is computed one band of output rows at a time: each band of
+    input rows is convolved and pooled at once, and the whole map never exists. The
+    bands are exactly adaptive max-pooling's windows, so for sizes that are multiples
+    of 32 this equals a 32x32 max-pool.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 512):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        height = x.shape[-2]
+        padded = F.pad(x, (0, 0, 1, 1))  # rows only: the conv pads columns itself
+        bands = []
+        for row in range(grid[0]):
+            top = (row * height) // grid[0]
+            bottom = -(-((row + 1) * height) // grid[0])
+            band = F.conv2d(padded[..., top:bottom + 2, :], self.conv.weight, self.conv.bias, padding=(0, 1))
+            bands.append(F.adaptive_max_pool2d(band, (1, grid[1])))
+        return torch.cat(bands, dim=-2)
+
+
+def vgg_features(variant: str) -> nn.Module:
+    """VGG's conv part (before its fully connected layers), untrained.
+
+    Pretrained weights are loaded separately by ``videmo.weights.load_vgg_weights``.
+    """
+    if variant not in VGG_VARIANTS:
+        raise ValueError(f"unknown VGG variant {variant!r}; choose one of {', '.join(VGG_VARIANTS)}")
+    return getattr(torchvision.models, variant)(weights=None).features
+
+
+class Awei(nn.Module):
+    def __init__(
+        self,
+        arch: str = "awei-vgg",
+        in_channels: int = 3,
+        image_size: int = 224,
+        num_classes: int = 7,
+        vgg: str = "vgg16",
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 (grey) or 3 (RGB), not {in_channels}")
+        if feature_grid(image_size) < 1:
+            raise ValueError(f"image size {image_size} is too small: it must be at least 32 px")
+        self.arch = arch
+        self.image_size = image_size
+        self.in_channels = in_channels
+        self.features = conv_stack(in_channels)
+        self.residual = ResidualBranch(in_channels) if arch != "cnn" else None
+        self.vgg = vgg_features(vgg) if arch == "awei-vgg" else None
+        self.feature_size = CONV_WIDTHS[-1] * feature_grid(image_size) ** 2
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(self.feature_size, HIDDEN_UNITS),
+            nn.ReLU(inplace=True),
+            nn.Linear(HIDDEN_UNITS, num_classes),
+        )
+
+    def fused_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The (N, 512, g, g) feature map that the head flattens (their flattened sum)."""
+        features = self.features(x)
+        if self.residual is not None:
+            features = features + self.residual(x, features.shape[-2:])
+        if self.vgg is not None:
+            rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+            features = features + self.vgg(rgb)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fused_features(x))

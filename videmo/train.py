@@ -1,0 +1,356 @@
+"""Train an Awei model on a labelled face dataset; keep the best checkpoint by validation accuracy.
+
+The loop reads top to bottom: data -> model -> optimiser -> per epoch (train, validate, log,
+checkpoint). Every epoch writes ``last.pt`` (weights, optimiser, epoch, history) so that a
+run stopped at any moment resumes with ``--resume`` and loses at most the epoch in progress.
+Shuffling, augmentation and dropout are seeded per epoch, so a resumed run on the CPU ends
+with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import CLASSES, CheckpointError, count_parameters, model_meta, read_payload, save_checkpoint
+from .data import Dataset, decode_samples, format_counts, load_dataset
+from .device import autocast, prepare_model, resolve_device, resolve_precision
+from .errors import VidemoError
+from .metrics import scores
+from .models import Awei
+from .weights import load_vgg_weights
+
+NORMALIZATIONS = {
+    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # the paper: pixels scaled to [0, 1]
+    "centered": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+PRESETS = {
+    "paper": dict(arch="awei-vgg", image_size=224, channels=3, normalize="unit", batch_size=8, epochs=20,
+                  optimizer="adam", lr=1e-4, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
+                  augment="none", balance="none", label_smoothing=0.0),
+}
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    layout: str | None = None
+    arch: str = "awei-vgg"
+    vgg: str = "vgg16"
+    image_size: int = 64
+    channels: int = 1
+    normalize: str = "unit"
+    pretrained: str = "none"
+    freeze_vgg: bool = False
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    augment: str = "basic"
+    balance: str = "weights"
+    label_smoothing: float = 0.1
+    amp: bool = False
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    out: str = "runs/videmo/best.pt"
+    max_train_samples: int | None = None
+    quiet: bool = False
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out).parent
+
+    @property
+    def last_path(self) -> Path:
+        out = Path(self.out)
+        return out.with_name(f"{out.stem}.last.pt")
+
+
+def train(config: TrainConfig, resume: str | None = None, command: str = "") -> dict:
+    """Run the training; returns the best checkpoint's metrics."""
+    state = None
+    if resume:
+        state = read_resume_state(resume)
+        kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
+        config = TrainConfig(**{**kept, "epochs": config.epochs, "quiet": config.quiet, "device": config.device})
+    check_config(config)
+    say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
+    device = resolve_device(config.device)
+    precision = resolve_precision("auto", device) if config.amp else "fp32"
+
+    dataset = load_dataset(config.data, config.layout)
+    say(f"dataset {dataset.root} ({dataset.layout} layout)\n{format_counts(dataset)}")
+    for note in dataset.notes:
+        say(f"note: {note}")
+    train_x, train_y, val_x, val_y, val_source = prepare_splits(dataset, config, say)
+    say(f"training on {len(train_y)} images, validating on {len(val_y)} ({val_source}); "
+        f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}; device {device}, precision {precision}")
+
+    model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg)
+    if config.arch == "awei-vgg" and config.pretrained != "none" and state is None:
+        load_vgg_weights(model.vgg, config.vgg, config.pretrained)
+    if config.freeze_vgg and model.vgg is not None:
+        model.vgg.requires_grad_(False)
+    optimizer = make_optimizer(model, config)
+    start_epoch, best, history = 0, {"accuracy": -1.0}, []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best, history = state["epoch"], state["best"], state["history"]
+        say(f"resuming {resume} after epoch {start_epoch}")
+    prepare_model(model, device, precision)
+    move_optimizer_state(optimizer, device)
+    say(f"model {config.arch}{'+' + config.vgg if model.vgg is not None else ''}: {count_parameters(model):,} parameters")
+
+    loss_weights = class_weights(train_y).to(device) if config.balance == "weights" else None
+    mean, std = (torch.tensor(v[: config.channels], device=device).view(1, -1, 1, 1) for v in NORMALIZATIONS[config.normalize])
+    steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
+    metrics_path = config.run_dir / "metrics.csv"
+    for epoch in range(start_epoch, config.epochs):
+        started = time.time()
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+        order = epoch_order(train_y, config.balance, generator)
+        model.train()
+        total_loss, total_hits, seen = 0.0, 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=config.quiet, leave=False)
+        for step in bar:
+            lr = learning_rate(config, epoch + step / steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            images = augment(train_x[index], config.augment, generator).to(device, non_blocking=True)
+            images = ((images - mean) / std).contiguous(memory_format=torch.channels_last if precision != "fp32" else torch.contiguous_format)
+            labels = train_y[index].to(device, non_blocking=True)
+            with autocast(device, precision):
+                logits = model(images)
+            loss = F.cross_entropy(logits.float(), labels, weight=loss_weights, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(labels)
+            total_hits += int((logits.argmax(1) == labels).sum())
+            seen += len(labels)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_hits / seen:.3f}")
+        bar.close()
+        val_loss, val_scores = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2)
+        row = {
+            "epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": total_hits / seen,
+            "val_loss": val_loss, "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
+            **{f"val_recall_{c}": r for c, r in zip(CLASSES, val_scores.recall)},
+            "lr": learning_rate(config, epoch + 1 - 1e-9), "seconds": time.time() - started,
+        }
+        history.append(row)
+        say(format_epoch(row))
+        if val_scores.accuracy > best["accuracy"]:
+            best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss}
+            save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
+        save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command),
+                        optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history, "config": asdict(config)})
+        write_metrics_csv(metrics_path, history)
+    say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
+    return best
+
+
+def check_config(config: TrainConfig) -> None:
+    if config.normalize not in NORMALIZATIONS:
+        raise VidemoError(f"--normalize {config.normalize}: choose one of {', '.join(NORMALIZATIONS)}")
+    if config.augment not in ("none", "basic", "strong"):
+        raise VidemoError(f"--augment {config.augment}: choose none, basic or strong")
+    if config.balance not in ("none", "weights", "sampler"):
+        raise VidemoError(f"--balance {config.balance}: choose none, weights or sampler")
+    if config.epochs < 1 or config.batch_size < 1:
+        raise VidemoError("--epochs and --batch-size must be at least 1")
+    if not 0 < config.val_fraction < 1:
+        raise VidemoError("--val-fraction must be between 0 and 1")
+
+
+def prepare_splits(dataset: Dataset, config: TrainConfig, say):
+    """Decoded train and validation tensors; validation is the val split, else test, else a held-out fraction."""
+    train_samples = dataset.split("train")
+    if not train_samples:
+        raise VidemoError(f"{dataset.root}: the dataset has no training split")
+    val_source = next((name for name in ("val", "test") if dataset.split(name)), None)
+    if val_source is None:
+        generator = torch.Generator().manual_seed(config.seed)
+        order = torch.randperm(len(train_samples), generator=generator).tolist()
+        n_val = max(1, round(config.val_fraction * len(train_samples)))
+        val_samples = [train_samples[i] for i in order[:n_val]]
+        train_samples = [train_samples[i] for i in order[n_val:]]
+        val_source = f"{config.val_fraction:.0%} of train, seed {config.seed}"
+    else:
+        val_samples = dataset.split(val_source)
+        val_source = f"the {val_source} split"
+    if config.max_train_samples and config.max_train_samples < len(train_samples):
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        keep = torch.randperm(len(train_samples), generator=generator)[: config.max_train_samples].sort().values
+        train_samples = [train_samples[i] for i in keep.tolist()]
+    progress = not config.quiet
+    train_x, train_y, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.workers, progress)
+    val_x, val_y, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.workers, progress)
+    if skipped_train or skipped_val:
+        say(f"skipped {skipped_train + skipped_val} unreadable images ({skipped_train} train, {skipped_val} validation)")
+    if len(train_y) == 0 or len(val_y) == 0:
+        raise VidemoError(f"{dataset.root}: no readable images in the {'training' if len(train_y) == 0 else 'validation'} data")
+    return train_x, train_y, val_x, val_y, val_source
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise VidemoError(f"--optimizer {config.optimizer}: choose sgd, adam or adamw")
+
+
+def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for per_param in optimizer.state.values():
+        for key, value in per_param.items():
+            if torch.is_tensor(value) and key != "step":
+                per_param[key] = value.to(device)
+
+
+def learning_rate(config: TrainConfig, progress: float) -> float:
+    """LR at ``progress`` epochs into the run: linear warm-up, then cosine, step or constant."""
+    if progress < config.warmup_epochs:
+        return config.lr * (progress + 1e-3) / config.warmup_epochs
+    if config.schedule == "constant":
+        return config.lr
+    span = max(config.epochs - config.warmup_epochs, 1e-9)
+    done = min((progress - config.warmup_epochs) / span, 1.0)
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * done))
+    if config.schedule == "step":
+        return config.lr * 0.1 ** int(done * 3)
+    raise VidemoError(f"--schedule {config.schedule}: choose cosine, step or constant")
+
+
+def class_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Inverse square-root class frequency, scaled to mean 1: lifts rare classes without
+    sacrificing much overall accuracy (full inverse frequency over-weights FER2013's 436 'disgust')."""
+    counts = torch.bincount(labels, minlength=len(CLASSES)).double().clamp(min=1)
+    weights = counts.rsqrt()
+    return (weights / weights.mean()).float()
+
+
+def epoch_order(labels: torch.Tensor, balance: str, generator: torch.Generator) -> torch.Tensor:
+    if balance == "sampler":
+        per_sample = (1.0 / torch.bincount(labels, minlength=len(CLASSES)).double().clamp(min=1))[labels]
+        return torch.multinomial(per_sample, len(labels), replacement=True, generator=generator)
+    return torch.randperm(len(labels), generator=generator)
+
+
+def augment(images: torch.Tensor, level: str, generator: torch.Generator) -> torch.Tensor:
+    """uint8 (N,C,H,W) -> float [0,1], with random flips, affine jitter and (strong) photometric
+    jitter and erasing, all as batched tensor operations."""
+    x = images.float() / 255
+    if level == "none":
+        return x
+    n = x.shape[0]
+    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
+    scale_range, degrees, shift = (0.1, 10.0, 0.1) if level == "basic" else (0.2, 15.0, 0.15)
+    scale = 1 + (rand(n) * 2 - 1) * scale_range
+    angle = (rand(n) * 2 - 1) * math.radians(degrees)
+    tx, ty = ((rand(n) * 2 - 1) * shift * 2 for _ in range(2))
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if level == "strong":
+        brightness = 1 + (rand(n, 1, 1, 1) * 2 - 1) * 0.3
+        contrast = 1 + (rand(n, 1, 1, 1) * 2 - 1) * 0.3
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * contrast + mean) * brightness
+        x = erase(x, generator)
+    return x.clamp(0, 1)
+
+
+def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Random erasing: blank a rectangle of 2-20% of the area in about half the images."""
+    n, _, h, w = x.shape
+    rand = torch.rand(n, 5, generator=generator)
+    area = (0.02 + rand[:, 0] * 0.18) * h * w
+    aspect = torch.exp((rand[:, 1] * 2 - 1) * math.log(3))
+    eh = (area * aspect).sqrt().clamp(max=h)
+    ew = (area / aspect).sqrt().clamp(max=w)
+    top = rand[:, 2] * (h - eh)
+    left = rand[:, 3] * (w - ew)
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    box = (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1)) & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
+    box &= (rand[:, 4] < p).view(n, 1, 1)
+    return x.masked_fill(box.unsqueeze(1), 0.5)
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+            device: torch.device, precision: str, batch_size: int) -> torch.Tensor:
+    """Logits (fp32, CPU) for uint8 images, in batches."""
+    model.eval()
+    memory_format = torch.channels_last if precision != "fp32" else torch.contiguous_format
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device).float() / 255
+        batch = ((batch - mean) / std).contiguous(memory_format=memory_format)
+        with autocast(device, precision):
+            out.append(model(batch).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
+
+
+def validate(model, images, labels, mean, std, device, precision, batch_size):
+    logits = predict(model, images, mean, std, device, precision, batch_size)
+    loss = float(F.cross_entropy(logits, labels))
+    return loss, scores(labels, logits.argmax(1), len(CLASSES))
+
+
+def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
+    mean, std = NORMALIZATIONS[config.normalize]
+    return model_meta(
+        model, config.vgg, mean[: config.channels], std[: config.channels],
+        trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
+        train_config=asdict(config), pretrained=config.pretrained, command=command,
+    )
+
+
+def read_resume_state(path: str) -> dict:
+    payload = read_payload(path)
+    state = payload.get("train_state")
+    if not isinstance(state, dict) or "optimizer" not in payload:
+        raise CheckpointError(f"{path}: holds no training state; resume from the '*.last.pt' file that training writes")
+    return {**state, "state_dict": payload["state_dict"], "optimizer": payload["optimizer"]}
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+
+
+def format_epoch(row: dict) -> str:
+    recalls = " ".join(f"{c[:4]}={row[f'val_recall_{c}']:.2f}" for c in CLASSES)
+    return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}  "
+            f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f} macro-F1 {row['val_macro_f1']:.4f}  "
+            f"lr {row['lr']:.2e}  {row['seconds']:.0f}s\n           recall {recalls}")
+

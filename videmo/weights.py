@@ -1,0 +1,50 @@
+"""Pretrained ImageNet weights for the VGG branch: torchvision's weights API online, a file offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .errors import VidemoError
+
+
+def load_vgg_weights(features: nn.Module, variant: str, source: str) -> None:
+    """Load ImageNet weights into a VGG ``features`` module.
+
+    ``source`` is ``imagenet`` (torchvision's weights, downloaded once into its cache) or the
+    path of a saved state dict: a whole torchvision VGG's (``features.0.weight``...) or its
+    ``features`` part alone (``0.weight``...). Classifier weights in the file are ignored.
+    """
+    if source == "imagenet":
+        state = imagenet_state_dict(variant)
+        origin = f"torchvision's {variant} ImageNet weights"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise VidemoError(f"--pretrained {source}: no such file (use imagenet, none or a VGG state-dict file)")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # any unreadable or unsafe file gets the same one-line answer
+            raise VidemoError(f"{path}: not a loadable VGG state dict ({type(e).__name__})") from None
+        origin = str(path)
+    if not isinstance(state, dict):
+        raise VidemoError(f"{origin}: expected a state dict")
+    features_state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+    try:
+        features.load_state_dict(features_state)
+    except RuntimeError as e:
+        raise VidemoError(f"{origin}: does not fit {variant}'s conv layers ({str(e).splitlines()[0]})") from None
+
+
+def imagenet_state_dict(variant: str) -> dict:
+    weights = torchvision.models.get_model_weights(variant).IMAGENET1K_V1
+    try:
+        return weights.get_state_dict(progress=True)
+    except OSError as e:  # URLError is an OSError: no network, DNS failure, refused connection
+        raise VidemoError(
+            f"--pretrained imagenet: could not download {variant}'s ImageNet weights ({type(e).__name__}: {e}); "
+            "offline, use --pretrained none or --pretrained FILE with a saved state dict"
+        ) from None
