@@ -98,3 +98,36 @@ def info(checkpoint, as_json):
         if isinstance(value, dict):
             value = json.dumps(value, default=str)
         click.echo(f"{key:>16}: {value}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", default="videmo-results", show_default=True, help="Each video's results go to OUTPUT/<video stem>/.")
+@click.option("-w", "--weights", type=click.Path(), help="Checkpoint to use (default: the shipped model).")
+@click.option("--fps", type=float, help="Analyse about this many frames per second of video.")
+@click.option("--every", type=click.IntRange(1), help="Analyse every Nth frame.")
+@click.option("--detect-width", type=click.IntRange(64), default=640, show_default=True, help="Detect faces on a copy at most this wide.")
+@click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
+@click.option("--det-threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
+@click.option("--margin", type=click.FloatRange(0), default=0.2, show_default=True, help="Crop side = longer box side x (1 + margin).")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
+@click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
+@click.option("--bin", "bin_s", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
+@click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@one_line_errors
+def analyze(paths, output, overwrite, quiet, **options):
+    """Find every face in every analysed frame of each video and label its emotion.
+
+    PATHS are video files, folders (searched recursively) or globs.
+    """
+    from .pipeline import AnalyzeOptions, analyze_many
+
+    failed = analyze_many(list(paths), output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet,
+                          report=lambda line: click.echo(line, err=line.startswith("videmo: error")))
+    if failed:
+        click.echo(f"videmo: {failed} input(s) failed", err=True)
+        sys.exit(1)

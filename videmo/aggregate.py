@@ -1,0 +1,68 @@
+"""Turn per-face detections and probabilities into the per-frame table, timelines and track summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .checkpoint import CLASSES
+
+BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
+FRAME_COLUMNS = ["frame", "time_s", "face_id", *BOX_COLUMNS, "det_score", *CLASSES, "emotion"]
+TIMELINE_COLUMNS = ["face_id", "t_start", "t_end", "n_frames", *CLASSES, "emotion"]
+FRAME_DTYPES = {
+    "frame": "int64", "time_s": "float64", "face_id": "Int64", **{c: "float64" for c in BOX_COLUMNS},
+    "det_score": "float64", **{c: "float64" for c in CLASSES}, "emotion": "string",
+}
+
+
+def frames_table(frames: list[int], times: list[float], face_ids: list[int | None], boxes: np.ndarray,
+                 scores: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
+    """One row per analysed frame and face; a frame without faces has one row with empty face fields
+    (``face_id`` None, NaN elsewhere)."""
+    table = pd.DataFrame({"frame": np.asarray(frames, dtype=np.int64), "time_s": np.asarray(times, dtype=np.float64)})
+    table["face_id"] = pd.array(face_ids, dtype="Int64")
+    table[BOX_COLUMNS] = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    table["det_score"] = np.asarray(scores, dtype=np.float64)
+    table[list(CLASSES)] = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(CLASSES))
+    has_face = table["face_id"].notna().to_numpy()
+    labels = np.array(CLASSES, dtype=object)[np.nan_to_num(table[list(CLASSES)].to_numpy(), nan=-1).argmax(axis=1)]
+    table["emotion"] = pd.array(np.where(has_face, labels, None), dtype="string")
+    return table.astype(FRAME_DTYPES)[FRAME_COLUMNS]
+
+
+def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:
+    """Mean probabilities per face and time bin [k*bin, (k+1)*bin), the last bin ending at ``end_s``."""
+    faces = frames[frames["face_id"].notna()]
+    if faces.empty:
+        return pd.DataFrame({c: pd.Series(dtype=FRAME_DTYPES.get(c, "float64")) for c in TIMELINE_COLUMNS}).astype(
+            {"face_id": "Int64", "n_frames": "int64", "emotion": "string"})
+    bins = np.floor(faces["time_s"].to_numpy() / bin_s).astype(np.int64)
+    grouped = faces.assign(bin=bins).groupby(["face_id", "bin"], sort=True)
+    means = grouped[list(CLASSES)].mean()
+    table = means.reset_index()
+    table["n_frames"] = grouped.size().to_numpy()
+    table["t_start"] = table["bin"] * bin_s
+    table["t_end"] = np.minimum((table["bin"] + 1) * bin_s, max(end_s, table["t_start"].max()))
+    table["emotion"] = pd.array(np.array(CLASSES)[means.to_numpy().argmax(axis=1)], dtype="string")
+    return table.astype({"face_id": "Int64", "n_frames": "int64"})[TIMELINE_COLUMNS]
+
+
+def track_summaries(frames: pd.DataFrame) -> list[dict]:
+    """Per track: when it was seen, how often, its dominant emotion and the share of each emotion
+    among its frames' top labels."""
+    faces = frames[frames["face_id"].notna()]
+    summaries = []
+    for face_id, rows in faces.groupby("face_id", sort=True):
+        shares = rows["emotion"].value_counts(normalize=True)
+        share = {c: round(float(shares.get(c, 0.0)), 4) for c in CLASSES}
+        summaries.append({
+            "face_id": int(face_id),
+            "first_s": round(float(rows["time_s"].min()), 3),
+            "last_s": round(float(rows["time_s"].max()), 3),
+            "n_frames": int(len(rows)),
+            "dominant_emotion": max(CLASSES, key=lambda c: (share[c], -CLASSES.index(c))),
+            "emotion_share": share,
+            "mean_probability": {c: round(float(rows[c].mean()), 4) for c in CLASSES},
+        })
+    return summaries

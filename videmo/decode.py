@@ -1,0 +1,236 @@
+"""Stream frames from a video with decord, in chunks, ahead of the consumer.
+
+Memory stays bounded whatever the video's length: only ``chunk`` frames are decoded at
+once, and a background thread keeps at most ``depth`` chunks waiting.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VidemoError
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
+CODEC_NAMES = {"avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc", "mp4v": "mpeg4", "av01": "av1",
+               "vp09": "vp9", "vp08": "vp8", "mjpa": "mjpeg", "jpeg": "mjpeg", "s263": "h263"}
+
+
+class VideoError(VidemoError):
+    pass
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int  # as displayed, after rotation
+    height: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    codec: str
+    rotation: int  # degrees clockwise that the player turns the stored frames
+
+
+@dataclass
+class FrameBatch:
+    indices: np.ndarray  # 0-based frame numbers in the video
+    times: np.ndarray  # seconds, from the decoder's timestamps
+    frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation
+
+
+def open_video(path: Path, threads: int = 1):
+    """A decord reader and the video's facts; a VideoError naming the cause if it cannot be read."""
+    import decord
+
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    codec, rotation = probe_container(path)
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
+        frame_count = len(reader)
+    except (RuntimeError, decord.DECORDError) as e:
+        raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
+    if frame_count == 0:
+        raise VideoError(f"{path}: the video stream holds no frames (truncated?)")
+    try:
+        height, width = reader[0].shape[:2]
+        reader.seek(0)
+        end_times = reader.get_frame_timestamp([frame_count - 1])[0]
+    except (RuntimeError, decord.DECORDError, IndexError) as e:
+        raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
+    if rotation in (90, 270):
+        width, height = height, width
+    fps = float(reader.get_avg_fps()) or 0.0
+    duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
+    info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
+    return reader, info
+
+
+def decoder_cause(path: Path, error: Exception) -> str:
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head[4:8] != b"ftyp" and not head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV", b"G")):
+        return "not a video file (unrecognised container)"
+    text = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+    if "video stream" in text.lower() or "stream" in text.lower():
+        return f"no readable video stream ({text})"
+    return f"cannot decode: truncated or corrupt ({text})"
+
+
+def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None) -> np.ndarray:
+    """Indices of the frames to analyse: all, every Nth, or about ``fps`` per second of video."""
+    if fps is not None and every is not None:
+        raise VidemoError("--fps and --every cannot be used together")
+    if every is not None:
+        if every < 1:
+            raise VidemoError("--every must be at least 1")
+        return np.arange(0, info.frame_count, every)
+    if fps is not None:
+        if fps <= 0:
+            raise VidemoError("--fps must be positive")
+        if not info.fps or fps >= info.fps:
+            return np.arange(info.frame_count)
+        step = info.fps / fps
+        picks = np.floor(np.arange(0, info.frame_count / step) * step + 1e-6).astype(np.int64)
+        return np.unique(picks[picks < info.frame_count])
+    return np.arange(info.frame_count)
+
+
+def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> Iterator[FrameBatch]:
+    """Decoded frames in chunks of ``chunk``, in index order."""
+    for start in range(0, len(indices), chunk):
+        picked = indices[start:start + chunk]
+        try:
+            frames = reader.get_batch(picked.tolist()).asnumpy()
+            times = reader.get_frame_timestamp(picked.tolist())[:, 0]
+        except Exception as e:  # decord raises bare RuntimeErrors and its own error type mid-stream
+            raise VideoError(f"{info.path}: decoding failed near frame {int(picked[0])}: {decoder_cause(info.path, e)}") from None
+        if info.rotation:
+            frames = np.ascontiguousarray(np.rot90(frames, k=-info.rotation // 90, axes=(1, 2)))
+        yield FrameBatch(picked, times.astype(np.float64), frames)
+
+
+def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBatch]:
+    """Run ``batches`` in a background thread, at most ``depth`` chunks ahead of the consumer.
+
+    Errors in the thread re-raise in the consumer; a consumer that stops early stops the thread.
+    """
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        waiting.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            waiting.put(done)
+        except BaseException as e:  # handed to the consumer, which raises it
+            waiting.put(e)
+
+    thread = threading.Thread(target=produce, name="videmo-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = waiting.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                waiting.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.1)
+
+
+def probe_container(path: Path) -> tuple[str, int]:
+    """Codec and rotation from an MP4/MOV header (decord reports neither); ('unknown', 0) otherwise."""
+    try:
+        with open(path, "rb") as f:
+            moov = find_box(f, 0, path.stat().st_size, b"moov")
+            if moov is None:
+                return "unknown", 0
+            for trak in iter_boxes(f, *moov, b"trak"):
+                handler = nested_box(f, trak, [b"mdia", b"hdlr"])
+                if handler is None:
+                    continue
+                f.seek(handler[0] + 8)
+                if f.read(4) != b"vide":
+                    continue
+                codec = "unknown"
+                stsd = nested_box(f, trak, [b"mdia", b"minf", b"stbl", b"stsd"])
+                if stsd is not None:
+                    f.seek(stsd[0] + 12)
+                    fourcc = f.read(4).decode("latin-1")
+                    codec = CODEC_NAMES.get(fourcc, fourcc.strip() or "unknown")
+                return codec, track_rotation(f, trak)
+    except (OSError, struct.error):
+        pass
+    return "unknown", 0
+
+
+def track_rotation(f, trak: tuple[int, int]) -> int:
+    tkhd = nested_box(f, trak, [b"tkhd"])
+    if tkhd is None:
+        return 0
+    f.seek(tkhd[0])
+    version = f.read(1)[0]
+    f.seek(tkhd[0] + (40 if version == 0 else 52))
+    a, b, _, c, d = struct.unpack(">iiiii", f.read(20))
+    angle = round(math.degrees(math.atan2(b / 65536, a / 65536))) % 360
+    return angle if angle in (90, 180, 270) else 0
+
+
+def iter_boxes(f, start: int, end: int, kind: bytes | None = None):
+    """(payload start, payload end) of each box in [start, end), optionally of one kind."""
+    position = start
+    while position + 8 <= end:
+        f.seek(position)
+        size, box_kind = struct.unpack(">I4s", f.read(8))
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", f.read(8))[0], 16
+        elif size == 0:
+            size = end - position
+        if size < header:
+            return
+        if kind is None or box_kind == kind:
+            yield position + header, min(position + size, end)
+        position += size
+
+
+def find_box(f, start: int, end: int, kind: bytes):
+    return next(iter_boxes(f, start, end, kind), None)
+
+
+def nested_box(f, box: tuple[int, int], path: list[bytes]):
+    for kind in path:
+        box = find_box(f, *box, kind)
+        if box is None:
+            return None
+    return box

@@ -1,0 +1,224 @@
+"""Wire the stages: decode -> detect -> classify -> track -> aggregate -> write."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import __version__
+from .aggregate import frames_table, timeline, track_summaries
+from .checkpoint import Checkpoint, default_weights, load_checkpoint
+from .classify import EmotionClassifier
+from .decode import VIDEO_SUFFIXES, VideoInfo, open_video, prefetch, select_frames, stream_frames
+from .detect import FaceDetector
+from .device import resolve_device
+from .errors import VidemoError
+from .track import FaceTracker
+from .write import (FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG, write_frames_csv, write_summary_json,
+                    write_timeline_csv, write_timeline_png)
+
+
+@dataclass
+class AnalyzeOptions:
+    weights: str | None = None  # None: the shipped default model
+    fps: float | None = None  # analyse about this many frames per second of video
+    every: int | None = None  # or every Nth frame
+    detect_width: int = 640  # frames wider than this are shrunk for detection
+    min_face: int = 40  # pixels of the original frame
+    det_threshold: float = 0.9
+    margin: float = 0.2  # crop side = longer box side x (1 + margin)
+    batch_size: int = 64  # faces per classifier step
+    chunk: int = 16  # frames decoded and detected together
+    bin_s: float = 1.0
+    device: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass
+class VideoResult:
+    info: VideoInfo
+    frames: pd.DataFrame
+    timeline: pd.DataFrame
+    summary: dict
+
+
+class Analyzer:
+    """Loads the detector and the classifier once, then analyses any number of videos."""
+
+    def __init__(self, options: AnalyzeOptions):
+        self.options = options
+        self.device = resolve_device(options.device)
+        self.checkpoint = load_weights(options.weights)
+        self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
+        self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
+
+    def analyze_video(self, path: Path, progress: bool = False) -> VideoResult:
+        started = time.perf_counter()
+        reader, info = open_video(path)
+        indices = select_frames(info, self.options.fps, self.options.every)
+        tracker = FaceTracker()
+        frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
+        bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=not progress, leave=False)
+        for batch in prefetch(stream_frames(reader, info, indices, self.options.chunk)):
+            detections = self.detector.detect(batch.frames)
+            frame_of_face = np.array([i for i, found in enumerate(detections) for _ in found], dtype=np.int64)
+            face_boxes = np.array([d.box for found in detections for d in found], dtype=np.float64).reshape(-1, 4)
+            face_probs = self.classifier.classify(batch.frames, frame_of_face, face_boxes)
+            face = 0
+            for frame, time_s, found in zip(batch.indices, batch.times, detections):
+                ids = tracker.update(float(time_s), face_boxes[face:face + len(found)])
+                for face_id, detection in zip(ids, found):
+                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id)
+                    boxes.append(detection.box), scores.append(detection.score), probabilities.append(face_probs[face])
+                    face += 1
+                if not found:
+                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None)
+                    boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+            bar.update(len(batch.indices))
+        bar.close()
+        table = frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities))
+        wall = time.perf_counter() - started
+        summary = self.summarize(info, table, len(indices), wall)
+        return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary)
+
+    def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float) -> dict:
+        faces = table[table["face_id"].notna()]
+        return {
+            "video": {"path": str(info.path), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
+                      "frame_count": info.frame_count, "width": info.width, "height": info.height,
+                      "codec": info.codec, "rotation": info.rotation},
+            "settings": {**asdict(self.options), "device": str(self.device), "precision": self.classifier.precision},
+            "model": {"name": self.checkpoint.name, "arch": self.checkpoint.meta["arch"], "vgg": self.checkpoint.meta.get("vgg"),
+                      "image_size": self.checkpoint.meta["image_size"], "channels": self.checkpoint.meta["channels"],
+                      "sha256": self.checkpoint.sha256},
+            "counts": {"frames_analysed": analysed, "frames_with_faces": int(faces["frame"].nunique()),
+                       "faces": int(len(faces)), "tracks": int(faces["face_id"].nunique())},
+            "tracks": track_summaries(table),
+            "wall_time_s": round(wall_s, 3),
+            "frames_per_second": round(analysed / wall_s, 2) if wall_s > 0 else None,
+            "videmo_version": __version__,
+        }
+
+
+def load_weights(weights: str | None) -> Checkpoint:
+    if weights is None:
+        weights = default_weights()
+        if weights is None:
+            raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
+    return load_checkpoint(weights)
+
+
+def find_videos(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """Video files from files, folders (recursively) and globs; and one error line per path that gave none."""
+    videos, errors = [], []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                errors.append(f"{path}: folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+            videos += found
+        elif path.exists() or path.is_symlink():
+            videos.append(path)
+        elif glob.has_magic(given):
+            found = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file())
+            if not found:
+                errors.append(f"{given}: no file matches")
+            videos += found
+        else:
+            errors.append(f"{path}: no such file or folder")
+    unique = list(dict.fromkeys(p.resolve() for p in videos))
+    return unique, errors
+
+
+def result_folder_names(videos: list[Path]) -> dict[Path, str]:
+    """``<stem>`` per video; stems shared by several inputs get a short hash of the full path."""
+    stems = pd.Series([v.stem for v in videos])
+    shared = set(stems[stems.duplicated(keep=False)])
+    return {v: f"{v.stem}-{hashlib.sha1(str(v).encode()).hexdigest()[:8]}" if v.stem in shared else v.stem for v in videos}
+
+
+def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
+    """Write all four files into a hidden folder, then rename it into place: a results folder
+    is complete or absent, never half-written."""
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+        write_frames_csv(result.frames, partial / FRAMES_CSV)
+        write_timeline_csv(result.timeline, partial / TIMELINE_CSV)
+        write_timeline_png(result.frames, partial / TIMELINE_PNG, result.info.path.name)
+        write_summary_json(result.summary, partial / SUMMARY_JSON)
+        if folder.exists() and overwrite:
+            retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, retired)
+            os.replace(partial, folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(partial, folder)
+    except OSError as e:
+        raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / SUMMARY_JSON).is_file()
+
+
+def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> pd.DataFrame:
+    """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes the
+    results folder ``<output>/<video stem>/``. ``options`` are AnalyzeOptions' fields."""
+    analyzer = Analyzer(AnalyzeOptions(**options))
+    result = analyzer.analyze_video(Path(path))
+    if output is not None:
+        save_results(result, Path(output) / Path(path).stem, overwrite=True)
+    return result.frames
+
+
+def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
+                 quiet: bool = False, report=print) -> int:
+    """Analyse every video found under ``paths``; one line per video. Returns the number that failed
+    (bad paths included). A bad video is reported and the others still run."""
+    videos, failures = find_videos(paths)
+    for line in failures:
+        report(f"videmo: error: {line}")
+    if not videos:
+        if not failures:
+            report("videmo: error: no videos given")
+        return max(len(failures), 1)
+    output = Path(output)
+    names = result_folder_names(videos)
+    todo = [v for v in videos if overwrite or not is_complete(output / names[v])]
+    for video in videos:
+        if video not in todo:
+            report(f"{video.name}: already done in {output / names[video]} (use --overwrite to redo)")
+    if not todo:
+        return len(failures)
+    analyzer = Analyzer(options)
+    failed = len(failures)
+    for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
+        try:
+            result = analyzer.analyze_video(video, progress=not quiet)
+            save_results(result, output / names[video], overwrite)
+        except VidemoError as e:
+            report(f"videmo: error: {e}")
+            failed += 1
+            continue
+        except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
+            report(f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+            failed += 1
+            continue
+        counts = result.summary["counts"]
+        report(f"{video.name}: {counts['frames_analysed']} frames analysed, {counts['faces']} faces in {counts['tracks']} tracks, "
+               f"{result.summary['frames_per_second']} frames/s -> {output / names[video]}")
+    return failed
