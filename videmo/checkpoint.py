@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
 CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_NAME = "awei-vgg11bn-fer2013-48px-grey.pt"
+DEFAULT_MODEL_NAME = "awei-vgg11bn-fer2013-64px-grey.pt"
 
 REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
 
@@ -116,8 +117,10 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: refused to load: the file holds objects other than weights ({first})") from None
+        code = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
+        if code:
+            raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code.group(1)}), not just hold weights") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt (unpickling failed)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -131,3 +131,43 @@ def analyze(paths, output, overwrite, quiet, **options):
     if failed:
         click.echo(f"videmo: {failed} input(s) failed", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(), help="Labelled dataset, in any layout that train reads.")
+@click.option("-w", "--weights", type=click.Path(), help="Checkpoint to score (default: the shipped model).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), help="Default: val, else test.")
+@click.option("--layout", type=click.Choice(["rafdb", "numbered", "folders", "fer-csv"]))
+@click.option("--device", default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--plots", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder for confusion_matrix.png and class_accuracy.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@one_line_errors
+def evaluate(data, weights, split, layout, device, precision, batch_size, plots, as_json):
+    """Accuracy, macro-F1, per-class precision and recall, confusion matrix."""
+    from pathlib import Path
+
+    from .checkpoint import default_weights
+    from .evaluate import evaluate as run_evaluation, format_report, plot_class_accuracy, plot_confusion
+
+    weights = weights or default_weights()
+    if weights is None:
+        raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
+    result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json)
+    folder = Path(plots)
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_confusion(result, about["classes"], folder / "confusion_matrix.png")
+    plot_class_accuracy(result, about["classes"], folder / "class_accuracy.png")
+    if as_json:
+        click.echo(json.dumps({**about, **result.as_dict()}, indent=2))
+        return
+    click.echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
+               + (f", {about['skipped']} unreadable skipped" if about["skipped"] else ""))
+    click.echo(format_report(result, about["classes"]))
+    click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}")
+
+
+if __name__ == "__main__":
+    main()

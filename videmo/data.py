@@ -23,6 +23,7 @@ LAYOUTS = ("rafdb", "numbered", "folders", "fer-csv")
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 RAFDB_LABELS = Path("basic/EmoLabel/list_patition_label.txt")
+FER_CSV_NAME = "fer2013.csv"  # the CSV that a FER2013 folder holds
 # FER2013's CSV numbers its classes 0..6 as angry, disgust, fear, happy, sad, surprise, neutral.
 FER_CSV_TO_CLASS = (5, 2, 1, 3, 4, 0, 6)
 FER_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -79,6 +80,8 @@ def detect_layout(root: Path) -> str:
         return "rafdb"
     split_dirs = split_folders(root)
     if not split_dirs:
+        if (root / FER_CSV_NAME).is_file():
+            return "fer-csv"
         raise DatasetError(f"{root}: no dataset layout found (expected {RAFDB_LABELS}, train/ and test/ or val/ folders, or a CSV)")
     class_dirs = [d.name for sd in split_dirs.values() for d in sd.iterdir() if d.is_dir()]
     return "numbered" if class_dirs and all(name.isdigit() for name in class_dirs) else "folders"
@@ -115,7 +118,7 @@ def read_rafdb(root: Path) -> Dataset:
         if not line.strip():
             continue
         parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
             raise DatasetError(f"{label_file}:{number}: malformed line {line.strip()!r} (expected 'train_00001.jpg 5')")
         name, label = parts[0], int(parts[1])
         if not 1 <= label <= len(CLASSES):
@@ -160,7 +163,7 @@ def read_class_folders(root: Path) -> Dataset:
 
 
 def read_fer_csv(root: Path) -> Dataset:
-    path = root if root.is_file() else root / "fer2013.csv"
+    path = root if root.is_file() else root / FER_CSV_NAME
     rows = csv.reader(io.StringIO(read_text(path)))
     header = next(rows, None)
     if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
@@ -172,7 +175,7 @@ def read_fer_csv(root: Path) -> Dataset:
         try:
             emotion, split = int(row[0]), FER_USAGE_TO_SPLIT[row[2].strip()]
             pixels = np.array(row[1].split(), dtype=np.uint8)
-        except (ValueError, IndexError, KeyError):
+        except (ValueError, OverflowError, IndexError, KeyError):  # OverflowError: a pixel outside 0..255
             raise DatasetError(f"{path}:{number}: malformed row (expected emotion 0..6, 2304 pixels, a Usage)") from None
         if not 0 <= emotion <= 6 or pixels.size != 48 * 48:
             raise DatasetError(f"{path}:{number}: emotion {emotion} outside 0..6 or {pixels.size} pixels instead of 2304")
@@ -182,7 +185,7 @@ def read_fer_csv(root: Path) -> Dataset:
 
 def read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # -sig: drop the byte-order mark that Windows tools write
     except UnicodeDecodeError:
         raise DatasetError(f"{path}: not a text file") from None
     except OSError as e:

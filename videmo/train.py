@@ -101,6 +101,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
     say(f"training on {len(train_y)} images, validating on {len(val_y)} ({val_source}); "
         f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}; device {device}, precision {precision}")
 
+    torch.manual_seed(config.seed)  # the initial weights: the same seed starts from the same model
     model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg)
     if config.arch == "awei-vgg" and config.pretrained != "none" and state is None:
         load_vgg_weights(model.vgg, config.vgg, config.pretrained)

@@ -35,8 +35,10 @@ def load_vgg_weights(features: nn.Module, variant: str, source: str) -> None:
     features_state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
     try:
         features.load_state_dict(features_state)
-    except RuntimeError as e:
-        raise VidemoError(f"{origin}: does not fit {variant}'s conv layers ({str(e).splitlines()[0]})") from None
+    except RuntimeError as e:  # its first line only names the module; the second says what does not fit
+        detail = str(e).strip().splitlines()
+        reason = detail[1].strip() if len(detail) > 1 else detail[0]
+        raise VidemoError(f"{origin}: does not fit {variant}'s conv layers ({reason})") from None
 
 
 def imagenet_state_dict(variant: str) -> dict:

@@ -1,0 +1,54 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from media import blank_frames, face_frames, write_video  # noqa: E402
+
+from videmo.checkpoint import model_meta, save_checkpoint  # noqa: E402
+from videmo.models import Awei  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_checkpoint(path: Path, arch: str = "awei", image_size: int = 32, channels: int = 1, seed: int = 0) -> Path:
+    """A small untrained checkpoint of the real format: fast to run, for testing the plumbing."""
+    torch.manual_seed(seed)
+    model = Awei(arch, channels, image_size)
+    save_checkpoint(path, model, model_meta(model, None, [0.5] * channels, [0.5] * channels, trained_on="nothing (test)"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(media) -> Path:
+    return make_checkpoint(media / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def one_face_video(media) -> Path:
+    return write_video(media / "one_face.mp4", face_frames(30, faces=1), fps=10)
+
+
+@pytest.fixture(scope="session")
+def two_face_video(media) -> Path:
+    return write_video(media / "two_faces.mp4", face_frames(20, width=480, faces=2, moving=False), fps=10)
+
+
+@pytest.fixture(scope="session")
+def no_face_video(media) -> Path:
+    return write_video(media / "no_face.mp4", blank_frames(12), fps=10)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside this checkout")
+    return SHARED_DATA

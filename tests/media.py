@@ -1,0 +1,56 @@
+"""Test media made on the fly: videos with a real face moving over a background, tiny checkpoints."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 10, codec: str = "libx264", extra: list[str] | None = None) -> Path:
+    """Encode uint8 (N, H, W, 3) RGB frames with ffmpeg; even sizes for yuv420p unless the codec copes."""
+    n, height, width, _ = frames.shape
+    command = [ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+               "-r", str(fps), "-i", "-", "-c:v", codec, "-pix_fmt", "yuv420p", *(extra or []), str(path)]
+    subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), check=True)
+    return path
+
+
+def face_sprite(size: int) -> np.ndarray:
+    """The astronaut's head from scikit-image, resized to ``size`` x ``size``."""
+    from PIL import Image
+    from skimage import data
+
+    head = data.astronaut()[20:240, 140:330]
+    return np.asarray(Image.fromarray(head).resize((size, size), Image.BILINEAR))
+
+
+def face_frames(n_frames: int = 30, width: int = 320, height: int = 240, faces: int = 1, face_size: int = 96,
+                moving: bool = True, seed: int = 0) -> np.ndarray:
+    """Frames with ``faces`` faces side by side on a textured background, drifting slowly."""
+    rng = np.random.default_rng(seed)
+    background = (rng.integers(60, 120, size=(height // 8, width // 8, 3), dtype=np.uint8)
+                  .repeat(8, axis=0).repeat(8, axis=1))
+    background = np.pad(background, ((0, height - background.shape[0]), (0, width - background.shape[1]), (0, 0)), mode="edge")
+    sprite = face_sprite(face_size)
+    frames = np.repeat(background[None], n_frames, axis=0)
+    slot = width // max(faces, 1)
+    for i in range(n_frames):
+        shift = int(round(i * 1.5)) if moving else 0
+        for k in range(faces):
+            x = min(k * slot + (slot - face_size) // 2 + shift % max(slot - face_size, 1) // 4, width - face_size)
+            y = (height - face_size) // 2
+            frames[i, y:y + face_size, x:x + face_size] = sprite
+    return frames
+
+
+def blank_frames(n_frames: int = 20, width: int = 320, height: int = 240) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 255, size=(n_frames, height, width, 3), dtype=np.uint8)

@@ -1,0 +1,156 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import videmo
+from videmo.cli import main
+from videmo.write import OUTPUT_FILES
+
+CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
+COLUMNS = ["frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion"]
+
+
+def run_cli(*args):
+    """The real command in a subprocess: exit status, stdout and stderr exactly as a user sees them."""
+    return subprocess.run([sys.executable, "-m", "videmo.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def one_face_results(one_face_video, tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    run = run_cli("analyze", one_face_video, "--weights", tiny_checkpoint, "-o", out, "--quiet")
+    assert run.returncode == 0, run.stderr
+    return out / "one_face", run
+
+
+def test_writes_all_four_files_and_a_closing_line(one_face_results):
+    folder, run = one_face_results
+    assert sorted(os.listdir(folder)) == sorted(OUTPUT_FILES)
+    assert "30 frames analysed" in run.stdout and "frames/s" in run.stdout
+
+
+def test_one_face_keeps_one_id_in_every_frame(one_face_results):
+    frames = videmo.read_results(folder=one_face_results[0])
+    assert list(frames["frame"]) == list(range(30))
+    assert frames["face_id"].notna().all() and set(frames["face_id"]) == {0}
+
+
+def test_frames_csv_schema_dtypes_and_probabilities(one_face_results):
+    frames = videmo.read_results(one_face_results[0])
+    assert list(frames.columns) == COLUMNS
+    assert str(frames["face_id"].dtype) == "Int64" and frames["frame"].dtype == np.int64
+    assert all(frames[c].dtype == np.float64 for c in ["time_s", "x1", "y1", "x2", "y2", "det_score", *CLASSES])
+    np.testing.assert_allclose(frames[CLASSES].sum(axis=1), 1.0, atol=1e-4)
+    assert (frames["emotion"] == frames[CLASSES].idxmax(axis=1)).all()
+    assert ((frames["x2"] > frames["x1"]) & (frames["y2"] > frames["y1"])).all()
+    assert frames["x1"].min() >= 0 and frames["x2"].max() <= 320 and frames["y2"].max() <= 240
+    np.testing.assert_allclose(frames["time_s"], frames["frame"] / 10, atol=1e-3)
+
+
+def test_timeline_and_summary(one_face_results):
+    folder = one_face_results[0]
+    timeline = pd.read_csv(folder / "timeline.csv")
+    assert list(timeline.columns) == ["face_id", "t_start", "t_end", "n_frames", *CLASSES, "emotion"]
+    assert list(timeline["t_start"]) == [0.0, 1.0, 2.0] and timeline["n_frames"].sum() == 30
+    np.testing.assert_allclose(timeline[CLASSES].sum(axis=1), 1.0, atol=1e-4)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["video"]["frame_count"] == 30 and summary["video"]["width"] == 320 and summary["video"]["codec"] == "h264"
+    assert summary["counts"] == {"frames_analysed": 30, "frames_with_faces": 30, "faces": 30, "tracks": 1}
+    assert summary["model"]["arch"] == "awei" and len(summary["model"]["sha256"]) == 64
+    track = summary["tracks"][0]
+    assert track["dominant_emotion"] in CLASSES and abs(sum(track["emotion_share"].values()) - 1) < 1e-3
+    assert summary["videmo_version"] == videmo.__version__ and summary["frames_per_second"] > 0
+
+
+def test_api_returns_the_csv_rows(one_face_video, tiny_checkpoint, one_face_results):
+    from_api = videmo.analyze(one_face_video, weights=str(tiny_checkpoint))
+    from_csv = videmo.read_results(one_face_results[0])
+    pd.testing.assert_frame_equal(from_api, from_csv, check_exact=False, rtol=1e-4)
+
+
+def test_two_faces_get_two_ids(two_face_video, tiny_checkpoint):
+    frames = videmo.analyze(two_face_video, weights=str(tiny_checkpoint))
+    assert set(frames["face_id"]) == {0, 1}
+    assert (frames.groupby("frame")["face_id"].nunique() == 2).all()
+    left = frames[frames["x1"] < 240]["face_id"]
+    assert left.nunique() == 1
+
+
+def test_no_face_gives_one_empty_row_per_frame(no_face_video, tiny_checkpoint, tmp_path):
+    run = run_cli("analyze", no_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q")
+    assert run.returncode == 0, run.stderr
+    frames = videmo.read_results(tmp_path / "no_face")
+    assert list(frames["frame"]) == list(range(12))
+    assert frames["face_id"].isna().all() and frames[["x1", *CLASSES]].isna().all().all() and frames["emotion"].isna().all()
+    assert pd.read_csv(tmp_path / "no_face" / "timeline.csv").empty
+    assert (tmp_path / "no_face" / "timeline.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("option, expected", [(["--every", "4"], [0, 4, 8, 12, 16, 20, 24, 28]), (["--fps", "2.5"], [0, 4, 8, 12, 16, 20, 24, 28]),
+                                              (["--fps", "5"], list(range(0, 30, 2))), (["--fps", "50"], list(range(30)))])
+def test_fps_and_every_pick_frames_and_decoder_timestamps(one_face_video, tiny_checkpoint, tmp_path, option, expected):
+    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", *option)
+    assert run.returncode == 0, run.stderr
+    frames = videmo.read_results(tmp_path / "one_face")
+    assert list(frames["frame"]) == expected
+    np.testing.assert_allclose(frames["time_s"], np.array(expected) / 10, atol=1e-3)
+
+
+def test_done_videos_are_skipped_and_overwrite_redoes_them(one_face_video, tiny_checkpoint, tmp_path):
+    assert run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q").returncode == 0
+    marker = tmp_path / "one_face" / "frames.csv"
+    before = marker.stat().st_mtime_ns
+    again = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q")
+    assert again.returncode == 0 and "already done" in again.stdout and marker.stat().st_mtime_ns == before
+    redo = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "3", "--overwrite")
+    assert redo.returncode == 0 and len(videmo.read_results(tmp_path / "one_face")) == 10
+    assert sorted(os.listdir(tmp_path)) == ["one_face"]  # no partial or retired folder left behind
+
+
+def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
+    from videmo import pipeline
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_timeline_png", broken)
+    failed = pipeline.analyze_many([str(one_face_video)], tmp_path, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None)
+    assert failed == 1 and os.listdir(tmp_path) == []
+
+
+def test_videos_with_the_same_stem_do_not_collide(one_face_video, tiny_checkpoint, tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        (tmp_path / "in" / sub / "clip.mp4").write_bytes(one_face_video.read_bytes())
+    run = run_cli("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
+    assert run.returncode == 0, run.stderr
+    folders = sorted(os.listdir(tmp_path / "out"))
+    assert len(folders) == 2 and all(f.startswith("clip-") for f in folders)
+
+
+def test_bad_inputs_are_reported_in_one_line_and_the_good_video_still_runs(one_face_video, tiny_checkpoint, tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.mp4").write_text("this is not a video\n" * 50)
+    (tmp_path / "no_videos").mkdir()
+    bad = [tmp_path / "empty.mp4", tmp_path / "notes.mp4", tmp_path / "missing.mp4", tmp_path / "no_videos"]
+    run = run_cli("analyze", *bad, one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if line.startswith("videmo: error:")]
+    assert len(errors) == 4 and "Traceback" not in run.stderr
+    for path, cause in zip(bad, ["empty", "not a video", "no such file", "no video files"]):
+        assert any(str(path) in line and cause in line for line in errors), (path, errors)
+    assert sorted(os.listdir(tmp_path / "out")) == ["one_face"]
+
+
+def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr("videmo.pipeline.default_weights", lambda: None)
+    result = CliRunner().invoke(main, ["analyze", str(one_face_video), "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "--weights" in result.output
+    run = run_cli("analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
+    assert run.returncode == 0 and (tmp_path / "one_face" / "summary.json").is_file()

@@ -1,0 +1,89 @@
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import make_checkpoint
+
+from videmo.checkpoint import CheckpointError, load_checkpoint, model_meta, save_checkpoint
+from videmo.cli import main
+from videmo.models import Awei
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(1)
+    model = Awei("awei-vgg", 3, 64, vgg="vgg11_bn").eval()
+    save_checkpoint(tmp_path / "m.pt", model, model_meta(model, "vgg11_bn", [0, 0, 0], [1, 1, 1], metrics={"accuracy": 0.5}))
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded.model(x))
+    meta = loaded.meta
+    assert meta["arch"] == "awei-vgg" and meta["vgg"] == "vgg11_bn" and meta["image_size"] == 64 and meta["channels"] == 3
+    assert meta["classes"] == ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
+    assert meta["videmo_version"] and meta["created"] and meta["metrics"] == {"accuracy": 0.5}
+    assert len(loaded.sha256) == 64
+
+
+def test_half_precision_storage_is_widened_on_load(tmp_path):
+    model = Awei("cnn", 1, 32).eval()
+    save_checkpoint(tmp_path / "h.pt", model, model_meta(model, None, [0], [1]), half=True)
+    loaded = load_checkpoint(tmp_path / "h.pt")
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+    assert (tmp_path / "h.pt").stat().st_size < 0.6 * sum(p.numel() * 4 for p in model.parameters())
+
+
+class Boom:
+    def __reduce__(self):
+        return (subprocess.call, (["touch", "/tmp/videmo-pwned"],))
+
+
+def bad_files(tmp_path, good):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    random = tmp_path / "random.pt"
+    random.write_bytes(bytes(range(256)) * 64)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    malicious = tmp_path / "malicious.pt"
+    torch.save({"format": "videmo-checkpoint", "payload": Boom()}, malicious, pickle_protocol=2)
+    plain = tmp_path / "plain_state_dict.pt"
+    torch.save(Awei("cnn", 1, 32).state_dict(), plain)
+    newer = tmp_path / "newer.pt"
+    payload = torch.load(good, weights_only=True)
+    torch.save({**payload, "format_version": 99}, newer)
+    other_arch = tmp_path / "other_arch.pt"
+    torch.save({**payload, "meta": {**payload["meta"], "arch": "awei-vgg"}}, other_arch)
+    other_size = tmp_path / "other_size.pt"
+    torch.save({**payload, "meta": {**payload["meta"], "image_size": 64}}, other_size)
+    return {
+        truncated: "truncated or corrupt", random: "truncated or corrupt", empty: "empty", malicious: "refused",
+        plain: "not a videmo checkpoint", newer: "newer", other_arch: "do not match", other_size: "do not match",
+        tmp_path / "missing.pt": "not found",
+    }
+
+
+def test_bad_checkpoints_get_one_clear_error_and_never_run_code(tmp_path):
+    good = make_checkpoint(tmp_path / "good.pt", arch="awei", image_size=32)
+    for path, cause in bad_files(tmp_path, good).items():
+        with pytest.raises(CheckpointError) as error:
+            load_checkpoint(path)
+        message = str(error.value)
+        assert str(path) in message and cause in message and "\n" not in message
+    assert not __import__("os").path.exists("/tmp/videmo-pwned")
+
+
+def test_info_prints_metadata_and_parameter_count(tiny_checkpoint):
+    result = CliRunner().invoke(main, ["info", str(tiny_checkpoint)])
+    assert result.exit_code == 0, result.output
+    assert "parameters" in result.output and "awei" in result.output and "surprise" in result.output
+
+
+def test_info_on_a_bad_file_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    run = subprocess.run([sys.executable, "-m", "videmo.cli", "info", str(bad)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.strip().count("\n") == 0 and "Traceback" not in run.stderr and str(bad) in run.stderr

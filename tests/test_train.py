@@ -1,0 +1,205 @@
+"""Training end to end on the CPU: a tiny easy dataset at 32 px, a few seconds per run."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from test_data import write_folders
+
+from videmo.checkpoint import CLASSES, load_checkpoint, read_payload
+from videmo.cli import main
+from videmo.device import cpu_has_fast_bf16
+from videmo.errors import VidemoError
+from videmo.models import vgg_features
+from videmo.train import PRESETS, TrainConfig
+from videmo.weights import load_vgg_weights
+
+# Quick settings for a task that two epochs learn: no augmentation, a constant LR from the first step.
+FAST = ["--image-size", "32", "--batch-size", "8", "--augment", "none", "--warmup-epochs", "0", "--schedule", "constant", "--quiet"]
+METRICS_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
+                   *[f"val_recall_{c}" for c in CLASSES], "lr", "seconds"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One CPU thread: with two cores shared with other work, two threads wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def easy_data(tmp_path_factory) -> Path:
+    """Three visually distinct classes (bright happiness, dark sadness, striped neutral), numbered layout."""
+    root = tmp_path_factory.mktemp("easy")
+    write_folders(root / "DATASET", {"train": {"4": 24, "5": 24, "7": 24}, "test": {"4": 6, "5": 6, "7": 6}})
+    return root
+
+
+def videmo_command() -> list[str]:
+    script = Path(sys.executable).with_name("videmo")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "videmo"]
+
+
+def run_videmo(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([*videmo_command(), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, ["train", *args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(easy_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "easy.pt"
+    done = run_videmo("train", "--data", str(easy_data), "--arch", "cnn", "--epochs", "2", "--lr", "1e-3", *FAST, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_training_learns_the_easy_task(trained):
+    best = load_checkpoint(trained).meta["metrics"]
+    assert best["accuracy"] >= 0.75  # chance is 1/3
+    history = read_payload(trained.with_name("easy.last.pt"))["train_state"]["history"]
+    assert history[-1]["val_accuracy"] > 0.5 and history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_training_writes_checkpoints_and_metrics(trained, easy_data):
+    run = trained.parent
+    assert sorted(p.name for p in run.iterdir()) == ["easy.last.pt", "easy.pt", "metrics.csv"]
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == METRICS_COLUMNS and [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(0 <= float(r["val_accuracy"]) <= 1 for r in rows)
+
+    loaded = load_checkpoint(trained)
+    meta = loaded.meta
+    assert meta["arch"] == "cnn" and meta["image_size"] == 32 and meta["channels"] == 1 and meta["classes"] == list(CLASSES)
+    assert meta["mean"] == [0.0] and meta["std"] == [1.0]
+    metrics = meta["metrics"]
+    assert metrics["epoch"] in (1, 2) and metrics["accuracy"] == float(rows[metrics["epoch"] - 1]["val_accuracy"])
+    assert {"macro_f1", "macro_recall", "precision", "recall", "f1", "val_loss"} <= set(metrics)
+    confusion = metrics["confusion"]
+    assert len(confusion) == 7 and all(len(row) == 7 for row in confusion)
+    assert [sum(row) for row in confusion] == [0, 0, 0, 6, 6, 0, 6]  # the test split validates
+    assert sum(confusion[i][i] for i in range(7)) / 18 == pytest.approx(metrics["accuracy"])
+    assert meta["trained_on"]["layout"] == "numbered" and meta["trained_on"]["root"] == str(easy_data)
+    assert meta["trained_on"]["counts"]["train"] == [0, 0, 0, 24, 24, 0, 24]
+    assert meta["command"].startswith("videmo train --data ") and "--epochs 2" in meta["command"]
+    # the best checkpoint holds the weights after its epoch, and the history up to it
+    assert meta["epochs_trained"] == metrics["epoch"] == len(meta["history"]) and meta["pretrained"] == "none"
+    assert meta["train_config"]["arch"] == "cnn" and meta["train_config"]["epochs"] == 2
+    assert "optimizer" not in loaded.extra  # the best checkpoint is for inference only
+
+    last = read_payload(trained.with_name("easy.last.pt"))
+    assert last["train_state"]["epoch"] == 2 and "optimizer" in last
+    with torch.no_grad():
+        assert loaded.model(torch.rand(2, 1, 32, 32)).shape == (2, 7)
+
+
+def test_resume_gives_the_same_weights(easy_data, tmp_path):
+    # Default augmentation and dropout are on: resuming must replay their randomness exactly.
+    common = ["--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16",
+              "--max-train-samples", "32", "--seed", "3", "--quiet"]
+    invoke(*common, "--epochs", "2", "--out", str(tmp_path / "whole/best.pt"))
+    torch.rand(100)  # the global random state differs between the runs; the seed alone must decide
+    invoke(*common, "--epochs", "1", "--out", str(tmp_path / "split/best.pt"))
+    assert read_payload(tmp_path / "split/best.last.pt")["train_state"]["epoch"] == 1
+    invoke(*common, "--resume", str(tmp_path / "split/best.last.pt"), "--epochs", "2")
+
+    whole = read_payload(tmp_path / "whole/best.last.pt")
+    resumed = read_payload(tmp_path / "split/best.last.pt")
+    assert resumed["train_state"]["epoch"] == 2
+    assert whole["state_dict"].keys() == resumed["state_dict"].keys()
+    assert all(torch.equal(whole["state_dict"][k], resumed["state_dict"][k]) for k in whole["state_dict"])
+    assert whole["train_state"]["best"]["confusion"] == resumed["train_state"]["best"]["confusion"]
+    with open(tmp_path / "split/metrics.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_resume_needs_a_last_checkpoint(easy_data, trained):
+    result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--resume", str(trained)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("videmo: error: ") and "holds no training state" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def vgg11_file(tmp_path_factory) -> tuple[Path, dict]:
+    """A whole torchvision VGG11 state dict saved with torch.save (random weights; a small classifier
+    stands in for the 120M-parameter one, which loading ignores)."""
+    torch.manual_seed(7)
+    state = {f"features.{k}": v for k, v in vgg_features("vgg11").state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(4, 4)
+    path = tmp_path_factory.mktemp("vgg") / "vgg11.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def test_pretrained_file_is_loaded_into_the_vgg_branch(easy_data, vgg11_file, tmp_path):
+    path, state = vgg11_file
+    out = tmp_path / "run/best.pt"
+    invoke("--data", str(easy_data), "--arch", "awei-vgg", "--vgg", "vgg11", "--pretrained", str(path),
+           "--freeze-vgg", "--epochs", "1", "--max-train-samples", "8", *FAST, "--out", str(out))
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.meta["vgg"] == "vgg11" and checkpoint.meta["pretrained"] == str(path)
+    features = checkpoint.model.vgg.state_dict()
+    assert features.keys() == {k.removeprefix("features.") for k in state if k.startswith("features.")}
+    assert all(torch.equal(features[k], state[f"features.{k}"]) for k in features)
+
+
+def test_pretrained_formats_and_mismatches(vgg11_file, tmp_path):
+    path, state = vgg11_file
+    features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    torch.save(features, tmp_path / "features.pth")
+    branch = vgg_features("vgg11")
+    for file in (path, tmp_path / "features.pth"):  # a whole VGG's state dict, or its features part alone
+        torch.nn.init.zeros_(branch[0].weight)
+        load_vgg_weights(branch, "vgg11", str(file))
+        assert all(torch.equal(branch.state_dict()[k], v) for k, v in features.items())
+    (tmp_path / "text.pth").write_text("not weights")
+    with pytest.raises(VidemoError, match="not a loadable VGG state dict"):
+        load_vgg_weights(branch, "vgg11", str(tmp_path / "text.pth"))
+    torch.save({k: v for k, v in features.items() if k != "18.weight"}, tmp_path / "short.pth")
+    with pytest.raises(VidemoError, match="does not fit vgg11's conv layers") as caught:
+        load_vgg_weights(branch, "vgg11", str(tmp_path / "short.pth"))
+    assert "18.weight" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_bad_pretrained_path_is_one_line(easy_data, tmp_path):
+    done = run_videmo("train", "--data", str(easy_data), "--arch", "awei-vgg", "--vgg", "vgg11", "--pretrained", str(tmp_path / "absent.pth"),
+                      "--epochs", "1", "--max-train-samples", "4", *FAST, "--out", str(tmp_path / "run/best.pt"))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"videmo: error: --pretrained {tmp_path / 'absent.pth'}: no such file")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "run").exists()
+
+
+def test_paper_preset_sets_the_papers_settings(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr("videmo.train.train", lambda config, resume=None, command="": seen.update(config=config))
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--preset", "paper"])
+    assert result.exit_code == 0, result.output
+    config: TrainConfig = seen["config"]
+    paper = dict(arch="awei-vgg", image_size=224, channels=3, normalize="unit", batch_size=8, epochs=20,
+                 optimizer="adam", lr=1e-4, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
+                 augment="none", balance="none", label_smoothing=0.0)
+    assert PRESETS["paper"] == paper
+    assert {k: getattr(config, k) for k in paper} == paper
+
+
+def test_amp_trains(easy_data, tmp_path):
+    out = tmp_path / "amp.pt"
+    result = invoke("--data", str(easy_data), "--arch", "awei", "--amp", "--epochs", "1", "--max-train-samples", "16",
+                    *[a for a in FAST if a != "--quiet"], "--out", str(out))
+    assert result.exit_code == 0
+    assert f"precision {'bf16' if cpu_has_fast_bf16() else 'fp32'}" in result.stdout
+    checkpoint = load_checkpoint(out)
+    assert all(p.dtype == torch.float32 for p in checkpoint.model.parameters())
+    assert 0 <= checkpoint.meta["metrics"]["accuracy"] <= 1 and checkpoint.meta["train_config"]["amp"] is True

@@ -1,0 +1,3 @@
+from videmo.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""Score a checkpoint on a labelled dataset split: the table, confusion matrix and per-class chart of the paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint
+from .data import decode_samples, load_dataset
+from .device import prepare_model, resolve_device, resolve_precision
+from .errors import VidemoError
+from .metrics import Scores, scores
+from .train import predict
+
+
+def evaluate(data: str, weights: str, split: str | None = None, layout: str | None = None, device: str = "auto",
+             precision: str = "fp32", batch_size: int = 256, workers: int = 2, progress: bool = True) -> tuple[Scores, dict]:
+    """Scores of ``weights`` on ``split`` (default: val, else test) and a description of what was scored."""
+    checkpoint = load_checkpoint(weights)
+    dataset = load_dataset(data, layout)
+    available = [name for name in ("val", "test", "train") if dataset.split(name)]
+    wanted = split or "val"
+    split = split or next((name for name in ("val", "test") if name in available), None)
+    if split not in available:
+        raise VidemoError(f"{dataset.root}: no '{wanted}' split here (has {', '.join(available) or 'none'}); choose one with --split")
+    meta = checkpoint.meta
+    images, labels, skipped = decode_samples(dataset.split(split), meta["image_size"], meta["channels"], workers, progress)
+    if len(labels) == 0:
+        raise VidemoError(f"{dataset.root}: no readable images in the {split} split")
+    torch_device = resolve_device(device)
+    precision = resolve_precision(precision, torch_device)
+    model = prepare_model(checkpoint.model, torch_device, precision)
+    mean = torch.tensor(meta["mean"], device=torch_device).view(1, -1, 1, 1)
+    std = torch.tensor(meta["std"], device=torch_device).view(1, -1, 1, 1)
+    logits = predict(model, images, mean, std, torch_device, precision, batch_size)
+    result = scores(labels, logits.argmax(1), len(meta["classes"]))
+    about = {"data": str(dataset.root), "split": split, "images": int(len(labels)), "skipped": skipped,
+             "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision}
+    return result, about
+
+
+def format_report(result: Scores, classes: list[str]) -> str:
+    width = max(len(c) for c in classes) + 2
+    lines = [f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for i, name in enumerate(classes):
+        lines.append(f"{name:<{width}}{result.precision[i]:>10.4f}{result.recall[i]:>10.4f}{result.f1[i]:>10.4f}{sum(result.confusion[i]):>10}")
+    lines.append(f"\naccuracy {result.accuracy:.4f}   macro-F1 {result.macro_f1:.4f}   macro recall {result.macro_recall:.4f}")
+    lines.append("\nconfusion matrix (rows: true, columns: predicted)")
+    lines.append(" " * width + "".join(f"{c[:8]:>9}" for c in classes))
+    for name, row in zip(classes, result.confusion):
+        lines.append(f"{name:<{width}}" + "".join(f"{n:>9}" for n in row))
+    return "\n".join(lines)
+
+
+def plot_confusion(result: Scores, classes: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = torch.tensor(result.confusion, dtype=torch.float64)
+    share = (matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
+    figure, axis = plt.subplots(figsize=(7, 6))
+    image = axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            axis.text(j, i, f"{share[i, j]:.2f}\n({int(matrix[i, j])})", ha="center", va="center", fontsize=7,
+                      color="white" if share[i, j] > 0.5 else "black")
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axis.set_yticks(range(len(classes)), classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(f"confusion matrix (row-normalised), accuracy {result.accuracy:.3f}")
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_class_accuracy(result: Scores, classes: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    bars = axis.bar(classes, result.recall, color="#3b6fb6")
+    axis.bar_label(bars, fmt="%.2f", fontsize=8)
+    axis.axhline(result.accuracy, color="#c62828", linestyle="--", label=f"overall accuracy {result.accuracy:.3f}")
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("accuracy (recall) per class")
+    axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
