@@ -18,7 +18,7 @@ def make_checkpoint(path: Path, arch: str = "awei", image_size: int = 32, channe
     """A small untrained checkpoint of the real format: fast to run, for testing the plumbing."""
     torch.manual_seed(seed)
     model = Awei(arch, channels, image_size)
-    save_checkpoint(path, model, model_meta(model, None, [0.5] * channels, [0.5] * channels, trained_on="nothing (test)"))
+    save_checkpoint(path, model, model_meta(model, [0.5] * channels, [0.5] * channels, trained_on="nothing (test)"))
     return path
 
 

@@ -15,7 +15,7 @@ from videmo.models import Awei
 def test_round_trip_gives_identical_outputs(tmp_path):
     torch.manual_seed(1)
     model = Awei("awei-vgg", 3, 64, vgg="vgg11_bn").eval()
-    save_checkpoint(tmp_path / "m.pt", model, model_meta(model, "vgg11_bn", [0, 0, 0], [1, 1, 1], metrics={"accuracy": 0.5}))
+    save_checkpoint(tmp_path / "m.pt", model, model_meta(model, [0, 0, 0], [1, 1, 1], metrics={"accuracy": 0.5}))
     loaded = load_checkpoint(tmp_path / "m.pt")
     x = torch.rand(3, 3, 64, 64)
     with torch.no_grad():
@@ -29,7 +29,7 @@ def test_round_trip_gives_identical_outputs(tmp_path):
 
 def test_half_precision_storage_is_widened_on_load(tmp_path):
     model = Awei("cnn", 1, 32).eval()
-    save_checkpoint(tmp_path / "h.pt", model, model_meta(model, None, [0], [1]), half=True)
+    save_checkpoint(tmp_path / "h.pt", model, model_meta(model, [0], [1]), half=True)
     loaded = load_checkpoint(tmp_path / "h.pt")
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
     assert (tmp_path / "h.pt").stat().st_size < 0.6 * sum(p.numel() * 4 for p in model.parameters())

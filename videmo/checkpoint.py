@@ -56,11 +56,11 @@ class Checkpoint:
         return self.path.stem if self.path else self.meta.get("name", "unnamed")
 
 
-def model_meta(model: Awei, vgg: str | None, mean: list[float], std: list[float], **more: Any) -> dict[str, Any]:
+def model_meta(model: Awei, mean: list[float], std: list[float], **more: Any) -> dict[str, Any]:
     """The metadata that rebuilds ``model``; ``more`` adds provenance (data, metrics, ...)."""
     return {
         "arch": model.arch,
-        "vgg": vgg if model.vgg is not None else None,
+        "vgg": model.vgg_variant,
         "image_size": model.image_size,
         "channels": model.in_channels,
         "mean": list(mean),

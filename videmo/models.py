@@ -100,7 +100,8 @@ class Awei(nn.Module):
         self.in_channels = in_channels
         self.features = conv_stack(in_channels)
         self.residual = ResidualBranch(in_channels) if arch != "cnn" else None
-        self.vgg = vgg_features(vgg) if arch == "awei-vgg" else None
+        self.vgg_variant = vgg if arch == "awei-vgg" else None
+        self.vgg = vgg_features(vgg) if self.vgg_variant else None
         self.feature_size = CONV_WIDTHS[-1] * feature_grid(image_size) ** 2
         self.head = nn.Sequential(
             nn.Flatten(),

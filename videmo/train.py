@@ -326,7 +326,7 @@ def validate(model, images, labels, mean, std, device, precision, batch_size):
 def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
     mean, std = NORMALIZATIONS[config.normalize]
     return model_meta(
-        model, config.vgg, mean[: config.channels], std[: config.channels],
+        model, mean[: config.channels], std[: config.channels],
         trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
         train_config=asdict(config), pretrained=config.pretrained, command=command,
     )
