@@ -41,14 +41,24 @@ def face_frames(n_frames: int = 30, width: int = 320, height: int = 240, faces: 
     background = np.pad(background, ((0, height - background.shape[0]), (0, width - background.shape[1]), (0, 0)), mode="edge")
     sprite = face_sprite(face_size)
     frames = np.repeat(background[None], n_frames, axis=0)
+    for i, boxes in enumerate(face_boxes(n_frames, width, height, faces, face_size, moving)):
+        for x, y, _, _ in boxes:
+            frames[i, y:y + face_size, x:x + face_size] = sprite
+    return frames
+
+
+def face_boxes(n_frames: int = 30, width: int = 320, height: int = 240, faces: int = 1, face_size: int = 96,
+               moving: bool = True) -> np.ndarray:
+    """Where face_frames pastes each face: int (n_frames, faces, 4) boxes x1, y1, x2, y2."""
     slot = width // max(faces, 1)
+    boxes = np.zeros((n_frames, faces, 4), dtype=np.int64)
     for i in range(n_frames):
         shift = int(round(i * 1.5)) if moving else 0
         for k in range(faces):
             x = min(k * slot + (slot - face_size) // 2 + shift % max(slot - face_size, 1) // 4, width - face_size)
             y = (height - face_size) // 2
-            frames[i, y:y + face_size, x:x + face_size] = sprite
-    return frames
+            boxes[i, k] = x, y, x + face_size, y + face_size
+    return boxes
 
 
 def blank_frames(n_frames: int = 20, width: int = 320, height: int = 240) -> np.ndarray:

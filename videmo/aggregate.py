@@ -37,7 +37,8 @@ def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:
     if faces.empty:
         return pd.DataFrame({c: pd.Series(dtype=FRAME_DTYPES.get(c, "float64")) for c in TIMELINE_COLUMNS}).astype(
             {"face_id": "Int64", "n_frames": "int64", "emotion": "string"})
-    bins = np.floor(faces["time_s"].to_numpy() / bin_s).astype(np.int64)
+    # rounded first: a frame on a bin's edge opens that bin (0.3 / 0.1 is 2.9999999999999996, not 3)
+    bins = np.floor(np.round(faces["time_s"].to_numpy() / bin_s, 9)).astype(np.int64)
     grouped = faces.assign(bin=bins).groupby(["face_id", "bin"], sort=True)
     means = grouped[list(CLASSES)].mean()
     table = means.reset_index()

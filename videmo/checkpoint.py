@@ -117,7 +117,7 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        code = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
+        code = re.search(r"GLOBAL ([\w.]+) (was not an allowed global|whose module)", str(e))  # torch words the two cases differently
         if code:
             raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code.group(1)}), not just hold weights") from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt (unpickling failed)") from None

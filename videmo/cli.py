@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+import signal
 import sys
+import threading
 
 import click
 
@@ -13,19 +15,35 @@ from . import __version__
 from .errors import VidemoError
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (no half-written results folder)."""
+
+
+def raise_terminated(signum: int, frame) -> None:
+    raise Terminated
+
+
 def one_line_errors(command):
-    """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130."""
+    """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130, SIGTERM into 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
         try:
             return command(*args, **kwargs)
         except VidemoError as e:
             click.echo(f"videmo: error: {e}", err=True)
             sys.exit(1)
+        except Terminated:
+            click.echo("videmo: terminated", err=True)
+            sys.exit(128 + signal.SIGTERM)
         except KeyboardInterrupt:
             click.echo("videmo: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(128 + signal.SIGINT)
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)  # None: set outside Python
 
     return wrapper
 

@@ -6,10 +6,12 @@ once, and a background thread keeps at most ``depth`` chunks waiting.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
 import struct
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,20 +33,20 @@ class VideoError(VidemoError):
 @dataclass
 class VideoInfo:
     path: Path
-    width: int  # as displayed, after rotation
+    width: int  # as displayed: decord applies the rotation
     height: int
     fps: float
     frame_count: int
     duration_s: float
     codec: str
-    rotation: int  # degrees clockwise that the player turns the stored frames
+    rotation: int  # degrees clockwise that the player (and decord) turns the stored frames
 
 
 @dataclass
 class FrameBatch:
     indices: np.ndarray  # 0-based frame numbers in the video
     times: np.ndarray  # seconds, from the decoder's timestamps
-    frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation
+    frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation (decord turns the frames)
 
 
 def open_video(path: Path, threads: int = 1):
@@ -60,8 +62,10 @@ def open_video(path: Path, threads: int = 1):
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
     codec, rotation = probe_container(path)
+    decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own log lines would bury the one-line error
     try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
+        with quiet_stderr():  # decord prints "ERROR opening" itself before raising
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
         frame_count = len(reader)
     except (RuntimeError, decord.DECORDError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
@@ -73,23 +77,68 @@ def open_video(path: Path, threads: int = 1):
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-    if rotation in (90, 270):
-        width, height = height, width
     fps = float(reader.get_avg_fps()) or 0.0
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
     return reader, info
 
 
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ code's std::cerr) for the block; Python's stderr is flushed first."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def decoder_cause(path: Path, error: Exception) -> str:
+    """Why decord failed, in the user's terms: its messages name its own source lines, not the file's fault."""
     with open(path, "rb") as f:
         head = f.read(64)
     if head[4:8] != b"ftyp" and not head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV", b"G")):
         return "not a video file (unrecognised container)"
-    text = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
-    if "video stream" in text.lower() or "stream" in text.lower():
-        return f"no readable video stream ({text})"
-    return f"cannot decode: truncated or corrupt ({text})"
+    damage = mp4_damage(path) if head[4:8] == b"ftyp" else None
+    if damage:
+        return damage
+    if "cannot find video stream" in str(error):
+        return "no video stream in the file (audio only?)"
+    return "cannot decode: truncated or corrupt video data"
+
+
+def mp4_damage(path: Path) -> str | None:
+    """How an MP4/MOV file is cut short, from its top-level boxes: the mark of an unfinished copy or recording."""
+    size = path.stat().st_size
+    kinds = set()
+    with open(path, "rb") as f:
+        position = 0
+        while position + 8 <= size:
+            f.seek(position)
+            box_size, kind = struct.unpack(">I4s", f.read(8))
+            if box_size == 1 and position + 16 <= size:
+                box_size = struct.unpack(">Q", f.read(8))[0]
+            elif box_size == 0:  # runs to the end of the file
+                box_size = size - position
+            if box_size < 8:
+                return None
+            if position + box_size > size:
+                return f"truncated: the file ends inside its '{kind.decode('latin-1')}' box"
+            kinds.add(kind)
+            position += box_size
+    if b"moov" not in kinds:
+        return "truncated: the file has no 'moov' index box"
+    if b"mdat" not in kinds and b"moof" not in kinds:
+        return "truncated: the file has no media data ('mdat' box)"
+    return None
 
 
 def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None) -> np.ndarray:
@@ -120,8 +169,6 @@ def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> I
             times = reader.get_frame_timestamp(picked.tolist())[:, 0]
         except Exception as e:  # decord raises bare RuntimeErrors and its own error type mid-stream
             raise VideoError(f"{info.path}: decoding failed near frame {int(picked[0])}: {decoder_cause(info.path, e)}") from None
-        if info.rotation:
-            frames = np.ascontiguousarray(np.rot90(frames, k=-info.rotation // 90, axes=(1, 2)))
         yield FrameBatch(picked, times.astype(np.float64), frames)
 
 

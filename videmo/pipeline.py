@@ -65,7 +65,7 @@ class Analyzer:
         started = time.perf_counter()
         reader, info = open_video(path)
         indices = select_frames(info, self.options.fps, self.options.every)
-        tracker = FaceTracker()
+        tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
         frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
         bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=not progress, leave=False)
         for batch in prefetch(stream_frames(reader, info, indices, self.options.chunk)):
@@ -107,6 +107,15 @@ class Analyzer:
             "frames_per_second": round(analysed / wall_s, 2) if wall_s > 0 else None,
             "videmo_version": __version__,
         }
+
+
+def track_memory_s(info: VideoInfo, indices: np.ndarray) -> float:
+    """How long a track waits for its face: 1 s, or two analysed frames' spacing where frames are
+    sparser (at --fps 1 or less, a fixed 1 s would give a still face a new id in every frame)."""
+    if len(indices) < 2 or not info.fps:
+        return 1.0
+    spacing_s = (indices[-1] - indices[0]) / (len(indices) - 1) / info.fps
+    return max(1.0, 2 * spacing_s)
 
 
 def load_weights(weights: str | None) -> Checkpoint:
@@ -197,6 +206,8 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
             report("videmo: error: no videos given")
         return max(len(failures), 1)
     output = Path(output)
+    if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
+        raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
     names = result_folder_names(videos)
     todo = [v for v in videos if overwrite or not is_complete(output / names[v])]
     for video in videos:
