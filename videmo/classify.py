@@ -7,7 +7,7 @@ import torch
 from torchvision.ops import roi_align
 
 from .checkpoint import Checkpoint
-from .device import autocast, prepare_model, resolve_precision
+from .device import autocast, prepare_model, resolve_precision, to_device
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)
@@ -57,7 +57,7 @@ class EmotionClassifier:
         """Emotion probabilities (K, 7), float64, for the faces ``boxes`` in ``frames``."""
         if len(boxes) == 0:
             return np.zeros((0, len(self.meta["classes"])))
-        frames_tensor = torch.from_numpy(frames).to(self.device, non_blocking=True)
+        frames_tensor = to_device(frames, self.device)
         memory_format = torch.channels_last if self.precision != "fp32" else torch.contiguous_format
         out = []
         for start in range(0, len(boxes), self.batch_size):

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .device import to_device
+
 # MTCNN's smallest face at its first pyramid level; asking for smaller ones only upsamples.
 MTCNN_MIN_FACE = 12
 
@@ -52,7 +54,7 @@ class FaceDetector:
         scale = detection_scale(width, height, self.detect_width)
         # Kept channels-last (NHWC in memory) throughout: MTCNN's many small crops are an order of
         # magnitude faster to resize from channels-last images than from planar ones.
-        images = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float()
+        images = to_device(frames, self.device).permute(0, 3, 1, 2).float()
         if scale != 1.0:
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
             images = F.interpolate(images, size=size, mode="area").contiguous(memory_format=torch.channels_last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 
 from .errors import VidemoError
@@ -46,6 +47,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "fp16"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A tensor of ``array`` on ``device``; to a GPU through pinned memory, so the copy runs asynchronously."""
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
 
 
 def autocast(device: torch.device, precision: str):

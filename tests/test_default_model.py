@@ -1,0 +1,88 @@
+"""The shipped default model: complete metadata, real accuracy on FER2013, and the fast precision
+keeping its labels (on FER2013's faces and on the example video's)."""
+
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from videmo.checkpoint import CLASSES, default_weights, load_checkpoint
+from videmo.classify import EmotionClassifier
+from videmo.data import decode_samples, load_dataset
+from videmo.decode import open_video, select_frames, stream_frames
+from videmo.detect import FaceDetector
+from videmo.device import cpu_has_fast_bf16, prepare_model
+from videmo.evaluate import evaluate
+from videmo.train import predict
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hamilton_clip.mp4"
+FAST = "bf16"  # what --precision auto picks on CPUs with native bf16
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    path = default_weights()
+    assert path is not None, "models/ must hold the default model"
+    return load_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def fer_val(shared_data, tmp_path_factory) -> Path:
+    """FER2013's val split, unpacked from ../shared/data's archive."""
+    root = tmp_path_factory.mktemp("fer")
+    with tarfile.open(shared_data / "fer2013-48px.tar.gz") as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and "/val/" in m.name]
+        archive.extractall(root, members=members, filter="data")
+    return next(root.rglob("val")).parent
+
+
+def test_shipped_model_loads_with_complete_metadata(shipped):
+    meta = shipped.meta
+    assert shipped.path.stat().st_size < 60 * 2**20
+    assert meta["arch"] == "awei-vgg" and meta["vgg"] and meta["image_size"] % 32 == 0 and meta["channels"] in (1, 3)
+    assert meta["classes"] == list(CLASSES)
+    assert len(meta["mean"]) == len(meta["std"]) == meta["channels"]
+    assert meta["command"].startswith("videmo train") and meta["pretrained"] == "none"
+    assert meta["trained_on"]["counts"]["train"] and meta["videmo_version"] and meta["created"]
+    metrics = meta["metrics"]
+    assert {"accuracy", "macro_f1", "macro_recall", "recall", "confusion"} <= set(metrics)
+    assert len(metrics["confusion"]) == 7 and metrics["accuracy"] > 0.4
+
+
+def test_shipped_model_is_well_above_chance_on_fer2013_val(shipped, fer_val):
+    result, about = evaluate(str(fer_val), str(shipped.path), precision="auto", progress=False)
+    assert about["images"] == 3589
+    # chance is 1/7 for macro recall and 0.25 for always answering the largest class
+    assert result.accuracy > 0.45 and result.macro_recall > 0.35
+    assert min(result.recall) > 0.05, "no class may be ignored"
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16: auto precision is fp32")
+def test_fast_precision_agrees_with_fp32_on_fer2013_faces(shipped, fer_val):
+    meta = shipped.meta
+    samples = load_dataset(fer_val).split("val")[:1500]
+    images, _, _ = decode_samples(samples, meta["image_size"], meta["channels"], progress=False)
+    mean, std = (torch.tensor(meta[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
+    labels = {}
+    for precision in ("fp32", FAST):
+        model = prepare_model(load_checkpoint(shipped.path).model.eval(), torch.device("cpu"), precision)
+        labels[precision] = predict(model, images, mean, std, torch.device("cpu"), precision, 256).argmax(1)
+    assert (labels["fp32"] == labels[FAST]).float().mean() >= 0.99
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16: auto precision is fp32")
+def test_fast_precision_agrees_with_fp32_on_the_example_videos_faces(shipped):
+    reader, info = open_video(EXAMPLE)
+    detector = FaceDetector(torch.device("cpu"))
+    labels = {"fp32": [], FAST: []}
+    classifiers = {p: EmotionClassifier(load_checkpoint(shipped.path), torch.device("cpu"), p) for p in labels}
+    for batch in stream_frames(reader, info, select_frames(info, every=2), 16):
+        found = detector.detect(batch.frames)
+        frame_of_face = np.array([i for i, faces in enumerate(found) for _ in faces], dtype=np.int64)
+        boxes = np.array([d.box for faces in found for d in faces]).reshape(-1, 4)
+        for precision, classifier in classifiers.items():
+            labels[precision] += classifier.classify(batch.frames, frame_of_face, boxes).argmax(1).tolist()
+    assert len(labels["fp32"]) > 100
+    assert np.mean(np.array(labels["fp32"]) == np.array(labels[FAST])) >= 0.99
