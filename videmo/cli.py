@@ -134,6 +134,7 @@ def info(checkpoint, as_json):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
+@click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @one_line_errors

@@ -7,7 +7,7 @@ import hashlib
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .aggregate import frames_table, timeline, track_summaries
+from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder, write_faces_png
 from .checkpoint import Checkpoint, default_weights, load_checkpoint
 from .classify import EmotionClassifier
 from .decode import VIDEO_SUFFIXES, VideoInfo, open_video, prefetch, select_frames, stream_frames
@@ -23,8 +24,8 @@ from .detect import FaceDetector
 from .device import resolve_device
 from .errors import VidemoError
 from .track import FaceTracker
-from .write import (FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG, write_frames_csv, write_summary_json,
-                    write_timeline_csv, write_timeline_png)
+from .write import (ANNOTATED_MP4, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG, write_frames_csv,
+                    write_summary_json, write_timeline_csv, write_timeline_png)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class AnalyzeOptions:
     bin_s: float = 1.0
     device: str = "auto"
     precision: str = "auto"
+    annotate: bool = False  # also write annotated.mp4
 
 
 @dataclass
@@ -49,6 +51,9 @@ class VideoResult:
     frames: pd.DataFrame
     timeline: pd.DataFrame
     summary: dict
+    faces: FaceSheet
+    annotated: Path | None = None  # the streamed annotated video, moved into the results folder on saving
+    notes: list[str] = field(default_factory=list)  # what the user should know, such as a skipped video
 
 
 class Analyzer:
@@ -61,11 +66,32 @@ class Analyzer:
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
 
-    def analyze_video(self, path: Path, progress: bool = False) -> VideoResult:
+    def analyze_video(self, path: Path, progress: bool = False, annotate_to: Path | None = None) -> VideoResult:
+        """Analyse one video; with ``annotate_to``, also stream the annotated video there."""
         started = time.perf_counter()
         reader, info = open_video(path)
         indices = select_frames(info, self.options.fps, self.options.every)
         tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
+        sheet, notes = FaceSheet(self.options.margin), []
+        annotated = None
+        if annotate_to is not None:
+            try:
+                annotated = AnnotatedVideoWriter(annotate_to, info.width, info.height, analysed_fps(info, indices))
+            except NoEncoder as e:
+                notes.append(f"{path.name}: {e}")
+        try:
+            table = self.label_frames(path, info, reader, indices, tracker, sheet, annotated, progress)
+        finally:
+            if annotated is not None:
+                annotated.close()
+        wall = time.perf_counter() - started
+        summary = self.summarize(info, table, len(indices), wall)
+        return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet,
+                           annotate_to if annotated is not None else None, notes)
+
+    def label_frames(self, path: Path, info: VideoInfo, reader, indices: np.ndarray, tracker: FaceTracker,
+                     sheet: FaceSheet, annotated: AnnotatedVideoWriter | None, progress: bool) -> pd.DataFrame:
+        """The rows of frames.csv: decode, detect, classify and track, chunk by chunk."""
         frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
         bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=not progress, leave=False)
         for batch in prefetch(stream_frames(reader, info, indices, self.options.chunk)):
@@ -74,21 +100,23 @@ class Analyzer:
             face_boxes = np.array([d.box for found in detections for d in found], dtype=np.float64).reshape(-1, 4)
             face_probs = self.classifier.classify(batch.frames, frame_of_face, face_boxes)
             face = 0
-            for frame, time_s, found in zip(batch.indices, batch.times, detections):
+            for frame, time_s, found, image in zip(batch.indices, batch.times, detections, batch.frames):
                 ids = tracker.update(float(time_s), face_boxes[face:face + len(found)])
+                marks = []
                 for face_id, detection in zip(ids, found):
                     frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id)
                     boxes.append(detection.box), scores.append(detection.score), probabilities.append(face_probs[face])
+                    sheet.offer(image, face_id, detection.box, detection.score)
+                    marks.append(FaceMark(face_id, detection.box, face_probs[face]))
                     face += 1
                 if not found:
                     frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None)
                     boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+                if annotated is not None:
+                    annotated.add(image, marks)
             bar.update(len(batch.indices))
         bar.close()
-        table = frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities))
-        wall = time.perf_counter() - started
-        summary = self.summarize(info, table, len(indices), wall)
-        return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary)
+        return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities))
 
     def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float) -> dict:
         faces = table[table["face_id"].notna()]
@@ -107,6 +135,13 @@ class Analyzer:
             "frames_per_second": round(analysed / wall_s, 2) if wall_s > 0 else None,
             "videmo_version": __version__,
         }
+
+
+def analysed_fps(info: VideoInfo, indices: np.ndarray) -> float:
+    """Analysed frames per second of video: the annotated video's rate."""
+    if len(indices) < 2 or not info.fps:
+        return info.fps or 25.0
+    return info.fps * (len(indices) - 1) / (indices[-1] - indices[0])
 
 
 def track_memory_s(info: VideoInfo, indices: np.ndarray) -> float:
@@ -156,9 +191,26 @@ def result_folder_names(videos: list[Path]) -> dict[Path, str]:
     return {v: f"{v.stem}-{hashlib.sha1(str(v).encode()).hexdigest()[:8]}" if v.stem in shared else v.stem for v in videos}
 
 
+def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
+    """Analyse ``video`` and save its results folder; the annotated video streams to a hidden file beside it."""
+    annotate_to = folder.with_name(f".{folder.name}.annotated-{os.getpid()}.mp4") if analyzer.options.annotate else None
+    try:
+        if annotate_to is not None:
+            try:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
+        result = analyzer.analyze_video(video, progress=progress, annotate_to=annotate_to)
+        save_results(result, folder, overwrite)
+    finally:
+        if annotate_to is not None:
+            annotate_to.unlink(missing_ok=True)
+    return result
+
+
 def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
-    """Write all four files into a hidden folder, then rename it into place: a results folder
-    is complete or absent, never half-written."""
+    """Write every file into a hidden folder, then rename it into place: a results folder is
+    complete or absent, never half-written. summary.json, written last, marks it done."""
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -166,6 +218,10 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         write_frames_csv(result.frames, partial / FRAMES_CSV)
         write_timeline_csv(result.timeline, partial / TIMELINE_CSV)
         write_timeline_png(result.frames, partial / TIMELINE_PNG, result.info.path.name)
+        write_faces_png(result.faces, result.summary["tracks"], partial / FACES_PNG, result.info.path.name)
+        if result.annotated is not None:
+            shutil.move(result.annotated, partial / ANNOTATED_MP4)
+        result.summary["files"] = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
         write_summary_json(result.summary, partial / SUMMARY_JSON)
         if folder.exists() and overwrite:
             retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
@@ -188,10 +244,9 @@ def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **
     """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes the
     results folder ``<output>/<video stem>/``. ``options`` are AnalyzeOptions' fields."""
     analyzer = Analyzer(AnalyzeOptions(**options))
-    result = analyzer.analyze_video(Path(path))
-    if output is not None:
-        save_results(result, Path(output) / Path(path).stem, overwrite=True)
-    return result.frames
+    if output is None:
+        return analyzer.analyze_video(Path(path)).frames
+    return analyze_into(analyzer, Path(path), Path(output) / Path(path).stem, overwrite=True, progress=False).frames
 
 
 def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
@@ -219,8 +274,7 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
     failed = len(failures)
     for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
         try:
-            result = analyzer.analyze_video(video, progress=not quiet)
-            save_results(result, output / names[video], overwrite)
+            result = analyze_into(analyzer, video, output / names[video], overwrite, progress=not quiet)
         except VidemoError as e:
             report(f"videmo: error: {e}")
             failed += 1
@@ -229,6 +283,8 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
             report(f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
             failed += 1
             continue
+        for note in result.notes:
+            report(f"videmo: note: {note}")
         counts = result.summary["counts"]
         report(f"{video.name}: {counts['frames_analysed']} frames analysed, {counts['faces']} faces in {counts['tracks']} tracks, "
                f"{result.summary['frames_per_second']} frames/s -> {output / names[video]}")

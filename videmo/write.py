@@ -12,7 +12,8 @@ from .checkpoint import CLASSES
 from .errors import VidemoError
 
 FRAMES_CSV, TIMELINE_CSV, SUMMARY_JSON, TIMELINE_PNG = "frames.csv", "timeline.csv", "summary.json", "timeline.png"
-OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, SUMMARY_JSON, TIMELINE_PNG)
+FACES_PNG, ANNOTATED_MP4 = "faces.png", "annotated.mp4"
+OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
 # One colour per emotion, the same in every plot.
 EMOTION_COLOURS = {"surprise": "#f2c14e", "fear": "#7b4fa0", "disgust": "#5a8f29", "happiness": "#e8702a",
                    "sadness": "#3b6fb6", "anger": "#c62828", "neutral": "#9e9e9e"}
