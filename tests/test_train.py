@@ -203,3 +203,20 @@ def test_amp_trains(easy_data, tmp_path):
     checkpoint = load_checkpoint(out)
     assert all(p.dtype == torch.float32 for p in checkpoint.model.parameters())
     assert 0 <= checkpoint.meta["metrics"]["accuracy"] <= 1 and checkpoint.meta["train_config"]["amp"] is True
+
+
+def test_batch_norm_recalibration_measures_the_current_weights():
+    from videmo.models import Awei
+    from videmo.train import recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    model = Awei("awei-vgg", 1, 32, vgg="vgg11_bn")
+    first = model.vgg[1]
+    first.running_mean.fill_(100.0)  # stale statistics, as after an epoch of moving weights
+    images = torch.randint(0, 256, (40, 1, 32, 32), dtype=torch.uint8)
+    zero, one = torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1)
+    recalibrate_batch_norm(model, images, zero, one, torch.device("cpu"), "fp32", batch_size=8)
+    with torch.no_grad():
+        conv = model.vgg[0](images.float().div(255).expand(-1, 3, -1, -1))
+    assert torch.allclose(first.running_mean, conv.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert first.momentum == 0.1 and not model.training

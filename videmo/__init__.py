@@ -15,6 +15,32 @@ def analyze(path, output=None, **options):
     return run(path, output, **options)
 
 
+def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus_per_worker=None, gpus_per_worker=None,
+                 overwrite=False, quiet=False, **options):
+    """Analyse every video under ``paths`` (files, folders, globs) into ``output/<video stem>/`` as
+    ``videmo analyze`` does, printing one line per video; returns how many inputs failed.
+
+    ``ray``: None runs here; True starts a local Ray instance; an address (``"auto"``,
+    ``"ray://host:port"``) joins that cluster (``workers``, ``cpus_per_worker``, ``gpus_per_worker``
+    as ``--workers`` etc.). ``options`` are those of ``analyze``.
+    """
+    import os
+
+    from .pipeline import AnalyzeOptions, analyze_many as run
+
+    paths = [str(paths)] if isinstance(paths, (str, os.PathLike)) else [str(p) for p in paths]
+    per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
+    per_worker = {k: v for k, v in per_worker.items() if v is not None}
+    if ray is None or ray is False:
+        if per_worker:
+            raise ValueError("workers, cpus_per_worker and gpus_per_worker need ray")
+        return run(paths, output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet)
+    from .cluster import RayOptions, analyze_on_ray
+
+    address = None if ray is True else str(ray)
+    return analyze_on_ray(paths, output, AnalyzeOptions(**options), RayOptions(address, **per_worker), overwrite=overwrite, quiet=quiet)
+
+
 def read_results(folder):
     """Read ``frames.csv`` of a results folder with proper dtypes (``face_id`` a nullable integer)."""
     from .write import read_results as read
@@ -22,4 +48,4 @@ def read_results(folder):
     return read(folder)
 
 
-__all__ = ["__version__", "analyze", "read_results"]
+__all__ = ["__version__", "analyze", "analyze_many", "read_results"]

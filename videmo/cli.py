@@ -83,6 +83,8 @@ def main():
 @click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
+@click.option("--bn-recalibration", type=click.IntRange(0), default=4096, show_default=True,
+              help="Train images that re-estimate BatchNorm statistics before each validation (0: off).")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 @one_line_errors
 def train(preset, grey, resume, **options):
@@ -137,16 +139,31 @@ def info(checkpoint, as_json):
 @click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+              help="Run on Ray, one video per task: a local instance, or the cluster at ADDRESS (auto, ray://HOST:PORT). Needs videmo[ray].")
+@click.option("--workers", type=click.IntRange(1), help="With --ray: actors, each holding the models [default: as many as the cluster fits].")
+@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), help="With --ray: CPUs (and torch threads) per actor [default: 1].")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --ray: GPUs per actor [default: 1 if the cluster has GPUs, else 0].")
 @one_line_errors
-def analyze(paths, output, overwrite, quiet, **options):
+def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_worker, gpus_per_worker, **options):
     """Find every face in every analysed frame of each video and label its emotion.
 
     PATHS are video files, folders (searched recursively) or globs.
     """
     from .pipeline import AnalyzeOptions, analyze_many
 
-    failed = analyze_many(list(paths), output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet,
-                          report=lambda line: click.echo(line, err=line.startswith("videmo: error")))
+    report = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
+    per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
+    per_worker = {k: v for k, v in per_worker.items() if v is not None}
+    if ray_address is None:
+        if per_worker:
+            raise VidemoError("--workers, --cpus-per-worker and --gpus-per-worker need --ray")
+        failed = analyze_many(list(paths), output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet, report=report)
+    else:
+        from .cluster import RayOptions, analyze_on_ray
+
+        failed = analyze_on_ray(list(paths), output, AnalyzeOptions(**options), RayOptions(ray_address, **per_worker),
+                                overwrite=overwrite, quiet=quiet, report=report)
     if failed:
         click.echo(f"videmo: {failed} input(s) failed", err=True)
         sys.exit(1)

@@ -253,39 +253,57 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
                  quiet: bool = False, report=print) -> int:
     """Analyse every video found under ``paths``; one line per video. Returns the number that failed
     (bad paths included). A bad video is reported and the others still run."""
+    todo, folders, failed = plan_videos(paths, output, overwrite, report)
+    if not todo:
+        return failed
+    analyzer = Analyzer(options)
+    for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
+        result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
+        if error is not None:
+            report(error)
+            failed += 1
+            continue
+        for line in closing_lines(video, result, folders[video]):
+            report(line)
+    return failed
+
+
+def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report=print) -> tuple[list[Path], dict[Path, Path], int]:
+    """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
+    number of bad paths; bad paths and videos already done are reported."""
     videos, failures = find_videos(paths)
     for line in failures:
         report(f"videmo: error: {line}")
     if not videos:
         if not failures:
             report("videmo: error: no videos given")
-        return max(len(failures), 1)
+        return [], {}, max(len(failures), 1)
     output = Path(output)
     if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
         raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
     names = result_folder_names(videos)
-    todo = [v for v in videos if overwrite or not is_complete(output / names[v])]
+    folders = {v: output / names[v] for v in videos}
+    todo = [v for v in videos if overwrite or not is_complete(folders[v])]
     for video in videos:
         if video not in todo:
-            report(f"{video.name}: already done in {output / names[video]} (use --overwrite to redo)")
-    if not todo:
-        return len(failures)
-    analyzer = Analyzer(options)
-    failed = len(failures)
-    for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
-        try:
-            result = analyze_into(analyzer, video, output / names[video], overwrite, progress=not quiet)
-        except VidemoError as e:
-            report(f"videmo: error: {e}")
-            failed += 1
-            continue
-        except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
-            report(f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-            failed += 1
-            continue
-        for note in result.notes:
-            report(f"videmo: note: {note}")
-        counts = result.summary["counts"]
-        report(f"{video.name}: {counts['frames_analysed']} frames analysed, {counts['faces']} faces in {counts['tracks']} tracks, "
-               f"{result.summary['frames_per_second']} frames/s -> {output / names[video]}")
-    return failed
+            report(f"{video.name}: already done in {folders[video]} (use --overwrite to redo)")
+    return todo, {v: folders[v] for v in todo}, len(failures)
+
+
+def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
+                     progress: bool) -> tuple[VideoResult | None, str | None]:
+    """analyze_into, with a failure of this one video turned into its error line instead of raised."""
+    try:
+        return analyze_into(analyzer, video, folder, overwrite, progress), None
+    except VidemoError as e:
+        return None, f"videmo: error: {e}"
+    except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
+        return None, f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+
+
+def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
+    """The notes and the closing line reported for a video analysed into ``folder``."""
+    counts = result.summary["counts"]
+    return [f"videmo: note: {note}" for note in result.notes] + [
+        f"{video.name}: {counts['frames_analysed']} frames analysed, {counts['faces']} faces in {counts['tracks']} tracks, "
+        f"{result.summary['frames_per_second']} frames/s -> {folder}"]
