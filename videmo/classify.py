@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 from .checkpoint import Checkpoint
@@ -40,13 +41,17 @@ class EmotionClassifier:
     def crops(self, frames: torch.Tensor, frame_of_face: np.ndarray, boxes: np.ndarray) -> torch.Tensor:
         """Normalised model inputs (K, C, S, S) for faces ``boxes`` in ``frames`` (uint8 N,H,W,3).
 
-        One roi_align call crops and resizes every face at once, averaging over each output
-        pixel's footprint (so large faces are not aliased); outside the frame is black.
+        One roi_align call per frame crops and resizes all its faces, averaging over each output
+        pixel's footprint (so large faces are not aliased); outside the frame is black. Frames go
+        to float one at a time, so that a chunk of 1080p or 4K frames never exists in float whole.
         """
-        images = frames.permute(0, 3, 1, 2).float()
         squares = torch.as_tensor(square_crop_boxes(boxes, self.margin), dtype=torch.float32, device=frames.device)
-        rois = torch.cat([torch.as_tensor(frame_of_face, dtype=torch.float32, device=frames.device).view(-1, 1), squares], dim=1)
-        crops = roi_align(images, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        crops = torch.empty((len(boxes), 3, self.size, self.size), device=frames.device)
+        for frame in np.unique(frame_of_face):
+            mine = torch.as_tensor(np.flatnonzero(frame_of_face == frame), device=frames.device)
+            image = frames[int(frame)].permute(2, 0, 1)[None].float()
+            rois = F.pad(squares[mine], (1, 0))  # column 0: the index of the image in its batch of one
+            crops[mine] = roi_align(image, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
         crops = crops.round().clamp(0, 255) / 255  # the model was trained on uint8 images
         if self.channels == 1:
             crops = (crops * self.luma).sum(dim=1, keepdim=True)

@@ -54,11 +54,13 @@ class FaceDetector:
         scale = detection_scale(width, height, self.detect_width)
         # Kept channels-last (NHWC in memory) throughout: MTCNN's many small crops are an order of
         # magnitude faster to resize from channels-last images than from planar ones.
-        images = to_device(frames, self.device).permute(0, 3, 1, 2).float()
+        # Frame by frame when shrinking, so that a chunk of 4K frames never exists in float whole.
+        images = to_device(frames, self.device).permute(0, 3, 1, 2)
         if scale != 1.0:
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            images = F.interpolate(images, size=size, mode="area").contiguous(memory_format=torch.channels_last)
-        images = images.permute(0, 2, 3, 1)
+            images = torch.cat([F.interpolate(image[None].float(), size=size, mode="area") for image in images])
+            images = images.contiguous(memory_format=torch.channels_last)
+        images = images.float().permute(0, 2, 3, 1)
         self.mtcnn.min_face_size = max(MTCNN_MIN_FACE, int(self.min_face * scale))
         boxes, probs = self.mtcnn.detect(images)
         found = []

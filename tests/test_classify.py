@@ -1,0 +1,30 @@
+"""Face crops: the right pixels for each face, in the order given, whatever the frames' order."""
+
+import numpy as np
+import torch
+from torchvision.ops import roi_align
+
+from videmo.checkpoint import load_checkpoint
+from videmo.classify import EmotionClassifier, square_crop_boxes
+
+
+def test_crops_follow_the_faces_order_and_match_one_roi_align(tiny_checkpoint):
+    classifier = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32")
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 90, 120, 3), dtype=np.uint8))
+    frame_of_face = np.array([2, 0, 2, 1])
+    boxes = np.array([[10, 10, 50, 60], [0, 0, 30, 30], [80, 40, 119, 89], [-10, 70, 20, 100]], dtype=np.float64)
+    got = classifier.crops(frames, frame_of_face, boxes)
+    rois = torch.cat([torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
+                      torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32)], dim=1)
+    whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True).round().clamp(0, 255) / 255
+    expected = ((whole * classifier.luma).sum(dim=1, keepdim=True) - classifier.mean) / classifier.std
+    assert got.shape == (4, 1, classifier.size, classifier.size)
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_probabilities_sum_to_one_and_no_face_gives_an_empty_table(tiny_checkpoint):
+    classifier = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32", batch_size=2)
+    frames = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    probabilities = classifier.classify(frames, np.array([0, 1, 1]), np.array([[5, 5, 40, 40], [0, 0, 64, 64], [20, 20, 30, 30]], dtype=float))
+    assert probabilities.shape == (3, 7) and np.allclose(probabilities.sum(axis=1), 1)
+    assert classifier.classify(frames, np.zeros(0, dtype=np.int64), np.zeros((0, 4))).shape == (0, 7)
