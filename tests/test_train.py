@@ -220,3 +220,18 @@ def test_batch_norm_recalibration_measures_the_current_weights():
         conv = model.vgg[0](images.float().div(255).expand(-1, 3, -1, -1))
     assert torch.allclose(first.running_mean, conv.mean(dim=(0, 2, 3)), atol=1e-5)
     assert first.momentum == 0.1 and not model.training
+
+
+def test_input_blur_auto_matches_the_val_images_to_blurrier_train_images():
+    from videmo.models import low_pass
+    from videmo.train import resolve_input_blur
+
+    generator = torch.Generator().manual_seed(0)
+    sharp = torch.randint(0, 256, (200, 1, 32, 32), generator=generator, dtype=torch.uint8)
+    blurred = (low_pass(sharp.float(), 1.5)).round().to(torch.uint8)
+    said = []
+    assert 1.0 <= resolve_input_blur("auto", blurred, sharp, said.append) <= 2.0
+    assert resolve_input_blur("0", blurred, sharp, said.append) == 0.0
+    assert "much blurrier than the val images" in said[-1] and "--input-blur auto" in said[-1]
+    with pytest.raises(VidemoError, match="--input-blur soft"):
+        resolve_input_blur("soft", blurred, sharp, said.append)

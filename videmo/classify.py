@@ -9,6 +9,7 @@ from torchvision.ops import roi_align
 
 from .checkpoint import Checkpoint
 from .device import autocast, prepare_model, resolve_precision, to_device
+from .models import low_pass
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)
@@ -37,6 +38,7 @@ class EmotionClassifier:
         self.mean = torch.tensor(self.meta["mean"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(self.meta["std"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.luma = torch.tensor(LUMA, device=device).view(1, 3, 1, 1)
+        self.blur = float(self.meta.get("input_blur", 0.0))
 
     def crops(self, frames: torch.Tensor, frame_of_face: np.ndarray, boxes: np.ndarray) -> torch.Tensor:
         """Normalised model inputs (K, C, S, S) for faces ``boxes`` in ``frames`` (uint8 N,H,W,3).
@@ -55,7 +57,7 @@ class EmotionClassifier:
         crops = crops.round().clamp(0, 255) / 255  # the model was trained on uint8 images
         if self.channels == 1:
             crops = (crops * self.luma).sum(dim=1, keepdim=True)
-        return (crops - self.mean) / self.std
+        return (low_pass(crops, self.blur) - self.mean) / self.std
 
     @torch.inference_mode()
     def classify(self, frames: np.ndarray, frame_of_face: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -83,6 +83,8 @@ def main():
 @click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
+@click.option("--input-blur", default="0", show_default=True,
+              help="Gaussian sigma (pixels) applied at validation and inference, or 'auto': for train images blurrier than the faces to come.")
 @click.option("--bn-recalibration", type=click.IntRange(0), default=4096, show_default=True,
               help="Train images that re-estimate BatchNorm statistics before each validation (0: off).")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")

@@ -33,7 +33,7 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     model = prepare_model(checkpoint.model, torch_device, precision)
     mean = torch.tensor(meta["mean"], device=torch_device).view(1, -1, 1, 1)
     std = torch.tensor(meta["std"], device=torch_device).view(1, -1, 1, 1)
-    logits = predict(model, images, mean, std, torch_device, precision, batch_size)
+    logits = predict(model, images, mean, std, torch_device, precision, batch_size, meta.get("input_blur", 0.0))
     result = scores(labels, logits.argmax(1), len(meta["classes"]))
     about = {"data": str(dataset.root), "split": split, "images": int(len(labels)), "skipped": skipped,
              "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision}

@@ -14,6 +14,8 @@ At 224 px every branch gives 7x7x512 = 25088 features.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -123,3 +125,20 @@ class Awei(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.fused_features(x))
+
+
+def low_pass(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (N, C, H, W) float images, ``sigma`` in pixels (0: unchanged).
+
+    A checkpoint's ``input_blur``: it makes sharp faces look like a model's blurrier training images.
+    """
+    if not sigma:
+        return images
+    kernel = 2 * math.ceil(3 * sigma) + 1
+    kernel = min(kernel, 2 * (min(images.shape[-2:]) // 2) - 1)  # reflect padding must fit in the image
+    return torchvision.transforms.functional.gaussian_blur(images, [kernel, kernel], [sigma, sigma])
+
+
+def sharpness(images: torch.Tensor) -> float:
+    """Mean absolute difference between vertically adjacent pixels of [0,1] images: high-frequency energy."""
+    return float((images[..., 1:, :] - images[..., :-1, :]).abs().mean())

@@ -25,7 +25,7 @@ from .data import Dataset, decode_samples, format_counts, load_dataset
 from .device import autocast, prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError
 from .metrics import scores
-from .models import Awei
+from .models import Awei, low_pass, sharpness
 from .weights import load_vgg_weights
 
 NORMALIZATIONS = {
@@ -69,6 +69,7 @@ class TrainConfig:
     workers: int = 2
     out: str = "runs/videmo/best.pt"
     max_train_samples: int | None = None
+    input_blur: str = "0"  # Gaussian sigma (pixels) at validation and inference, or "auto" to match the train images
     bn_recalibration: int = 4096  # unaugmented train images that re-estimate BatchNorm statistics each epoch; 0: off
     quiet: bool = False
 
@@ -88,7 +89,10 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
     if resume:
         state = read_resume_state(resume)
         kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
-        config = TrainConfig(**{**kept, "epochs": config.epochs, "quiet": config.quiet, "device": config.device})
+        overrides = {"epochs": config.epochs, "quiet": config.quiet, "device": config.device}
+        if config.input_blur != TrainConfig.input_blur:  # an inference-time setting: may change on resume
+            overrides["input_blur"] = config.input_blur
+        config = TrainConfig(**{**kept, **overrides})
     check_config(config)
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
     device = resolve_device(config.device)
@@ -99,6 +103,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
     for note in dataset.notes:
         say(f"note: {note}")
     train_x, train_y, val_x, val_y, val_source = prepare_splits(dataset, config, say)
+    blur = resolve_input_blur(config.input_blur, train_x, val_x, say)
     say(f"training on {len(train_y)} images, validating on {len(val_y)} ({val_source}); "
         f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}; device {device}, precision {precision}")
 
@@ -152,7 +157,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_hits / seen:.3f}")
         bar.close()
         recalibrate_batch_norm(model, train_x[calibration], mean, std, device, precision, config.batch_size * 2)
-        val_loss, val_scores = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2)
+        val_loss, val_scores = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2, blur)
         row = {
             "epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": total_hits / seen,
             "val_loss": val_loss, "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
@@ -163,8 +168,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
         say(format_epoch(row))
         if val_scores.accuracy > best["accuracy"]:
             best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss}
-            save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
-        save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command),
+            save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command, blur))
+        save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command, blur),
                         optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history, "config": asdict(config)})
         write_metrics_csv(metrics_path, history)
     say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
@@ -307,17 +312,41 @@ def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.
 
 @torch.inference_mode()
 def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-            device: torch.device, precision: str, batch_size: int) -> torch.Tensor:
-    """Logits (fp32, CPU) for uint8 images, in batches."""
+            device: torch.device, precision: str, batch_size: int, blur: float = 0.0) -> torch.Tensor:
+    """Logits (fp32, CPU) for uint8 images, in batches, after the checkpoint's ``input_blur``."""
     model.eval()
     memory_format = torch.channels_last if precision != "fp32" else torch.contiguous_format
     out = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float() / 255
+        batch = low_pass(images[start:start + batch_size].to(device).float() / 255, blur)
         batch = ((batch - mean) / std).contiguous(memory_format=memory_format)
         with autocast(device, precision):
             out.append(model(batch).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
+
+
+def resolve_input_blur(setting: str, train_x: torch.Tensor, val_x: torch.Tensor, say) -> float:
+    """The Gaussian sigma for validation and inference: a number, or ``auto``, the one that makes the
+    val images as sharp as the train images. Warns when the train images are much blurrier."""
+    generator = torch.Generator().manual_seed(0)
+    sample = lambda x: x[torch.randperm(len(x), generator=generator)[:1000]].float() / 255  # noqa: E731
+    train_sharpness, val_sharpness = (sharpness(sample(x)) if len(x) else 0.0 for x in (train_x, val_x))
+    if setting != "auto":
+        try:
+            sigma = float(setting)
+        except ValueError:
+            raise VidemoError(f"--input-blur {setting}: expected a sigma in pixels or 'auto'") from None
+        if sigma == 0 and val_sharpness > 2 * train_sharpness > 0:
+            say(f"note: the train images are much blurrier than the val images (sharpness {train_sharpness:.4f} "
+                f"against {val_sharpness:.4f}): the model will find sharp faces unfamiliar; consider --input-blur auto")
+        return sigma
+    val = sample(val_x)
+    sigma = 0.0
+    while sharpness(low_pass(val, sigma + 0.25)) >= train_sharpness and sigma < 8:
+        sigma += 0.25
+    say(f"input blur: sigma {sigma:.2f} px (sharpness: train {train_sharpness:.4f}, val {val_sharpness:.4f}, "
+        f"val blurred {sharpness(low_pass(val, sigma)):.4f})")
+    return sigma
 
 
 @torch.no_grad()
@@ -347,16 +376,16 @@ def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: t
     model.eval()
 
 
-def validate(model, images, labels, mean, std, device, precision, batch_size):
-    logits = predict(model, images, mean, std, device, precision, batch_size)
+def validate(model, images, labels, mean, std, device, precision, batch_size, blur=0.0):
+    logits = predict(model, images, mean, std, device, precision, batch_size, blur)
     loss = float(F.cross_entropy(logits, labels))
     return loss, scores(labels, logits.argmax(1), len(CLASSES))
 
 
-def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
+def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str, blur: float) -> dict:
     mean, std = NORMALIZATIONS[config.normalize]
     return model_meta(
-        model, mean[: config.channels], std[: config.channels],
+        model, mean[: config.channels], std[: config.channels], input_blur=blur,
         trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
         train_config=asdict(config), pretrained=config.pretrained, command=command,
     )
