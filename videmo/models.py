@@ -43,13 +43,16 @@ def conv_stack(in_channels: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+STRIP_ROWS = 8  # input rows the residual conv computes at once
+
+
 class ResidualBranch(nn.Module):
     """A 3x3 conv to 512 channels on the input, max-pooled over the whole image to the
     fifth conv's output grid.
 
     The conv's full-resolution output is 512 channels at input size (about 100 MB per
-    224 px face), so it is computed one band of output rows at a time: each band of
-    input rows is convolved and pooled at once, and the whole map never exists. The
+    224 px face), so it is computed in strips of 8 input rows, each pooled at once into
+    its band of output rows: the whole map never exists. The
     bands are exactly adaptive max-pooling's windows, so for sizes that are multiples
     of 32 this equals a 32x32 max-pool.
     """
@@ -65,8 +68,12 @@ class ResidualBranch(nn.Module):
         for row in range(grid[0]):
             top = (row * height) // grid[0]
             bottom = -(-((row + 1) * height) // grid[0])
-            band = F.conv2d(padded[..., top:bottom + 2, :], self.conv.weight, self.conv.bias, padding=(0, 1))
-            bands.append(F.adaptive_max_pool2d(band, (1, grid[1])))
+            pooled = None
+            for strip in range(top, bottom, STRIP_ROWS):  # a few rows at a time: a batch of faces stays small
+                rows = F.conv2d(padded[..., strip:min(strip + STRIP_ROWS, bottom) + 2, :], self.conv.weight, self.conv.bias, padding=(0, 1))
+                rows = F.adaptive_max_pool2d(rows, (1, grid[1]))
+                pooled = rows if pooled is None else torch.maximum(pooled, rows)
+            bands.append(pooled)
         return torch.cat(bands, dim=-2)
 
 
