@@ -119,7 +119,7 @@ def connect(ray, address: str | None) -> bool:
     sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
         ray.init(address=None if local else address, include_dashboard=False if local else None,
-                 logging_level=logging.WARNING)
+                 logging_level=logging.ERROR if local else logging.WARNING)  # local: no notes about a cluster's security
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = "start a local Ray instance" if local else f"connect to the Ray cluster at {address}"
         raise VidemoError(f"--ray: cannot {where} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
