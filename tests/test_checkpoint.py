@@ -1,4 +1,3 @@
-import pickle
 import subprocess
 import sys
 
@@ -36,8 +35,13 @@ def test_half_precision_storage_is_widened_on_load(tmp_path):
 
 
 class Boom:
+    """Unpickling it would create ``marker``: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
-        return (subprocess.call, (["touch", "/tmp/videmo-pwned"],))
+        return (subprocess.call, (["touch", str(self.marker)],))
 
 
 def bad_files(tmp_path, good):
@@ -48,7 +52,7 @@ def bad_files(tmp_path, good):
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
     malicious = tmp_path / "malicious.pt"
-    torch.save({"format": "videmo-checkpoint", "payload": Boom()}, malicious, pickle_protocol=2)
+    torch.save({"format": "videmo-checkpoint", "payload": Boom(tmp_path / "pwned")}, malicious, pickle_protocol=2)
     plain = tmp_path / "plain_state_dict.pt"
     torch.save(Awei("cnn", 1, 32).state_dict(), plain)
     newer = tmp_path / "newer.pt"
@@ -72,7 +76,7 @@ def test_bad_checkpoints_get_one_clear_error_and_never_run_code(tmp_path):
             load_checkpoint(path)
         message = str(error.value)
         assert str(path) in message and cause in message and "\n" not in message
-    assert not __import__("os").path.exists("/tmp/videmo-pwned")
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_info_prints_metadata_and_parameter_count(tiny_checkpoint):

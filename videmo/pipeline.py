@@ -149,8 +149,7 @@ def track_memory_s(info: VideoInfo, indices: np.ndarray) -> float:
     sparser (at --fps 1 or less, a fixed 1 s would give a still face a new id in every frame)."""
     if len(indices) < 2 or not info.fps:
         return 1.0
-    spacing_s = (indices[-1] - indices[0]) / (len(indices) - 1) / info.fps
-    return max(1.0, 2 * spacing_s)
+    return max(1.0, 2 / analysed_fps(info, indices))
 
 
 def load_weights(weights: str | None) -> Checkpoint:
