@@ -1,0 +1,76 @@
+"""videmo's MTCNN driver finds what facenet-pytorch's own finds, faster."""
+
+from pathlib import Path
+
+import decord
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from videmo.detect import FaceDetector, MTCNN_MIN_FACE, run_in_buckets
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hamilton_clip.mp4"
+
+
+@pytest.fixture(scope="module")
+def example_frames() -> np.ndarray:
+    reader = decord.VideoReader(str(EXAMPLE))
+    return reader.get_batch(list(range(0, len(reader), 6))[:32]).asnumpy()  # 32 frames over the whole clip
+
+
+def facenet_boxes(frames: np.ndarray, min_face: int) -> list[np.ndarray]:
+    """facenet-pytorch's MTCNN.detect on the same float frames: (K, 5) boxes and scores per frame."""
+    from facenet_pytorch import MTCNN
+
+    mtcnn = MTCNN(keep_all=True, device="cpu", min_face_size=min_face).eval()
+    boxes, probs = mtcnn.detect(torch.as_tensor(frames).float())
+    return [np.zeros((0, 5)) if b is None else np.column_stack([b, p]) for b, p in zip(boxes, probs)]
+
+
+def test_same_boxes_and_scores_as_facenet_pytorch(example_frames):
+    detector = FaceDetector(torch.device("cpu"), detect_width=None, min_face=40, threshold=0.0)
+    images = torch.as_tensor(example_frames).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        ours = detector.find_boxes(images, 40)
+    theirs = facenet_boxes(example_frames, 40)
+    assert sum(len(b) for b in theirs) > 20  # the clip has faces in most of these frames
+    for mine, reference in zip(ours, theirs):
+        order_mine, order_ref = np.argsort(-mine[:, 4]), np.argsort(-reference[:, 4])
+        np.testing.assert_allclose(mine[order_mine], reference[order_ref], atol=1e-3)
+
+
+def test_bf16_o_net_keeps_the_boxes(example_frames):
+    fp32 = FaceDetector(torch.device("cpu"), precision="fp32").detect(example_frames)
+    bf16 = FaceDetector(torch.device("cpu"), precision="bf16").detect(example_frames)
+    matched = 0
+    for a, b in zip(fp32, bf16):
+        if a and b:
+            iou = box_iou(torch.tensor([d.box for d in a]), torch.tensor([d.box for d in b]))
+            matched += int((iou.max(dim=1).values > 0.9).sum())
+    total = sum(len(a) for a in fp32)
+    assert total > 20 and matched >= 0.95 * total
+    assert abs(sum(len(b) for b in bf16) - total) <= 0.05 * total
+
+
+def test_buckets_give_the_same_outputs_as_one_batch():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    batch = torch.randn(77, 3, 8, 8)
+    whole = net(batch)
+    sizes = []
+
+    def two_outputs(x):
+        sizes.append(len(x))
+        return net(x), net(x) * 2
+
+    parts = run_in_buckets(two_outputs, batch)
+    assert all(size & (size - 1) == 0 for size in sizes)  # only powers of two reach the network
+    torch.testing.assert_close(parts[0], whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(parts[1], whole * 2, atol=1e-5, rtol=1e-5)
+
+
+def test_no_faces_and_tiny_frames():
+    detector = FaceDetector(torch.device("cpu"))
+    assert detector.detect(np.zeros((3, 120, 160, 3), np.uint8)) == [[], [], []]
+    assert detector.detect(np.zeros((2, MTCNN_MIN_FACE - 1, 20, 3), np.uint8)) == [[], []]
