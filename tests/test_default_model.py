@@ -4,17 +4,16 @@ keeping its labels (on FER2013's faces and on the example video's)."""
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 
+from videmo.aggregate import BOX_COLUMNS
 from videmo.checkpoint import CLASSES, default_weights, load_checkpoint
-from videmo.classify import EmotionClassifier
 from videmo.data import decode_samples, load_dataset
-from videmo.decode import open_video, select_frames, stream_frames
-from videmo.detect import FaceDetector
 from videmo.device import cpu_has_fast_bf16, prepare_model
 from videmo.evaluate import evaluate
+from videmo.pipeline import Analyzer, AnalyzeOptions
 from videmo.train import predict
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hamilton_clip.mp4"
@@ -74,15 +73,16 @@ def test_fast_precision_agrees_with_fp32_on_fer2013_faces(shipped, fer_val):
 
 @pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16: auto precision is fp32")
 def test_fast_precision_agrees_with_fp32_on_the_example_videos_faces(shipped):
-    reader, info = open_video(EXAMPLE)
-    detector = FaceDetector(torch.device("cpu"))
-    labels = {"fp32": [], FAST: []}
-    classifiers = {p: EmotionClassifier(load_checkpoint(shipped.path), torch.device("cpu"), p) for p in labels}
-    for batch in stream_frames(reader, info, select_frames(info, every=2), 16):
-        found = detector.detect(batch.frames)
-        frame_of_face = np.array([i for i, faces in enumerate(found) for _ in faces], dtype=np.int64)
-        boxes = np.array([d.box for faces in found for d in faces]).reshape(-1, 4)
-        for precision, classifier in classifiers.items():
-            labels[precision] += classifier.classify(batch.frames, frame_of_face, boxes).argmax(1).tolist()
-    assert len(labels["fp32"]) > 100
-    assert np.mean(np.array(labels["fp32"]) == np.array(labels[FAST])) >= 0.99
+    """The whole pipeline at both precisions: faces matched by frame and box overlap carry the same label."""
+    tables = {p: Analyzer(AnalyzeOptions(precision=p, every=2)).analyze_video(EXAMPLE).frames for p in ("fp32", FAST)}
+    reference, fast = (t[t["face_id"].notna()] for t in tables.values())
+    agree = 0
+    for frame, faces in reference.groupby("frame"):
+        others = fast[fast["frame"] == frame]
+        if len(others):
+            iou = box_iou(torch.tensor(faces[BOX_COLUMNS].to_numpy()), torch.tensor(others[BOX_COLUMNS].to_numpy()))
+            best = iou.max(dim=1)
+            agree += sum(v > 0.5 and label == others["emotion"].iloc[int(j)]
+                         for v, j, label in zip(best.values, best.indices, faces["emotion"]))
+    assert len(reference) > 100
+    assert agree >= 0.99 * len(reference) and abs(len(fast) - len(reference)) <= 0.01 * len(reference)

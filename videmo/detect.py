@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
-from .device import autocast, to_device
+from .device import to_device
 
 # MTCNN's smallest face at its first pyramid level; asking for smaller ones only upsamples.
 MTCNN_MIN_FACE = 12
@@ -48,14 +48,10 @@ def to_original(boxes: np.ndarray, scale: float, width: int, height: int) -> np.
 
 
 class FaceDetector:
-    def __init__(self, device: torch.device, detect_width: int | None = 640, min_face: int = 40, threshold: float = 0.9,
-                 precision: str = "fp32"):
-        """``precision`` (fp32, bf16, fp16) is O-Net's: the heaviest network per box, the only one that
-        gains from bf16 on a CPU (twice as fast with AMX); P- and R-Net are too small to."""
+    def __init__(self, device: torch.device, detect_width: int | None = 640, min_face: int = 40, threshold: float = 0.9):
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
         self.device = device
-        self.precision = precision
         self.detect_width = detect_width
         self.min_face = min_face
         self.threshold = threshold
@@ -91,7 +87,7 @@ class FaceDetector:
         """MTCNN's three stages over float (N,3,H,W) images in 0..255: per image, (K,5) boxes and scores."""
         boxes, image_of = self.propose(images, min_face)
         boxes, image_of = self.refine(images, boxes, image_of, self.rnet, 24, STAGE_THRESHOLDS[1])
-        boxes, image_of = self.refine(images, boxes, image_of, self.run_onet, 48, STAGE_THRESHOLDS[2], final=True)
+        boxes, image_of = self.refine(images, boxes, image_of, self.onet, 48, STAGE_THRESHOLDS[2], final=True)
         boxes, image_of = boxes.cpu().numpy(), image_of.cpu().numpy()
         return [boxes[image_of == i] for i in range(len(images))]
 
@@ -119,18 +115,6 @@ class FaceDetector:
         regressed = boxes[:, :4] + boxes[:, 5:9] * size
         return rerec(torch.cat([regressed, boxes[:, 4:5]], dim=1)), image_of
 
-    def run_onet(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """O-Net's box offsets and face probabilities (not its landmarks); its conv layers in
-        ``self.precision``, its dense layers in fp32: bf16 offsets moved boxes by pixels."""
-        onet = self.onet
-        with autocast(self.device, self.precision):
-            x = onet.pool1(onet.prelu1(onet.conv1(crops)))
-            x = onet.pool2(onet.prelu2(onet.conv2(x)))
-            x = onet.pool3(onet.prelu3(onet.conv3(x)))
-            x = onet.prelu4(onet.conv4(x))
-        x = onet.prelu5(onet.dense5(x.float().permute(0, 3, 2, 1).reshape(len(x), -1)))
-        return onet.dense6_2(x), torch.softmax(onet.dense6_1(x), dim=1)
-
     def refine(self, images, boxes, image_of, net, crop_size: int, threshold: float, final: bool = False):
         """Stages 2 and 3: score each box's crop, keep the likely faces, regress and suppress."""
         from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, rerec
@@ -138,8 +122,8 @@ class FaceDetector:
         crops, boxes, image_of = crop_boxes(images, boxes, image_of, crop_size)
         if len(boxes) == 0:
             return boxes, image_of
-        offsets, probs = run_in_buckets(net, normalise(crops))
-        score = probs[:, 1]
+        outputs = run_in_buckets(net, normalise(crops))
+        offsets, score = outputs[0], outputs[-1][:, 1]  # R-Net: offsets, probs; O-Net: offsets, landmarks, probs
         keep = score > threshold
         boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
         image_of, offsets = image_of[keep], offsets[keep]
@@ -171,7 +155,7 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, image_of: torch.Tensor
 
 
 def run_in_buckets(net, batch: torch.Tensor) -> list[torch.Tensor]:
-    """``net`` (crops -> tensors) over ``batch`` in chunks of REFINE_BATCH; the last is zero-padded to a power of two."""
+    """``net`` (a batch -> a tuple of tensors) over ``batch`` in chunks of REFINE_BATCH; the last is zero-padded to a power of two."""
     outputs = []
     for start in range(0, len(batch), REFINE_BATCH):
         part = batch[start:start + REFINE_BATCH]

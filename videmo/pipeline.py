@@ -64,8 +64,7 @@ class Analyzer:
         self.device = resolve_device(options.device)
         self.checkpoint = load_weights(options.weights)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
-        self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold,
-                                     self.classifier.precision)
+        self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
 
     def analyze_video(self, path: Path, progress: bool = False, annotate_to: Path | None = None) -> VideoResult:
         """Analyse one video; with ``annotate_to``, also stream the annotated video there."""
