@@ -68,9 +68,10 @@ class FaceDetector:
         scale = detection_scale(width, height, self.detect_width)
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
         if scale != 1.0:
-            # Frame by frame, so that a chunk of 4K frames never exists in float whole.
+            # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar
+            # copies, which area resizing reads 1.3x faster than channels-last ones.
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            images = torch.cat([F.interpolate(image[None].float(), size=size, mode="area") for image in images])
+            images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
         images = images.float().contiguous(memory_format=torch.channels_last)
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
         found = []
