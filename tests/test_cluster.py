@@ -47,9 +47,8 @@ def closing_lines(output: str, name: str) -> list[str]:
 def test_same_csvs_byte_for_byte_as_without_ray(local_ray, videos, tiny_checkpoint, tmp_path):
     common = [videos, "-w", tiny_checkpoint, "-q", "--every", "2"]
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in each worker (--cpus-per-worker 1): the thread count moves the last digits, Ray or not
-    try:
-        plain = invoke(*common, "-o", tmp_path / "plain")
+    try:  # as many threads as each worker (--cpus-per-worker 1): the thread count moves the last digits, Ray or not
+        plain = invoke(*common, "-o", tmp_path / "plain", "--threads", "1")
     finally:
         torch.set_num_threads(threads)
     on_ray = invoke(*common, "-o", tmp_path / "ray", "--ray", "--workers", "2")
@@ -135,6 +134,11 @@ def test_without_ray_installed_the_error_says_how_to_get_it(videos, tiny_checkpo
     result = invoke(videos, "-w", tiny_checkpoint, "-o", tmp_path, "--ray")
     assert result.exit_code == 1
     assert result.output.strip() == "videmo: error: --ray needs Ray: pip install 'videmo[ray]'"
+
+
+def test_threads_are_for_runs_without_ray(videos, tiny_checkpoint, tmp_path):
+    result = invoke(videos, "-w", tiny_checkpoint, "-o", tmp_path, "--ray", "--threads", "2")
+    assert result.exit_code == 1 and result.output.strip().endswith("a worker has --cpus-per-worker threads")
 
 
 def test_a_path_after_ray_is_not_taken_for_an_address(videos, tmp_path):

@@ -138,6 +138,7 @@ def info(checkpoint, as_json):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
+@click.option("--threads", type=click.IntRange(1), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
 @click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -162,6 +163,8 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
             raise VidemoError("--workers, --cpus-per-worker and --gpus-per-worker need --ray")
         failed = analyze_many(list(paths), output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet, report=report)
     else:
+        if options["threads"]:
+            raise VidemoError("--threads is for runs without --ray; a worker has --cpus-per-worker threads")
         from .cluster import RayOptions, analyze_on_ray
 
         failed = analyze_on_ray(list(paths), output, AnalyzeOptions(**options), RayOptions(ray_address, **per_worker),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from . import __version__
@@ -43,6 +44,7 @@ class AnalyzeOptions:
     device: str = "auto"
     precision: str = "auto"
     annotate: bool = False  # also write annotated.mp4
+    threads: int | None = None  # torch threads for this process (None: torch's default, one per core)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Analyzer:
 
     def __init__(self, options: AnalyzeOptions):
         self.options = options
+        if options.threads:
+            torch.set_num_threads(options.threads)
         self.device = resolve_device(options.device)
         self.checkpoint = load_weights(options.weights)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
