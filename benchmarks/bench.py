@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--no-stages", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     options = {f.name: getattr(args, f.name) for f in fields(AnalyzeOptions)}
-    for name in ("fps", "every"):
+    for name in ("fps", "every", "threads"):
         options[name] = None if options[name] in (None, "None") else (float if name == "fps" else int)(options[name])
 
     if args.one:  # the child process

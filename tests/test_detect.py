@@ -40,6 +40,22 @@ def test_same_boxes_and_scores_as_facenet_pytorch(example_frames):
         np.testing.assert_allclose(mine[order_mine], reference[order_ref], atol=1e-3)
 
 
+def test_the_gpu_crop_path_finds_the_same_faces(example_frames):
+    """On a GPU the candidate boxes are cropped by one roi_align call; the same code runs here."""
+    detector = FaceDetector(torch.device("cpu"))
+    loop = detector.detect(example_frames)
+    detector.crop_in_one_call = True
+    one_call = detector.detect(example_frames)
+    matched = 0
+    for a, b in zip(loop, one_call):
+        if a and b:
+            iou = box_iou(torch.tensor([d.box for d in a]), torch.tensor([d.box for d in b]))
+            matched += int((iou.max(dim=1).values > 0.8).sum())
+    total = sum(len(a) for a in loop)
+    assert total > 20 and matched >= 0.95 * total
+    assert abs(sum(len(b) for b in one_call) - total) <= 0.05 * total
+
+
 def test_buckets_give_the_same_outputs_as_one_batch():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
