@@ -47,14 +47,16 @@ def test_shipped_model_loads_with_complete_metadata(shipped):
     assert meta["trained_on"]["counts"]["train"] and meta["videmo_version"] and meta["created"]
     metrics = meta["metrics"]
     assert {"accuracy", "macro_f1", "macro_recall", "recall", "confusion"} <= set(metrics)
-    assert len(metrics["confusion"]) == 7 and metrics["accuracy"] > 0.4
+    assert len(metrics["confusion"]) == 7 and metrics["accuracy"] > 0.5
 
 
 def test_shipped_model_is_well_above_chance_on_fer2013_val(shipped, fer_val):
     result, about = evaluate(str(fer_val), str(shipped.path), precision="auto", progress=False)
     assert about["images"] == 3589
     # chance is 1/7 for macro recall and 0.25 for always answering the largest class
-    assert result.accuracy > 0.45 and result.macro_recall > 0.35
+    assert result.accuracy > 0.5 and result.macro_recall > 0.45
+    # the model card's figures, which the checkpoint carries from its last validation
+    assert abs(result.accuracy - shipped.meta["metrics"]["accuracy"]) < 0.005
     assert min(result.recall) > 0.05, "no class may be ignored"
 
 
