@@ -4,8 +4,8 @@ The three networks and their weights are facenet-pytorch's; the driver that runs
 It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresholds, regressions
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
-a bounded set of shapes for oneDNN), the pyramid is resized from planar images, landmarks are not
-computed, and on a GPU the candidate boxes are cropped by one ``roi_align`` call.
+a bounded set of shapes for oneDNN), the pyramid is resized from planar images, O-Net's landmarks
+are left unused, and on a GPU the candidate boxes are cropped by one ``roi_align`` call.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .device import to_device
 MTCNN_MIN_FACE = 12
 STAGE_THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for P-, R- and O-Net
 PYRAMID_FACTOR = 0.709
-REFINE_BATCH = 32  # R-/O-Net batches are this size or the smallest power of two >= 16 that holds the rest; small batches stay in cache
+REFINE_BATCH = 32  # R-/O-Net batch size (the rest: the next power of two >= 16); small batches stay in cache
 
 
 @dataclass
