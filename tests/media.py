@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hamilton_clip.mp4"  # the shipped example clip
+
 
 def ffmpeg() -> str:
     import imageio_ffmpeg

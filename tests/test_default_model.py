@@ -8,6 +8,8 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
+from media import EXAMPLE
+
 from videmo.aggregate import BOX_COLUMNS
 from videmo.checkpoint import CLASSES, default_weights, load_checkpoint
 from videmo.data import decode_samples, load_dataset
@@ -16,7 +18,6 @@ from videmo.evaluate import evaluate
 from videmo.pipeline import Analyzer, AnalyzeOptions
 from videmo.train import predict
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hamilton_clip.mp4"
 FAST = "bf16"  # what --precision auto picks on CPUs with native bf16
 
 

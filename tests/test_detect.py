@@ -1,16 +1,14 @@
 """videmo's MTCNN driver finds what facenet-pytorch's own finds, faster."""
 
-from pathlib import Path
-
 import decord
 import numpy as np
 import pytest
 import torch
 from torchvision.ops import box_iou
 
-from videmo.detect import FaceDetector, MTCNN_MIN_FACE, run_in_buckets
+from media import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hamilton_clip.mp4"
+from videmo.detect import FaceDetector, MTCNN_MIN_FACE, run_in_buckets
 
 
 @pytest.fixture(scope="module")

@@ -67,8 +67,8 @@ class Analyzer:
             torch.set_num_threads(options.threads)
         self.device = resolve_device(options.device)
         self.checkpoint = load_weights(options.weights)
-        self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
+        self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
 
     def analyze_video(self, path: Path, progress: bool = False, annotate_to: Path | None = None) -> VideoResult:
         """Analyse one video; with ``annotate_to``, also stream the annotated video there."""
