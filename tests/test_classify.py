@@ -22,6 +22,22 @@ def test_crops_follow_the_faces_order_and_match_one_roi_align(tiny_checkpoint):
     assert torch.allclose(got, expected, atol=1e-6)
 
 
+def test_crops_from_the_region_around_the_faces_equal_the_whole_frames(tiny_checkpoint):
+    """Only the part of a frame around its faces goes to float; the crops stay those of the whole frame
+    (up to float rounding of the sample positions: at most one grey level, on a few pixels)."""
+    classifier = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32")
+    frames = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (2, 720, 1280, 3), dtype=np.uint8))
+    frame_of_face = np.array([0, 0, 1, 1])
+    boxes = np.array([[600.3, 300.7, 641.9, 352.2], [700.5, 310.25, 731.1, 349.8], [1250.6, 690.1, 1279.9, 719.7], [3.3, 2.9, 40.7, 50.1]])
+    got = classifier.crops(frames, frame_of_face, boxes)
+    rois = torch.cat([torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
+                      torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32)], dim=1)
+    whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True).round().clamp(0, 255) / 255
+    expected = ((whole * classifier.luma).sum(dim=1, keepdim=True) - classifier.mean) / classifier.std
+    difference = (got - expected).abs() * classifier.std * 255
+    assert difference.max() <= 1.0 + 1e-4 and (difference > 1e-4).float().mean() < 0.01
+
+
 def test_probabilities_sum_to_one_and_no_face_gives_an_empty_table(tiny_checkpoint):
     classifier = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32", batch_size=2)
     frames = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)

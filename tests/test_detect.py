@@ -26,12 +26,13 @@ def facenet_boxes(frames: np.ndarray, min_face: int) -> list[np.ndarray]:
     return [np.zeros((0, 5)) if b is None else np.column_stack([b, p]) for b, p in zip(boxes, probs)]
 
 
-def test_same_boxes_and_scores_as_facenet_pytorch(example_frames):
-    detector = FaceDetector(torch.device("cpu"), detect_width=None, min_face=40, threshold=0.0)
+@pytest.mark.parametrize("min_face", [40, 20])  # at 20 P-Net sees the first pyramid level in groups of 12 frames
+def test_same_boxes_and_scores_as_facenet_pytorch(example_frames, min_face):
+    detector = FaceDetector(torch.device("cpu"), detect_width=None, min_face=min_face, threshold=0.0)
     images = torch.as_tensor(example_frames).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        ours = detector.find_boxes(images, 40)
-    theirs = facenet_boxes(example_frames, 40)
+        ours = detector.find_boxes(images, min_face)
+    theirs = facenet_boxes(example_frames, min_face)
     assert sum(len(b) for b in theirs) > 20  # the clip has faces in most of these frames
     for mine, reference in zip(ours, theirs):
         order_mine, order_ref = np.argsort(-mine[:, 4]), np.argsort(-reference[:, 4])

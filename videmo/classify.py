@@ -44,16 +44,25 @@ class EmotionClassifier:
         """Normalised model inputs (K, C, S, S) for faces ``boxes`` in ``frames`` (uint8 N,H,W,3).
 
         One roi_align call per frame crops and resizes all its faces, averaging over each output
-        pixel's footprint (so large faces are not aliased); outside the frame is black. Frames go
-        to float one at a time, so that a chunk of 1080p or 4K frames never exists in float whole.
+        pixel's footprint (so large faces are not aliased); outside the frame is black. Only the
+        part of the frame around its faces goes to float: on 1080p frames converting the whole
+        frame took three quarters of the classifier's time.
         """
-        squares = torch.as_tensor(square_crop_boxes(boxes, self.margin), dtype=torch.float32, device=frames.device)
+        squares = square_crop_boxes(boxes, self.margin)
+        height, width = frames.shape[1:3]
         crops = torch.empty((len(boxes), 3, self.size, self.size), device=frames.device)
         for frame in np.unique(frame_of_face):
-            mine = torch.as_tensor(np.flatnonzero(frame_of_face == frame), device=frames.device)
-            image = frames[int(frame)].permute(2, 0, 1)[None].float()
-            rois = F.pad(squares[mine], (1, 0))  # column 0: the index of the image in its batch of one
-            crops[mine] = roi_align(image, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+            mine = np.flatnonzero(frame_of_face == frame)
+            (left, top), (right, bottom) = squares[mine, :2].min(axis=0), squares[mine, 2:].max(axis=0)
+            # Two spare pixels around the squares: roi_align's bilinear samples then never reach
+            # the region's edge unless it is the frame's, and the crops equal the whole frame's.
+            top, left = (int(np.clip(np.floor(v) - 2, 0, size - 1)) for v, size in ((top, height), (left, width)))
+            bottom, right = (int(np.clip(np.ceil(v) + 2, start + 1, size)) for v, start, size in ((bottom, top, height), (right, left, width)))
+            region = frames[int(frame), top:bottom, left:right].permute(2, 0, 1)[None].float()
+            rois = torch.as_tensor(squares[mine] - [left, top, left, top], dtype=torch.float32, device=frames.device)
+            rois = F.pad(rois, (1, 0))  # column 0: the index of the image in its batch of one
+            crops[torch.as_tensor(mine, device=frames.device)] = roi_align(
+                region, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
         crops = crops.round().clamp(0, 255) / 255  # the model was trained on uint8 images
         if self.channels == 1:
             crops = (crops * self.luma).sum(dim=1, keepdim=True)

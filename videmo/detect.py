@@ -23,6 +23,9 @@ from .device import to_device
 MTCNN_MIN_FACE = 12
 STAGE_THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for P-, R- and O-Net
 PYRAMID_FACTOR = 0.709
+# P-Net sees a pyramid level a few frames at a time, about this many pixels: its memory-bound
+# PReLUs and max-pools then work in cache (1.5x faster at 640x360 than 16 frames at once).
+PNET_PIXELS = 1 << 20
 REFINE_BATCH = 32  # R-/O-Net batch size (the rest: the next power of two >= 16); small batches stay in cache
 
 
@@ -102,8 +105,11 @@ class FaceDetector:
         planar = images.contiguous()  # area resizing is twice as fast from planar images
         candidates, image_of = [], []
         while side >= MTCNN_MIN_FACE:
-            level = F.interpolate(planar, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
-            offsets, probs = self.pnet(normalise(level).contiguous(memory_format=torch.channels_last))
+            size = (int(height * scale + 1), int(width * scale + 1))
+            group = max(1, PNET_PIXELS // (size[0] * size[1]))
+            outputs = [self.pnet(normalise(F.interpolate(planar[start:start + group], size=size, mode="area")).contiguous(memory_format=torch.channels_last))
+                       for start in range(0, len(planar), group)]
+            offsets, probs = (torch.cat(parts) for parts in zip(*outputs))
             level_boxes, level_images = generateBoundingBox(offsets, probs[:, 1], scale, STAGE_THRESHOLDS[0])
             keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], level_images, 0.5)
             candidates.append(level_boxes[keep]), image_of.append(level_images[keep])
@@ -156,7 +162,9 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, image_of: torch.Tensor
         return images.new_zeros((0, 3, size, size)), boxes, image_of
     if one_call:  # aligned: pixel i spans [i, i + 1), so a region from x1 to x2 covers pixels x1..x2-1
         return roi_align(images, regions, output_size=size, sampling_ratio=0, aligned=True), boxes, image_of
-    crops = [F.interpolate(images[i : i + 1, :, top:bottom, left:right], size=(size, size), mode="area")
+    # Area resizing is adaptive average pooling; called directly, it skips F.interpolate's checks,
+    # which cost as much as the resize itself (about 50 of 100 us a box).
+    crops = [F.adaptive_avg_pool2d(images[i : i + 1, :, top:bottom, left:right], size)
              for i, left, top, right, bottom in regions.long().tolist()]
     return torch.cat(crops), boxes, image_of
 
