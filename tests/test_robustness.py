@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -173,6 +174,21 @@ def test_unreadable_file_simulated(good_video, tiny_checkpoint, tmp_path, monkey
                                    quiet=True, report=lines.append)
     assert failed == 1 and f"videmo: error: {locked}: permission denied" in lines
     assert os.listdir(tmp_path / "out") == ["good"]
+
+
+def test_what_killed_runs_on_this_machine_left_is_removed(good_video, tiny_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    host = socket.gethostname()
+    stale = [out / f".good.partial-{host}-{dead.pid}", out / f".good.annotated-{host}-{dead.pid}.mp4"]
+    kept = [out / f".good.partial-{host}-{os.getppid()}", out / f".good.partial-another-host-{dead.pid}"]  # alive; another machine's
+    for path in stale + kept:
+        path.mkdir() if "partial" in path.name else path.write_bytes(b"half")
+    failed = pipeline.analyze_many([str(good_video)], out, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=4), quiet=True, report=print)
+    assert failed == 0 and (out / "good" / "summary.json").is_file()
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
 
 
 def test_output_path_that_is_a_file_fails_at_once(good_video, tiny_checkpoint, tmp_path):

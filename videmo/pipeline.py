@@ -6,6 +6,7 @@ import glob
 import hashlib
 import os
 import shutil
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -196,7 +197,8 @@ def result_folder_names(videos: list[Path]) -> dict[Path, str]:
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
     """Analyse ``video`` and save its results folder; the annotated video streams to a hidden file beside it."""
-    annotate_to = folder.with_name(f".{folder.name}.annotated-{os.getpid()}.mp4") if analyzer.options.annotate else None
+    remove_dead_leftovers(folder)
+    annotate_to = folder.with_name(f".{folder.name}.annotated-{writer_tag()}.mp4") if analyzer.options.annotate else None
     try:
         if annotate_to is not None:
             try:
@@ -211,10 +213,41 @@ def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
     return result
 
 
+def writer_tag() -> str:
+    """Names this process's hidden files beside a results folder: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_dead_leftovers(folder: Path) -> None:
+    """Hidden files beside ``folder`` from a run killed outright (SIGKILL skips every cleanup):
+    only those of this machine's dead processes, since a shared folder may hold other machines'
+    work in progress."""
+    prefix = f".{folder.name}."
+    host = socket.gethostname()
+    for path in folder.parent.glob(f"{glob.escape(prefix)}*-{glob.escape(host)}-*"):
+        kind, _, tag = path.name[len(prefix):].removesuffix(".mp4").partition("-")
+        writer, _, pid = tag.rpartition("-")
+        if kind in ("partial", "annotated") and writer == host and pid.isdigit() and not process_alive(int(pid)):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
 def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
     """Write every file into a hidden folder, then rename it into place: a results folder is
     complete or absent, never half-written. summary.json, written last, marks it done."""
-    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    partial = folder.with_name(f".{folder.name}.partial-{writer_tag()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
@@ -227,7 +260,7 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         result.summary["files"] = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
         write_summary_json(result.summary, partial / SUMMARY_JSON)
         if folder.exists() and overwrite:
-            retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            retired = folder.with_name(f".{folder.name}.old-{writer_tag()}")
             os.replace(folder, retired)
             os.replace(partial, folder)
             shutil.rmtree(retired, ignore_errors=True)
