@@ -1,15 +1,18 @@
 """Properties of the pure parts of the pipeline, over inputs that hypothesis makes up: the tracker,
-the timeline aggregation, and the mapping of boxes between detection and original pixels."""
+the timeline aggregation, and the mapping of boxes between detection and original pixels; and the
+tracker's cuts on the example clip."""
 
+import decord
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from media import EXAMPLE
 
 from videmo.aggregate import frames_table, timeline
 from videmo.checkpoint import CLASSES
 from videmo.detect import detection_scale, to_original
-from videmo.track import FaceTracker, iou
+from videmo.track import FaceTracker, Shot, iou
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -46,6 +49,17 @@ def test_a_face_that_stays_still_keeps_its_id(still, frames, data):
         ids = tracker.update(time_s, np.array([*others[:at], still, *others[at:]]))
         kept = ids[at] if kept is None else kept
         assert ids[at] == kept
+
+
+def test_a_cut_to_another_shot_ends_every_track():
+    """The example clip's cuts (frames 20, 82 and 211, from the stage to a close-up and back) and
+    nothing else end tracks; a face where another was before a cut gets a new id."""
+    frames = decord.VideoReader(str(EXAMPLE)).get_batch(list(range(275))).asnumpy()
+    shots = [Shot.of(frame) for frame in frames]
+    assert [i for i in range(1, len(shots)) if shots[i].is_cut_from(shots[i - 1])] == [20, 82, 211]
+    tracker, box = FaceTracker(), np.array([[100.0, 100.0, 160.0, 170.0]])
+    ids = [tracker.update(i / 30, box, frames[i])[0] for i in range(15, 25)]
+    assert ids == [0] * 5 + [1] * 5
 
 
 @st.composite

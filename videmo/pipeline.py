@@ -106,7 +106,7 @@ class Analyzer:
             face_probs = self.classifier.classify(batch.frames, frame_of_face, face_boxes)
             face = 0
             for frame, time_s, found, image in zip(batch.indices, batch.times, detections, batch.frames):
-                ids = tracker.update(float(time_s), face_boxes[face:face + len(found)])
+                ids = tracker.update(float(time_s), face_boxes[face:face + len(found)], image)
                 marks = []
                 for face_id, detection in zip(ids, found):
                     frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id)

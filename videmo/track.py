@@ -1,4 +1,5 @@
-"""Give each face a ``face_id`` that stays stable across frames and short gaps in detection."""
+"""Give each face a ``face_id`` that stays stable across frames and short gaps in detection, and
+never across a cut to another shot."""
 
 from __future__ import annotations
 
@@ -37,11 +38,40 @@ def closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1 - distance / np.maximum((size_a[:, None] + size_b[None, :]) / 2, 1e-9)
 
 
+@dataclass
+class Shot:
+    """What a frame looks like, coarsely: enough to tell a cut to another shot from motion within one."""
+    histogram: np.ndarray  # share of each of 32 grey levels
+    thumbnail: np.ndarray  # mean grey (0..1) of a 9 x 16 grid of blocks
+
+    @classmethod
+    def of(cls, frame: np.ndarray) -> Shot:
+        """From a uint8 (H, W, 3) frame, read at about 160 columns."""
+        step = max(1, frame.shape[1] // 160)
+        rgb = frame[::step, ::step].astype(np.uint32)
+        luma = (rgb[..., 0] * 77 + rgb[..., 1] * 150 + rgb[..., 2] * 29) >> 8
+        histogram = np.bincount((luma >> 3).ravel(), minlength=32) / luma.size
+        rows, cols = luma.shape[0] // 9 * 9, luma.shape[1] // 16 * 16
+        if rows == 0 or cols == 0:  # a frame too small to have shots worth telling apart
+            return cls(histogram, np.zeros((9, 16)))
+        thumbnail = luma[:rows, :cols].reshape(9, rows // 9, 16, cols // 16).mean(axis=(1, 3)) / 255
+        return cls(histogram, thumbnail)
+
+    def is_cut_from(self, previous: Shot) -> bool:
+        """Both the layout and the grey levels changed: on the example clip its three cuts score
+        0.09-0.12 and 0.19-0.37, motion within a shot at most 0.04 and 0.06 (frame by frame)."""
+        layout = np.abs(self.thumbnail - previous.thumbnail).mean()
+        levels = np.abs(self.histogram - previous.histogram).sum() / 2
+        return layout > 0.07 and levels > 0.15
+
+
 class FaceTracker:
     """Greedy matching of detections to live tracks by overlap, then by closeness.
 
     A track survives ``max_gap_s`` seconds without a detection; each track takes at most one
-    detection per frame, so ids never collide within a frame.
+    detection per frame, so ids never collide within a frame. Given the frames, the tracker ends
+    every track at a cut to another shot, so that a face in the new shot that sits where another
+    was is not taken for it.
     """
 
     def __init__(self, min_iou: float = 0.2, min_closeness: float = 0.5, max_gap_s: float = 1.0):
@@ -50,10 +80,16 @@ class FaceTracker:
         self.max_gap_s = max_gap_s
         self.tracks: list[Track] = []
         self.next_id = 0
+        self.last_shot: Shot | None = None
 
-    def update(self, time_s: float, boxes: np.ndarray) -> list[int]:
-        """Ids for ``boxes`` (K, 4) seen at ``time_s``, in the boxes' order."""
+    def update(self, time_s: float, boxes: np.ndarray, frame: np.ndarray | None = None) -> list[int]:
+        """Ids for ``boxes`` (K, 4) seen at ``time_s``, in the boxes' order; ``frame`` (uint8 H, W, 3) finds cuts."""
         self.tracks = [t for t in self.tracks if time_s - t.last_seen_s <= self.max_gap_s]
+        if frame is not None:
+            shot = Shot.of(frame)
+            if self.last_shot is not None and shot.is_cut_from(self.last_shot):
+                self.tracks = []
+            self.last_shot = shot
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         ids = [-1] * len(boxes)
         if self.tracks and len(boxes):
