@@ -26,10 +26,6 @@ CODEC_NAMES = {"avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc", "
                "vp09": "vp9", "vp08": "vp8", "mjpa": "mjpeg", "jpeg": "mjpeg", "s263": "h263"}
 
 
-# Frames read between two resets of decord's decoding thread (see stream_frames).
-DECODER_RESET_BYTES = 256 << 20
-
-
 class VideoError(VidemoError):
     pass
 
@@ -164,34 +160,12 @@ def select_frames(info: VideoInfo, fps: float | None = None, every: int | None =
     return np.arange(info.frame_count)
 
 
-def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int,
-                  reset_bytes: int = DECODER_RESET_BYTES) -> Iterator[FrameBatch]:
-    """Decoded frames in chunks of ``chunk``, in index order.
-
-    decord's reader pushes packets to its decoding thread for as long as no frame is ready, and
-    everything pushed is decoded and kept: a backlog that only grows, to the whole video in the
-    worst case (4 GB after one minute of 1080p behind a slow consumer). Once about ``reset_bytes``
-    of frames have been read, the reader is sent back to the start and on to the next keyframe,
-    which empties the backlog; landing on a keyframe, nothing is decoded twice and the frames are
-    the same.
-    """
-    keyframes = set(reader.get_key_indices()) if reset_bytes else set()
-    frame_bytes = info.width * info.height * 3
-    since_reset = 0
+def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> Iterator[FrameBatch]:
+    """Decoded frames in chunks of ``chunk``, in index order."""
     for start in range(0, len(indices), chunk):
         picked = indices[start:start + chunk]
-        due = since_reset * frame_bytes >= reset_bytes > 0
-        cut = next((i for i, index in enumerate(picked.tolist()) if index in keyframes), None) if due else None
-        before, after = (picked, picked[:0]) if cut is None else (picked[:cut], picked[cut:])
         try:
-            parts = [reader.get_batch(before.tolist()).asnumpy()] if len(before) else []
-            if len(after):
-                reader.seek(0)  # stops decord's decoding thread and drops its backlog
-                parts.append(reader.get_batch(after.tolist()).asnumpy())
-                since_reset = len(after)
-            else:
-                since_reset += len(before)
-            frames = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            frames = reader.get_batch(picked.tolist()).asnumpy()
             times = reader.get_frame_timestamp(picked.tolist())[:, 0]
         except Exception as e:  # decord raises bare RuntimeErrors and its own error type mid-stream
             raise VideoError(f"{info.path}: decoding failed near frame {int(picked[0])}: {decoder_cause(info.path, e)}") from None
