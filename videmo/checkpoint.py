@@ -28,7 +28,7 @@ FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
 CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_NAME = "awei-vgg11bn-fer2013-64px-grey.pt"
+DEFAULT_MODEL_NAME = "awei-vgg11bn-fer2013-32px-grey.pt"
 
 REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
 
