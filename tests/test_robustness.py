@@ -185,7 +185,10 @@ def test_what_killed_runs_on_this_machine_left_is_removed(good_video, tiny_check
     stale = [out / f".good.partial-{host}-{dead.pid}", out / f".good.annotated-{host}-{dead.pid}.mp4"]
     kept = [out / f".good.partial-{host}-{os.getppid()}", out / f".good.partial-another-host-{dead.pid}"]  # alive; another machine's
     for path in stale + kept:
-        path.mkdir() if "partial" in path.name else path.write_bytes(b"half")
+        if "partial" in path.name:
+            path.mkdir()
+        else:
+            path.write_bytes(b"half")
     failed = pipeline.analyze_many([str(good_video)], out, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=4), quiet=True, report=print)
     assert failed == 0 and (out / "good" / "summary.json").is_file()
     assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)

@@ -107,8 +107,10 @@ class FaceDetector:
         while side >= MTCNN_MIN_FACE:
             size = (int(height * scale + 1), int(width * scale + 1))
             group = max(1, PNET_PIXELS // (size[0] * size[1]))
-            outputs = [self.pnet(normalise(F.interpolate(planar[start:start + group], size=size, mode="area")).contiguous(memory_format=torch.channels_last))
-                       for start in range(0, len(planar), group)]
+            outputs = []
+            for start in range(0, len(planar), group):
+                level = F.interpolate(planar[start:start + group], size=size, mode="area")
+                outputs.append(self.pnet(normalise(level).contiguous(memory_format=torch.channels_last)))
             offsets, probs = (torch.cat(parts) for parts in zip(*outputs))
             level_boxes, level_images = generateBoundingBox(offsets, probs[:, 1], scale, STAGE_THRESHOLDS[0])
             keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], level_images, 0.5)
