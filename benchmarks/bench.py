@@ -3,11 +3,11 @@
     python benchmarks/bench.py                      # the example, ../shared/data's crowd video, a 10-minute video
     python benchmarks/bench.py VIDEO... --long-minutes 0 --precision fp32
 
-Each video runs in its own process, so that its peak resident memory is its own. In that process the
-stages first run one after another on every analysed frame, each timed alone (decode, detect,
-classify); then the whole pipeline runs as ``videmo analyze`` runs it (decoding overlapped in its
-thread). ``ratio`` is the pipeline's time over the sum of the stages' times: at most 1.0 means the
-overlap pays. The long video (the example clip looped, 640x360) runs the pipeline only and compares
+Each video runs twice, each time in a fresh process: once the whole pipeline as ``videmo analyze``
+runs it (decoding in its thread, detection and classification in lanes, chunks labelled in parallel
+threads), whose peak resident memory is reported; then the stages one after another over every
+analysed frame, each timed alone (decode; detect and classify in the same lanes). ``ratio`` is the
+pipeline's time over the sum of the stages' times: at most 1.0 means the overlap pays. The long video (the example clip looped, 640x360) runs the pipeline only and compares
 its speed over the first and the last minute of video.
 """
 
@@ -30,78 +30,85 @@ CACHE = ROOT / "benchmarks" / ".cache"
 
 
 def stage_times(analyzer, path: Path) -> dict:
-    """Decode, detect and classify run one after another on the same frames, each timed alone."""
+    """Decode, detect and classify run one after another over every analysed frame, each timed alone;
+    detect and classify in the pipeline's lanes, so that each stage gets the machine as it does there."""
     import numpy as np
 
     from videmo.decode import open_video, select_frames, stream_frames
 
     reader, info = open_video(path)
     indices = select_frames(info, analyzer.options.fps, analyzer.options.every)
-    batches = stream_frames(reader, info, indices, analyzer.options.chunk)
-    decode = detect = classify = 0.0
-    faces = 0
-    while True:
-        started = time.perf_counter()
-        batch = next(batches, None)
-        decode += time.perf_counter() - started
-        if batch is None:
-            break
-        started = time.perf_counter()
-        detections = analyzer.detector.detect(batch.frames)
-        detect += time.perf_counter() - started
-        frame_of_face = np.array([i for i, found in enumerate(detections) for _ in found], dtype=np.int64)
-        boxes = np.array([d.box for found in detections for d in found], dtype=np.float64).reshape(-1, 4)
-        started = time.perf_counter()
-        analyzer.classifier.classify(batch.frames, frame_of_face, boxes)
-        classify += time.perf_counter() - started
-        faces += len(boxes)
-    return {"frames": len(indices), "faces": faces, "decode_s": decode, "detect_s": detect, "classify_s": classify}
+    started = time.perf_counter()
+    batches = list(stream_frames(reader, info, indices, analyzer.options.chunk))
+    decode = time.perf_counter() - started
+
+    started = time.perf_counter()
+    detections = list(analyzer.in_lanes(lambda batch: analyzer.detector.detect(batch.frames), batches))
+    detect = time.perf_counter() - started
+
+    faces = []
+    for batch, found in zip(batches, detections):
+        frame_of_face = np.array([i for i, frame in enumerate(found) for _ in frame], dtype=np.int64)
+        boxes = np.array([d.box for frame in found for d in frame], dtype=np.float64).reshape(-1, 4)
+        faces.append((batch.frames, frame_of_face, boxes))
+    started = time.perf_counter()
+    list(analyzer.in_lanes(lambda work: analyzer.classifier.classify(*work), faces))
+    classify = time.perf_counter() - started
+    return {"frames": len(indices), "faces": sum(len(boxes) for _, _, boxes in faces),
+            "decode_s": decode, "detect_s": detect, "classify_s": classify}
 
 
 def pipeline_times(analyzer, path: Path) -> dict:
-    """The whole pipeline; the detector's calls are stamped to see speed over video time."""
-    detect = analyzer.detector.detect
-    stamps = []  # (wall clock after the chunk's detection, frames in the chunk)
+    """The whole pipeline; each labelled chunk is stamped as the pipeline takes it, in video order,
+    to see the speed over video time."""
+    in_lanes = analyzer.in_lanes
+    stamps = []  # (wall clock when the chunk reached the tracker, its last frame, frames in it)
 
-    def stamped(frames):
-        found = detect(frames)
-        stamps.append((time.perf_counter(), len(frames)))
-        return found
+    def stamped(work, items):
+        for chunk in in_lanes(work, items):
+            stamps.append((time.perf_counter(), int(chunk.batch.indices[-1]), len(chunk.batch.indices)))
+            yield chunk
 
-    analyzer.detector.detect = stamped
+    analyzer.in_lanes = stamped
     started = time.perf_counter()
     result = analyzer.analyze_video(path)
     wall = time.perf_counter() - started
-    analyzer.detector.detect = detect
+    analyzer.in_lanes = in_lanes
     counts = result.summary["counts"]
     return {"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall,
-            "fps": result.info.fps, "stamps": [(t - started, n) for t, n in stamps]}
+            "fps": result.info.fps, "stamps": [(t - started, frame, n) for t, frame, n in stamps]}
 
 
-def speed_per_minute(stamps: list, video_fps: float, every: int) -> list[float]:
+def speed_per_minute(stamps: list, video_fps: float) -> list[float]:
     """Analysed frames per second of wall time, for each minute of video."""
     minutes: dict[int, list] = {}
-    previous, frame = 0.0, 0
-    for stamp, n in stamps:
-        minutes.setdefault(int(frame * every / video_fps // 60), []).append((stamp - previous, n))
-        previous, frame = stamp, frame + n
+    previous = 0.0
+    for stamp, frame, n in stamps:
+        minutes.setdefault(int(frame / video_fps // 60), []).append((stamp - previous, n))
+        previous = stamp
     return [sum(n for _, n in chunks) / sum(t for t, _ in chunks) for _, chunks in sorted(minutes.items())]
 
 
-def run_one(path: Path, options: dict, stages: bool) -> dict:
-    """Runs in the child process: one video, its figures as a dict."""
-    import torch
-
+def run_one(path: Path, options: dict, part: str) -> dict:
+    """Runs in a child process: one video's stages or its pipeline, the figures as a dict."""
     from videmo.pipeline import Analyzer, AnalyzeOptions
 
     analyzer = Analyzer(AnalyzeOptions(**options))
+    if part == "stages":
+        return stage_times(analyzer, path)
     figures = {"video": path.name, "precision": analyzer.classifier.precision, "device": str(analyzer.device),
-               "threads": torch.get_num_threads()}
-    if stages:
-        figures.update(stage_times(analyzer, path))
-    figures.update(pipeline_times(analyzer, path))
+               **pipeline_times(analyzer, path)}
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
+
+
+def run_child(video: Path, part: str, passed: list[str]) -> dict | None:
+    """``run_one`` in a fresh process, so that each run's peak memory is its own."""
+    done = subprocess.run([sys.executable, __file__, "--one", str(video), "--part", part, *passed], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"{video.name} ({part}): failed\n{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def long_video(minutes: float) -> Path:
@@ -124,11 +131,14 @@ def header(options: dict) -> str:
     import torch
 
     import videmo
+    from videmo.device import resolve_device
+    from videmo.pipeline import default_lanes
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     settings = ", ".join(f"{k}={v}" for k, v in options.items() if v is not None)
     return (f"videmo {videmo.__version__}, torch {torch.__version__}, {cpu}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+            f"lanes {options['lanes'] or default_lanes(resolve_device(options['device']))}, "
             f"CUDA {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}\nsettings: {settings}")
 
 
@@ -158,14 +168,14 @@ def main() -> None:
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default) if field.default is not None else str,
                             default=field.default)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--no-stages", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=["stages", "pipeline"], default="pipeline", help=argparse.SUPPRESS)
     args = parser.parse_args()
     options = {f.name: getattr(args, f.name) for f in fields(AnalyzeOptions)}
-    for name in ("fps", "every", "threads"):
+    for name in ("fps", "every", "threads", "lanes"):
         options[name] = None if options[name] in (None, "None") else (float if name == "fps" else int)(options[name])
 
     if args.one:  # the child process
-        print(json.dumps(run_one(args.one, options, stages=not args.no_stages)))
+        print(json.dumps(run_one(args.one, options, args.part)))
         return
 
     videos = args.videos or [ROOT / "examples" / "hamilton_clip.mp4", SHARED_VIDEOS / "crowd_walking_1080p.mp4"]
@@ -175,15 +185,13 @@ def main() -> None:
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
     rows = []
     for video, stages in runs:
-        command = [sys.executable, __file__, "--one", str(video), *passed, *([] if stages else ["--no-stages"])]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"{video.name}: failed\n{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
+        row = run_child(video, "pipeline", passed)
+        if row is None:
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        if stages:
+            row.update(run_child(video, "stages", passed) or {})
         rows.append(row)
-        every = options["every"] or (max(1, round(row["fps"] / options["fps"])) if options["fps"] else 1)
-        minutes = speed_per_minute(row["stamps"], row["fps"], every)
+        minutes = speed_per_minute(row["stamps"], row["fps"])
         if len(minutes) > 1:
             print(f"{video.name}: analysed frames/s per minute of video: {', '.join(f'{m:.1f}' for m in minutes)} "
                   f"(last minute / first: {minutes[-1] / minutes[0]:.2f})", flush=True)

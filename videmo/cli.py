@@ -139,6 +139,8 @@ def info(checkpoint, as_json):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
+@click.option("--lanes", type=click.IntRange(1),
+              help="Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one per thread, up to 4; on a GPU 1].")
 @click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")

@@ -160,10 +160,21 @@ def select_frames(info: VideoInfo, fps: float | None = None, every: int | None =
     return np.arange(info.frame_count)
 
 
+def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk of ``count`` frames: ``chunk`` frames each, except that the first
+    ones grow 2, 4, 8... up to ``chunk``: parallel lanes then start after a few frames are decoded,
+    not after a whole chunk each (on 1080p a chunk of 16 takes a quarter second to decode)."""
+    bounds, start, size = [], 0, min(2, chunk)
+    while start < count:
+        bounds.append((start, min(start + size, count)))
+        start, size = start + size, min(2 * size, chunk)
+    return bounds
+
+
 def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> Iterator[FrameBatch]:
-    """Decoded frames in chunks of ``chunk``, in index order."""
-    for start in range(0, len(indices), chunk):
-        picked = indices[start:start + chunk]
+    """Decoded frames in chunks of ``chunk`` (the first ones smaller: see chunk_bounds), in index order."""
+    for start, stop in chunk_bounds(len(indices), chunk):
+        picked = indices[start:stop]
         try:
             frames = reader.get_batch(picked.tolist()).asnumpy()
             times = reader.get_frame_timestamp(picked.tolist())[:, 0]

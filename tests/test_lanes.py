@@ -1,0 +1,68 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import videmo
+from videmo.decode import chunk_bounds
+from videmo.pipeline import ordered_map
+
+
+@pytest.mark.parametrize("count,chunk", [(0, 16), (1, 16), (3, 16), (105, 16), (275, 16), (10, 1), (40, 5)])
+def test_chunks_cover_every_frame_once_and_grow_to_the_chunk_size(count, chunk):
+    bounds = chunk_bounds(count, chunk)
+    assert [frame for start, stop in bounds for frame in range(start, stop)] == list(range(count))
+    sizes = [stop - start for start, stop in bounds]
+    assert all(0 < size <= chunk for size in sizes)
+    assert sizes[:-1] == sorted(sizes[:-1])  # growing, then steady (the last one may be a remainder)
+    if count >= 2 and chunk >= 2:
+        assert sizes[0] == 2
+
+
+def test_ordered_map_keeps_the_order_when_workers_finish_out_of_order():
+    def slow_for_small(n):
+        time.sleep(0.02 * (n % 3 == 0))
+        return n * n, threading.current_thread().name
+
+    results = list(ordered_map(slow_for_small, range(20), workers=3))
+    assert [value for value, _ in results] == [n * n for n in range(20)]
+    assert len({name for _, name in results}) > 1  # the work really ran in several threads
+    assert {name for _, name in ordered_map(slow_for_small, range(3), workers=1)} == {threading.current_thread().name}
+
+
+def test_ordered_map_raises_the_workers_error_and_stops():
+    started = []
+
+    def fails_at_five(n):
+        started.append(n)
+        if n == 5:
+            raise ValueError("bad item 5")
+        return n
+
+    with pytest.raises(ValueError, match="bad item 5"):
+        list(ordered_map(fails_at_five, range(1000), workers=2))
+    assert len(started) < 20  # items after the failure are not all run
+
+
+def test_a_consumer_that_stops_early_stops_the_workers():
+    started = []
+    results = ordered_map(lambda n: started.append(n) or n, range(1000), workers=2)
+    assert next(results) == 0
+    results.close()
+    assert len(started) <= 6  # two running and two waiting at most, beyond the one consumed
+
+
+def test_lanes_find_and_label_the_same_faces_as_one_lane(two_face_video, tiny_checkpoint):
+    threads = torch.get_num_threads()
+    one = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=1, chunk=2, threads=2)
+    lanes = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=2, chunk=2, threads=2)
+    torch.set_num_threads(threads)
+    assert len(one) == len(lanes) and one["face_id"].notna().sum() > 0
+    assert (one["frame"].to_numpy() == lanes["frame"].to_numpy()).all()
+    assert one["face_id"].equals(lanes["face_id"])
+    assert one["emotion"].equals(lanes["emotion"])
+    np.testing.assert_allclose(one[["x1", "y1", "x2", "y2"]], lanes[["x1", "y1", "x2", "y2"]], atol=1e-3)
+    probabilities = one.columns[one.columns.get_loc("det_score") + 1:-1]
+    np.testing.assert_allclose(one[probabilities], lanes[probabilities], atol=1e-3)  # a thread count can move the last digits
