@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import hashlib
 import os
@@ -88,6 +89,8 @@ class Analyzer:
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
         self.lanes = options.lanes or default_lanes(self.device)
+        if self.lanes > 1:
+            share_one_malloc_arena()
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
@@ -181,10 +184,21 @@ def default_lanes(device: torch.device) -> int:
     return 1 if device.type == "cuda" else max(1, min(4, torch.get_num_threads()))
 
 
+def share_one_malloc_arena() -> None:
+    """Make threads allocate from one glibc heap. glibc gives each thread that allocates its own heap
+    (an "arena") and seldom returns their free memory to the system: with two lanes the example
+    looped to 2 minutes peaked at 3.3 GB (one lane: 1.5 GB), with one arena at 2.0 GB, at the same
+    speed. Arenas made before this call stay; elsewhere than glibc this does nothing."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``work(item)`` for each of ``items``, ``workers`` at a time in threads, yielded in the items'
-    order. As many items again wait in line, so that a worker done early (a chunk with few faces)
-    finds the next item while the consumer waits on an older one. An error raises in the consumer
+    order. One more item waits in line, so that the workers stay busy while the consumer handles a
+    result. An error raises in the consumer
     after the running items finish; the waiting ones are dropped. With one worker, it all runs in
     the calling thread."""
     if workers <= 1:
@@ -195,7 +209,7 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
         try:
             for item in items:
                 pending.append(pool.submit(work, item))
-                if len(pending) > 2 * workers:
+                if len(pending) > workers + 1:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
