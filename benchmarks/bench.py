@@ -3,12 +3,14 @@
     python benchmarks/bench.py                      # the example, ../shared/data's crowd video, a 10-minute video
     python benchmarks/bench.py VIDEO... --long-minutes 0 --precision fp32
 
-Each video runs twice, each time in a fresh process: once the whole pipeline as ``videmo analyze``
-runs it (decoding in its thread, detection and classification in lanes, chunks labelled in parallel
-threads), whose peak resident memory is reported; then the stages one after another over every
-analysed frame, each timed alone (decode; detect and classify in the same lanes). ``ratio`` is the
-pipeline's time over the sum of the stages' times: at most 1.0 means the overlap pays. The long video (the example clip looped, 640x360) runs the pipeline only and compares
-its speed over the first and the last minute of video.
+Each video runs in two fresh processes: one runs the whole pipeline as ``videmo analyze`` runs it
+(decoding in its thread; detection and classification in lanes, chunks labelled in parallel
+threads) and reports its peak resident memory; the other runs the stages one after another over
+every analysed frame, each timed alone (decode; detect and classify in the same lanes). Each is
+repeated (``--repeat``, 3) and the medians shown; the first run includes start-up. ``ratio`` is the
+pipeline's time over the sum of the stages' times: at most 1.0 means the overlap pays; ``cores
+busy`` is the pipeline's CPU time over its wall time. The long video (the example clip looped,
+640x360) runs the pipeline once and compares its speed over the first and the last minute of video.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -70,13 +73,18 @@ def pipeline_times(analyzer, path: Path) -> dict:
             yield chunk
 
     analyzer.in_lanes = stamped
-    started = time.perf_counter()
+    cpu_started, started = process_cpu_s(), time.perf_counter()
     result = analyzer.analyze_video(path)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, process_cpu_s() - cpu_started
     analyzer.in_lanes = in_lanes
     counts = result.summary["counts"]
-    return {"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall,
+    return {"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall, "cores_busy": cpu / wall,
             "fps": result.info.fps, "stamps": [(t - started, frame, n) for t, frame, n in stamps]}
+
+
+def process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def speed_per_minute(stamps: list, video_fps: float) -> list[float]:
@@ -89,22 +97,26 @@ def speed_per_minute(stamps: list, video_fps: float) -> list[float]:
     return [sum(n for _, n in chunks) / sum(t for t, _ in chunks) for _, chunks in sorted(minutes.items())]
 
 
-def run_one(path: Path, options: dict, part: str) -> dict:
-    """Runs in a child process: one video's stages or its pipeline, the figures as a dict."""
+def run_one(path: Path, options: dict, part: str, repeat: int) -> dict:
+    """Runs in a child process: one video's stages or its pipeline, ``repeat`` times; the figures as a
+    dict, each time the median of the runs."""
     from videmo.pipeline import Analyzer, AnalyzeOptions
 
     analyzer = Analyzer(AnalyzeOptions(**options))
-    if part == "stages":
-        return stage_times(analyzer, path)
-    figures = {"video": path.name, "precision": analyzer.classifier.precision, "device": str(analyzer.device),
-               **pipeline_times(analyzer, path)}
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    measure = stage_times if part == "stages" else pipeline_times
+    runs = [measure(analyzer, path) for _ in range(repeat)]
+    figures = {**runs[-1], **{key: statistics.median(run[key] for run in runs)
+                              for key in ("decode_s", "detect_s", "classify_s", "pipeline_s", "cores_busy") if key in runs[-1]}}
+    if part == "pipeline":
+        figures.update({"video": path.name, "precision": analyzer.classifier.precision, "device": str(analyzer.device),
+                        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return figures
 
 
-def run_child(video: Path, part: str, passed: list[str]) -> dict | None:
-    """``run_one`` in a fresh process, so that each run's peak memory is its own."""
-    done = subprocess.run([sys.executable, __file__, "--one", str(video), "--part", part, *passed], capture_output=True, text=True)
+def run_child(video: Path, part: str, passed: list[str], repeat: int) -> dict | None:
+    """``run_one`` in a fresh process, so that each video's peak memory is its own."""
+    done = subprocess.run([sys.executable, __file__, "--one", str(video), "--part", part, "--repeat", str(repeat), *passed],
+                          capture_output=True, text=True)
     if done.returncode != 0:
         print(f"{video.name} ({part}): failed\n{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
         return None
@@ -144,7 +156,7 @@ def header(options: dict) -> str:
 
 def table(rows: list[dict]) -> str:
     columns = ["video", "frames", "faces", "decode fps", "detect fps", "classify fps", "classify faces/s",
-               "pipeline fps", "faces/s", "ratio", "peak RSS MB", "precision"]
+               "pipeline fps", "faces/s", "ratio", "cores busy", "peak RSS MB", "precision"]
     lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
     for r in rows:
         def fps(key):
@@ -153,7 +165,8 @@ def table(rows: list[dict]) -> str:
         cells = [r["video"], r["frames"], r["faces"], fps("decode_s"), fps("detect_s"), fps("classify_s"),
                  f"{r['faces'] / r['classify_s']:.1f}" if r.get("classify_s") else "-",
                  fps("pipeline_s"), f"{r['faces'] / r['pipeline_s']:.1f}",
-                 f"{r['pipeline_s'] / stage_sum:.2f}" if stage_sum else "-", f"{r['peak_rss_mb']:.0f}", r["precision"]]
+                 f"{r['pipeline_s'] / stage_sum:.2f}" if stage_sum else "-", f"{r['cores_busy']:.2f}",
+                 f"{r['peak_rss_mb']:.0f}", r["precision"]]
         lines.append(" | ".join(str(c) for c in cells))
     return "\n".join(lines)
 
@@ -164,6 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the generated long video; 0 skips it")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each video but the long one; the medians are shown")
     for field in fields(AnalyzeOptions):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default) if field.default is not None else str,
                             default=field.default)
@@ -175,21 +189,22 @@ def main() -> None:
         options[name] = None if options[name] in (None, "None") else (float if name == "fps" else int)(options[name])
 
     if args.one:  # the child process
-        print(json.dumps(run_one(args.one, options, args.part)))
+        print(json.dumps(run_one(args.one, options, args.part, args.repeat)))
         return
 
     videos = args.videos or [ROOT / "examples" / "hamilton_clip.mp4", SHARED_VIDEOS / "crowd_walking_1080p.mp4"]
     videos = [v for v in videos if v.is_file()]
     runs = [(v, True) for v in videos] + ([(long_video(args.long_minutes), False)] if args.long_minutes > 0 else [])
-    print(header(options), flush=True)
+    print(header(options), f"\neach video but the long one: medians of {args.repeat} runs in one process, the first with start-up", flush=True)
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
     rows = []
     for video, stages in runs:
-        row = run_child(video, "pipeline", passed)
+        repeat = args.repeat if stages else 1
+        row = run_child(video, "pipeline", passed, repeat)
         if row is None:
             continue
         if stages:
-            row.update(run_child(video, "stages", passed) or {})
+            row.update(run_child(video, "stages", passed, repeat) or {})
         rows.append(row)
         minutes = speed_per_minute(row["stamps"], row["fps"])
         if len(minutes) > 1:
