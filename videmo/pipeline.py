@@ -37,6 +37,7 @@ from .write import (ANNOTATED_MP4, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE
 
 T = TypeVar("T")
 R = TypeVar("R")
+TRIM_EVERY = 8  # chunks between returns of free heap memory to the system
 
 
 @dataclass
@@ -105,7 +106,10 @@ class Analyzer:
         threads = torch.get_num_threads()
         torch.set_num_threads(max(1, threads // self.lanes))
         try:
-            yield from ordered_map(work, items, self.lanes)
+            for done, result in enumerate(ordered_map(work, items, self.lanes), 1):
+                yield result
+                if done % TRIM_EVERY == 0:
+                    return_free_memory()
         finally:
             torch.set_num_threads(threads)
 
@@ -182,6 +186,17 @@ def default_lanes(device: torch.device) -> int:
     small batches use one core each better than two cores together (2 cores: 1.2-1.5x the frames a
     second of one lane with two threads). On a GPU one lane: the GPU serialises the work anyway."""
     return 1 if device.type == "cuda" else max(1, min(4, torch.get_num_threads()))
+
+
+def return_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim), so that freed frames and
+    tensors scattered through it stop counting as resident: the example looped to 2 minutes peaked
+    at 1.8-2.2 GB without, 1.6-1.75 GB with, trimming every 8 chunks (17 ms a call); elsewhere than
+    glibc this does nothing."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def share_one_malloc_arena() -> None:
