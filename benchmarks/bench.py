@@ -35,9 +35,8 @@ CACHE = ROOT / "benchmarks" / ".cache"
 def stage_times(analyzer, path: Path) -> dict:
     """Decode, detect and classify run one after another over every analysed frame, each timed alone;
     detect and classify in the pipeline's lanes, so that each stage gets the machine as it does there."""
-    import numpy as np
-
     from videmo.decode import open_video, select_frames, stream_frames
+    from videmo.pipeline import faces_of
 
     reader, info = open_video(path)
     indices = select_frames(info, analyzer.options.fps, analyzer.options.every)
@@ -49,11 +48,7 @@ def stage_times(analyzer, path: Path) -> dict:
     detections = list(analyzer.in_lanes(lambda batch: analyzer.detector.detect(batch.frames), batches))
     detect = time.perf_counter() - started
 
-    faces = []
-    for batch, found in zip(batches, detections):
-        frame_of_face = np.array([i for i, frame in enumerate(found) for _ in frame], dtype=np.int64)
-        boxes = np.array([d.box for frame in found for d in frame], dtype=np.float64).reshape(-1, 4)
-        faces.append((batch.frames, frame_of_face, boxes))
+    faces = [(batch.frames, *faces_of(found)) for batch, found in zip(batches, detections)]
     started = time.perf_counter()
     list(analyzer.in_lanes(lambda work: analyzer.classifier.classify(*work), faces))
     classify = time.perf_counter() - started

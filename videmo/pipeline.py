@@ -96,8 +96,7 @@ class Analyzer:
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
         detections = self.detector.detect(batch.frames)
-        frame_of_face = np.array([i for i, found in enumerate(detections) for _ in found], dtype=np.int64)
-        boxes = np.array([d.box for found in detections for d in found], dtype=np.float64).reshape(-1, 4)
+        frame_of_face, boxes = faces_of(detections)
         return LabelledChunk(batch, detections, boxes, self.classifier.classify(batch.frames, frame_of_face, boxes))
 
     def in_lanes(self, work: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
@@ -181,6 +180,13 @@ class Analyzer:
         }
 
 
+def faces_of(detections: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every face of a chunk, frame by frame: the index of its frame in the chunk, and its (K, 4) box."""
+    frame_of_face = np.array([i for i, found in enumerate(detections) for _ in found], dtype=np.int64)
+    boxes = np.array([d.box for found in detections for d in found], dtype=np.float64).reshape(-1, 4)
+    return frame_of_face, boxes
+
+
 def default_lanes(device: torch.device) -> int:
     """On the CPU, one lane per torch thread, up to 4: MTCNN's many small steps and the classifier's
     small batches use one core each better than two cores together (2 cores: 1.2-1.5x the frames a
@@ -213,9 +219,8 @@ def share_one_malloc_arena() -> None:
 def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``work(item)`` for each of ``items``, ``workers`` at a time in threads, yielded in the items'
     order. One more item waits in line, so that the workers stay busy while the consumer handles a
-    result. An error raises in the consumer
-    after the running items finish; the waiting ones are dropped. With one worker, it all runs in
-    the calling thread."""
+    result. An error raises in the consumer after the running items finish; the waiting ones are
+    dropped. With one worker, it all runs in the calling thread."""
     if workers <= 1:
         yield from map(work, items)
         return
