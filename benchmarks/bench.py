@@ -3,14 +3,17 @@
     python benchmarks/bench.py                      # the example, ../shared/data's crowd video, a 10-minute video
     python benchmarks/bench.py VIDEO... --long-minutes 0 --precision fp32
 
-Each video runs in two fresh processes: one runs the whole pipeline as ``videmo analyze`` runs it
-(decoding in its thread; detection and classification in lanes, chunks labelled in parallel
-threads) and reports its peak resident memory; the other runs the stages one after another over
-every analysed frame, each timed alone (decode; detect and classify in the same lanes). Each is
-repeated (``--repeat``, 3) and the medians shown; the first run includes start-up. ``ratio`` is the
-pipeline's time over the sum of the stages' times: at most 1.0 means the overlap pays; ``cores
-busy`` is the pipeline's CPU time over its wall time. The long video (the example clip looped,
-640x360) runs the pipeline once and compares its speed over the first and the last minute of video.
+Each video runs in a fresh process, so that its peak memory is its own. After one warm-up run of
+the whole pipeline, the process alternates ``--repeat`` (3) times between the whole pipeline, as
+``videmo analyze`` runs it (decoding in its thread; detection and classification in lanes, chunks
+labelled in parallel threads), and its stages one after another over every analysed frame, each
+timed alone (decode; detect and classify in the same lanes). Alternating pairs see the same state
+of this shared machine, so ``ratio``, the pipeline's time over the sum of the stages' times (at
+most 1.0: the overlap pays), is the median of the pairs' ratios; the speeds are medians too.
+``cores busy`` is the pipeline's CPU time over its wall time; ``peak RSS`` the most any pipeline
+run held, warm-up included (the stages, which hold every decoded frame at once, are left out). The
+long video (the example clip looped, 640x360) runs the pipeline once and compares its speed over
+the first and the last minute of video.
 """
 
 from __future__ import annotations
@@ -92,28 +95,53 @@ def speed_per_minute(stamps: list, video_fps: float) -> list[float]:
     return [sum(n for _, n in chunks) / sum(t for t, _ in chunks) for _, chunks in sorted(minutes.items())]
 
 
-def run_one(path: Path, options: dict, part: str, repeat: int) -> dict:
-    """Runs in a child process: one video's stages or its pipeline, ``repeat`` times; the figures as a
-    dict, each time the median of the runs."""
+def run_one(path: Path, options: dict, repeat: int) -> dict:
+    """Runs in a child process: a warm-up pipeline run, then ``repeat`` pairs of a pipeline run and a
+    stages run (none for ``repeat`` 0: the pipeline once, the long video's case); the figures as a
+    dict, each the median of the runs."""
     from videmo.pipeline import Analyzer, AnalyzeOptions
 
     analyzer = Analyzer(AnalyzeOptions(**options))
-    measure = stage_times if part == "stages" else pipeline_times
-    runs = [measure(analyzer, path) for _ in range(repeat)]
-    figures = {**runs[-1], **{key: statistics.median(run[key] for run in runs)
-                              for key in ("decode_s", "detect_s", "classify_s", "pipeline_s", "cores_busy") if key in runs[-1]}}
-    if part == "pipeline":
-        figures.update({"video": path.name, "precision": analyzer.classifier.precision, "device": str(analyzer.device),
-                        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    pipelines, peaks = [pipeline_times(analyzer, path)], [peak_rss_mb()]
+    stages = []
+    for _ in range(repeat):
+        reset_peak_rss()
+        pipelines.append(pipeline_times(analyzer, path))
+        peaks.append(peak_rss_mb())
+        stages.append(stage_times(analyzer, path))
+    measured = pipelines[1:] or pipelines
+    figures = {**measured[-1], **{key: statistics.median(run[key] for run in measured) for key in ("pipeline_s", "cores_busy")},
+               "video": path.name, "precision": analyzer.classifier.precision, "device": str(analyzer.device), "peak_rss_mb": max(peaks)}
+    if stages:
+        figures.update({key: statistics.median(run[key] for run in stages) for key in ("decode_s", "detect_s", "classify_s")})
+        figures["ratio"] = statistics.median(p["pipeline_s"] / (s["decode_s"] + s["detect_s"] + s["classify_s"])
+                                             for p, s in zip(measured, stages))
     return figures
 
 
-def run_child(video: Path, part: str, passed: list[str], repeat: int) -> dict | None:
+def peak_rss_mb() -> float:
+    """The process's peak resident memory since it started or since ``reset_peak_rss``."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        return next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:")) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start counting the peak anew (Linux: ``5`` in /proc/self/clear_refs), so that the stages'
+    frames held in memory do not count as the pipeline's; elsewhere the peak counts every run."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def run_child(video: Path, passed: list[str], repeat: int) -> dict | None:
     """``run_one`` in a fresh process, so that each video's peak memory is its own."""
-    done = subprocess.run([sys.executable, __file__, "--one", str(video), "--part", part, "--repeat", str(repeat), *passed],
+    done = subprocess.run([sys.executable, __file__, "--one", str(video), "--repeat", str(repeat), *passed],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        print(f"{video.name} ({part}): failed\n{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
+        print(f"{video.name}: failed\n{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -156,11 +184,10 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         def fps(key):
             return f"{r['frames'] / r[key]:.1f}" if r.get(key) else "-"
-        stage_sum = sum(r.get(k, 0.0) for k in ("decode_s", "detect_s", "classify_s"))
         cells = [r["video"], r["frames"], r["faces"], fps("decode_s"), fps("detect_s"), fps("classify_s"),
                  f"{r['faces'] / r['classify_s']:.1f}" if r.get("classify_s") else "-",
                  fps("pipeline_s"), f"{r['faces'] / r['pipeline_s']:.1f}",
-                 f"{r['pipeline_s'] / stage_sum:.2f}" if stage_sum else "-", f"{r['cores_busy']:.2f}",
+                 f"{r['ratio']:.2f}" if "ratio" in r else "-", f"{r['cores_busy']:.2f}",
                  f"{r['peak_rss_mb']:.0f}", r["precision"]]
         lines.append(" | ".join(str(c) for c in cells))
     return "\n".join(lines)
@@ -172,34 +199,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the generated long video; 0 skips it")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each video but the long one; the medians are shown")
+    parser.add_argument("--repeat", type=int, default=3, help="pipeline and stages runs of each video but the long one, after a warm-up")
     for field in fields(AnalyzeOptions):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default) if field.default is not None else str,
                             default=field.default)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--part", choices=["stages", "pipeline"], default="pipeline", help=argparse.SUPPRESS)
     args = parser.parse_args()
     options = {f.name: getattr(args, f.name) for f in fields(AnalyzeOptions)}
     for name in ("fps", "every", "threads", "lanes"):
         options[name] = None if options[name] in (None, "None") else (float if name == "fps" else int)(options[name])
 
     if args.one:  # the child process
-        print(json.dumps(run_one(args.one, options, args.part, args.repeat)))
+        print(json.dumps(run_one(args.one, options, args.repeat)))
         return
 
     videos = args.videos or [ROOT / "examples" / "hamilton_clip.mp4", SHARED_VIDEOS / "crowd_walking_1080p.mp4"]
     videos = [v for v in videos if v.is_file()]
     runs = [(v, True) for v in videos] + ([(long_video(args.long_minutes), False)] if args.long_minutes > 0 else [])
-    print(header(options), f"\neach video but the long one: medians of {args.repeat} runs in one process, the first with start-up", flush=True)
+    print(header(options), f"\neach video but the long one: medians of {args.repeat} alternating pipeline and stages runs, after a warm-up", flush=True)
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
     rows = []
     for video, stages in runs:
-        repeat = args.repeat if stages else 1
-        row = run_child(video, "pipeline", passed, repeat)
+        row = run_child(video, passed, args.repeat if stages else 0)
         if row is None:
             continue
-        if stages:
-            row.update(run_child(video, "stages", passed, repeat) or {})
         rows.append(row)
         minutes = speed_per_minute(row["stamps"], row["fps"])
         if len(minutes) > 1:
