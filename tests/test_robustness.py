@@ -347,6 +347,7 @@ def test_grey_video(odd_run):
 def test_odd_dimensions(odd_run, name):
     frames, _, summary = results(odd_run, name)
     assert (summary["video"]["width"], summary["video"]["height"]) == (853, 479)
+    assert summary["video"]["codec"] == {"odd_h264": "h264", "odd_vp9": "vp9"}[name]
     assert list(frames["frame"]) == [0, 1, 2, 3] and (frames["face_id"] == 0).all()
     assert frames["x2"].max() <= 853 and frames["y2"].max() <= 479
     assert_faces_inside(frames, face_boxes(4, width=853, height=479, face_size=160))

@@ -79,6 +79,8 @@ def open_video(path: Path, threads: int = 1):
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
+    if codec == "unknown":
+        codec = codec_name(path)
     fps = float(reader.get_avg_fps()) or 0.0
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
@@ -253,6 +255,18 @@ def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBat
                 waiting.get_nowait()
             except queue.Empty:
                 thread.join(timeout=0.1)
+
+
+def codec_name(path: Path) -> str:
+    """The video stream's codec as FFmpeg names it: for containers other than MP4/MOV, which
+    ``probe_container`` does not read."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return container.streams.best("video").codec_context.name
+    except (av.FFmpegError, OSError, AttributeError):
+        return "unknown"
 
 
 def probe_container(path: Path) -> tuple[str, int]:
