@@ -197,8 +197,8 @@ def default_lanes(device: torch.device) -> int:
 def return_free_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim), so that freed frames and
     tensors scattered through it stop counting as resident: the example looped to 2 minutes peaked
-    at 1.8-2.2 GB without, 1.6-1.75 GB with, trimming every 8 chunks (17 ms a call); elsewhere than
-    glibc this does nothing."""
+    at 1.8-2.2 GB without, 1.6-1.75 GB with, trimming every 8 chunks (17 ms a call; measured while
+    decord still gave the frames); elsewhere than glibc this does nothing."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -209,7 +209,8 @@ def share_one_malloc_arena() -> None:
     """Make threads allocate from one glibc heap. glibc gives each thread that allocates its own heap
     (an "arena") and seldom returns their free memory to the system: with two lanes the example
     looped to 2 minutes peaked at 3.3 GB (one lane: 1.5 GB), with one arena at 2.0 GB, at the same
-    speed. Arenas made before this call stay; elsewhere than glibc this does nothing."""
+    speed (measured while decord still gave the frames). Arenas made before this call stay; elsewhere
+    than glibc this does nothing."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
     except (OSError, AttributeError):
