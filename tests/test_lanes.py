@@ -46,6 +46,24 @@ def test_ordered_map_raises_the_workers_error_and_stops():
     assert len(started) < 20  # items after the failure are not all run
 
 
+def test_ordered_map_draws_the_items_in_its_workers_and_raises_their_error_in_place():
+    drawn_in = []
+
+    def items():
+        for n in range(1000):
+            drawn_in.append(threading.current_thread().name)
+            if n == 7:
+                raise OSError("frame 7 is damaged")
+            yield n
+
+    results = ordered_map(lambda n: n * 10, items(), workers=2)
+    assert [next(results) for _ in range(7)] == [n * 10 for n in range(7)]  # every item before the bad one
+    with pytest.raises(OSError, match="frame 7 is damaged"):
+        next(results)
+    assert threading.current_thread().name not in drawn_in  # the items were made beside the work, not in the consumer
+    assert len(drawn_in) == 8  # none after the error
+
+
 def test_a_consumer_that_stops_early_stops_the_workers():
     started = []
     results = ordered_map(lambda n: started.append(n) or n, range(1000), workers=2)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ctypes
 import glob
 import hashlib
+import itertools
 import os
 import shutil
 import socket
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -140,7 +140,10 @@ class Analyzer:
         """The rows of frames.csv: decode, detect, classify and track, chunk by chunk."""
         frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
         bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=not progress, leave=False)
-        for chunk in self.in_lanes(self.label_chunk, prefetch(stream_frames(reader, info, indices, self.options.chunk))):
+        chunks = stream_frames(reader, info, indices, self.options.chunk)
+        if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
+            chunks = prefetch(chunks)
+        for chunk in self.in_lanes(self.label_chunk, chunks):
             batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.probabilities
             face = 0
             for frame, time_s, found, image in zip(batch.indices, batch.times, chunk.detections, batch.frames):
@@ -219,24 +222,75 @@ def share_one_malloc_arena() -> None:
 
 def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``work(item)`` for each of ``items``, ``workers`` at a time in threads, yielded in the items'
-    order. One more item waits in line, so that the workers stay busy while the consumer handles a
-    result. An error raises in the consumer after the running items finish; the waiting ones are
-    dropped. With one worker, it all runs in the calling thread."""
+    order. Each worker takes its next item from ``items`` itself, one worker at a time, so that
+    making an item (decoding a chunk) runs beside the other workers' work rather than in one more
+    busy thread: on a machine with a core per worker, a third busy thread makes every thread pay
+    for the switching. At most ``workers + 1`` items are taken and not yet consumed. An error, in
+    ``work`` or in ``items``, raises in the consumer in its item's place, after the running items
+    finish; no later item starts. A consumer that stops early stops the workers. With one worker,
+    it all runs in the calling thread."""
     if workers <= 1:
         yield from map(work, items)
         return
-    with ThreadPoolExecutor(workers, thread_name_prefix="videmo-lane") as pool:
-        pending: deque = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(work, item))
-                if len(pending) > workers + 1:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    source = iter(items)
+    taking = threading.Lock()  # one worker at a time draws from ``source``
+    room = threading.Semaphore(workers + 1)
+    settled = threading.Condition()
+    outcomes: dict[int, tuple[bool, object]] = {}  # position -> (succeeded, result or error)
+    stop = threading.Event()
+    drawn, end = 0, None  # items drawn so far; the position where ``source`` ran out
+
+    def settle(position: int, succeeded: bool, value: object) -> None:
+        with settled:
+            outcomes[position] = (succeeded, value)
+            settled.notify_all()
+
+    def lane() -> None:
+        nonlocal drawn, end
+        while True:
+            room.acquire()
+            with taking:
+                if stop.is_set() or end is not None:
+                    return
+                position, drawn = drawn, drawn + 1
+                try:
+                    item = next(source)
+                except StopIteration:
+                    with settled:
+                        end = position
+                        settled.notify_all()
+                    return
+                except BaseException as e:  # handed to the consumer, which raises it
+                    stop.set()
+                    settle(position, False, e)
+                    return
+            try:
+                settle(position, True, work(item))
+            except BaseException as e:
+                stop.set()
+                settle(position, False, e)
+                return
+
+    threads = [threading.Thread(target=lane, name=f"videmo-lane-{n}", daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for position in itertools.count():
+            with settled:
+                settled.wait_for(lambda: position in outcomes or (end is not None and position >= end))
+                if position not in outcomes:
+                    return
+                succeeded, value = outcomes.pop(position)
+            if not succeeded:
+                raise value
+            room.release()
+            yield value
+    finally:
+        stop.set()
+        for _ in threads:
+            room.release()
+        for thread in threads:
+            thread.join()
 
 
 def analysed_fps(info: VideoInfo, indices: np.ndarray) -> float:
