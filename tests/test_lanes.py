@@ -10,15 +10,17 @@ from videmo.decode import chunk_bounds
 from videmo.pipeline import ordered_map
 
 
-@pytest.mark.parametrize("count,chunk", [(0, 16), (1, 16), (3, 16), (105, 16), (275, 16), (10, 1), (40, 5)])
-def test_chunks_cover_every_frame_once_and_grow_to_the_chunk_size(count, chunk):
+@pytest.mark.parametrize("count,chunk", [(0, 16), (1, 16), (3, 16), (5, 16), (105, 16), (275, 16), (10, 1), (40, 5)])
+def test_chunks_cover_every_frame_once_grow_to_the_chunk_size_and_shrink_at_the_end(count, chunk):
     bounds = chunk_bounds(count, chunk)
     assert [frame for start, stop in bounds for frame in range(start, stop)] == list(range(count))
     sizes = [stop - start for start, stop in bounds]
     assert all(0 < size <= chunk for size in sizes)
-    assert sizes[:-1] == sorted(sizes[:-1])  # growing, then steady (the last one may be a remainder)
     if count >= 2 and chunk >= 2:
         assert sizes[0] == 2
+    if count >= 2 * (2 + 4 + 8 + 16) and chunk == 16:  # long enough to ramp up and down in full
+        assert sizes[:4] == [2, 4, 8, 16] and sizes[-4:] == [16, 8, 4, 2]
+        assert set(sizes[4:-4]) <= {16} | {sizes[len(sizes) // 2]}  # whole chunks, and one remainder at most
 
 
 def test_ordered_map_keeps_the_order_when_workers_finish_out_of_order():

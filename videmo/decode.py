@@ -166,13 +166,19 @@ def select_frames(info: VideoInfo, fps: float | None = None, every: int | None =
 
 def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
     """(start, stop) of each chunk of ``count`` frames: ``chunk`` frames each, except that the first
-    ones grow 2, 4, 8... up to ``chunk``: parallel lanes then start after a few frames are decoded,
-    not after a whole chunk each (on 1080p a chunk of 16 takes a quarter second to decode)."""
-    bounds, start, size = [], 0, min(2, chunk)
-    while start < count:
-        bounds.append((start, min(start + size, count)))
-        start, size = start + size, min(2 * size, chunk)
-    return bounds
+    ones grow 2, 4, 8... up to ``chunk`` and the last ones shrink the same way. Parallel lanes then
+    start after a few frames are decoded, not after a whole chunk each (on 1080p a chunk of 16 takes
+    a quarter second to decode), and finish together: a lane given the last whole chunk would leave
+    the others idle for as long as it takes (two seconds at 1080p)."""
+    head, tail, left, size = [], [], count, min(2, chunk)
+    while left > 0:
+        for sizes in (head, tail):
+            if left > 0:
+                sizes.append(min(size, left))
+                left -= sizes[-1]
+        size = min(2 * size, chunk)
+    sizes = head + tail[::-1]
+    return [(int(stop - size), int(stop)) for stop, size in zip(np.cumsum(sizes), sizes)]
 
 
 def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> Iterator[FrameBatch]:
