@@ -90,8 +90,6 @@ class Analyzer:
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
         self.lanes = options.lanes or default_lanes(self.device)
-        if self.lanes > 1:
-            share_one_malloc_arena()
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
@@ -199,23 +197,11 @@ def default_lanes(device: torch.device) -> int:
 
 def return_free_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim), so that freed frames and
-    tensors scattered through it stop counting as resident: the example looped to 2 minutes peaked
-    at 1.8-2.2 GB without, 1.6-1.75 GB with, trimming every 8 chunks (17 ms a call; measured while
-    decord still gave the frames); elsewhere than glibc this does nothing."""
+    tensors scattered through it stop counting as resident: the 10-minute benchmark video peaked at
+    1.57 GB with, 1.71 GB without, trimming every 8 chunks, for 2-3% of the speed; elsewhere than
+    glibc this does nothing."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def share_one_malloc_arena() -> None:
-    """Make threads allocate from one glibc heap. glibc gives each thread that allocates its own heap
-    (an "arena") and seldom returns their free memory to the system: with two lanes the example
-    looped to 2 minutes peaked at 3.3 GB (one lane: 1.5 GB), with one arena at 2.0 GB, at the same
-    speed (measured while decord still gave the frames). Arenas made before this call stay; elsewhere
-    than glibc this does nothing."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
 
