@@ -198,7 +198,7 @@ def default_lanes(device: torch.device) -> int:
 def return_free_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim), so that freed frames and
     tensors scattered through it stop counting as resident: the 10-minute benchmark video peaked at
-    1.57 GB with, 1.71 GB without, trimming every 8 chunks, for 2-3% of the speed; elsewhere than
+    1.57-1.61 GB with, 1.71 GB without, trimming every 8 chunks, for 2-3% of the speed; elsewhere than
     glibc this does nothing."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
