@@ -5,8 +5,8 @@
 
 Each video runs in a fresh process, so that its peak memory is its own. After one warm-up run of
 the whole pipeline, the process alternates ``--repeat`` (3) times between the whole pipeline, as
-``videmo analyze`` runs it (decoding in its thread; detection and classification in lanes, chunks
-labelled in parallel threads), and its stages one after another over every analysed frame, each
+``videmo analyze`` runs it (chunks decoded, detected and classified in parallel lanes, each lane
+decoding its next chunk itself), and its stages one after another over every analysed frame, each
 timed alone (decode; detect and classify in the same lanes). Alternating pairs see the same state
 of this shared machine, so ``ratio``, the pipeline's time over the sum of the stages' times (at
 most 1.0: the overlap pays), is the median of the pairs' ratios; the speeds are medians too.

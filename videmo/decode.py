@@ -1,9 +1,10 @@
-"""Open a video with decord and stream its frames with PyAV, in chunks, ahead of the consumer.
+"""Open a video with decord and stream its frames with PyAV, in chunks.
 
 decord opens, checks and indexes the video (frame count, timestamps, size). The frames come from
 PyAV, which decodes each only when it is asked for: decord's reader decodes ahead of its caller
 without bound (see ``stream_frames``). Memory stays bounded whatever the video's length: only
-``chunk`` frames are decoded at once, and a background thread keeps at most ``depth`` chunks waiting.
+``chunk`` frames are decoded at once, and whoever draws the chunks (the pipeline's lanes, or
+``prefetch``'s thread) keeps only a few waiting.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> Iterator[FrameBatch]:
-    """Decoded frames in chunks of ``chunk`` (the first ones smaller: see chunk_bounds), in index order;
+    """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order;
     their times from decord's index.
 
     Not decord's frames: its reader hands a packet to its decoding thread whenever no decoded frame

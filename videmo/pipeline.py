@@ -227,6 +227,8 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
     drawn, end = 0, None  # items drawn so far; the position where ``source`` ran out
 
     def settle(position: int, succeeded: bool, value: object) -> None:
+        if not succeeded:
+            stop.set()
         with settled:
             outcomes[position] = (succeeded, value)
             settled.notify_all()
@@ -247,13 +249,11 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
                         settled.notify_all()
                     return
                 except BaseException as e:  # handed to the consumer, which raises it
-                    stop.set()
                     settle(position, False, e)
                     return
             try:
                 settle(position, True, work(item))
             except BaseException as e:
-                stop.set()
                 settle(position, False, e)
                 return
 
