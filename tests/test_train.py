@@ -19,7 +19,8 @@ from videmo.models import vgg_features
 from videmo.train import PRESETS, TrainConfig
 from videmo.weights import load_vgg_weights
 
-# Quick settings for a task that two epochs learn: no augmentation, a constant LR from the first step.
+# Quick settings for the easy task: no augmentation, a constant LR from the first step. Two epochs usually
+# learn it; the learning test trains three so that it passes with margin on any CPU.
 FAST = ["--image-size", "32", "--batch-size", "8", "--augment", "none", "--warmup-epochs", "0", "--schedule", "constant", "--quiet"]
 METRICS_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
                    *[f"val_recall_{c}" for c in CLASSES], "lr", "seconds"]
@@ -59,7 +60,7 @@ def invoke(*args: str):
 @pytest.fixture(scope="module")
 def trained(easy_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "easy.pt"
-    done = run_videmo("train", "--data", str(easy_data), "--arch", "cnn", "--epochs", "2", "--lr", "1e-3", *FAST, "--out", str(out))
+    done = run_videmo("train", "--data", str(easy_data), "--arch", "cnn", "--epochs", "3", "--lr", "1e-3", *FAST, "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out
 
@@ -76,7 +77,7 @@ def test_training_writes_checkpoints_and_metrics(trained, easy_data):
     assert sorted(p.name for p in run.iterdir()) == ["easy.last.pt", "easy.pt", "metrics.csv"]
     with open(run / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == METRICS_COLUMNS and [int(r["epoch"]) for r in rows] == [1, 2]
+    assert list(rows[0]) == METRICS_COLUMNS and [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert all(0 <= float(r["val_accuracy"]) <= 1 for r in rows)
 
     loaded = load_checkpoint(trained)
@@ -84,7 +85,7 @@ def test_training_writes_checkpoints_and_metrics(trained, easy_data):
     assert meta["arch"] == "cnn" and meta["image_size"] == 32 and meta["channels"] == 1 and meta["classes"] == list(CLASSES)
     assert meta["mean"] == [0.0] and meta["std"] == [1.0]
     metrics = meta["metrics"]
-    assert metrics["epoch"] in (1, 2) and metrics["accuracy"] == float(rows[metrics["epoch"] - 1]["val_accuracy"])
+    assert metrics["epoch"] in (1, 2, 3) and metrics["accuracy"] == float(rows[metrics["epoch"] - 1]["val_accuracy"])
     assert {"macro_f1", "macro_recall", "precision", "recall", "f1", "val_loss"} <= set(metrics)
     confusion = metrics["confusion"]
     assert len(confusion) == 7 and all(len(row) == 7 for row in confusion)
@@ -92,14 +93,14 @@ def test_training_writes_checkpoints_and_metrics(trained, easy_data):
     assert sum(confusion[i][i] for i in range(7)) / 18 == pytest.approx(metrics["accuracy"])
     assert meta["trained_on"]["layout"] == "numbered" and meta["trained_on"]["root"] == str(easy_data)
     assert meta["trained_on"]["counts"]["train"] == [0, 0, 0, 24, 24, 0, 24]
-    assert meta["command"].startswith("videmo train --data ") and "--epochs 2" in meta["command"]
+    assert meta["command"].startswith("videmo train --data ") and "--epochs 3" in meta["command"]
     # the best checkpoint holds the weights after its epoch, and the history up to it
     assert meta["epochs_trained"] == metrics["epoch"] == len(meta["history"]) and meta["pretrained"] == "none"
-    assert meta["train_config"]["arch"] == "cnn" and meta["train_config"]["epochs"] == 2
+    assert meta["train_config"]["arch"] == "cnn" and meta["train_config"]["epochs"] == 3
     assert "optimizer" not in loaded.extra  # the best checkpoint is for inference only
 
     last = read_payload(trained.with_name("easy.last.pt"))
-    assert last["train_state"]["epoch"] == 2 and "optimizer" in last
+    assert last["train_state"]["epoch"] == 3 and "optimizer" in last
     with torch.no_grad():
         assert loaded.model(torch.rand(2, 1, 32, 32)).shape == (2, 7)
 
