@@ -41,10 +41,10 @@ def stage_times(analyzer, path: Path) -> dict:
     from videmo.decode import open_video, select_frames, stream_frames
     from videmo.pipeline import faces_of
 
-    reader, info = open_video(path)
+    info = open_video(path)
     indices = select_frames(info, analyzer.options.fps, analyzer.options.every)
     started = time.perf_counter()
-    batches = list(stream_frames(reader, info, indices, analyzer.options.chunk))
+    batches = list(stream_frames(info, indices, analyzer.options.chunk))
     decode = time.perf_counter() - started
 
     started = time.perf_counter()

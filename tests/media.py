@@ -66,3 +66,23 @@ def face_boxes(n_frames: int = 30, width: int = 320, height: int = 240, faces: i
 def blank_frames(n_frames: int = 20, width: int = 320, height: int = 240) -> np.ndarray:
     rng = np.random.default_rng(1)
     return rng.integers(0, 255, size=(n_frames, height, width, 3), dtype=np.uint8)
+
+
+def drop_leading_frames(source: Path, target: Path, dropped: int) -> Path:
+    """A copy of ``source`` whose first ``dropped`` frames lie before the start of presentation (negative
+    times): the MP4 muxer then writes an edit list that skips them, the container's index still counts
+    them, and decoders (PyAV, ffmpeg) deliver ``dropped`` frames fewer, as in many real files."""
+    import av
+
+    with av.open(str(source)) as given, av.open(str(target), "w") as written:
+        stream = given.streams.video[0]
+        copy = written.add_stream_from_template(stream)
+        step = round(1 / (stream.average_rate * stream.time_base))
+        for packet in given.demux(stream):
+            if packet.dts is None:  # the demuxer's closing empty packet
+                continue
+            packet.pts -= dropped * step
+            packet.dts -= dropped * step
+            packet.stream = copy
+            written.mux(packet)
+    return target

@@ -154,3 +154,54 @@ def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_pat
     assert result.exit_code == 1 and "--weights" in result.output
     run = run_cli("analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
     assert run.returncode == 0 and (tmp_path / "one_face" / "summary.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def short_stream_video(tmp_path_factory):
+    """A one-face video whose index lists 20 frames and whose stream holds 17 (the first 3 dropped by an edit list)."""
+    from media import drop_leading_frames, face_frames, write_video
+
+    folder = tmp_path_factory.mktemp("short_stream")
+    source = write_video(folder / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
+    return drop_leading_frames(source, folder / "short_stream.mp4", 3)
+
+
+@pytest.mark.parametrize("option, expected", [([], list(range(17))), (["--every", "6"], [0, 6, 12]), (["--fps", "5"], list(range(0, 17, 2)))])
+def test_a_stream_shorter_than_its_index_is_analysed(short_stream_video, tiny_checkpoint, tmp_path, option, expected):
+    run = run_cli("analyze", short_stream_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--annotate", "--chunk", "4", "--lanes", "2", *option)
+    assert run.returncode == 0, run.stderr
+    closing = [line for line in run.stdout.splitlines() if "frames analysed" in line]
+    assert len(closing) == 1 and closing[0].startswith(f"short_stream.mp4: {len(expected)} frames analysed "
+                                                       "(3 listed frames from frame 17 not in the stream)")
+    assert "note" not in run.stdout + run.stderr  # said once, in the closing line
+    folder = tmp_path / "short_stream"
+    frames = videmo.read_results(folder)
+    assert list(frames["frame"]) == expected and frames["face_id"].notna().all()
+    np.testing.assert_allclose(frames["time_s"], np.array(expected) / 10, atol=1e-3)  # the decoder's times, from 0
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["counts"]["frames_analysed"] == len(expected) and summary["video"]["frame_count"] == 20
+    assert summary["frames_missing"] == {"count": 3, "from_frame": 17}
+    import av
+
+    with av.open(str(folder / "annotated.mp4")) as annotated:
+        assert sum(1 for _ in annotated.decode(video=0)) == len(expected)
+
+
+def test_a_whole_stream_reports_nothing_missing(one_face_results):
+    summary = json.loads((one_face_results[0] / "summary.json").read_text())
+    assert summary["frames_missing"] is None and "not in the stream" not in one_face_results[1].stdout
+
+
+@pytest.mark.slow
+def test_every_shared_video_gets_complete_results(shared_data, tmp_path):
+    """The real videos in ../shared/data/videos, with the shipped model: each analyses completely."""
+    videos = sorted((shared_data / "videos").glob("*.mp4"))
+    run = run_cli("analyze", shared_data / "videos", "-o", tmp_path, "-q", "--every", "3")
+    assert run.returncode == 0, run.stderr
+    for video in videos:
+        folder = tmp_path / video.stem
+        summary = json.loads((folder / "summary.json").read_text())
+        assert set(OUTPUT_FILES) <= set(os.listdir(folder))
+        frames = videmo.read_results(folder)
+        delivered = summary["video"]["frame_count"] - (summary["frames_missing"] or {"count": 0})["count"]
+        assert frames["frame"].nunique() == summary["counts"]["frames_analysed"] == len(range(0, delivered, 3)), video.name

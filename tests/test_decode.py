@@ -1,18 +1,19 @@
-"""The frames streamed for analysis are decord's, pixel for pixel, whichever frames are picked."""
+"""The frames streamed for analysis are decord's, pixel for pixel, whichever frames are picked, and
+those that a stream holds when it ends before its index does."""
 
 import subprocess
 
 import decord
 import numpy as np
 import pytest
-from media import EXAMPLE, face_frames, ffmpeg, write_video
+from media import EXAMPLE, drop_leading_frames, face_frames, ffmpeg, write_video
 
-from videmo.decode import VideoError, open_video, stream_frames
+from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
 
 
 def streamed(path, indices, chunk=16):
-    reader, info = open_video(path)
-    batches = list(stream_frames(reader, info, np.asarray(indices), chunk))
+    info = open_video(path)
+    batches = list(stream_frames(info, np.asarray(indices), chunk))
     return np.concatenate([b.indices for b in batches]), np.concatenate([b.times for b in batches]), np.concatenate([b.frames for b in batches])
 
 
@@ -37,7 +38,37 @@ def test_other_codecs_and_rotation_match_decord(tmp_path, name, extra):
     assert np.array_equal(frames, decord.VideoReader(str(target)).get_batch(list(range(6))).asnumpy())
 
 
-def test_a_frame_past_the_end_names_the_file_and_the_frame(tmp_path):
-    video = write_video(tmp_path / "short.mp4", face_frames(5))
-    with pytest.raises(VideoError, match=r"short\.mp4: decoding failed near frame 9"):
-        streamed(video, [0, 9])
+@pytest.fixture(scope="module")
+def short_stream(tmp_path_factory):
+    """20 frames in the index, 17 in the stream (an edit list drops the first 3, whose times are negative)."""
+    folder = tmp_path_factory.mktemp("short")
+    source = write_video(folder / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
+    return drop_leading_frames(source, folder / "short.mp4", 3)
+
+
+@pytest.mark.parametrize("indices, chunk, delivered", [(range(20), 16, range(17)), (range(0, 20, 3), 2, range(0, 17, 3))])
+def test_a_stream_shorter_than_its_index_gives_the_frames_it_holds(short_stream, indices, chunk, delivered):
+    info = open_video(short_stream)
+    assert info.frame_count == 20  # what the index promises
+    end = StreamEnd()
+    batches = list(stream_frames(info, np.asarray(list(indices)), chunk, end))
+    got = np.concatenate([b.indices for b in batches])
+    assert list(got) == list(delivered)
+    assert end.frames == 17 and end.missing(info) == {"count": 3, "from_frame": 17}
+    # the decoder's times (decord's index keeps the dropped frames' negative times at its start)
+    assert np.allclose(np.concatenate([b.times for b in batches]), got / 10)
+    frames = np.concatenate([b.frames for b in batches])
+    assert np.array_equal(frames, decord.VideoReader(str(short_stream)).get_batch(list(delivered)).asnumpy())
+
+
+def test_frames_before_the_streams_end_report_no_shortfall(short_stream):
+    end = StreamEnd()
+    assert sum(len(b.indices) for b in stream_frames(open_video(short_stream), np.arange(0, 17), 4, end)) == 17
+    assert end.frames is None and end.missing(open_video(short_stream)) is None
+
+
+def test_a_stream_without_a_decodable_frame_is_an_error(tmp_path):
+    source = write_video(tmp_path / "source.mp4", face_frames(5), fps=10, extra=["-bf", "0"])
+    nothing = drop_leading_frames(source, tmp_path / "nothing.mp4", 5)
+    with pytest.raises(VideoError, match=r"nothing\.mp4: (no frame decodes|cannot decode)"):  # decord's index already fails
+        list(stream_frames(open_video(nothing), np.arange(5), 2))

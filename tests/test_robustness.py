@@ -331,8 +331,8 @@ def test_rotation_is_applied_once(tmp_path):
                         str(rotated)], check=True)
         shown = subprocess.run([ffmpeg(), "-loglevel", "error", "-i", str(rotated), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                                capture_output=True, check=True).stdout
-        reader, info = decode.open_video(rotated)
-        batch = next(decode.stream_frames(reader, info, np.arange(2), 2))
+        info = decode.open_video(rotated)
+        batch = next(decode.stream_frames(info, np.arange(2), 2))
         assert batch.frames.shape == (2, info.height, info.width, 3) and info.rotation == (-angle) % 360
         difference = np.abs(batch.frames.astype(int) - np.frombuffer(shown, np.uint8).reshape(batch.frames.shape))
         assert difference.mean() < 3  # a wrong turn differs by about 27

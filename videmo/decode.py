@@ -10,6 +10,7 @@ without bound (see ``stream_frames``). Memory stays bounded whatever the video's
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import queue
@@ -48,12 +49,30 @@ class VideoInfo:
 @dataclass
 class FrameBatch:
     indices: np.ndarray  # 0-based frame numbers in the video
-    times: np.ndarray  # seconds, from the decoder's timestamps
+    times: np.ndarray  # seconds, the decoder's timestamps (PyAV's frame.time)
     frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation (decord turns the frames)
 
 
-def open_video(path: Path, threads: int = 1):
-    """A decord reader and the video's facts; a VideoError naming the cause if it cannot be read."""
+@dataclass
+class StreamEnd:
+    """Where the stream really ended, when it held fewer frames than the container's index lists.
+
+    Containers often promise a few more frames than their stream delivers (edit lists, dropped
+    trailing B-frames, muxers that round): decord's index counts them, the decoder reaches the end of
+    the stream before them, as ffmpeg does. ``stream_frames`` fills this in once the stream runs out.
+    """
+
+    frames: int | None = None  # frames the stream delivered; None while no shortfall is known
+
+    def missing(self, info: VideoInfo) -> dict | None:
+        """The index's frames that never came: {"count", "from_frame"}, or None."""
+        if self.frames is None:
+            return None
+        return {"count": info.frame_count - self.frames, "from_frame": self.frames}
+
+
+def open_video(path: Path, threads: int = 1) -> VideoInfo:
+    """The video's facts, from decord's index; a VideoError naming the cause if it cannot be read."""
     import decord
 
     if not path.exists():
@@ -84,8 +103,7 @@ def open_video(path: Path, threads: int = 1):
         codec = codec_name(path)
     fps = float(reader.get_avg_fps()) or 0.0
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
-    info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
-    return reader, info
+    return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
 
 
 @contextlib.contextmanager
@@ -182,45 +200,60 @@ def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
     return [(int(stop - size), int(stop)) for stop, size in zip(np.cumsum(sizes), sizes)]
 
 
-def stream_frames(reader, info: VideoInfo, indices: np.ndarray, chunk: int) -> Iterator[FrameBatch]:
-    """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order;
-    their times from decord's index.
+def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
+    """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order,
+    with the decoder's timestamps. A stream that ends before the last of ``indices`` ends the chunks
+    there (the last one shorter), and ``end`` says where.
+
+    The times are the decoder's, not decord's index: where an edit list drops a video's first frames,
+    the index keeps their (negative) times at its start, and its time for frame n is another frame's.
 
     Not decord's frames: its reader hands a packet to its decoding thread whenever no decoded frame
     is waiting, and never takes a frame without handing one over, so the lag of the thread's first
     frame becomes a backlog of decoded frames kept to the end (0.3-1.3 GB on a 640x360 video, set
     at random by thread timing). PyAV decodes in the calling thread, one frame at a time; its frames
     are decord's, pixel for pixel (tested)."""
-    frames = decoded_frames(info, indices)
+    frames = decoded_frames(info, indices, end if end is not None else StreamEnd())
     for start, stop in chunk_bounds(len(indices), chunk):
-        picked = indices[start:stop]
-        batch = np.stack([next(frames) for _ in picked])
-        yield FrameBatch(picked, reader.get_frame_timestamp(picked.tolist())[:, 0].astype(np.float64), batch)
+        decoded = list(itertools.islice(frames, stop - start))
+        if decoded:
+            times, images = zip(*decoded)
+            yield FrameBatch(indices[start:start + len(decoded)], np.array(times, dtype=np.float64), np.stack(images))
+        if len(decoded) < stop - start:
+            return
 
 
-def decoded_frames(info: VideoInfo, indices: np.ndarray) -> Iterator[np.ndarray]:
-    """The RGB frames at ``indices`` (ascending), as displayed; a VideoError if the video ends or
-    breaks before the last of them."""
+def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in seconds, RGB frame) at ``indices`` (ascending), as displayed, until the stream ends (``end`` then
+    says after how many frames, if before the last of ``indices``). A VideoError if decoding breaks,
+    or if the stream holds no frame at all."""
     import av
 
     wanted = iter(indices.tolist())
     position = next(wanted, None)
+    delivered = 0  # frames the stream has given so far, wanted or not
     try:
         with av.open(str(info.path)) as container:
             stream = container.streams.best("video")
             stream.thread_count = 1  # the lanes have the cores; decoding is a few percent of the work
+            # Times from the stream's start, as decord's index (and players) count them: the example clip starts at 0.85 s.
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             for number, frame in enumerate(container.decode(stream)):
+                delivered = number + 1
                 if number == position:
                     # One thread: swscale's default of a thread per core has its helpers queue behind the lanes,
                     # and converting the example's 275 frames beside them took 0.8 s for 0.07 s of CPU.
-                    yield np.rot90(frame.to_ndarray(format="rgb24", threads=1), k=frame.rotation // 90)
+                    time_s = frame.time - start if frame.time is not None else number / info.fps if info.fps else 0.0
+                    yield time_s, np.rot90(frame.to_ndarray(format="rgb24", threads=1), k=frame.rotation // 90)
                     position = next(wanted, None)
                     if position is None:
                         return
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"{info.path}: decoding failed near frame {position}: {decoder_cause(info.path, e)}") from None
     if position is not None:
-        raise VideoError(f"{info.path}: decoding failed near frame {position}: {decoder_cause(info.path, EOFError())}")
+        if delivered == 0:
+            raise VideoError(f"{info.path}: no frame decodes: {decoder_cause(info.path, EOFError())}")
+        end.frames = delivered
 
 
 def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBatch]:

@@ -26,7 +26,7 @@ from .aggregate import frames_table, timeline, track_summaries
 from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder, write_faces_png
 from .checkpoint import Checkpoint, default_weights, load_checkpoint
 from .classify import EmotionClassifier
-from .decode import VIDEO_SUFFIXES, FrameBatch, VideoInfo, open_video, prefetch, select_frames, stream_frames
+from .decode import VIDEO_SUFFIXES, FrameBatch, StreamEnd, VideoInfo, open_video, prefetch, select_frames, stream_frames
 from .detect import Detection, FaceDetector
 from .device import resolve_device
 from .errors import VidemoError
@@ -48,7 +48,7 @@ class AnalyzeOptions:
     detect_width: int = 640  # frames wider than this are shrunk for detection
     min_face: int = 40  # pixels of the original frame
     det_threshold: float = 0.9
-    margin: float = 0.2  # crop side = longer box side x (1 + margin)
+    margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
     batch_size: int = 64  # faces per classifier step
     chunk: int = 16  # frames decoded and detected together
     bin_s: float = 1.0
@@ -113,32 +113,34 @@ class Analyzer:
     def analyze_video(self, path: Path, progress: bool = False, annotate_to: Path | None = None) -> VideoResult:
         """Analyse one video; with ``annotate_to``, also stream the annotated video there."""
         started = time.perf_counter()
-        reader, info = open_video(path)
+        info = open_video(path)
         indices = select_frames(info, self.options.fps, self.options.every)
         tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
-        sheet, notes = FaceSheet(self.options.margin), []
+        sheet, notes = FaceSheet(), []
         annotated = None
         if annotate_to is not None:
             try:
                 annotated = AnnotatedVideoWriter(annotate_to, info.width, info.height, analysed_fps(info, indices))
             except NoEncoder as e:
                 notes.append(f"{path.name}: {e}")
+        end = StreamEnd()
         try:
-            table = self.label_frames(path, info, reader, indices, tracker, sheet, annotated, progress)
+            table = self.label_frames(path, info, indices, tracker, sheet, annotated, progress, end)
         finally:
             if annotated is not None:
                 annotated.close()
         wall = time.perf_counter() - started
-        summary = self.summarize(info, table, len(indices), wall)
+        summary = self.summarize(info, table, int(table["frame"].nunique()), wall, end.missing(info))
         return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet,
                            annotate_to if annotated is not None else None, notes)
 
-    def label_frames(self, path: Path, info: VideoInfo, reader, indices: np.ndarray, tracker: FaceTracker,
-                     sheet: FaceSheet, annotated: AnnotatedVideoWriter | None, progress: bool) -> pd.DataFrame:
-        """The rows of frames.csv: decode, detect, classify and track, chunk by chunk."""
+    def label_frames(self, path: Path, info: VideoInfo, indices: np.ndarray, tracker: FaceTracker,
+                     sheet: FaceSheet, annotated: AnnotatedVideoWriter | None, progress: bool, end: StreamEnd) -> pd.DataFrame:
+        """The rows of frames.csv: decode, detect, classify and track, chunk by chunk, for the frames
+        that decode (``end`` says where the stream ended, if before the index's last frame)."""
         frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
         bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=not progress, leave=False)
-        chunks = stream_frames(reader, info, indices, self.options.chunk)
+        chunks = stream_frames(info, indices, self.options.chunk, end)
         if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
             chunks = prefetch(chunks)
         for chunk in self.in_lanes(self.label_chunk, chunks):
@@ -162,7 +164,7 @@ class Analyzer:
         bar.close()
         return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities))
 
-    def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float) -> dict:
+    def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, missing: dict | None = None) -> dict:
         faces = table[table["face_id"].notna()]
         return {
             "video": {"path": str(info.path), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
@@ -174,6 +176,7 @@ class Analyzer:
                       "sha256": self.checkpoint.sha256},
             "counts": {"frames_analysed": analysed, "frames_with_faces": int(faces["frame"].nunique()),
                        "faces": int(len(faces)), "tracks": int(faces["face_id"].nunique())},
+            "frames_missing": missing,  # the index's frames past the stream's end: {"count", "from_frame"}, or null
             "tracks": track_summaries(table),
             "wall_time_s": round(wall_s, 3),
             "frames_per_second": round(analysed / wall_s, 2) if wall_s > 0 else None,
@@ -476,7 +479,8 @@ def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: b
 
 def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     """The notes and the closing line reported for a video analysed into ``folder``."""
-    counts = result.summary["counts"]
+    counts, missing = result.summary["counts"], result.summary.get("frames_missing")
+    shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
     return [f"videmo: note: {note}" for note in result.notes] + [
-        f"{video.name}: {counts['frames_analysed']} frames analysed, {counts['faces']} faces in {counts['tracks']} tracks, "
+        f"{video.name}: {counts['frames_analysed']} frames analysed{shortfall}, {counts['faces']} faces in {counts['tracks']} tracks, "
         f"{result.summary['frames_per_second']} frames/s -> {folder}"]
