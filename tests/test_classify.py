@@ -1,6 +1,7 @@
 """Face crops: the right pixels for each face, in the order given, whatever the frames' order."""
 
 import numpy as np
+import pytest
 import torch
 from torchvision.ops import roi_align
 
@@ -16,8 +17,9 @@ def test_crops_follow_the_faces_order_and_match_one_roi_align(tiny_checkpoint):
     got = classifier.crops(frames, frame_of_face, boxes)
     rois = torch.cat([torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
                       torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32)], dim=1)
-    whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True).round().clamp(0, 255) / 255
-    expected = ((whole * classifier.luma).sum(dim=1, keepdim=True) - classifier.mean) / classifier.std
+    whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True)
+    grey = (whole * classifier.luma).sum(dim=1, keepdim=True).round().clamp(0, 255) / 255  # as PIL's "L": grey, then uint8
+    expected = (grey - classifier.mean) / classifier.std
     assert got.shape == (4, 1, classifier.size, classifier.size)
     assert torch.allclose(got, expected, atol=1e-6)
 
@@ -32,8 +34,9 @@ def test_crops_from_the_region_around_the_faces_equal_the_whole_frames(tiny_chec
     got = classifier.crops(frames, frame_of_face, boxes)
     rois = torch.cat([torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
                       torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32)], dim=1)
-    whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True).round().clamp(0, 255) / 255
-    expected = ((whole * classifier.luma).sum(dim=1, keepdim=True) - classifier.mean) / classifier.std
+    whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True)
+    grey = (whole * classifier.luma).sum(dim=1, keepdim=True).round().clamp(0, 255) / 255  # as PIL's "L": grey, then uint8
+    expected = (grey - classifier.mean) / classifier.std
     difference = (got - expected).abs() * classifier.std * 255
     assert difference.max() <= 1.0 + 1e-4 and (difference > 1e-4).float().mean() < 0.01
 
@@ -44,3 +47,32 @@ def test_probabilities_sum_to_one_and_no_face_gives_an_empty_table(tiny_checkpoi
     probabilities = classifier.classify(frames, np.array([0, 1, 1]), np.array([[5, 5, 40, 40], [0, 0, 64, 64], [20, 20, 30, 30]], dtype=float))
     assert probabilities.shape == (3, 7) and np.allclose(probabilities.sum(axis=1), 1)
     assert classifier.classify(frames, np.zeros(0, dtype=np.int64), np.zeros((0, 4))).shape == (0, 7)
+
+
+def test_framing_inverts_the_crop():
+    """The crop derived from boxes found in square face images turns those boxes back into the images."""
+    from videmo.classify import framing, square_crop_boxes
+
+    # Face boxes as a detector finds them in 48 px face images: taller than wide, a little low.
+    boxes = np.array([[5.0, 2.0, 43.0, 52.0], [4.0, 0.0, 44.0, 50.0], [6.0, 1.0, 42.0, 51.0]])
+    margin, shift = framing(boxes, 48)
+    assert margin == pytest.approx(48 / 50 - 1) and shift == pytest.approx((24 - 26) / 50)
+    crops = square_crop_boxes(boxes, margin, shift)
+    assert np.allclose(crops[2], [0, 0, 48, 48]) and np.allclose(crops[:, 2] - crops[:, 0], 48)
+
+
+def test_checkpoint_crop_and_equalisation_reach_the_crops(tmp_path):
+    from videmo.checkpoint import load_checkpoint, model_meta, save_checkpoint
+    from videmo.classify import EmotionClassifier
+    from videmo.models import Awei
+
+    model = Awei("cnn", 1, 32)
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, model_meta(model, [0.0], [1.0], crop={"margin": -0.1, "shift": 0.05}, equalize=True))
+    classifier = EmotionClassifier(load_checkpoint(path), torch.device("cpu"), "fp32")
+    assert (classifier.margin, classifier.shift, classifier.equalize) == (-0.1, 0.05, True)
+    frame = np.zeros((1, 100, 100, 3), dtype=np.uint8)
+    frame[0, 20:80, 20:80] = np.linspace(100, 140, 60, dtype=np.uint8)[None, :, None]  # a flat, dim face
+    crop = classifier.crops(torch.from_numpy(frame), np.array([0]), np.array([[30.0, 30.0, 70.0, 70.0]]))
+    assert crop.min() == 0 and crop.max() == pytest.approx(1.0)  # equalised: the full grey range
+    assert EmotionClassifier(load_checkpoint(path), torch.device("cpu"), "fp32", margin=0.3).margin == 0.3

@@ -157,8 +157,9 @@ def test_fer2013_csv_maps_its_class_order(tmp_path):
         assert [CLASSES[s.label] for s in dataset.split("val")] == ["happiness"]
         assert [CLASSES[s.label] for s in dataset.split("test")] == ["anger"]
     assert [CLASSES[c] for c in FER_CSV_TO_CLASS] == list(FER_CSV_NAMES)
-    images, labels, skipped = decode_samples(dataset.split("train"), 32, 3, progress=False)
+    images, labels, votes, skipped = decode_samples(dataset.split("train"), 32, 3, progress=False)
     assert images.shape == (7, 3, 32, 32) and skipped == 0
+    assert torch.equal(votes, torch.eye(7)[labels])  # one vote for the one label
     assert images[:, :, 5, 5].tolist() == [[10 * e] * 3 for e in range(7)]  # a flat image stays flat when resized
     assert labels.tolist() == [CLASSES.index(name) for name in FER_CSV_NAMES]
 
@@ -271,7 +272,7 @@ def test_train_time_oddities(tmp_path):
     names = [(s.source.name, CLASSES[s.label]) for s in dataset.split("train")]
     assert ("train_happy_0.jpg", "happiness") in names and ("train_happy_0.jpg", "sadness") in names
 
-    images, labels, skipped = decode_samples(dataset.split("train"), 32, 3, workers=2, progress=False)
+    images, labels, _, skipped = decode_samples(dataset.split("train"), 32, 3, workers=2, progress=False)
     assert skipped == 2 and images.shape == (7, 3, 32, 32) and images.dtype == torch.uint8
     assert labels.tolist() == [3, 3, 4, 4, 4, 4, 4]
     by_name = {s.source.name: s for s in dataset.split("train") if s.label == 4}
@@ -287,8 +288,8 @@ def test_train_time_oddities(tmp_path):
 
 def test_decode_nothing_readable(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"nope")
-    images, labels, skipped = decode_samples([Sample(tmp_path / "bad.jpg", 0, "train")], 32, 1, progress=False)
-    assert images.shape == (0, 1, 32, 32) and labels.shape == (0,) and skipped == 1
+    images, labels, votes, skipped = decode_samples([Sample(tmp_path / "bad.jpg", 0, "train")], 32, 1, progress=False)
+    assert images.shape == (0, 1, 32, 32) and labels.shape == (0,) and votes.shape == (0, 7) and skipped == 1
 
 
 # The RAF-DB label file parser, property-tested: arbitrary valid files parse to the right labels,
@@ -343,3 +344,77 @@ def test_rafdb_label_file_property_bad_label(lines, bad, data):
         with pytest.raises(DatasetError) as caught:
             read_rafdb(Path(folder))
         assert str(caught.value).startswith(f"{label_file}:{at + 1}: ")
+
+
+# FER+: FERPlus's own layout, vote counts in its column order.
+FERPLUS_ORDER = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+
+
+def write_ferplus(root: Path, rows: dict[str, list[list[int]]]) -> Path:
+    """``root/FER2013<Split>/label.csv`` and one 48x48 grey PNG per row (file names fer0000000.png, ...)."""
+    number = 0
+    for folder, votes in rows.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        lines = []
+        for counts in votes:
+            name = f"fer{number:07d}.png"
+            save_image(root / folder / name, kind=int(np.argmax(counts)) % 3, seed=number, size=48, mode="L")
+            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, counts)))
+            number += 1
+        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_ferplus_votes_majority_and_distribution():
+    from videmo.data import NO_LABEL, ferplus_votes
+
+    def votes(**named):
+        return [named.get(name, 0) for name in FERPLUS_ORDER]
+
+    label, shares = ferplus_votes(votes(happiness=6, surprise=3, neutral=1))  # the single neutral vote is dropped
+    assert CLASSES[label] == "happiness"
+    assert shares[CLASSES.index("happiness")] == pytest.approx(6 / 9) and shares[CLASSES.index("neutral")] == 0
+    assert ferplus_votes(votes(happiness=5, surprise=5))[0] == NO_LABEL  # a tie is not a strict majority
+    assert ferplus_votes(votes(happiness=4, sadness=3, anger=3))[0] == NO_LABEL
+    label, shares = ferplus_votes(votes(contempt=6, anger=4))  # a contempt majority: no label, the anger votes remain
+    assert label == NO_LABEL and shares[CLASSES.index("anger")] == 1
+    label, shares = ferplus_votes(votes(neutral=4, unknown=3, NF=3))  # unknown / not-a-face votes are dropped
+    assert CLASSES[label] == "neutral" and shares[CLASSES.index("neutral")] == 1
+    assert ferplus_votes(votes(NF=10)) == (NO_LABEL, None)
+    assert ferplus_votes(votes(**{name: 1 for name in FERPLUS_ORDER})) == (NO_LABEL, None)  # only single votes
+
+
+def test_ferplus_layout(tmp_path):
+    root = write_ferplus(tmp_path / "ferplus", {
+        "FER2013Train": [[8, 2, 0, 0, 0, 0, 0, 0, 0, 0], [0, 7, 3, 0, 0, 0, 0, 0, 0, 0], [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],
+                         [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]],
+        "FER2013Valid": [[0, 0, 0, 9, 1, 0, 0, 0, 0, 0], [0, 0, 4, 0, 0, 0, 6, 0, 0, 0]],
+    })
+    assert detect_layout(root) == "ferplus"
+    dataset = load_dataset(root)
+    assert dataset.layout == "ferplus"
+    assert [CLASSES[s.label] if s.label >= 0 else None for s in dataset.split("train")] == ["neutral", "happiness", None]
+    assert [CLASSES[s.label] for s in dataset.split("val")] == ["sadness", "fear"]
+    assert dataset.counts()["train"][CLASSES.index("neutral")] == 1 and sum(dataset.counts()["train"]) == 2
+    assert any("1 faces left out, no usable emotion vote" in n for n in dataset.notes)
+    assert any("1 faces have no majority emotion" in n for n in dataset.notes)
+    images, labels, votes, skipped = decode_samples(dataset.split("train"), 32, 1, progress=False)
+    assert images.shape == (3, 1, 32, 32) and skipped == 0
+    assert votes[2, CLASSES.index("happiness")] == 0.5 and votes[2, CLASSES.index("surprise")] == 0.5
+    assert torch.allclose(votes.sum(1), torch.ones(3))
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3', "too few votes"),
+    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,x,0,0,0,0,0', "not a number"),
+    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,-1,0,0,0,0,0', "negative"),
+    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,nan,0,0,0,0,0', "nan"),
+])
+def test_bad_ferplus_line_names_file_and_line(tmp_path, line, problem):
+    root = write_ferplus(tmp_path, {"FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]]})
+    label_file = root / "FER2013Train" / "label.csv"
+    label_file.write_text(label_file.read_text() + line + "\n")
+    result = CliRunner().invoke(main, ["train", "--data", str(root), "--quiet"])
+    assert result.exit_code == 1, problem
+    assert result.output.strip().splitlines() == [f"videmo: error: {label_file}:2: malformed line (expected "
+                                                  "'fer0000000.png,\"(0, 0, 48, 48)\",' and 10 vote counts)"]

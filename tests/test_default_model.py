@@ -65,7 +65,7 @@ def test_shipped_model_is_well_above_chance_on_fer2013_val(shipped, fer_val):
 def test_fast_precision_agrees_with_fp32_on_fer2013_faces(shipped, fer_val):
     meta = shipped.meta
     samples = load_dataset(fer_val).split("val")[:1500]
-    images, _, _ = decode_samples(samples, meta["image_size"], meta["channels"], progress=False)
+    images, _, _, _ = decode_samples(samples, meta["image_size"], meta["channels"], progress=False)
     mean, std = (torch.tensor(meta[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
     labels = {}
     for precision in ("fp32", FAST):

@@ -223,16 +223,30 @@ def test_batch_norm_recalibration_measures_the_current_weights():
     assert first.momentum == 0.1 and not model.training
 
 
-def test_input_blur_auto_matches_the_val_images_to_blurrier_train_images():
-    from videmo.models import low_pass
-    from videmo.train import resolve_input_blur
+def test_label_modes_give_the_papers_targets():
+    from videmo.train import epoch_targets
 
-    generator = torch.Generator().manual_seed(0)
-    sharp = torch.randint(0, 256, (200, 1, 32, 32), generator=generator, dtype=torch.uint8)
-    blurred = (low_pass(sharp.float(), 1.5)).round().to(torch.uint8)
-    said = []
-    assert 1.0 <= resolve_input_blur("auto", blurred, sharp, said.append) <= 2.0
-    assert resolve_input_blur("0", blurred, sharp, said.append) == 0.0
-    assert "much blurrier than the val images" in said[-1] and "--input-blur auto" in said[-1]
-    with pytest.raises(VidemoError, match="--input-blur soft"):
-        resolve_input_blur("soft", blurred, sharp, said.append)
+    labels = torch.tensor([3, -1])
+    votes = torch.tensor([[0, 0, 0, 1.0, 0, 0, 0], [0.5, 0, 0, 0, 0, 0, 0.5]])
+    assert torch.equal(epoch_targets(labels, votes, "majority", torch.Generator()), labels)
+    assert torch.equal(epoch_targets(labels, votes, "crossentropy", torch.Generator()), votes)
+    draws = torch.stack([epoch_targets(labels, votes, "probability", torch.Generator().manual_seed(s)) for s in range(200)])
+    assert (draws[:, 0] == 3).all()  # one label's votes: always that label
+    assert set(draws[:, 1].tolist()) == {0, 6} and 60 < (draws[:, 1] == 0).sum() < 140  # drawn from the shares
+
+
+@pytest.mark.parametrize("mode", ["majority", "probability", "crossentropy"])
+def test_ferplus_trains_in_every_label_mode(tmp_path, mode):
+    from test_data import write_ferplus
+
+    rows = [[8, 2, 0, 0, 0, 0, 0, 0, 0, 0], [0, 7, 3, 0, 0, 0, 0, 0, 0, 0], [0, 5, 5, 0, 0, 0, 0, 0, 0, 0]] * 4
+    root = write_ferplus(tmp_path / "ferplus", {"FER2013Train": rows, "FER2013Valid": rows[:2]})
+    out = tmp_path / "run" / "best.pt"
+    result = invoke("--data", str(root), "--arch", "cnn", "--epochs", "1", "--labels", mode, "--equalize",
+                    *[a for a in FAST if a != "--quiet"], "--out", str(out))
+    assert result.exit_code == 0, result.output
+    trained_on = 8 if mode == "majority" else 12  # majority leaves out the faces without one
+    assert f"training on {trained_on} images ({mode} labels), validating on 2" in result.output
+    meta = load_checkpoint(out).meta
+    assert meta["equalize"] is True and meta["train_config"]["labels"] == mode
+    assert set(meta["crop"]) == {"margin", "shift"}

@@ -9,36 +9,58 @@ from torchvision.ops import roi_align
 
 from .checkpoint import Checkpoint
 from .device import autocast, prepare_model, resolve_precision, to_device
-from .models import low_pass
+from .data import equalize
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)
 
 
-def square_crop_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
-    """Square boxes around each face box's centre, side = longer side x (1 + margin)."""
+# How FER2013's own face finder framed its faces, in MTCNN's terms (see ``framing``): measured by
+# running videmo's MTCNN on the FER2013 val faces (benchmarks/crop_framing.py). A checkpoint stores
+# the crop it was trained with; these are the defaults of ``videmo train``.
+CROP_MARGIN = -0.04
+CROP_SHIFT = -0.01
+
+
+def square_crop_boxes(boxes: np.ndarray, margin: float, shift: float = 0.0) -> np.ndarray:
+    """Square boxes around each face box's centre, side = longer side x (1 + margin), moved down
+    by ``shift`` x the longer side (up where negative)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    half = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * (1 + margin) / 2
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2 + shift * side
+    half = side * (1 + margin) / 2
     return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
+
+
+def framing(boxes: np.ndarray, image_side: float) -> tuple[float, float]:
+    """The (margin, shift) of ``square_crop_boxes`` that turns face boxes found in square face
+    images of side ``image_side`` back into those images: medians over the faces, so the crop
+    of a video face frames it as the training faces were framed."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    return float(np.median(image_side / side - 1)), float(np.median((image_side / 2 - cy) / side))
 
 
 class EmotionClassifier:
     """Runs a checkpoint's model on face crops; ``precision`` ``auto`` picks bf16/fp16 where it pays."""
 
-    def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str = "auto", batch_size: int = 64, margin: float = 0.2):
+    def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str = "auto", batch_size: int = 64,
+                 margin: float | None = None):
         self.meta = checkpoint.meta
         self.device = device
         self.precision = resolve_precision(precision, device)
         self.batch_size = batch_size
-        self.margin = margin
+        crop = self.meta.get("crop") or {"margin": 0.2, "shift": 0.0}  # checkpoints before the crop was stored used 0.2
+        self.margin = float(crop["margin"]) if margin is None else margin
+        self.shift = float(crop["shift"])
+        self.equalize = bool(self.meta.get("equalize", False))
         self.size = int(self.meta["image_size"])
         self.channels = int(self.meta["channels"])
         self.model = prepare_model(checkpoint.model, device, self.precision)
         self.mean = torch.tensor(self.meta["mean"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(self.meta["std"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.luma = torch.tensor(LUMA, device=device).view(1, 3, 1, 1)
-        self.blur = float(self.meta.get("input_blur", 0.0))
 
     def crops(self, frames: torch.Tensor, frame_of_face: np.ndarray, boxes: np.ndarray) -> torch.Tensor:
         """Normalised model inputs (K, C, S, S) for faces ``boxes`` in ``frames`` (uint8 N,H,W,3).
@@ -48,7 +70,7 @@ class EmotionClassifier:
         part of the frame around its faces goes to float: on 1080p frames converting the whole
         frame took three quarters of the classifier's time.
         """
-        squares = square_crop_boxes(boxes, self.margin)
+        squares = square_crop_boxes(boxes, self.margin, self.shift)
         height, width = frames.shape[1:3]
         crops = torch.empty((len(boxes), 3, self.size, self.size), device=frames.device)
         for frame in np.unique(frame_of_face):
@@ -63,10 +85,12 @@ class EmotionClassifier:
             rois = F.pad(rois, (1, 0))  # column 0: the index of the image in its batch of one
             crops[torch.as_tensor(mine, device=frames.device)] = roi_align(
                 region, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
-        crops = crops.round().clamp(0, 255) / 255  # the model was trained on uint8 images
         if self.channels == 1:
             crops = (crops * self.luma).sum(dim=1, keepdim=True)
-        return (low_pass(crops, self.blur) - self.mean) / self.std
+        crops = crops.round().clamp(0, 255)  # the model was trained on uint8 images
+        if self.equalize:
+            crops = equalize(crops.to(torch.uint8)).float()
+        return (crops / 255 - self.mean) / self.std
 
     @torch.inference_mode()
     def classify(self, frames: np.ndarray, frame_of_face: np.ndarray, boxes: np.ndarray) -> np.ndarray:

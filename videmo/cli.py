@@ -55,8 +55,10 @@ def main():
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(), help="Dataset folder (RAF-DB, numbered or class folders) or FER2013 CSV.")
-@click.option("--layout", type=click.Choice(["rafdb", "numbered", "folders", "fer-csv"]), help="Force a dataset layout instead of detecting it.")
+@click.option("--data", required=True, type=click.Path(), help="Dataset folder (RAF-DB, FER+, numbered or class folders) or FER2013 CSV.")
+@click.option("--layout", type=click.Choice(["rafdb", "ferplus", "numbered", "folders", "fer-csv"]), help="Force a dataset layout instead of detecting it.")
+@click.option("--labels", type=click.Choice(["majority", "probability", "crossentropy"]), default="majority", show_default=True,
+              help="FER+'s votes: the majority label, a label drawn from the votes each epoch, or the vote shares as soft targets.")
 @click.option("--preset", type=click.Choice(["paper"]), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4.")
 @click.option("--arch", type=click.Choice(["cnn", "awei", "awei-vgg"]), default="awei-vgg", show_default=True)
 @click.option("--vgg", type=click.Choice(["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]), default="vgg16", show_default=True)
@@ -83,8 +85,11 @@ def main():
 @click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
-@click.option("--input-blur", default="0", show_default=True,
-              help="Gaussian sigma (pixels) applied at validation and inference, or 'auto': for train images blurrier than the faces to come.")
+@click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
+@click.option("--crop-margin", type=click.FloatRange(-0.5, 3),
+              help="How analyze crops video faces for this model: side = MTCNN box's longer side x (1 + margin) [default: FER2013's framing].")
+@click.option("--crop-shift", type=click.FloatRange(-1, 1),
+              help="And the crop's centre moved down by this x the box's longer side [default: FER2013's framing].")
 @click.option("--bn-recalibration", type=click.IntRange(0), default=4096, show_default=True,
               help="Train images that re-estimate BatchNorm statistics before each validation (0: off).")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
@@ -94,6 +99,7 @@ def train(preset, grey, resume, **options):
     from .train import PRESETS, TrainConfig, train as run_training
 
     options["channels"] = 1 if grey else 3
+    options = {k: v for k, v in options.items() if v is not None or k in ("layout", "max_train_samples")}
     if preset:
         options.update(PRESETS[preset])
     run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]))
@@ -131,7 +137,7 @@ def info(checkpoint, as_json):
 @click.option("--detect-width", type=click.IntRange(64), default=640, show_default=True, help="Detect faces on a copy at most this wide.")
 @click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
 @click.option("--det-threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
-@click.option("--margin", type=click.FloatRange(0), default=0.2, show_default=True, help="Crop side = longer box side x (1 + margin).")
+@click.option("--margin", type=click.FloatRange(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
 @click.option("--bin", "bin_s", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
@@ -180,7 +186,7 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 @click.option("--data", required=True, type=click.Path(), help="Labelled dataset, in any layout that train reads.")
 @click.option("-w", "--weights", type=click.Path(), help="Checkpoint to score (default: the shipped model).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), help="Default: val, else test.")
-@click.option("--layout", type=click.Choice(["rafdb", "numbered", "folders", "fer-csv"]))
+@click.option("--layout", type=click.Choice(["rafdb", "ferplus", "numbered", "folders", "fer-csv"]))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
@@ -206,6 +212,9 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, plots,
     if as_json:
         click.echo(json.dumps({**about, **result.as_dict()}, indent=2))
         return
+    click.echo("class counts: " + ", ".join(f"{c} {n}" for c, n in zip(about["classes"], about["counts"])))
+    for note in about["notes"]:
+        click.echo(f"note: {note}")
     click.echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
                + (f", {about['skipped']} unreadable skipped" if about["skipped"] else ""))
     click.echo(format_report(result, about["classes"]))

@@ -1,6 +1,7 @@
 """Labelled face datasets: find the layout, list (image, label, split) samples, decode them once.
 
-Labels are 0-based indices into ``CLASSES`` (RAF-DB's order 1..7 minus one).
+Labels are 0-based indices into ``CLASSES`` (RAF-DB's order 1..7 minus one). FER+ faces also carry
+their annotators' vote distribution over the seven emotions (``Sample.votes``), for soft-label training.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from .checkpoint import CLASSES
 from .errors import VidemoError
 
-LAYOUTS = ("rafdb", "numbered", "folders", "fer-csv")
+LAYOUTS = ("rafdb", "ferplus", "numbered", "folders", "fer-csv")
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 RAFDB_LABELS = Path("basic/EmoLabel/list_patition_label.txt")
@@ -27,6 +28,10 @@ FER_CSV_NAME = "fer2013.csv"  # the CSV that a FER2013 folder holds
 # FER2013's CSV numbers its classes 0..6 as angry, disgust, fear, happy, sad, surprise, neutral.
 FER_CSV_TO_CLASS = (5, 2, 1, 3, 4, 0, 6)
 FER_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+# FERPlus's label.csv: file name, face box, then 10 vote counts in this order (contempt, unknown and
+# not-a-face are not among the seven emotions).
+FERPLUS_VOTES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+FERPLUS_SPLITS = {"FER2013Train": "train", "FER2013Valid": "val", "FER2013Test": "test"}
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 CLASS_ALIASES = {
     "surprise": "surprise", "surprised": "surprise", "surprize": "surprise",
@@ -43,11 +48,15 @@ class DatasetError(VidemoError):
     pass
 
 
+NO_LABEL = -1  # a FER+ face whose annotators reached no majority: trains on its votes, is never scored
+
+
 @dataclass
 class Sample:
     source: Path | bytes  # an image file, or raw 48x48 grey pixels (FER2013's CSV)
-    label: int
+    label: int  # the class, or NO_LABEL
     split: str
+    votes: tuple[float, ...] | None = None  # FER+: share of the usable votes for each class, summing to 1
 
 
 @dataclass
@@ -78,6 +87,8 @@ def detect_layout(root: Path) -> str:
         raise DatasetError(f"{root}: dataset not found")
     if (root / RAFDB_LABELS).is_file():
         return "rafdb"
+    if any((root / name / "label.csv").is_file() for name in FERPLUS_SPLITS):
+        return "ferplus"
     split_dirs = split_folders(root)
     if not split_dirs:
         if (root / FER_CSV_NAME).is_file():
@@ -99,7 +110,7 @@ def split_folders(root: Path) -> dict[str, Path]:
 def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     root = Path(root)
     layout = layout or detect_layout(root)
-    readers = {"rafdb": read_rafdb, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
+    readers = {"rafdb": read_rafdb, "ferplus": read_ferplus, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
     if layout not in readers:
         raise DatasetError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     dataset = readers[layout](root)
@@ -135,6 +146,64 @@ def read_rafdb(root: Path) -> Dataset:
         samples.append(Sample(path, label - 1, split))
     notes = [f"{missing} listed images not found under basic/Image/"] if missing else []
     return Dataset(root, "rafdb", samples, notes)
+
+
+def ferplus_votes(counts: list[float]) -> tuple[int, tuple[float, ...] | None]:
+    """(majority class or NO_LABEL, seven-emotion distribution or None) from FER+'s ten vote counts.
+
+    As the FERPlus paper's code does, single votes are dropped as outliers first; the majority is
+    then a strict one over all ten columns (a face most annotators called contempt, unknown or not a
+    face has no label). The distribution drops contempt, unknown and not-a-face and renormalises.
+    """
+    kept = [c if c > 1 else 0.0 for c in counts]
+    total = sum(kept)
+    top = max(range(len(kept)), key=kept.__getitem__)
+    emotion = FERPLUS_VOTES[top]
+    label = CLASSES.index(emotion) if total and kept[top] > total / 2 and emotion in CLASSES else NO_LABEL
+    per_class = [0.0] * len(CLASSES)
+    for name, count in zip(FERPLUS_VOTES, kept):
+        if name in CLASSES:
+            per_class[CLASSES.index(name)] = count
+    usable = sum(per_class)
+    return label, (tuple(c / usable for c in per_class) if usable else None)
+
+
+def read_ferplus(root: Path) -> Dataset:
+    samples, notes = [], []
+    for folder, split in FERPLUS_SPLITS.items():
+        label_file = root / folder / "label.csv"
+        if not label_file.is_file():
+            continue
+        unusable = missing = no_majority = 0
+        for number, row in enumerate(csv.reader(io.StringIO(read_text(label_file))), 1):
+            if not row:
+                continue
+            try:
+                if len(row) != 2 + len(FERPLUS_VOTES):
+                    raise ValueError
+                counts = [float(c) for c in row[2:]]
+                if not all(0 <= c <= 1000 for c in counts):  # also refuses nan
+                    raise ValueError
+            except ValueError:
+                raise DatasetError(f"{label_file}:{number}: malformed line (expected 'fer0000000.png,\"(0, 0, 48, 48)\",' "
+                                   f"and {len(FERPLUS_VOTES)} vote counts)") from None
+            label, votes = ferplus_votes(counts)
+            path = root / folder / row[0].strip()
+            if votes is None:
+                unusable += 1
+            elif not path.is_file():
+                missing += 1
+            else:
+                no_majority += label == NO_LABEL
+                samples.append(Sample(path, label, split, votes))
+        if unusable:
+            notes.append(f"{folder}: {unusable} faces left out, no usable emotion vote (contempt, unknown or not a face)")
+        if missing:
+            notes.append(f"{folder}: {missing} listed images not found")
+        if no_majority:
+            notes.append(f"{folder}: {no_majority} faces have no majority emotion: they train with --labels probability "
+                         "or crossentropy and are never scored")
+    return Dataset(root, "ferplus", samples, notes)
 
 
 def read_numbered(root: Path) -> Dataset:
@@ -216,6 +285,15 @@ def decode_image(source: Path | bytes, image_size: int, channels: int) -> np.nda
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
+def equalize(images: torch.Tensor) -> torch.Tensor:
+    """Per-face histogram equalisation of uint8 (N, C, S, S) images: spreads each face's grey levels
+    over 0..255, so dim and flat-lit faces look alike. Training, evaluation and analysis apply it
+    alike when the checkpoint's ``equalize`` says so."""
+    from torchvision.transforms.functional import equalize as equalize_uint8
+
+    return equalize_uint8(images) if len(images) else images
+
+
 def composite_on_white(image: Image.Image) -> Image.Image:
     rgba = image.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -223,19 +301,28 @@ def composite_on_white(image: Image.Image) -> Image.Image:
 
 
 def decode_samples(samples: list[Sample], image_size: int, channels: int, workers: int = 2, progress: bool = True):
-    """Decode once into memory: (uint8 images N,C,S,S, int64 labels, number skipped)."""
+    """Decode once into memory: (uint8 images N,C,S,S, int64 labels, float32 vote shares N,7, number skipped).
+
+    Samples without votes get a one-hot row for their label.
+    """
     from tqdm import tqdm
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         arrays = list(tqdm(pool.map(lambda s: decode_image(s.source, image_size, channels), samples),
                            total=len(samples), desc="decoding images", unit="img", disable=not progress, leave=False))
-    kept = [(a, s.label) for a, s in zip(arrays, samples) if a is not None]
+    kept = [(a, s) for a, s in zip(arrays, samples) if a is not None]
     skipped = len(samples) - len(kept)
     if not kept:
-        return torch.zeros((0, channels, image_size, image_size), dtype=torch.uint8), torch.zeros(0, dtype=torch.long), skipped
+        return (torch.zeros((0, channels, image_size, image_size), dtype=torch.uint8), torch.zeros(0, dtype=torch.long),
+                torch.zeros((0, len(CLASSES))), skipped)
     images = torch.from_numpy(np.stack([a for a, _ in kept]))
-    labels = torch.tensor([label for _, label in kept], dtype=torch.long)
-    return images, labels, skipped
+    labels = torch.tensor([s.label for _, s in kept], dtype=torch.long)
+    votes = torch.tensor([s.votes or one_hot(s.label) for _, s in kept], dtype=torch.float32)
+    return images, labels, votes, skipped
+
+
+def one_hot(label: int) -> tuple[float, ...]:
+    return tuple(float(i == label) for i in range(len(CLASSES)))
 
 
 def format_counts(dataset: Dataset) -> str:

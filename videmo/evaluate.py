@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint
-from .data import decode_samples, load_dataset
+from .data import NO_LABEL, decode_samples, equalize, load_dataset
 from .device import prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError
 from .metrics import Scores, scores
@@ -25,7 +25,8 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     if split not in available:
         raise VidemoError(f"{dataset.root}: no '{wanted}' split here (has {', '.join(available) or 'none'}); choose one with --split")
     meta = checkpoint.meta
-    images, labels, skipped = decode_samples(dataset.split(split), meta["image_size"], meta["channels"], workers, progress)
+    samples = [s for s in dataset.split(split) if s.label != NO_LABEL]  # FER+: the majority label is scored
+    images, labels, _, skipped = decode_samples(samples, meta["image_size"], meta["channels"], workers, progress)
     if len(labels) == 0:
         raise VidemoError(f"{dataset.root}: no readable images in the {split} split")
     torch_device = resolve_device(device)
@@ -33,9 +34,12 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     model = prepare_model(checkpoint.model, torch_device, precision)
     mean = torch.tensor(meta["mean"], device=torch_device).view(1, -1, 1, 1)
     std = torch.tensor(meta["std"], device=torch_device).view(1, -1, 1, 1)
-    logits = predict(model, images, mean, std, torch_device, precision, batch_size, meta.get("input_blur", 0.0))
+    if meta.get("equalize"):
+        images = equalize(images)
+    logits = predict(model, images, mean, std, torch_device, precision, batch_size)
     result = scores(labels, logits.argmax(1), len(meta["classes"]))
-    about = {"data": str(dataset.root), "split": split, "images": int(len(labels)), "skipped": skipped,
+    about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes,
+             "counts": dataset.counts().get(split, []), "images": int(len(labels)), "skipped": skipped,
              "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision}
     return result, about
 

@@ -14,8 +14,6 @@ At 224 px every branch gives 7x7x512 = 25088 features.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -132,31 +130,3 @@ class Awei(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.fused_features(x))
-
-
-def low_pass(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of (N, C, H, W) float images, ``sigma`` in pixels (0: unchanged).
-
-    A checkpoint's ``input_blur``: it makes sharp faces look like a model's blurrier training images.
-    The same kernel and reflect padding as torchvision's ``gaussian_blur``, applied as one matrix
-    product per axis: 60 times faster than its 2-D convolution with a 27x27 kernel.
-    """
-    if not sigma:
-        return images
-    size = 2 * math.ceil(3 * sigma) + 1
-    size = min(size, 2 * (min(images.shape[-2:]) // 2) - 1)  # reflect padding must fit in the image
-    rows, columns = (blur_matrix(n, size, sigma).to(images.device, images.dtype) for n in images.shape[-2:])
-    return rows @ images @ columns.T
-
-
-def blur_matrix(n: int, size: int, sigma: float) -> torch.Tensor:
-    """(n, n) matrix that reflect-pads a length-n signal and filters it with a ``size``-tap Gaussian."""
-    half = size // 2
-    taps = torch.exp(-0.5 * (torch.linspace(-half, half, size) / sigma) ** 2)
-    impulses = F.pad(torch.eye(n).unsqueeze(1), (half, half), mode="reflect")  # row j: unit impulse at j
-    return F.conv1d(impulses, (taps / taps.sum()).view(1, 1, size)).squeeze(1).T
-
-
-def sharpness(images: torch.Tensor) -> float:
-    """Mean absolute difference between vertically adjacent pixels of [0,1] images: high-frequency energy."""
-    return float((images[..., 1:, :] - images[..., :-1, :]).abs().mean())
