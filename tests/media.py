@@ -86,3 +86,10 @@ def drop_leading_frames(source: Path, target: Path, dropped: int) -> Path:
             packet.stream = copy
             written.mux(packet)
     return target
+
+
+def entries(folder) -> list[str]:
+    """What an output folder holds besides the batch table that every run rewrites (index.csv, failed.csv)."""
+    import os
+
+    return sorted(name for name in os.listdir(folder) if name not in ("index.csv", "failed.csv"))

@@ -8,12 +8,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from media import entries
+
 import videmo
 from videmo.cli import main
 from videmo.write import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-COLUMNS = ["frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion"]
+COLUMNS = ["frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed"]
 
 
 def run_cli(*args):
@@ -61,7 +63,8 @@ def test_timeline_and_summary(one_face_results):
     np.testing.assert_allclose(timeline[CLASSES].sum(axis=1), 1.0, atol=1e-4)
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["video"]["frame_count"] == 30 and summary["video"]["width"] == 320 and summary["video"]["codec"] == "h264"
-    assert summary["counts"] == {"frames_analysed": 30, "frames_with_faces": 30, "faces": 30, "tracks": 1}
+    assert summary["counts"] == {"frames_analysed": 30, "frames_with_faces": 30, "faces": 30, "tracks": 1,
+                                 "episodes": len(videmo.read_episodes(folder))}
     assert summary["model"]["arch"] == "awei" and len(summary["model"]["sha256"]) == 64
     track = summary["tracks"][0]
     assert track["dominant_emotion"] in CLASSES and abs(sum(track["emotion_share"].values()) - 1) < 1e-3
@@ -110,7 +113,7 @@ def test_done_videos_are_skipped_and_overwrite_redoes_them(one_face_video, tiny_
     assert again.returncode == 0 and "already done" in again.stdout and marker.stat().st_mtime_ns == before
     redo = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "3", "--overwrite")
     assert redo.returncode == 0 and len(videmo.read_results(tmp_path / "one_face")) == 10
-    assert sorted(os.listdir(tmp_path)) == ["one_face"]  # no partial or retired folder left behind
+    assert entries(tmp_path) == ["one_face"]  # no partial or retired folder left behind
 
 
 def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
@@ -121,7 +124,7 @@ def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, t
 
     monkeypatch.setattr(pipeline, "write_timeline_png", broken)
     failed = pipeline.analyze_many([str(one_face_video)], tmp_path, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None)
-    assert failed == 1 and os.listdir(tmp_path) == []
+    assert failed == 1 and entries(tmp_path) == []
 
 
 def test_videos_with_the_same_stem_do_not_collide(one_face_video, tiny_checkpoint, tmp_path):
@@ -130,7 +133,7 @@ def test_videos_with_the_same_stem_do_not_collide(one_face_video, tiny_checkpoin
         (tmp_path / "in" / sub / "clip.mp4").write_bytes(one_face_video.read_bytes())
     run = run_cli("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
     assert run.returncode == 0, run.stderr
-    folders = sorted(os.listdir(tmp_path / "out"))
+    folders = entries(tmp_path / "out")
     assert len(folders) == 2 and all(f.startswith("clip-") for f in folders)
 
 
@@ -145,7 +148,7 @@ def test_bad_inputs_are_reported_in_one_line_and_the_good_video_still_runs(one_f
     assert len(errors) == 4 and "Traceback" not in run.stderr
     for path, cause in zip(bad, ["empty", "not a video", "no such file", "no video files"]):
         assert any(str(path) in line and cause in line for line in errors), (path, errors)
-    assert sorted(os.listdir(tmp_path / "out")) == ["one_face"]
+    assert entries(tmp_path / "out") == ["one_face"]
 
 
 def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
@@ -205,3 +208,50 @@ def test_every_shared_video_gets_complete_results(shared_data, tmp_path):
         frames = videmo.read_results(folder)
         delivered = summary["video"]["frame_count"] - (summary["frames_missing"] or {"count": 0})["count"]
         assert frames["frame"].nunique() == summary["counts"]["frames_analysed"] == len(range(0, delivered, 3)), video.name
+
+
+def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_batch(one_face_video, two_face_video, no_face_video,
+                                                                                    tiny_checkpoint, tmp_path, monkeypatch):
+    from videmo import pipeline
+
+    (tmp_path / "broken.mp4").write_text("not a video")
+    videos = [str(one_face_video), str(two_face_video), str(no_face_video), str(tmp_path / "broken.mp4")]
+    options = pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=2)
+    real, done = pipeline.analyze_into, []
+
+    def interrupted(analyzer, video, *args, **kwargs):
+        if done:
+            raise KeyboardInterrupt  # Ctrl-C during the second video
+        done.append(video)
+        return real(analyzer, video, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "analyze_into", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.analyze_many(videos, tmp_path / "out", options, quiet=True, report=lambda line: None)
+    first = videmo.read_index(tmp_path / "out")
+    assert set(first["folder"]) == {"one_face"} and len(first) == 1  # what finished, nothing else
+    monkeypatch.setattr(pipeline, "analyze_into", real)
+    assert pipeline.analyze_many(videos, tmp_path / "out", options, quiet=True, report=lambda line: None) == 1  # the resumed batch
+    index = videmo.read_index(tmp_path / "out")
+    assert sorted(set(index["folder"])) == ["no_face", "one_face", "two_faces"]
+    for folder, rows in index.groupby("folder"):
+        summary = json.loads((tmp_path / "out" / folder / "summary.json").read_text())
+        episodes = videmo.read_episodes(tmp_path / "out" / folder)
+        assert (rows["video"] == summary["video"]["path"]).all() and (rows["frames_analysed"] == summary["counts"]["frames_analysed"]).all()
+        if not summary["tracks"]:
+            assert len(rows) == 1 and rows["face_id"].isna().all()  # a video without faces still has its row
+            continue
+        assert list(rows["face_id"]) == [t["face_id"] for t in summary["tracks"]]
+        for (_, row), track in zip(rows.iterrows(), summary["tracks"]):
+            assert row["dominant_emotion"] == track["dominant_emotion"] and row["n_frames"] == track["n_frames"]
+            assert row[[f"share_{c}" for c in CLASSES]].tolist() == pytest.approx([track["emotion_share"][c] for c in CLASSES])
+            counts = episodes[episodes["face_id"] == track["face_id"]]["emotion"].value_counts()
+            assert [row[f"episodes_{c}"] for c in CLASSES] == [counts.get(c, 0) for c in CLASSES]
+    failed = pd.read_csv(tmp_path / "out" / "failed.csv")
+    assert list(failed["video"]) == [str(tmp_path / "broken.mp4")] and "not a video" in failed["error"].iloc[0]
+    # A later run of one video alone keeps the others in the index, and the earlier failure listed.
+    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "2")
+    assert run.returncode == 0 and "already done" in run.stdout
+    assert videmo.read_index(tmp_path / "out").equals(index)
+    assert list(pd.read_csv(tmp_path / "out" / "failed.csv")["video"]) == [str(tmp_path / "broken.mp4")]
+    assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".")]  # written atomically: nothing partial left

@@ -8,8 +8,9 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
-from media import face_frames, write_video
+from media import entries, face_frames, write_video
 
+import videmo
 from videmo import cluster
 from videmo.cli import main
 from videmo.pipeline import AnalyzeOptions
@@ -54,7 +55,7 @@ def test_same_csvs_byte_for_byte_as_without_ray(local_ray, videos, tiny_checkpoi
     on_ray = invoke(*common, "-o", tmp_path / "ray", "--ray", "--workers", "2")
     assert plain.exit_code == 0, plain.output
     assert on_ray.exit_code == 0, on_ray.output
-    assert sorted(os.listdir(tmp_path / "ray")) == CLIPS  # nothing hidden left behind
+    assert entries(tmp_path / "ray") == CLIPS  # nothing hidden left behind
     for clip in CLIPS:
         assert sorted(os.listdir(tmp_path / "ray" / clip)) == sorted(os.listdir(tmp_path / "plain" / clip))
         for name in ("frames.csv", "timeline.csv"):
@@ -76,7 +77,7 @@ def test_a_bad_video_is_reported_once_and_the_others_finish(local_ray, videos, t
     errors = [line for line in result.output.splitlines() if line.startswith("videmo: error:")]
     assert len(errors) == 1 and "notes.mp4" in errors[0] and "not a video" in errors[0], result.output
     assert "videmo: 1 input(s) failed" in result.output and "Traceback" not in result.output
-    assert sorted(os.listdir(tmp_path / "out")) == CLIPS[:2]
+    assert entries(tmp_path / "out") == CLIPS[:2]
     assert all(len(closing_lines(result.output, clip)) == 1 for clip in CLIPS[:2])
 
 
@@ -99,7 +100,7 @@ def test_a_killed_worker_costs_only_its_video_which_is_retried(local_ray, videos
     assert failed == 0, lines
     assert not [line for line in lines if line.startswith("videmo: error")]
     assert all(len(closing_lines("\n".join(lines), clip)) == 1 for clip in CLIPS), lines
-    assert sorted(os.listdir(tmp_path / "out")) == CLIPS
+    assert entries(tmp_path / "out") == CLIPS
     assert all((tmp_path / "out" / clip / "summary.json").is_file() for clip in CLIPS)
 
 
@@ -118,7 +119,10 @@ def test_a_rerun_after_an_interruption_does_only_what_is_missing(local_ray, vide
     assert done.stat().st_mtime_ns == before
     assert not closing_lines(again.output, "clip0")
     assert all(len(closing_lines(again.output, clip)) == 1 for clip in CLIPS[1:])
-    assert sorted(os.listdir(out)) == CLIPS
+    assert entries(out) == CLIPS
+    index = videmo.read_index(out)  # the batch table, written by the driver: every folder, the earlier run's too
+    assert sorted(set(index["folder"])) == CLIPS and index["face_id"].notna().all()
+    assert (out / "failed.csv").read_text().strip() == "video,error"
 
 
 def test_weights_that_no_worker_can_load_give_one_line(local_ray, videos, tiny_checkpoint, tmp_path):

@@ -22,7 +22,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import make_checkpoint
-from media import face_boxes, face_frames, ffmpeg, write_video
+from media import entries, face_boxes, face_frames, ffmpeg, write_video
 from PIL import Image
 from test_data import save_image, write_folders
 
@@ -150,7 +150,7 @@ def test_cut_mid_stream_with_the_index_in_front_gives_results_or_one_error(bad_r
         assert not mine and set(videmo.read_results(out / maybe.stem)["frame"]) <= set(range(16))
     else:
         assert len(mine) == 1 and "truncated" in mine[0]
-    assert sorted(os.listdir(out)) in (["good"], ["fast_mid_mdat", "good"])  # nothing half-written
+    assert entries(out) in (["good"], ["fast_mid_mdat", "good"])  # nothing half-written
 
 
 def test_unreadable_file_is_reported(good_video, tiny_checkpoint, tmp_path):
@@ -161,7 +161,7 @@ def test_unreadable_file_is_reported(good_video, tiny_checkpoint, tmp_path):
     locked.chmod(0)
     run = run_videmo("analyze", locked, good_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q")
     assert run.returncode == 1 and error_lines(run.stderr) == [f"videmo: error: {locked}: permission denied"]
-    assert os.listdir(tmp_path / "out") == ["good"]
+    assert entries(tmp_path / "out") == ["good"]
 
 
 def test_unreadable_file_simulated(good_video, tiny_checkpoint, tmp_path, monkeypatch):
@@ -173,7 +173,7 @@ def test_unreadable_file_simulated(good_video, tiny_checkpoint, tmp_path, monkey
     failed = pipeline.analyze_many([str(locked), str(good_video)], tmp_path / "out", pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)),
                                    quiet=True, report=lines.append)
     assert failed == 1 and f"videmo: error: {locked}: permission denied" in lines
-    assert os.listdir(tmp_path / "out") == ["good"]
+    assert entries(tmp_path / "out") == ["good"]
 
 
 def test_what_killed_runs_on_this_machine_left_is_removed(good_video, tiny_checkpoint, tmp_path):
@@ -223,7 +223,7 @@ def test_full_disk_keeps_earlier_results_and_leaves_no_half_folder(good_video, t
     assert failed == 1
     assert [line for line in lines if line.startswith("videmo: error:")] == [
         f"videmo: error: {out / 'b'}: cannot write results (No space left on device)"]
-    assert sorted(os.listdir(out)) == ["a", "c"]  # no b, no hidden .b.partial-*
+    assert entries(out) == ["a", "c"]  # no b, no hidden .b.partial-*
     assert_complete(out / "a"), assert_complete(out / "c")
 
 
@@ -425,7 +425,7 @@ def test_interrupted_analyze_leaves_complete_folders_and_resumes(good_video, tin
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == status and "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1] == ("videmo: interrupted" if signum == signal.SIGINT else "videmo: terminated")
-    done = sorted(os.listdir(out))
+    done = entries(out)
     assert done and set(done) < set(names)  # no hidden partial folders
     for name in done:
         assert_complete(out / name)
@@ -434,7 +434,7 @@ def test_interrupted_analyze_leaves_complete_folders_and_resumes(good_video, tin
     assert again.returncode == 0, again.stderr
     assert all(f"{name}.mp4: already done" in again.stdout for name in done)
     assert sum("frames analysed" in line for line in again.stdout.splitlines()) == len(names) - len(done)
-    assert sorted(os.listdir(out)) == names
+    assert entries(out) == names
     for name in names:
         assert_complete(out / name)
 

@@ -48,4 +48,19 @@ def read_results(folder):
     return read(folder)
 
 
-__all__ = ["__version__", "analyze", "analyze_many", "read_results"]
+def read_episodes(folder):
+    """Read ``episodes.csv`` of a results folder: ``face_id, emotion, t_start, t_end, duration_s,
+    n_frames, mean_probability, peak_probability, t_peak``, one row per stretch of one emotion."""
+    from .write import read_episodes as read
+
+    return read(folder)
+
+
+def read_index(output):
+    """Read ``<output>/index.csv``, the batch table: one row per video and face (see the README)."""
+    from .batch import read_index as read
+
+    return read(output)
+
+
+__all__ = ["__version__", "analyze", "analyze_many", "read_episodes", "read_index", "read_results"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import importlib.util
 import os
 import pickle
 import re
@@ -27,8 +28,10 @@ from .models import Awei
 FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
 CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_NAME = "awei-vgg11bn-fer2013-32px-grey.pt"
+# The repository's models/ folder is installed as the package ``videmo_models`` (pyproject.toml),
+# so a wheel carries the default model as well as a checkout does.
+MODELS_PACKAGE = "videmo_models"
+DEFAULT_MODEL_NAME = "awei-vgg11bn-ferplus-32px-grey.pt"
 
 REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
 
@@ -161,8 +164,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def default_weights() -> Path | None:
     """The shipped default model, when this install has it."""
-    path = MODELS_DIR / DEFAULT_MODEL_NAME
-    return path if path.is_file() else None
+    spec = importlib.util.find_spec(MODELS_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / DEFAULT_MODEL_NAME
+        if path.is_file():
+            return path
+    return None
 
 
 def count_parameters(model: torch.nn.Module) -> int:

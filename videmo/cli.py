@@ -140,6 +140,10 @@ def info(checkpoint, as_json):
 @click.option("--margin", type=click.FloatRange(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
+@click.option("--smooth", "smooth_s", type=click.FloatRange(0), default=0.5, show_default=True,
+              help="Seconds of the centred window that smooths each face's probabilities for episodes (0: none).")
+@click.option("--min-episode", "min_episode_s", type=click.FloatRange(0), default=0.5, show_default=True,
+              help="Episodes shorter than this many seconds merge into their neighbours.")
 @click.option("--bin", "bin_s", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,

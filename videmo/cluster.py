@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import VidemoError
+from .batch import update_index
 from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, plan_videos
 
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
@@ -82,9 +83,10 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
     ray_options = ray_options or RayOptions()
     ray = import_ray()
     check_address(ray_options.address)
-    todo, folders, failed = plan_videos(paths, output, overwrite, report)
+    todo, folders, failures = plan_videos(paths, output, overwrite, report)
     if not todo:
-        return failed
+        update_index(output, todo, failures)
+        return len(failures)
     if options.weights is not None:  # workers need not share the driver's working folder
         options = replace(options, weights=str(Path(options.weights).absolute()))
     started_here = connect(ray, ray_options.address)
@@ -94,13 +96,14 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
         actor_class = ray.remote(worker_class).options(num_cpus=cpus, num_gpus=gpus, max_restarts=-1,
                                                        max_task_retries=MAX_TASK_RETRIES)
         actors = [actor_class.remote(options, cpus) for _ in range(workers)]
-        failed += run_queue(ray, actors, todo, folders, overwrite, quiet, report)
+        run_queue(ray, actors, todo, folders, overwrite, quiet, report, failures)
     finally:
         for actor in actors:
             ray.kill(actor)
         if started_here:
             ray.shutdown()
-    return failed
+        update_index(output, todo, failures)
+    return len(failures)
 
 
 def check_address(address: str | None) -> None:
@@ -151,10 +154,12 @@ def worker_resources(ray, ray_options: RayOptions, options: AnalyzeOptions, vide
     return cpus, gpus, max(1, min(workers, videos))
 
 
-def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], overwrite: bool, quiet: bool, report) -> int:
-    """Hand one video at a time to each idle actor; report each video's lines as it finishes. Returns the failures."""
+def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], overwrite: bool, quiet: bool, report,
+              failures: dict[str, str]) -> None:
+    """Hand one video at a time to each idle actor; report each video's lines as it finishes. Adds
+    each failed video's error line to ``failures``."""
     pending = {actor.ready.remote(): (actor, None) for actor in actors}  # the future -> its actor and video (None: loading)
-    queue, failed, starting = deque(todo), 0, len(actors)
+    queue, starting = deque(todo), len(actors)
     started, start_errors = False, {}  # why actors could not start, each reason once
     bar = tqdm(total=len(todo), desc="videos", unit="video", disable=quiet or len(todo) < 2)
     try:
@@ -183,7 +188,8 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
                 lines, ok = value if error is None else ([f"videmo: error: {video}: analysis failed on the Ray cluster ({error})"], False)
                 for line in lines:
                     report(line)
-                failed += not ok
+                if not ok:
+                    failures[str(video)] = lines[-1]
                 bar.update(1)
                 remove_leftovers(folders[video])
             if queue:
@@ -192,7 +198,6 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
                 pending[actor.analyze.remote(video, folder.absolute(), folder, overwrite)] = (actor, video)
     finally:
         bar.close()
-    return failed
 
 
 def describe(error: Exception) -> str:

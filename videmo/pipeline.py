@@ -28,11 +28,13 @@ from .checkpoint import Checkpoint, default_weights, load_checkpoint
 from .classify import EmotionClassifier
 from .decode import VIDEO_SUFFIXES, FrameBatch, StreamEnd, VideoInfo, open_video, prefetch, select_frames, stream_frames
 from .detect import Detection, FaceDetector
+from .batch import update_index
+from .episodes import MIN_EPISODE_S, SMOOTH_S, add_episodes
 from .device import resolve_device
 from .errors import VidemoError
 from .track import FaceTracker
-from .write import (ANNOTATED_MP4, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG, write_frames_csv,
-                    write_summary_json, write_timeline_csv, write_timeline_png)
+from .write import (ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG,
+                    write_episodes_csv, write_frames_csv, write_summary_json, write_timeline_csv, write_timeline_png)
 
 
 T = TypeVar("T")
@@ -52,6 +54,8 @@ class AnalyzeOptions:
     batch_size: int = 64  # faces per classifier step
     chunk: int = 16  # frames decoded and detected together
     bin_s: float = 1.0
+    smooth_s: float = SMOOTH_S  # centred window that smooths each face's probabilities before episodes are cut
+    min_episode_s: float = MIN_EPISODE_S  # shorter episodes merge into their neighbours
     device: str = "auto"
     precision: str = "auto"
     annotate: bool = False  # also write annotated.mp4
@@ -74,6 +78,7 @@ class VideoResult:
     timeline: pd.DataFrame
     summary: dict
     faces: FaceSheet
+    episodes: pd.DataFrame  # episodes.csv: one row per stretch of one emotion on one face
     annotated: Path | None = None  # the streamed annotated video, moved into the results folder on saving
     notes: list[str] = field(default_factory=list)  # what the user should know, such as a skipped video
 
@@ -130,8 +135,10 @@ class Analyzer:
             if annotated is not None:
                 annotated.close()
         wall = time.perf_counter() - started
+        table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s)
         summary = self.summarize(info, table, int(table["frame"].nunique()), wall, end.missing(info))
-        return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet,
+        summary["counts"]["episodes"] = int(len(episodes))
+        return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet, episodes,
                            annotate_to if annotated is not None else None, notes)
 
     def label_frames(self, path: Path, info: VideoInfo, indices: np.ndarray, tracker: FaceTracker,
@@ -305,25 +312,25 @@ def load_weights(weights: str | None) -> Checkpoint:
     return load_checkpoint(weights)
 
 
-def find_videos(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """Video files from files, folders (recursively) and globs; and one error line per path that gave none."""
-    videos, errors = [], []
+def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
+    """Video files from files, folders (recursively) and globs; and for each path that gave none, its error line."""
+    videos, errors = [], {}
     for given in paths:
         path = Path(given)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
             if not found:
-                errors.append(f"{path}: folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+                errors[given] = f"{path}: folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
             videos += found
         elif path.exists() or path.is_symlink():
             videos.append(path)
         elif glob.has_magic(given):
             found = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file())
             if not found:
-                errors.append(f"{given}: no file matches")
+                errors[given] = f"{given}: no file matches"
             videos += found
         else:
-            errors.append(f"{path}: no such file or folder")
+            errors[given] = f"{path}: no such file or folder"
     unique = list(dict.fromkeys(p.resolve() for p in videos))
     return unique, errors
 
@@ -393,7 +400,8 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         partial.mkdir(parents=True)
         write_frames_csv(result.frames, partial / FRAMES_CSV)
         write_timeline_csv(result.timeline, partial / TIMELINE_CSV)
-        write_timeline_png(result.frames, partial / TIMELINE_PNG, result.info.path.name)
+        write_episodes_csv(result.episodes, partial / EPISODES_CSV)
+        write_timeline_png(result.frames, partial / TIMELINE_PNG, result.info.path.name, result.episodes)
         write_faces_png(result.faces, result.summary["tracks"], partial / FACES_PNG, result.info.path.name)
         if result.annotated is not None:
             shutil.move(result.annotated, partial / ANNOTATED_MP4)
@@ -429,31 +437,35 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
                  quiet: bool = False, report=print) -> int:
     """Analyse every video found under ``paths``; one line per video. Returns the number that failed
     (bad paths included). A bad video is reported and the others still run."""
-    todo, folders, failed = plan_videos(paths, output, overwrite, report)
-    if not todo:
-        return failed
-    analyzer = Analyzer(options)
-    for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
-        result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
-        if error is not None:
-            report(error)
-            failed += 1
-            continue
-        for line in closing_lines(video, result, folders[video]):
-            report(line)
-    return failed
+    todo, folders, failures = plan_videos(paths, output, overwrite, report)
+    try:
+        if todo:
+            analyzer = Analyzer(options)
+            for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
+                result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
+                if error is not None:
+                    report(error)
+                    failures[str(video)] = error
+                    continue
+                for line in closing_lines(video, result, folders[video]):
+                    report(line)
+    finally:  # also after Ctrl-C: the index then holds what finished
+        update_index(output, todo, failures)
+    return len(failures)
 
 
-def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report=print) -> tuple[list[Path], dict[Path, Path], int]:
+def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool,
+                report=print) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
     """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
-    number of bad paths; bad paths and videos already done are reported."""
+    bad paths with their error lines; bad paths and videos already done are reported."""
     videos, failures = find_videos(paths)
-    for line in failures:
+    for line in failures.values():
         report(f"videmo: error: {line}")
     if not videos:
         if not failures:
             report("videmo: error: no videos given")
-        return [], {}, max(len(failures), 1)
+            failures[""] = "no videos given"
+        return [], {}, failures
     output = Path(output)
     if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
         raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
@@ -463,7 +475,7 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
     for video in videos:
         if video not in todo:
             report(f"{video.name}: already done in {folders[video]} (use --overwrite to redo)")
-    return todo, {v: folders[v] for v in todo}, len(failures)
+    return todo, {v: folders[v] for v in todo}, failures
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,

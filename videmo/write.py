@@ -9,11 +9,13 @@ import pandas as pd
 
 from .aggregate import FRAME_DTYPES
 from .checkpoint import CLASSES
+from .episodes import EPISODE_DTYPES
 from .errors import VidemoError
 
 FRAMES_CSV, TIMELINE_CSV, SUMMARY_JSON, TIMELINE_PNG = "frames.csv", "timeline.csv", "summary.json", "timeline.png"
-FACES_PNG, ANNOTATED_MP4 = "faces.png", "annotated.mp4"
-OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
+FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
+OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
+RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string"}  # frames.csv: the raw table and the episodes' label
 # One colour per emotion, the same in every plot.
 EMOTION_COLOURS = {"surprise": "#f2c14e", "fear": "#7b4fa0", "disgust": "#5a8f29", "happiness": "#e8702a",
                    "sadness": "#3b6fb6", "anger": "#c62828", "neutral": "#9e9e9e"}
@@ -27,13 +29,17 @@ def write_timeline_csv(timeline: pd.DataFrame, path: Path) -> None:
     timeline.to_csv(path, index=False, float_format="%.6g")
 
 
+def write_episodes_csv(episodes: pd.DataFrame, path: Path) -> None:
+    episodes.to_csv(path, index=False, float_format="%.6g")
+
+
 def write_summary_json(summary: dict, path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, max_tracks: int = 6) -> None:
+def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: pd.DataFrame | None = None, max_tracks: int = 6) -> None:
     """Each track's emotion probabilities over time, stacked to 1, one panel per track
-    (the ``max_tracks`` seen in most frames)."""
+    (the ``max_tracks`` seen in most frames), its episodes as a band of colours beneath."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +59,12 @@ def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, max_tracks:
         rows = faces[faces["face_id"] == face_id].sort_values("time_s")
         axis.stackplot(rows["time_s"], *(rows[c] for c in CLASSES), colors=[EMOTION_COLOURS[c] for c in CLASSES],
                        labels=list(CLASSES), step="mid", alpha=0.9)
-        axis.set_ylim(0, 1)
+        if episodes is not None:
+            mine = episodes[episodes["face_id"] == face_id]
+            axis.broken_barh(list(zip(mine["t_start"], mine["duration_s"])), (-0.16, 0.12),
+                             facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]])
+        axis.set_ylim(-0.18 if episodes is not None else 0, 1)
+        axis.set_yticks([0, 0.5, 1])
         axis.set_ylabel(f"face {face_id}\np(emotion)")
         axis.margins(x=0)
     for axis in axes[:, 0]:
@@ -77,4 +88,14 @@ def read_results(folder: str | Path) -> pd.DataFrame:
         path = path / FRAMES_CSV
     if not path.is_file():
         raise VidemoError(f"{path}: no results here (expected a folder written by 'videmo analyze')")
-    return pd.read_csv(path, dtype=FRAME_DTYPES, keep_default_na=True)
+    return pd.read_csv(path, dtype=RESULT_DTYPES, keep_default_na=True)
+
+
+def read_episodes(folder: str | Path) -> pd.DataFrame:
+    """A results folder's ``episodes.csv``: one row per stretch of time in which one face shows one emotion."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / EPISODES_CSV
+    if not path.is_file():
+        raise VidemoError(f"{path}: no episodes here (results from before episodes existed: redo them with --overwrite)")
+    return pd.read_csv(path, dtype=EPISODE_DTYPES)

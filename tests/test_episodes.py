@@ -1,0 +1,86 @@
+"""Episodes from synthetic probability sequences: boundaries land where they must, within one analysed frame."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from videmo.aggregate import frames_table
+from videmo.checkpoint import CLASSES
+from videmo.episodes import add_episodes
+
+HAPPY, SAD, NEUTRAL = CLASSES.index("happiness"), CLASSES.index("sadness"), CLASSES.index("neutral")
+
+
+def one_face(labels: list[int], fps: float = 10, every: int = 1, strength: float = 0.8, missing: range = range(0)) -> pd.DataFrame:
+    """A one-face frames table: frame k shows labels[k] with probability ``strength``; ``missing`` frames have no face."""
+    kept = [k for k in range(0, len(labels), every)]
+    probabilities, face_ids = [], []
+    for k in kept:
+        p = np.full(len(CLASSES), (1 - strength) / (len(CLASSES) - 1))
+        p[labels[k]] = strength
+        probabilities.append(p if k not in missing else np.full(len(CLASSES), np.nan))
+        face_ids.append(0 if k not in missing else None)
+    n = len(kept)
+    boxes = np.where(np.array(face_ids, dtype=object)[:, None] == None, np.nan, 10.0) * np.ones((n, 4))  # noqa: E711
+    return frames_table(kept, [k / fps for k in kept], face_ids, boxes, np.ones(n), np.array(probabilities))
+
+
+@pytest.mark.parametrize("every", [1, 5])
+def test_a_step_from_one_emotion_to_another(every):
+    frames, episodes = add_episodes(one_face([HAPPY] * 40 + [SAD] * 40, every=every))
+    assert list(episodes["emotion"]) == ["happiness", "sadness"]
+    step = every / 10
+    assert abs(episodes["t_end"].iloc[0] - 4.0) <= step and abs(episodes["t_start"].iloc[1] - 4.0) <= step
+    assert episodes["t_start"].iloc[0] == 0 and episodes["t_end"].iloc[1] == pytest.approx(8.0)
+    assert episodes["n_frames"].sum() == len(frames)
+    assert episodes["mean_probability"].iloc[0] == pytest.approx(0.8) and episodes["duration_s"].sum() == pytest.approx(8.0)
+    assert (frames["emotion_smoothed"] == np.where(frames["time_s"] < episodes["t_start"].iloc[1], "happiness", "sadness")).all()
+
+
+def test_a_one_frame_blip_is_not_an_episode():
+    labels = [HAPPY] * 20 + [SAD] + [HAPPY] * 20
+    frames, episodes = add_episodes(one_face(labels, strength=0.95))
+    assert list(episodes["emotion"]) == ["happiness"] and episodes["n_frames"].iloc[0] == 41
+    assert frames["emotion"].iloc[20] == "sadness" and frames["emotion_smoothed"].iloc[20] == "happiness"  # raw label kept
+
+
+def test_alternating_close_probabilities_do_not_flicker():
+    frames = one_face([HAPPY] * 60)
+    probabilities = np.full((60, len(CLASSES)), 0.02)
+    probabilities[0::2, HAPPY], probabilities[0::2, NEUTRAL] = 0.50, 0.40  # happiness ahead on even frames,
+    probabilities[1::2, HAPPY], probabilities[1::2, NEUTRAL] = 0.42, 0.46  # neutral on odd ones; happiness on average
+    frames[list(CLASSES)] = probabilities
+    frames["emotion"] = pd.array(np.array(CLASSES)[probabilities.argmax(axis=1)], dtype="string")
+    assert frames["emotion"].nunique() == 2  # the raw labels flicker
+    _, episodes = add_episodes(frames)
+    assert list(episodes["emotion"]) == ["happiness"] and episodes["n_frames"].iloc[0] == 60
+
+
+def test_a_gap_in_the_track_ends_the_episode():
+    frames, episodes = add_episodes(one_face([HAPPY] * 60, missing=range(20, 40)))
+    assert list(episodes["emotion"]) == ["happiness", "happiness"]
+    assert episodes["t_end"].iloc[0] == pytest.approx(2.0) and episodes["t_start"].iloc[1] == pytest.approx(4.0)
+    assert frames["emotion_smoothed"].iloc[20:40].isna().all()
+
+
+def test_a_short_episode_merges_into_the_neighbour_it_resembles():
+    # 3 s happy, 0.3 s sad, 3 s neutral: the sad stretch is too short and its frames lean to neither; the
+    # episodes still cover the whole track without a gap.
+    frames, episodes = add_episodes(one_face([HAPPY] * 30 + [SAD] * 3 + [NEUTRAL] * 30), min_episode_s=0.5)
+    assert list(episodes["emotion"]) == ["happiness", "neutral"]
+    assert episodes["t_end"].iloc[0] == episodes["t_start"].iloc[1]
+    assert abs(episodes["t_end"].iloc[0] - 3.15) <= 0.2
+
+
+def test_settings_are_seconds_not_frames():
+    at_10 = add_episodes(one_face([HAPPY] * 40 + [SAD] * 3 + [HAPPY] * 40, fps=10))[1]
+    at_30 = add_episodes(one_face([HAPPY] * 120 + [SAD] * 9 + [HAPPY] * 120, fps=30))[1]
+    assert list(at_10["emotion"]) == list(at_30["emotion"]) == ["happiness"]
+    kept = add_episodes(one_face([HAPPY] * 40 + [SAD] * 10 + [HAPPY] * 40, fps=10))[1]  # 1 s of sadness stays
+    assert list(kept["emotion"]) == ["happiness", "sadness", "happiness"]
+
+
+def test_no_faces_no_episodes():
+    frames = frames_table([0, 1], [0.0, 0.1], [None, None], np.full((2, 4), np.nan), np.full(2, np.nan), np.full((2, 7), np.nan))
+    frames, episodes = add_episodes(frames)
+    assert episodes.empty and frames["emotion_smoothed"].isna().all()

@@ -1,0 +1,93 @@
+"""The batch table: one row per video and face over every results folder in an output folder.
+
+``index.csv`` is rebuilt from the results folders themselves on every run, so a resumed or partly
+failed batch gets a correct one, and videos finished by earlier runs are in it. ``failed.csv``
+beside it lists the videos without results and why (this run's errors, and earlier runs' for
+videos not tried again and still without results). Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .checkpoint import CLASSES
+from .write import EPISODES_CSV, SUMMARY_JSON
+
+INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
+INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
+                 "dominant_emotion", *[f"share_{c}" for c in CLASSES], *[f"episodes_{c}" for c in CLASSES]]
+FAILED_COLUMNS = ["video", "error"]
+
+
+def index_rows(folder: Path) -> list[dict]:
+    """The rows of one results folder: one per face, or one with empty face fields when it has none."""
+    summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
+    video = {"video": summary["video"]["path"], "folder": folder.name, "duration_s": summary["video"]["duration_s"],
+             "frames_analysed": summary["counts"]["frames_analysed"]}
+    episodes = pd.read_csv(folder / EPISODES_CSV) if (folder / EPISODES_CSV).is_file() else None
+    rows = []
+    for track in summary["tracks"]:
+        mine = episodes[episodes["face_id"] == track["face_id"]]["emotion"].value_counts() if episodes is not None else None
+        rows.append({**video, "face_id": track["face_id"], "first_s": track["first_s"], "last_s": track["last_s"],
+                     "n_frames": track["n_frames"], "dominant_emotion": track["dominant_emotion"],
+                     **{f"share_{c}": track["emotion_share"][c] for c in CLASSES},
+                     **{f"episodes_{c}": (int(mine.get(c, 0)) if mine is not None else None) for c in CLASSES}})
+    return rows or [video]
+
+
+def build_index(output: Path) -> pd.DataFrame:
+    """Every finished results folder directly under ``output`` (hidden work in progress is not finished)."""
+    rows = []
+    for folder in sorted(p for p in output.iterdir() if p.is_dir() and not p.name.startswith(".")) if output.is_dir() else []:
+        if (folder / SUMMARY_JSON).is_file():
+            try:
+                rows += index_rows(folder)
+            except (OSError, ValueError, KeyError):  # a folder someone edited: left out rather than stopping the batch
+                continue
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", **{f"episodes_{c}": "Int64" for c in CLASSES}})
+
+
+def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[str, str]) -> None:
+    """Rewrite ``index.csv`` and ``failed.csv`` in ``output`` after a run that ``tried`` these videos
+    and had these ``failures`` (video or path given -> error line)."""
+    output = Path(output)
+    if not output.is_dir():
+        return
+    index = build_index(output)
+    done = set(index["video"])
+    earlier = read_failed(output)
+    tried_now = {str(v) for v in tried} | set(failures)
+    kept = {v: e for v, e in zip(earlier["video"], earlier["error"]) if v not in tried_now and v not in done}
+    failures = {v: e.removeprefix("videmo: error: ") for v, e in failures.items() if v}  # "": no video was given at all
+    failed = pd.DataFrame([{"video": v, "error": e} for v, e in {**kept, **failures}.items() if v not in done], columns=FAILED_COLUMNS)
+    write_atomically(index, output / INDEX_CSV)
+    write_atomically(failed, output / FAILED_CSV)
+
+
+def read_failed(output: Path) -> pd.DataFrame:
+    path = output / FAILED_CSV
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=FAILED_COLUMNS)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return pd.DataFrame(columns=FAILED_COLUMNS)
+
+
+def write_atomically(table: pd.DataFrame, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    table.to_csv(partial, index=False, float_format="%.6g")
+    os.replace(partial, path)
+
+
+def read_index(output: str | os.PathLike) -> pd.DataFrame:
+    """``<output>/index.csv`` as a DataFrame (``face_id`` a nullable integer; a video without faces has one row, its face fields empty)."""
+    from .errors import VidemoError
+
+    path = Path(output) / INDEX_CSV
+    if not path.is_file():
+        raise VidemoError(f"{path}: no batch index here (expected an output folder of 'videmo analyze')")
+    return pd.read_csv(path, dtype={"face_id": "Int64", "video": "string", "folder": "string", "dominant_emotion": "string",
+                                    **{f"episodes_{c}": "Int64" for c in CLASSES}})
