@@ -255,3 +255,14 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
     assert videmo.read_index(tmp_path / "out").equals(index)
     assert list(pd.read_csv(tmp_path / "out" / "failed.csv")["video"]) == [str(tmp_path / "broken.mp4")]
     assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".")]  # written atomically: nothing partial left
+
+
+@pytest.mark.parametrize("option", [["--fps", "0"], ["--fps", "-1"], ["--fps", "nan"], ["--fps", "inf"], ["--bin", "nan"],
+                                    ["--smooth", "-1"], ["--min-episode", "nan"], ["--det-threshold", "nan"],
+                                    ["--fps", "2", "--every", "3"]])
+def test_every_option_is_checked_up_front_as_a_usage_error(one_face_video, tmp_path, option):
+    (tmp_path / "out" / "one_face").mkdir(parents=True)  # "already done" must not hide a bad option
+    (tmp_path / "out" / "one_face" / "summary.json").write_text("{}")
+    run = run_cli("analyze", one_face_video, "-w", tmp_path / "absent.pt", "-o", tmp_path / "out", *option)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert option[0] in run.stderr and "already done" not in run.stdout + run.stderr

@@ -5,6 +5,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import make_checkpoint
+from media import EXAMPLE
 
 from videmo.checkpoint import CheckpointError, load_checkpoint, model_meta, save_checkpoint
 from videmo.cli import main
@@ -91,3 +92,22 @@ def test_info_on_a_bad_file_is_one_line_without_traceback(tmp_path):
     run = subprocess.run([sys.executable, "-m", "videmo.cli", "info", str(bad)], capture_output=True, text=True)
     assert run.returncode == 1
     assert run.stderr.strip().count("\n") == 0 and "Traceback" not in run.stderr and str(bad) in run.stderr
+
+
+@pytest.mark.parametrize("command", [["info"], ["analyze", str(EXAMPLE), "-w"], ["train", "--data", ".", "--resume"]])
+def test_a_text_file_as_a_checkpoint_is_one_line(tmp_path, command):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello world\n")
+    run = subprocess.run([sys.executable, "-m", "videmo.cli", *command, str(text)], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == f"videmo: error: {text}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)"
+
+
+def test_weights_that_are_not_finite_are_refused(tmp_path):
+    model = Awei("cnn", 1, 32)
+    with torch.no_grad():
+        model.head[2].weight[0, 0] = float("nan")
+    path = tmp_path / "nan.pt"
+    save_checkpoint(path, model, model_meta(model, [0.0], [1.0]))
+    with pytest.raises(CheckpointError, match=r"nan\.pt: weights are not finite \(NaN or infinite values in head\.2\.weight\)"):
+        load_checkpoint(path)

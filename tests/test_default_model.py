@@ -1,5 +1,6 @@
-"""The shipped default model: complete metadata, real accuracy on FER2013, and the fast precision
-keeping its labels (on FER2013's faces and on the example video's)."""
+"""The shipped default model: complete metadata, the model card's accuracy on FER+ Valid, real accuracy
+on FER2013's own labels, and the fast precision keeping its labels (on FER2013's faces and on the
+example video's)."""
 
 import tarfile
 from pathlib import Path
@@ -38,6 +39,16 @@ def fer_val(shared_data, tmp_path_factory) -> Path:
     return next(root.rglob("val")).parent
 
 
+@pytest.fixture(scope="module")
+def ferplus_valid(shared_data, tmp_path_factory) -> Path:
+    """FER+'s Valid split (its label.csv and PNGs), unpacked from ../shared/data's archive."""
+    root = tmp_path_factory.mktemp("ferplus")
+    with tarfile.open(shared_data / "ferplus-48px.tar.gz") as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and "/FER2013Valid/" in m.name]
+        archive.extractall(root, members=members, filter="data")
+    return next(root.rglob("FER2013Valid")).parent
+
+
 def test_shipped_model_loads_with_complete_metadata(shipped):
     meta = shipped.meta
     assert shipped.path.stat().st_size < 60 * 2**20
@@ -48,17 +59,25 @@ def test_shipped_model_loads_with_complete_metadata(shipped):
     assert meta["trained_on"]["counts"]["train"] and meta["videmo_version"] and meta["created"]
     metrics = meta["metrics"]
     assert {"accuracy", "macro_f1", "macro_recall", "recall", "confusion"} <= set(metrics)
-    assert len(metrics["confusion"]) == 7 and metrics["accuracy"] > 0.5
+    assert len(metrics["confusion"]) == 7 and metrics["accuracy"] > 0.8
+    assert meta["trained_on"]["layout"] == "ferplus" and meta["train_config"]["labels"] in ("majority", "probability", "crossentropy")
+    assert set(meta["crop"]) == {"margin", "shift"} and isinstance(meta["equalize"], bool)
 
 
-def test_shipped_model_is_well_above_chance_on_fer2013_val(shipped, fer_val):
+def test_shipped_model_reproduces_its_card_on_ferplus_valid(shipped, ferplus_valid):
+    result, about = evaluate(str(ferplus_valid), str(shipped.path), precision="fp32", progress=False)
+    assert about["images"] == 3175  # the faces with a majority emotion
+    # the model card's figures, which the checkpoint carries from its best validation
+    assert abs(result.accuracy - shipped.meta["metrics"]["accuracy"]) < 0.005
+    assert result.accuracy > 0.8 and min(result.recall) > 0.1, "no class may be ignored"
+
+
+def test_shipped_model_is_well_above_chance_on_fer2013s_own_labels(shipped, fer_val):
     result, about = evaluate(str(fer_val), str(shipped.path), precision="auto", progress=False)
     assert about["images"] == 3589
+    # FER2013's labels agree with FER+'s majority on only 67% of these faces, which caps this figure;
     # chance is 1/7 for macro recall and 0.25 for always answering the largest class
-    assert result.accuracy > 0.5 and result.macro_recall > 0.45
-    # the model card's figures, which the checkpoint carries from its last validation
-    assert abs(result.accuracy - shipped.meta["metrics"]["accuracy"]) < 0.005
-    assert min(result.recall) > 0.05, "no class may be ignored"
+    assert result.accuracy > 0.55 and result.macro_recall > 0.45
 
 
 @pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16: auto precision is fp32")

@@ -115,3 +115,13 @@ def test_evaluate_text_report_and_split_choice(eval_data, eval_checkpoint, tmp_p
     result = runner.invoke(main, ["evaluate", "--data", str(train_only), "-w", str(eval_checkpoint), "--plots", str(tmp_path)])
     assert result.exit_code == 1
     assert result.stderr == f"videmo: error: {train_only}: no 'val' split here (has train); choose one with --split\n"
+
+
+def test_macro_averages_are_over_the_classes_present():
+    result = scores(torch.tensor([3, 3, 3, 6]), torch.tensor([3, 3, 0, 6]), 7)  # only happiness and neutral occur
+    assert result.present == [3, 6]
+    assert result.macro_recall == pytest.approx((2 / 3 + 1) / 2)
+    assert result.macro_f1 == pytest.approx((0.8 + 1) / 2)
+    from videmo.evaluate import format_report
+
+    assert "no surprise, fear, disgust, sadness, anger in this split" in format_report(result, list(CLASSES))

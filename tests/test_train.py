@@ -250,3 +250,11 @@ def test_ferplus_trains_in_every_label_mode(tmp_path, mode):
     meta = load_checkpoint(out).meta
     assert meta["equalize"] is True and meta["train_config"]["labels"] == mode
     assert set(meta["crop"]) == {"margin", "shift"}
+
+
+def test_training_on_a_single_class_is_refused(tmp_path):
+    root = write_folders(tmp_path / "one", {"train": {"happy": 6}, "test": {"happy": 2}})
+    result = invoke("--data", str(root), "--arch", "cnn", "--epochs", "1", *FAST, "--out", str(tmp_path / "run" / "best.pt"))
+    assert result.exit_code == 1
+    assert "the training images are all of one class (happiness)" in result.output
+    assert not (tmp_path / "run").exists()

@@ -124,7 +124,12 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
         if code:
             raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code.group(1)}), not just hold weights") from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt (unpickling failed)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as e:
+        # KeyError and the like: torch's legacy (non-zip) loader reading a file that is no pickle at all, such as text
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head != b"PK" and not head.startswith(b"\x80"):  # neither torch.save's zip file nor a pickle
+            raise CheckpointError(f"{path}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)") from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a videmo checkpoint (no '{FORMAT}' header)")
@@ -151,6 +156,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({e})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    broken = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # a model with NaN weights labels every face NaN, and argmax makes that "surprise"
+        raise CheckpointError(f"{path}: weights are not finite (NaN or infinite values in {broken[0]}"
+                              f"{f' and {len(broken) - 1} more tensors' if len(broken) > 1 else ''}): the training diverged or the file is damaged")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

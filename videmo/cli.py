@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import shlex
 import signal
 import sys
@@ -13,6 +14,18 @@ import click
 
 from . import __version__
 from .errors import VidemoError
+
+
+class Number(click.FloatRange):
+    """A finite number, in range: click's FloatRange lets nan and inf through (every comparison with nan is false)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 class Terminated(KeyboardInterrupt):
@@ -70,15 +83,15 @@ def main():
 @click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), default="adamw", show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--weight-decay", type=float, default=0.05, show_default=True)
+@click.option("--lr", type=Number(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--weight-decay", type=Number(0), default=0.05, show_default=True)
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True)
-@click.option("--warmup-epochs", type=float, default=1.0, show_default=True)
+@click.option("--warmup-epochs", type=Number(0), default=1.0, show_default=True)
 @click.option("--augment", type=click.Choice(["none", "basic", "strong"]), default="basic", show_default=True)
 @click.option("--balance", type=click.Choice(["none", "weights", "sampler"]), default="weights", show_default=True)
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
+@click.option("--label-smoothing", type=Number(0, 1, max_open=True), default=0.1, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
+@click.option("--val-fraction", type=Number(0, 1, min_open=True, max_open=True), default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once).")
@@ -86,9 +99,9 @@ def main():
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
-@click.option("--crop-margin", type=click.FloatRange(-0.5, 3),
+@click.option("--crop-margin", type=Number(-0.5, 3),
               help="How analyze crops video faces for this model: side = MTCNN box's longer side x (1 + margin) [default: FER2013's framing].")
-@click.option("--crop-shift", type=click.FloatRange(-1, 1),
+@click.option("--crop-shift", type=Number(-1, 1),
               help="And the crop's centre moved down by this x the box's longer side [default: FER2013's framing].")
 @click.option("--bn-recalibration", type=click.IntRange(0), default=4096, show_default=True,
               help="Train images that re-estimate BatchNorm statistics before each validation (0: off).")
@@ -132,19 +145,19 @@ def info(checkpoint, as_json):
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", default="videmo-results", show_default=True, help="Each video's results go to OUTPUT/<video stem>/.")
 @click.option("-w", "--weights", type=click.Path(), help="Checkpoint to use (default: the shipped model).")
-@click.option("--fps", type=float, help="Analyse about this many frames per second of video.")
+@click.option("--fps", type=Number(0, min_open=True), help="Analyse about this many frames per second of video.")
 @click.option("--every", type=click.IntRange(1), help="Analyse every Nth frame.")
 @click.option("--detect-width", type=click.IntRange(64), default=640, show_default=True, help="Detect faces on a copy at most this wide.")
 @click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
-@click.option("--det-threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
-@click.option("--margin", type=click.FloatRange(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
+@click.option("--det-threshold", type=Number(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
+@click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
-@click.option("--smooth", "smooth_s", type=click.FloatRange(0), default=0.5, show_default=True,
+@click.option("--smooth", "smooth_s", type=Number(0), default=0.5, show_default=True,
               help="Seconds of the centred window that smooths each face's probabilities for episodes (0: none).")
-@click.option("--min-episode", "min_episode_s", type=click.FloatRange(0), default=0.5, show_default=True,
+@click.option("--min-episode", "min_episode_s", type=Number(0), default=0.5, show_default=True,
               help="Episodes shorter than this many seconds merge into their neighbours.")
-@click.option("--bin", "bin_s", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
+@click.option("--bin", "bin_s", type=Number(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
@@ -157,8 +170,8 @@ def info(checkpoint, as_json):
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
               help="Run on Ray, one video per task: a local instance, or the cluster at ADDRESS (auto, ray://HOST:PORT). Needs videmo[ray].")
 @click.option("--workers", type=click.IntRange(1), help="With --ray: actors, each holding the models [default: as many as the cluster fits].")
-@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), help="With --ray: CPUs (and torch threads) per actor [default: 1].")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --ray: GPUs per actor [default: 1 if the cluster has GPUs, else 0].")
+@click.option("--cpus-per-worker", type=Number(0, min_open=True), help="With --ray: CPUs (and torch threads) per actor [default: 1].")
+@click.option("--gpus-per-worker", type=Number(0), help="With --ray: GPUs per actor [default: 1 if the cluster has GPUs, else 0].")
 @one_line_errors
 def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_worker, gpus_per_worker, **options):
     """Find every face in every analysed frame of each video and label its emotion.
@@ -167,6 +180,8 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
     """
     from .pipeline import AnalyzeOptions, analyze_many
 
+    if options["fps"] is not None and options["every"] is not None:
+        raise click.UsageError("--fps and --every cannot be used together")
     report = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}

@@ -50,6 +50,9 @@ def format_report(result: Scores, classes: list[str]) -> str:
     for i, name in enumerate(classes):
         lines.append(f"{name:<{width}}{result.precision[i]:>10.4f}{result.recall[i]:>10.4f}{result.f1[i]:>10.4f}{sum(result.confusion[i]):>10}")
     lines.append(f"\naccuracy {result.accuracy:.4f}   macro-F1 {result.macro_f1:.4f}   macro recall {result.macro_recall:.4f}")
+    missing = [name for i, name in enumerate(classes) if i not in result.present]
+    if missing:
+        lines.append(f"(macro averages over the {len(result.present)} classes present; no {', '.join(missing)} in this split)")
     lines.append("\nconfusion matrix (rows: true, columns: predicted)")
     lines.append(" " * width + "".join(f"{c[:8]:>9}" for c in classes))
     for name, row in zip(classes, result.confusion):

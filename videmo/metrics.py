@@ -17,8 +17,14 @@ class Scores:
     f1: list[float]
 
     @property
+    def present(self) -> list[int]:
+        """The classes that occur among the true labels: the macro averages are over these."""
+        return [i for i, row in enumerate(self.confusion) if sum(row)]
+
+    @property
     def macro_recall(self) -> float:
-        return sum(self.recall) / len(self.recall)
+        present = self.present
+        return sum(self.recall[i] for i in present) / len(present) if present else 0.0
 
     def collapsed(self, share: float = 0.9) -> bool:
         """True when at least ``share`` of all predictions fall in one class."""
@@ -38,16 +44,18 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 
 def scores(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> Scores:
-    """Per-class precision and recall; a class never predicted (or absent) scores 0, not NaN."""
+    """Per-class precision and recall; a class never predicted (or absent) scores 0, not NaN; the
+    macro averages are over the classes present among the labels."""
     cm = confusion_matrix(labels, predictions, num_classes).double()
     hits = cm.diag()
     precision = hits / cm.sum(dim=0).clamp(min=1)
     recall = hits / cm.sum(dim=1).clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    present = cm.sum(dim=1) > 0  # a class absent from the labels would drag every macro average towards 0
     return Scores(
         confusion=cm.long().tolist(),
         accuracy=float(hits.sum() / cm.sum().clamp(min=1)),
-        macro_f1=float(f1.mean()),
+        macro_f1=float(f1[present].mean()) if present.any() else 0.0,
         precision=precision.tolist(),
         recall=recall.tolist(),
         f1=f1.tolist(),

@@ -229,6 +229,10 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
         say(f"skipped {skipped_train + skipped_val} unreadable images ({skipped_train} train, {skipped_val} validation)")
     if len(train_y) == 0 or len(val_y) == 0:
         raise VidemoError(f"{dataset.root}: no readable images in the {'training' if len(train_y) == 0 else 'validation'} data")
+    taught = torch.unique(train_votes.argmax(1) if config.labels != "majority" else train_y)
+    if len(taught) < 2:
+        raise VidemoError(f"{dataset.root}: the training images are all of one class ({CLASSES[int(taught[0])]}): "
+                          "a model trained on them would answer it for every face")
     if config.equalize:
         train_x, val_x = equalize(train_x), equalize(val_x)
     return train_x, train_y, train_votes, val_x, val_y, val_source

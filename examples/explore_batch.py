@@ -1,0 +1,57 @@
+"""Two questions a researcher asks of a whole batch, answered from index.csv and episodes.csv.
+
+    videmo analyze ../shared/data/videos examples/hamilton_clip.mp4 -o batch-results
+    python examples/explore_batch.py batch-results --emotion happiness
+
+1. Which videos show the most of an emotion? (share of face-frames, from the batch table)
+2. When did each face show it, and for how long? (its episodes, longest first)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+import videmo
+
+
+def videos_ranked_by(index: pd.DataFrame, emotion: str) -> pd.DataFrame:
+    """Per video: faces, face-frames, and the share of face-frames labelled ``emotion`` (frame-weighted over its faces)."""
+    faces = index.dropna(subset=["face_id"])
+    weighted = faces.assign(hits=faces[f"share_{emotion}"] * faces["n_frames"])
+    table = weighted.groupby("folder").agg(faces=("face_id", "nunique"), face_frames=("n_frames", "sum"),
+                                           hits=("hits", "sum"), episodes=(f"episodes_{emotion}", "sum"))
+    table[f"share_{emotion}"] = table.pop("hits") / table["face_frames"]
+    return table.sort_values(f"share_{emotion}", ascending=False)
+
+
+def episodes_of(output: Path, index: pd.DataFrame, emotion: str, top: int = 8) -> pd.DataFrame:
+    """The longest ``emotion`` episodes over the batch: which video, which face, from when to when."""
+    found = []
+    for folder in sorted(set(index["folder"])):
+        episodes = videmo.read_episodes(output / folder)
+        found.append(episodes[episodes["emotion"] == emotion].assign(folder=folder))
+    episodes = pd.concat(found, ignore_index=True)
+    columns = ["folder", "face_id", "t_start", "t_end", "duration_s", "mean_probability", "t_peak"]
+    return episodes.nlargest(top, "duration_s")[columns]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("output", type=Path, help="the -o folder of a 'videmo analyze' run over several videos")
+    parser.add_argument("--emotion", default="happiness")
+    args = parser.parse_args()
+
+    index = videmo.read_index(args.output)
+    pd.set_option("display.width", 140, "display.precision", 2)
+    print(f"{index['folder'].nunique()} videos, {index['face_id'].notna().sum()} faces\n")
+    print(f"videos by their share of {args.emotion}")
+    print(videos_ranked_by(index, args.emotion), "\n")
+    print(f"the longest {args.emotion} episodes")
+    print(episodes_of(args.output, index, args.emotion).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
