@@ -266,3 +266,11 @@ def test_every_option_is_checked_up_front_as_a_usage_error(one_face_video, tmp_p
     run = run_cli("analyze", one_face_video, "-w", tmp_path / "absent.pt", "-o", tmp_path / "out", *option)
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert option[0] in run.stderr and "already done" not in run.stdout + run.stderr
+
+
+def test_a_log_gets_plain_lines_not_progress_bars(one_face_video, tiny_checkpoint, tmp_path):
+    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "--every", "5")  # stderr: a pipe, not a terminal
+    assert run.returncode == 0, run.stderr
+    assert "\r" not in run.stderr and "\x1b[" not in run.stderr
+    assert run.stderr.strip() == "videmo: loading the face detector and the emotion model"
+    assert "6 frames analysed, 6 faces in 1 track, " in run.stdout

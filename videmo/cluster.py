@@ -161,7 +161,7 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
     pending = {actor.ready.remote(): (actor, None) for actor in actors}  # the future -> its actor and video (None: loading)
     queue, starting = deque(todo), len(actors)
     started, start_errors = False, {}  # why actors could not start, each reason once
-    bar = tqdm(total=len(todo), desc="videos", unit="video", disable=quiet or len(todo) < 2)
+    bar = tqdm(total=len(todo), desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None)
     try:
         while pending:
             [future], _ = ray.wait(list(pending), num_returns=1)

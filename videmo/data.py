@@ -309,7 +309,7 @@ def decode_samples(samples: list[Sample], image_size: int, channels: int, worker
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         arrays = list(tqdm(pool.map(lambda s: decode_image(s.source, image_size, channels), samples),
-                           total=len(samples), desc="decoding images", unit="img", disable=not progress, leave=False))
+                           total=len(samples), desc="decoding images", unit="img", disable=None if progress else True, leave=False))
     kept = [(a, s) for a, s in zip(arrays, samples) if a is not None]
     skipped = len(samples) - len(kept)
     if not kept:

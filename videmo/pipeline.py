@@ -9,6 +9,7 @@ import itertools
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -146,7 +147,7 @@ class Analyzer:
         """The rows of frames.csv: decode, detect, classify and track, chunk by chunk, for the frames
         that decode (``end`` says where the stream ended, if before the index's last frame)."""
         frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
-        bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=not progress, leave=False)
+        bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=None if progress else True, leave=False)
         chunks = stream_frames(info, indices, self.options.chunk, end)
         if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
             chunks = prefetch(chunks)
@@ -440,8 +441,10 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
     todo, folders, failures = plan_videos(paths, output, overwrite, report)
     try:
         if todo:
+            if not quiet:  # loading takes seconds: say what the silence is
+                print("videmo: loading the face detector and the emotion model", file=sys.stderr, flush=True)
             analyzer = Analyzer(options)
-            for video in tqdm(todo, desc="videos", unit="video", disable=quiet or len(todo) < 2):
+            for video in tqdm(todo, desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None):
                 result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
                 if error is not None:
                     report(error)
@@ -489,10 +492,15 @@ def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: b
         return None, f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     """The notes and the closing line reported for a video analysed into ``folder``."""
     counts, missing = result.summary["counts"], result.summary.get("frames_missing")
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
     return [f"videmo: note: {note}" for note in result.notes] + [
-        f"{video.name}: {counts['frames_analysed']} frames analysed{shortfall}, {counts['faces']} faces in {counts['tracks']} tracks, "
+        f"{video.name}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
+        f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
         f"{result.summary['frames_per_second']} frames/s -> {folder}"]

@@ -142,7 +142,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
         targets = epoch_targets(train_y, train_votes, config.labels, generator)
         model.train()
         total_loss, total_hits, seen = 0.0, 0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=config.quiet, leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=True if config.quiet else None, leave=False)
         for step in bar:
             lr = learning_rate(config, epoch + step / steps_per_epoch)
             for group in optimizer.param_groups:
