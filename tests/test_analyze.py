@@ -274,3 +274,17 @@ def test_a_log_gets_plain_lines_not_progress_bars(one_face_video, tiny_checkpoin
     assert "\r" not in run.stderr and "\x1b[" not in run.stderr
     assert run.stderr.strip() == "videmo: loading the face detector and the emotion model"
     assert "6 frames analysed, 6 faces in 1 track, " in run.stdout
+
+
+def test_special_files_and_dangling_links_are_named_as_given(tmp_path, tiny_checkpoint):
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    dangling = tmp_path / "link.mp4"
+    dangling.symlink_to(tmp_path / "gone" / "target.mp4")
+    run = subprocess.run([sys.executable, "-m", "videmo.cli", "analyze", str(fifo), "/dev/null", str(dangling), "-w",
+                          str(tiny_checkpoint), "-o", str(tmp_path / "out"), "-q"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    errors = run.stderr.splitlines()
+    assert f"videmo: error: {fifo}: not a regular file (a FIFO, a named pipe), not a video" in errors
+    assert "videmo: error: /dev/null: not a regular file (a character device), not a video" in errors
+    assert any(line.startswith(f"videmo: error: {dangling}: ") for line in errors) and "target.mp4" not in run.stderr

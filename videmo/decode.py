@@ -14,6 +14,7 @@ import itertools
 import math
 import os
 import queue
+import stat
 import struct
 import sys
 import threading
@@ -79,6 +80,8 @@ def open_video(path: Path, threads: int = 1) -> VideoInfo:
         raise VideoError(f"{path}: no such file")
     if path.is_dir():
         raise VideoError(f"{path}: is a folder, not a video")
+    if not path.is_file():  # never opened: reading a FIFO or a device could block for ever
+        raise VideoError(f"{path}: not a regular file ({special_kind(path)}), not a video")
     if not os.access(path, os.R_OK):
         raise VideoError(f"{path}: permission denied")
     if path.stat().st_size == 0:
@@ -104,6 +107,13 @@ def open_video(path: Path, threads: int = 1) -> VideoInfo:
     fps = float(reader.get_avg_fps()) or 0.0
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
+
+
+def special_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    kinds = [(stat.S_ISFIFO, "a FIFO, a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 @contextlib.contextmanager

@@ -332,7 +332,8 @@ def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
             videos += found
         else:
             errors[given] = f"{path}: no such file or folder"
-    unique = list(dict.fromkeys(p.resolve() for p in videos))
+    # a dangling link keeps the name the user gave: resolving it would name only its missing target
+    unique = list(dict.fromkeys(p.resolve() if p.exists() else p.absolute() for p in videos))
     return unique, errors
 
 
