@@ -288,3 +288,22 @@ def test_special_files_and_dangling_links_are_named_as_given(tmp_path, tiny_chec
     assert f"videmo: error: {fifo}: not a regular file (a FIFO, a named pipe), not a video" in errors
     assert "videmo: error: /dev/null: not a regular file (a character device), not a video" in errors
     assert any(line.startswith(f"videmo: error: {dangling}: ") for line in errors) and "target.mp4" not in run.stderr
+
+
+def test_any_legal_file_name_is_analysed_and_shown_escaped(one_face_video, tiny_checkpoint, tmp_path):
+    """Linux names may be any bytes but '/' and NUL: not UTF-8, 244 characters, a newline."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = [os.fsdecode(b"latin\xe9.mp4"), "L" * 240 + ".mp4", "two\nlines.mp4"]
+    for name in names:
+        (folder / name).write_bytes(one_face_video.read_bytes())
+    run = run_cli("analyze", folder, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10", "--annotate")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 3 and all("frames analysed" in line for line in lines)  # one line each, newline or not
+    assert any(line.startswith("latin\\xe9.mp4: 3 frames analysed") for line in lines)
+    assert any(line.startswith("two\\nlines.mp4: 3 frames analysed") for line in lines)
+    index = videmo.read_index(tmp_path / "out")
+    assert sorted(index["video"]) == sorted(str(folder / n).replace("\n", "\\n").replace("\udce9", "\\xe9") for n in names)
+    assert all(len(os.fsencode(name)) <= 150 for name in os.listdir(tmp_path / "out"))
+    assert (tmp_path / "out" / os.fsdecode(b"latin\xe9") / "annotated.mp4").is_file()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import CLASSES
+from .errors import printable
 from .write import EPISODES_CSV, SUMMARY_JSON
 
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
@@ -26,7 +27,7 @@ FAILED_COLUMNS = ["video", "error"]
 def index_rows(folder: Path) -> list[dict]:
     """The rows of one results folder: one per face, or one with empty face fields when it has none."""
     summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
-    video = {"video": summary["video"]["path"], "folder": folder.name, "duration_s": summary["video"]["duration_s"],
+    video = {"video": summary["video"]["path"], "folder": printable(folder.name), "duration_s": summary["video"]["duration_s"],
              "frames_analysed": summary["counts"]["frames_analysed"]}
     episodes = pd.read_csv(folder / EPISODES_CSV) if (folder / EPISODES_CSV).is_file() else None
     rows = []
@@ -60,7 +61,7 @@ def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[st
     index = build_index(output)
     done = set(index["video"])
     earlier = read_failed(output)
-    tried_now = {str(v) for v in tried} | set(failures)
+    tried_now = {printable(str(v)) for v in tried} | set(failures)
     kept = {v: e for v, e in zip(earlier["video"], earlier["error"]) if v not in tried_now and v not in done}
     failures = {v: e.removeprefix("videmo: error: ") for v, e in failures.items() if v}  # "": no video was given at all
     failed = pd.DataFrame([{"video": v, "error": e} for v, e in {**kept, **failures}.items() if v not in done], columns=FAILED_COLUMNS)

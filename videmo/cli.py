@@ -13,7 +13,7 @@ import threading
 import click
 
 from . import __version__
-from .errors import VidemoError
+from .errors import VidemoError, printable
 
 
 class Number(click.FloatRange):
@@ -46,7 +46,7 @@ def one_line_errors(command):
         try:
             return command(*args, **kwargs)
         except VidemoError as e:
-            click.echo(f"videmo: error: {e}", err=True)
+            click.echo(printable(f"videmo: error: {e}"), err=True)
             sys.exit(1)
         except Terminated:
             click.echo("videmo: terminated", err=True)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import VidemoError
+from .errors import VidemoError, printable
 from .batch import update_index
-from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, plan_videos
+from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, one_line, plan_videos
 
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
@@ -81,6 +81,7 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
     """``analyze_many`` on a Ray cluster: the same lines, the same results folders, the same return value
     (the number of inputs that failed)."""
     ray_options = ray_options or RayOptions()
+    report = one_line(report)
     ray = import_ray()
     check_address(ray_options.address)
     todo, folders, failures = plan_videos(paths, output, overwrite, report)
@@ -189,7 +190,7 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
                 for line in lines:
                     report(line)
                 if not ok:
-                    failures[str(video)] = lines[-1]
+                    failures[printable(str(video))] = printable(lines[-1])
                 bar.update(1)
                 remove_leftovers(folders[video])
             if queue:

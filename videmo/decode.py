@@ -90,7 +90,8 @@ def open_video(path: Path, threads: int = 1) -> VideoInfo:
     decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own log lines would bury the one-line error
     try:
         with quiet_stderr():  # decord prints "ERROR opening" itself before raising
-            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
+            with openable(path) as name:
+                reader = decord.VideoReader(name, ctx=decord.cpu(0), num_threads=threads)
         frame_count = len(reader)
     except (RuntimeError, decord.DECORDError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
@@ -107,6 +108,24 @@ def open_video(path: Path, threads: int = 1) -> VideoInfo:
     fps = float(reader.get_avg_fps()) or 0.0
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
+
+
+@contextlib.contextmanager
+def openable(path: Path) -> Iterator[str]:
+    """A name of ``path`` that decord and PyAV can open: the path itself, or, for a name that is not
+    valid UTF-8 (legal on Linux; both libraries encode names strictly), the ``/proc/self/fd``
+    (``/dev/fd``) name of a descriptor held open meanwhile."""
+    try:
+        str(path).encode("utf-8")
+        yield str(path)
+        return
+    except UnicodeEncodeError:
+        pass
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        yield f"{'/proc/self/fd' if os.path.isdir('/proc/self/fd') else '/dev/fd'}/{descriptor}"
+    finally:
+        os.close(descriptor)
 
 
 def special_kind(path: Path) -> str:
@@ -243,7 +262,7 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     position = next(wanted, None)
     delivered = 0  # frames the stream has given so far, wanted or not
     try:
-        with av.open(str(info.path)) as container:
+        with openable(info.path) as name, av.open(name) as container:
             stream = container.streams.best("video")
             stream.thread_count = 1  # the lanes have the cores; decoding is a few percent of the work
             # Times from the stream's start, as decord's index (and players) count them: the example clip starts at 0.85 s.
@@ -315,7 +334,7 @@ def codec_name(path: Path) -> str:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with openable(path) as name, av.open(name) as container:
             return container.streams.best("video").codec_context.name
     except (av.FFmpegError, OSError, AttributeError):
         return "unknown"

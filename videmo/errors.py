@@ -3,3 +3,22 @@
 
 class VidemoError(Exception):
     """A problem with the user's input (a file, a folder, an option), stated in one line."""
+
+
+def printable(text: str) -> str:
+    """``text`` on one line and writable as UTF-8: the undecodable bytes of a file name (Python holds
+    them as surrogates) become ``\\xNN``, newlines ``\\n`` and other control characters ``\\xNN``.
+    Every message, CSV and JSON field that shows a path goes through it: a Linux file name may be
+    any bytes but '/' and NUL."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char == "\n":
+            out.append("\\n")
+        elif code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)

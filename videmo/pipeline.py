@@ -32,7 +32,7 @@ from .detect import Detection, FaceDetector
 from .batch import update_index
 from .episodes import MIN_EPISODE_S, SMOOTH_S, add_episodes
 from .device import resolve_device
-from .errors import VidemoError
+from .errors import VidemoError, printable
 from .track import FaceTracker
 from .write import (ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG,
                     write_episodes_csv, write_frames_csv, write_summary_json, write_timeline_csv, write_timeline_png)
@@ -147,7 +147,7 @@ class Analyzer:
         """The rows of frames.csv: decode, detect, classify and track, chunk by chunk, for the frames
         that decode (``end`` says where the stream ended, if before the index's last frame)."""
         frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
-        bar = tqdm(total=len(indices), desc=path.name, unit="frame", disable=None if progress else True, leave=False)
+        bar = tqdm(total=len(indices), desc=printable(path.name), unit="frame", disable=None if progress else True, leave=False)
         chunks = stream_frames(info, indices, self.options.chunk, end)
         if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
             chunks = prefetch(chunks)
@@ -175,7 +175,7 @@ class Analyzer:
     def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, missing: dict | None = None) -> dict:
         faces = table[table["face_id"].notna()]
         return {
-            "video": {"path": str(info.path), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
+            "video": {"path": printable(str(info.path)), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
                       "frame_count": info.frame_count, "width": info.width, "height": info.height,
                       "codec": info.codec, "rotation": info.rotation},
             "settings": {**asdict(self.options), "device": str(self.device), "precision": self.classifier.precision},
@@ -337,11 +337,31 @@ def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
     return unique, errors
 
 
+# A results folder's name, in bytes: the hidden names made beside it (".NAME.annotated-HOST-PID.mp4")
+# add at most 87 more (a 64-byte host name), within the file systems' 255-byte limit.
+NAME_BYTES = 150
+
+
 def result_folder_names(videos: list[Path]) -> dict[Path, str]:
-    """``<stem>`` per video; stems shared by several inputs get a short hash of the full path."""
+    """``<stem>`` per video; stems shared by several inputs, and stems too long for the names
+    videmo makes beside them, get a short hash of the full path (a long stem is cut first)."""
     stems = pd.Series([v.stem for v in videos])
     shared = set(stems[stems.duplicated(keep=False)])
-    return {v: f"{v.stem}-{hashlib.sha1(str(v).encode()).hexdigest()[:8]}" if v.stem in shared else v.stem for v in videos}
+    names = {}
+    for video in videos:
+        stem, long = video.stem, len(os.fsencode(video.stem)) > NAME_BYTES
+        if video.stem in shared or long:
+            digest = hashlib.sha1(os.fsencode(str(video))).hexdigest()[:8]
+            stem = f"{cut_to_bytes(stem, NAME_BYTES - 9)}-{digest}"
+        names[video] = stem
+    return names
+
+
+def cut_to_bytes(name: str, limit: int) -> str:
+    """The longest start of ``name`` whose file-system encoding fits in ``limit`` bytes (never half a character)."""
+    while len(os.fsencode(name)) > limit:
+        name = name[:-1]
+    return name
 
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
@@ -403,8 +423,9 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         write_frames_csv(result.frames, partial / FRAMES_CSV)
         write_timeline_csv(result.timeline, partial / TIMELINE_CSV)
         write_episodes_csv(result.episodes, partial / EPISODES_CSV)
-        write_timeline_png(result.frames, partial / TIMELINE_PNG, result.info.path.name, result.episodes)
-        write_faces_png(result.faces, result.summary["tracks"], partial / FACES_PNG, result.info.path.name)
+        title = printable(result.info.path.name)
+        write_timeline_png(result.frames, partial / TIMELINE_PNG, title, result.episodes)
+        write_faces_png(result.faces, result.summary["tracks"], partial / FACES_PNG, title)
         if result.annotated is not None:
             shutil.move(result.annotated, partial / ANNOTATED_MP4)
         result.summary["files"] = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
@@ -439,6 +460,7 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
                  quiet: bool = False, report=print) -> int:
     """Analyse every video found under ``paths``; one line per video. Returns the number that failed
     (bad paths included). A bad video is reported and the others still run."""
+    report = one_line(report)
     todo, folders, failures = plan_videos(paths, output, overwrite, report)
     try:
         if todo:
@@ -449,7 +471,7 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
                 result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
                 if error is not None:
                     report(error)
-                    failures[str(video)] = error
+                    failures[printable(str(video))] = printable(error)
                     continue
                 for line in closing_lines(video, result, folders[video]):
                     report(line)
@@ -465,6 +487,7 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool,
     videos, failures = find_videos(paths)
     for line in failures.values():
         report(f"videmo: error: {line}")
+    failures = {printable(given): printable(line) for given, line in failures.items()}
     if not videos:
         if not failures:
             report("videmo: error: no videos given")
@@ -491,6 +514,11 @@ def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: b
         return None, f"videmo: error: {e}"
     except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
         return None, f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+
+
+def one_line(report: Callable[[str], None]) -> Callable[[str], None]:
+    """``report`` that escapes what would break a line or its encoding (see ``printable``)."""
+    return lambda line: report(printable(line))
 
 
 def plural(count: int, word: str) -> str:
