@@ -134,7 +134,45 @@ def test_videos_with_the_same_stem_do_not_collide(one_face_video, tiny_checkpoin
     run = run_cli("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
     assert run.returncode == 0, run.stderr
     folders = entries(tmp_path / "out")
-    assert len(folders) == 2 and all(f.startswith("clip-") for f in folders)
+    assert len(folders) == 2 and folders[0] == "clip" and folders[1].startswith("clip-")
+    owner = {f: json.loads((tmp_path / "out" / f / "summary.json").read_text())["video"]["path"] for f in folders}
+    for sub in ("b", "a"):  # alone, each is done in its own folder, whatever ran beside it before
+        video = tmp_path / "in" / sub / "clip.mp4"
+        alone = run_cli("analyze", video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
+        assert alone.returncode == 0 and "already done in" in alone.stdout
+        done_in = alone.stdout.split("already done in ")[1].split(" (use")[0]
+        assert owner[os.path.basename(done_in)] == str(video)
+    assert entries(tmp_path / "out") == folders
+
+
+def test_results_inside_an_input_folder_are_never_inputs(one_face_video, tiny_checkpoint, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "one_face.mp4").write_bytes(one_face_video.read_bytes())
+    for _ in range(2):
+        run = run_cli("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "in" / "results", "-q", "--every", "10", "--annotate")
+        assert run.returncode == 0, run.stderr
+    assert "annotated" not in run.stdout + run.stderr and "already done" in run.stdout
+    assert entries(tmp_path / "in" / "results") == ["one_face"]
+
+
+def test_a_video_finished_meanwhile_by_another_run_is_done_not_failed(one_face_video, tiny_checkpoint, tmp_path):
+    from videmo.pipeline import Analyzer, AnalyzeOptions, analyze_into
+
+    analyzer = Analyzer(AnalyzeOptions(weights=str(tiny_checkpoint), every=10))
+    folder = tmp_path / "out" / "one_face"
+    analyze_into(analyzer, one_face_video, folder, overwrite=False, progress=False)  # the other run
+    before = (folder / "summary.json").read_text()
+    result = analyze_into(analyzer, one_face_video, folder, overwrite=False, progress=False)  # this one, started before it finished
+    assert any("done by another run meanwhile" in note for note in result.notes)
+    assert (folder / "summary.json").read_text() == before and entries(tmp_path / "out") == ["one_face"]
+
+
+def test_a_users_own_files_in_the_results_folder_are_reported_before_analysing(one_face_video, tiny_checkpoint, tmp_path):
+    (tmp_path / "out" / "one_face").mkdir(parents=True)
+    (tmp_path / "out" / "one_face" / "notes.txt").write_text("mine")
+    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q")
+    assert run.returncode == 1 and "holds files that videmo did not write" in run.stderr
+    assert "frames analysed" not in run.stdout and os.listdir(tmp_path / "out" / "one_face") == ["notes.txt"]
 
 
 def test_bad_inputs_are_reported_in_one_line_and_the_good_video_still_runs(one_face_video, tiny_checkpoint, tmp_path):

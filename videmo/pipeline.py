@@ -6,6 +6,7 @@ import ctypes
 import glob
 import hashlib
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -319,14 +320,14 @@ def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            found = videos_in(path)
             if not found:
                 errors[given] = f"{path}: folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
             videos += found
         elif path.exists() or path.is_symlink():
             videos.append(path)
         elif glob.has_magic(given):
-            found = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file())
+            found = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file() and not in_results(Path(p)))
             if not found:
                 errors[given] = f"{given}: no file matches"
             videos += found
@@ -337,24 +338,54 @@ def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
     return unique, errors
 
 
+def videos_in(folder: Path) -> list[Path]:
+    """Video files under ``folder``, recursively, except what videmo wrote: results folders (a
+    summary.json marks them) and hidden work in progress are never inputs, so that ``-o`` inside an
+    input folder does not feed a run its own annotated videos."""
+    found = []
+    for parent, folders, files in os.walk(folder):
+        if SUMMARY_JSON in files and parent != str(folder):
+            folders[:] = []
+            continue
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found += [Path(parent) / name for name in files
+                  if Path(name).suffix.lower() in VIDEO_SUFFIXES and not name.startswith(".") and (Path(parent) / name).is_file()]
+    return sorted(found)
+
+
+def in_results(path: Path) -> bool:
+    """Whether ``path`` lies in a results folder or is one of videmo's hidden files."""
+    return path.name.startswith(".") or any((parent / SUMMARY_JSON).is_file() for parent in path.parents)
+
+
 # A results folder's name, in bytes: the hidden names made beside it (".NAME.annotated-HOST-PID.mp4")
 # add at most 87 more (a 64-byte host name), within the file systems' 255-byte limit.
 NAME_BYTES = 150
 
 
-def result_folder_names(videos: list[Path]) -> dict[Path, str]:
-    """``<stem>`` per video; stems shared by several inputs, and stems too long for the names
-    videmo makes beside them, get a short hash of the full path (a long stem is cut first)."""
-    stems = pd.Series([v.stem for v in videos])
-    shared = set(stems[stems.duplicated(keep=False)])
-    names = {}
+def result_folder_names(videos: list[Path], output: Path) -> dict[Path, str]:
+    """Each video's results folder name under ``output``: ``<stem>``, or ``<stem>-<hash of its path>``
+    where ``<stem>`` holds another video's results or is taken by an earlier video of this run (and
+    for stems too long for the names videmo makes beside the folder). A folder that holds this
+    video's results is kept, so a video keeps its folder from run to run whatever runs beside it."""
+    names, taken = {}, set()
     for video in videos:
-        stem, long = video.stem, len(os.fsencode(video.stem)) > NAME_BYTES
-        if video.stem in shared or long:
-            digest = hashlib.sha1(os.fsencode(str(video))).hexdigest()[:8]
-            stem = f"{cut_to_bytes(stem, NAME_BYTES - 9)}-{digest}"
-        names[video] = stem
+        digest = hashlib.sha1(os.fsencode(str(video))).hexdigest()[:8]
+        hashed = f"{cut_to_bytes(video.stem, NAME_BYTES - 9)}-{digest}"
+        candidates = [hashed] if len(os.fsencode(video.stem)) > NAME_BYTES else [video.stem, hashed]
+        mine = next((name for name in candidates if results_of(output / name) == printable(str(video))), None)
+        free = next((name for name in candidates if name not in taken and results_of(output / name) is None), hashed)
+        names[video] = mine or free
+        taken.add(names[video])
     return names
+
+
+def results_of(folder: Path) -> str | None:
+    """The video whose complete results ``folder`` holds (its path as summary.json shows it), or None."""
+    try:
+        return json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))["video"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def cut_to_bytes(name: str, limit: int) -> str:
@@ -438,6 +469,9 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         else:
             os.replace(partial, folder)
     except OSError as e:
+        if results_of(folder) == printable(str(result.info.path)):  # another run on the same -o finished it first
+            result.notes.append(f"{printable(result.info.path.name)}: done by another run meanwhile; its results in {folder} are kept")
+            return
         raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -496,12 +530,19 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool,
     output = Path(output)
     if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
         raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
-    names = result_folder_names(videos)
+    names = result_folder_names(videos, output)
     folders = {v: output / names[v] for v in videos}
     todo = [v for v in videos if overwrite or not is_complete(folders[v])]
     for video in videos:
         if video not in todo:
             report(f"{video.name}: already done in {folders[video]} (use --overwrite to redo)")
+    for video in list(todo):  # say it now, not after the analysis that could not be saved
+        folder = folders[video]
+        if folder.is_dir() and not is_complete(folder) and any(folder.iterdir()):
+            line = f"{folder}: holds files that videmo did not write; move them or choose another -o"
+            report(f"videmo: error: {video}: {line}")
+            failures[printable(str(video))] = f"{video}: {line}"
+            todo.remove(video)
     return todo, {v: folders[v] for v in todo}, failures
 
 
