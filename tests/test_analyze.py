@@ -345,3 +345,12 @@ def test_any_legal_file_name_is_analysed_and_shown_escaped(one_face_video, tiny_
     assert sorted(index["video"]) == sorted(str(folder / n).replace("\n", "\\n").replace("\udce9", "\\xe9") for n in names)
     assert all(len(os.fsencode(name)) <= 150 for name in os.listdir(tmp_path / "out"))
     assert (tmp_path / "out" / os.fsdecode(b"latin\xe9") / "annotated.mp4").is_file()
+
+
+def test_already_done_names_the_settings_that_differ(one_face_video, tiny_checkpoint, tmp_path):
+    assert run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10").returncode == 0
+    same = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
+    assert "already done in" in same.stdout and "other settings" not in same.stdout
+    other = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "5", "--annotate")
+    assert other.returncode == 0
+    assert "made with other settings (every 10 now 5, annotate False now True) (use --overwrite to redo)" in other.stdout

@@ -125,3 +125,10 @@ def test_macro_averages_are_over_the_classes_present():
     from videmo.evaluate import format_report
 
     assert "no surprise, fear, disgust, sadness, anger in this split" in format_report(result, list(CLASSES))
+
+
+def test_evaluate_writes_plots_only_where_asked(eval_data, eval_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--split", "test"])
+    assert result.exit_code == 0 and "plots:" not in result.stdout
+    assert not list(tmp_path.glob("*.png"))

@@ -94,7 +94,7 @@ def main():
 @click.option("--val-fraction", type=Number(0, 1, min_open=True, max_open=True), default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once).")
+@click.option("--decode-threads", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once, before training).")
 @click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
@@ -209,8 +209,8 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
-@click.option("--plots", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Folder for confusion_matrix.png and class_accuracy.png.")
+@click.option("--plots", type=click.Path(file_okay=False),
+              help="Also write confusion_matrix.png and class_accuracy.png into this folder [default: no plots].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @one_line_errors
 def evaluate(data, weights, split, layout, device, precision, batch_size, plots, as_json):
@@ -224,10 +224,11 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, plots,
     if weights is None:
         raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
     result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json)
-    folder = Path(plots)
-    folder.mkdir(parents=True, exist_ok=True)
-    plot_confusion(result, about["classes"], folder / "confusion_matrix.png")
-    plot_class_accuracy(result, about["classes"], folder / "class_accuracy.png")
+    if plots:
+        folder = Path(plots)
+        folder.mkdir(parents=True, exist_ok=True)
+        plot_confusion(result, about["classes"], folder / "confusion_matrix.png")
+        plot_class_accuracy(result, about["classes"], folder / "class_accuracy.png")
     if as_json:
         click.echo(json.dumps({**about, **result.as_dict()}, indent=2))
         return
@@ -237,7 +238,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, plots,
     click.echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
                + (f", {about['skipped']} unreadable skipped" if about["skipped"] else ""))
     click.echo(format_report(result, about["classes"]))
-    click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}")
+    if plots:
+        click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}")
 
 
 if __name__ == "__main__":

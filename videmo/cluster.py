@@ -84,7 +84,7 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
     report = one_line(report)
     ray = import_ray()
     check_address(ray_options.address)
-    todo, folders, failures = plan_videos(paths, output, overwrite, report)
+    todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
     if not todo:
         update_index(output, todo, failures)
         return len(failures)

@@ -246,8 +246,10 @@ def read_fer_csv(root: Path) -> Dataset:
             pixels = np.array(row[1].split(), dtype=np.uint8)
         except (ValueError, OverflowError, IndexError, KeyError):  # OverflowError: a pixel outside 0..255
             raise DatasetError(f"{path}:{number}: malformed row (expected emotion 0..6, 2304 pixels, a Usage)") from None
-        if not 0 <= emotion <= 6 or pixels.size != 48 * 48:
-            raise DatasetError(f"{path}:{number}: emotion {emotion} outside 0..6 or {pixels.size} pixels instead of 2304")
+        if not 0 <= emotion <= 6:
+            raise DatasetError(f"{path}:{number}: emotion {emotion} is outside 0..6")
+        if pixels.size != 48 * 48:
+            raise DatasetError(f"{path}:{number}: {pixels.size} pixels instead of 48 x 48 = 2304")
         samples.append(Sample(pixels.tobytes(), FER_CSV_TO_CLASS[emotion], split))
     return Dataset(path, "fer-csv", samples)
 

@@ -495,7 +495,7 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
     """Analyse every video found under ``paths``; one line per video. Returns the number that failed
     (bad paths included). A bad video is reported and the others still run."""
     report = one_line(report)
-    todo, folders, failures = plan_videos(paths, output, overwrite, report)
+    todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
     try:
         if todo:
             if not quiet:  # loading takes seconds: say what the silence is
@@ -514,8 +514,8 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
     return len(failures)
 
 
-def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool,
-                report=print) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
+def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report=print,
+                options: AnalyzeOptions | None = None) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
     """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
     bad paths with their error lines; bad paths and videos already done are reported."""
     videos, failures = find_videos(paths)
@@ -535,7 +535,8 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool,
     todo = [v for v in videos if overwrite or not is_complete(folders[v])]
     for video in videos:
         if video not in todo:
-            report(f"{video.name}: already done in {folders[video]} (use --overwrite to redo)")
+            changed = changed_settings(folders[video], options) if options is not None else ""
+            report(f"{video.name}: already done in {folders[video]}{changed} (use --overwrite to redo)")
     for video in list(todo):  # say it now, not after the analysis that could not be saved
         folder = folders[video]
         if folder.is_dir() and not is_complete(folder) and any(folder.iterdir()):
@@ -544,6 +545,22 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool,
             failures[printable(str(video))] = f"{video}: {line}"
             todo.remove(video)
     return todo, {v: folders[v] for v in todo}, failures
+
+
+# The settings that change what a results folder holds (not how fast it was made).
+RESULT_SETTINGS = ("weights", "fps", "every", "detect_width", "min_face", "det_threshold", "margin", "bin_s", "smooth_s",
+                   "min_episode_s", "annotate")
+
+
+def changed_settings(folder: Path, options: AnalyzeOptions) -> str:
+    """' with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise, else ''."""
+    try:
+        earlier = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    now = asdict(options)
+    changed = [f"{name} {earlier.get(name)} now {now[name]}" for name in RESULT_SETTINGS if name in earlier and earlier[name] != now[name]]
+    return f", made with other settings ({', '.join(changed)})" if changed else ""
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
@@ -571,6 +588,6 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     counts, missing = result.summary["counts"], result.summary.get("frames_missing")
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
     return [f"videmo: note: {note}" for note in result.notes] + [
-        f"{video.name}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
+        f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
         f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
         f"{result.summary['frames_per_second']} frames/s -> {folder}"]

@@ -72,7 +72,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     device: str = "auto"
-    workers: int = 2
+    decode_threads: int = 2
     out: str = "runs/videmo/best.pt"
     max_train_samples: int | None = None
     bn_recalibration: int = 4096  # unaugmented train images that re-estimate BatchNorm statistics each epoch; 0: off
@@ -223,8 +223,8 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
         keep = torch.randperm(len(train_samples), generator=generator)[: config.max_train_samples].sort().values
         train_samples = [train_samples[i] for i in keep.tolist()]
     progress = not config.quiet
-    train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.workers, progress)
-    val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.workers, progress)
+    train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.decode_threads, progress)
+    val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.decode_threads, progress)
     if skipped_train or skipped_val:
         say(f"skipped {skipped_train + skipped_val} unreadable images ({skipped_train} train, {skipped_val} validation)")
     if len(train_y) == 0 or len(val_y) == 0:
