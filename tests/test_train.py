@@ -258,3 +258,30 @@ def test_training_on_a_single_class_is_refused(tmp_path):
     assert result.exit_code == 1
     assert "the training images are all of one class (happiness)" in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("arch", ["awei", "awei-vgg"])
+def test_the_two_stage_residual_path_trains_and_round_trips(easy_data, tmp_path, arch):
+    out = tmp_path / f"{arch}.pt"
+    result = invoke("--data", str(easy_data), "--arch", arch, "--vgg", "vgg11", "--residual", "two-stage", "--augment", "paper",
+                    "--epochs", "1", "--max-train-samples", "16", *[a for a in FAST if a not in ("--augment", "none")], "--out", str(out))
+    assert result.exit_code == 0, result.output
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.meta["residual"] == "two-stage" and checkpoint.model.jumps is not None and checkpoint.model.residual is None
+    model = checkpoint.model
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), load_checkpoint(out).model(x))  # the same model, rebuilt from the metadata
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert info.exit_code == 0 and "two-stage" in info.output
+
+
+def test_the_papers_augmentation_rotates_and_crops_without_flipping():
+    from videmo.train import augment
+
+    images = torch.zeros(64, 1, 32, 32, dtype=torch.uint8)
+    images[:, :, :, :16] = 255  # left half white: a flip would put it on the right
+    out = augment(images, "paper", torch.Generator().manual_seed(0))
+    left, right = out[..., :, :8].mean(dim=(1, 2, 3)), out[..., :, 24:].mean(dim=(1, 2, 3))
+    assert (left > right).all()  # never flipped
+    assert not torch.equal(out, images.float() / 255) and out.min() >= 0 and out.max() <= 1

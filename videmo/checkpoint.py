@@ -64,6 +64,7 @@ def model_meta(model: Awei, mean: list[float], std: list[float], **more: Any) ->
     return {
         "arch": model.arch,
         "vgg": model.vgg_variant,
+        "residual": model.residual_mode,
         "image_size": model.image_size,
         "channels": model.in_channels,
         "mean": list(mean),
@@ -82,6 +83,7 @@ def build_model(meta: dict[str, Any]) -> Awei:
         image_size=meta["image_size"],
         num_classes=len(meta["classes"]),
         vgg=meta.get("vgg") or "vgg16",
+        residual=meta.get("residual") or "one-stage",  # checkpoints from before the option: the paper's one stage
     )
 
 

@@ -74,6 +74,8 @@ def main():
               help="FER+'s votes: the majority label, a label drawn from the votes each epoch, or the vote shares as soft targets.")
 @click.option("--preset", type=click.Choice(["paper"]), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4.")
 @click.option("--arch", type=click.Choice(["cnn", "awei", "awei-vgg"]), default="awei-vgg", show_default=True)
+@click.option("--residual", type=click.Choice(["one-stage", "two-stage"]), default="one-stage", show_default=True,
+              help="The paper's one 32x32-pooled jump, or its proposed two-stage path (blocks 1->3->5).")
 @click.option("--vgg", type=click.Choice(["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]), default="vgg16", show_default=True)
 @click.option("--image-size", type=click.IntRange(32), default=64, show_default=True, help="Input side in pixels.")
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
@@ -87,7 +89,8 @@ def main():
 @click.option("--weight-decay", type=Number(0), default=0.05, show_default=True)
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True)
 @click.option("--warmup-epochs", type=Number(0), default=1.0, show_default=True)
-@click.option("--augment", type=click.Choice(["none", "basic", "strong"]), default="basic", show_default=True)
+@click.option("--augment", type=click.Choice(["none", "basic", "strong", "paper"]), default="basic", show_default=True,
+              help="paper: the paper's rotations and partial crops alone.")
 @click.option("--balance", type=click.Choice(["none", "weights", "sampler"]), default="weights", show_default=True)
 @click.option("--label-smoothing", type=Number(0, 1, max_open=True), default=0.1, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")

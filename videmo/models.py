@@ -10,6 +10,14 @@ Three variants, as in the paper's ablation:
 
 All three end in dropout 0.5, a 1792-unit fully connected layer and a 7-way output.
 At 224 px every branch gives 7x7x512 = 25088 features.
+
+``residual="two-stage"`` is the paper's proposed next step, its one 32x32-pooled jump split in two:
+the first conv block's output (32 channels at 1/2 size) -> 3x3 conv to 128 channels -> max-pool to
+the third block's grid (4x4 at multiples of 32), added to the third block's output; that sum -> 3x3
+conv to 512 channels -> max-pool to the fifth block's grid (4x4 again), added to the fifth block's
+output. Each jump pools 16 positions instead of 1024, which is the information the paper says the
+single jump loses; the jumps start from conv features, not from the raw pixels, so that each adds
+to the layers it skips what they already compute at that depth.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import torchvision
 from torch import nn
 
 ARCHITECTURES = ("cnn", "awei", "awei-vgg")
+RESIDUALS = ("one-stage", "two-stage")
 VGG_VARIANTS = ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
 CONV_WIDTHS = (32, 64, 128, 256, 512)
 HIDDEN_UNITS = 1792
@@ -75,6 +84,17 @@ class ResidualBranch(nn.Module):
         return torch.cat(bands, dim=-2)
 
 
+class Jump(nn.Module):
+    """One stage of the two-stage residual path: a 3x3 conv, then a max-pool to the target grid."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        return F.adaptive_max_pool2d(self.conv(x), grid)
+
+
 def vgg_features(variant: str) -> nn.Module:
     """VGG's conv part (before its fully connected layers), untrained.
 
@@ -94,10 +114,13 @@ class Awei(nn.Module):
         num_classes: int = 7,
         vgg: str = "vgg16",
         dropout: float = 0.5,
+        residual: str = "one-stage",
     ):
         super().__init__()
         if arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if residual not in RESIDUALS:
+            raise ValueError(f"unknown residual path {residual!r}; choose one of {', '.join(RESIDUALS)}")
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 (grey) or 3 (RGB), not {in_channels}")
         if feature_grid(image_size) < 1:
@@ -106,7 +129,10 @@ class Awei(nn.Module):
         self.image_size = image_size
         self.in_channels = in_channels
         self.features = conv_stack(in_channels)
-        self.residual = ResidualBranch(in_channels) if arch != "cnn" else None
+        self.residual_mode = residual if arch != "cnn" else None
+        self.residual = ResidualBranch(in_channels) if self.residual_mode == "one-stage" else None
+        self.jumps = nn.ModuleList([Jump(CONV_WIDTHS[0], CONV_WIDTHS[2]), Jump(CONV_WIDTHS[2], CONV_WIDTHS[4])]) \
+            if self.residual_mode == "two-stage" else None
         self.vgg_variant = vgg if arch == "awei-vgg" else None
         self.vgg = vgg_features(vgg) if self.vgg_variant else None
         self.feature_size = CONV_WIDTHS[-1] * feature_grid(image_size) ** 2
@@ -120,7 +146,14 @@ class Awei(nn.Module):
 
     def fused_features(self, x: torch.Tensor) -> torch.Tensor:
         """The (N, 512, g, g) feature map that the head flattens (their flattened sum)."""
-        features = self.features(x)
+        if self.jumps is not None:  # blocks 1 | 2-3 | 4-5 of the conv stack, three layers (conv, ReLU, pool) each
+            first = self.features[0:3](x)
+            third = self.features[3:9](first)
+            third = third + self.jumps[0](first, third.shape[-2:])
+            features = self.features[9:15](third)
+            features = features + self.jumps[1](third, features.shape[-2:])
+        else:
+            features = self.features(x)
         if self.residual is not None:
             features = features + self.residual(x, features.shape[-2:])
         if self.vgg is not None:

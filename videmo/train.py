@@ -35,6 +35,7 @@ NORMALIZATIONS = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 LABEL_MODES = ("majority", "probability", "crossentropy")
+AUGMENTATIONS = ("none", "basic", "strong", "paper")
 PRESETS = {
     "paper": dict(arch="awei-vgg", image_size=224, channels=3, normalize="unit", batch_size=8, epochs=20,
                   optimizer="adam", lr=1e-4, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
@@ -48,6 +49,7 @@ class TrainConfig:
     layout: str | None = None
     arch: str = "awei-vgg"
     vgg: str = "vgg16"
+    residual: str = "one-stage"
     image_size: int = 64
     channels: int = 1
     normalize: str = "unit"
@@ -111,7 +113,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
         f"device {device}, precision {precision}")
 
     torch.manual_seed(config.seed)  # the initial weights: the same seed starts from the same model
-    model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg)
+    model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg, residual=config.residual)
     if config.arch == "awei-vgg" and config.pretrained != "none" and state is None:
         load_vgg_weights(model.vgg, config.vgg, config.pretrained)
     if config.freeze_vgg and model.vgg is not None:
@@ -185,8 +187,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "") -> 
 def check_config(config: TrainConfig) -> None:
     if config.normalize not in NORMALIZATIONS:
         raise VidemoError(f"--normalize {config.normalize}: choose one of {', '.join(NORMALIZATIONS)}")
-    if config.augment not in ("none", "basic", "strong"):
-        raise VidemoError(f"--augment {config.augment}: choose none, basic or strong")
+    if config.augment not in AUGMENTATIONS:
+        raise VidemoError(f"--augment {config.augment}: choose one of {', '.join(AUGMENTATIONS)}")
     if config.labels not in LABEL_MODES:
         raise VidemoError(f"--labels {config.labels}: choose one of {', '.join(LABEL_MODES)}")
     if config.balance not in ("none", "weights", "sampler"):
@@ -298,13 +300,24 @@ def epoch_targets(labels: torch.Tensor, votes: torch.Tensor, mode: str, generato
 
 def augment(images: torch.Tensor, level: str, generator: torch.Generator) -> torch.Tensor:
     """uint8 (N,C,H,W) -> float [0,1], with random flips, affine jitter and (strong) photometric
-    jitter and erasing, all as batched tensor operations."""
+    jitter and erasing, all as batched tensor operations. ``paper``: the paper's proposed
+    augmentation alone, rotations (+-20 degrees) and partial crops (a random 80-100% of the side,
+    enlarged back to full size), without flips."""
     x = images.float() / 255
     if level == "none":
         return x
     n = x.shape[0]
     rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
-    flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
+    flip = torch.where(rand(n) < 0.5, -1.0, 1.0) if level != "paper" else torch.ones(n)
+    if level == "paper":
+        crop = 0.8 + rand(n) * 0.2  # the crop's side, as a share of the image's
+        scale, degrees = 1 / crop, 20.0
+        angle = (rand(n) * 2 - 1) * math.radians(degrees)
+        tx, ty = ((rand(n) * 2 - 1) * (1 - crop) for _ in range(2))  # the crop anywhere inside the image
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
     scale_range, degrees, shift = (0.1, 10.0, 0.1) if level == "basic" else (0.2, 15.0, 0.15)
     scale = 1 + (rand(n) * 2 - 1) * scale_range
     angle = (rand(n) * 2 - 1) * math.radians(degrees)
