@@ -100,7 +100,9 @@ def test_a_text_file_as_a_checkpoint_is_one_line(tmp_path, command):
     text.write_text("hello world\n")
     run = subprocess.run([sys.executable, "-m", "videmo.cli", *command, str(text)], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr.strip() == f"videmo: error: {text}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)"
+    assert run.stderr.strip().splitlines()[-1] == (f"videmo: error: {text}: not a checkpoint: the file is not one that torch.save "
+                                                   "writes (text, or another format?)")
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) <= 2  # and at most the loading notice
 
 
 def test_weights_that_are_not_finite_are_refused(tmp_path):
@@ -111,3 +113,19 @@ def test_weights_that_are_not_finite_are_refused(tmp_path):
     save_checkpoint(path, model, model_meta(model, [0.0], [1.0]))
     with pytest.raises(CheckpointError, match=r"nan\.pt: weights are not finite \(NaN or infinite values in head\.2\.weight\)"):
         load_checkpoint(path)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ("loaded and ran",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_plain_pickle_that_would_run_code_is_refused_in_one_line(tmp_path, protocol):
+    import pickle
+
+    path = tmp_path / f"pickle{protocol}.pt"
+    path.write_bytes(pickle.dumps({"state_dict": RunsCode()}, protocol=protocol))
+    run = subprocess.run([sys.executable, "-m", "videmo.cli", "info", str(path)], capture_output=True, text=True)
+    assert run.returncode == 1 and "loaded and ran" not in run.stdout
+    assert run.stderr == f"videmo: error: {path}: refused to load: the file would import and run code (builtins.print), not just hold weights\n"

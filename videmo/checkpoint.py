@@ -13,7 +13,9 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import pickletools
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,11 +122,14 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: checkpoint is empty (0 bytes)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns (two lines) about pickle protocols it reads reluctantly
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         code = re.search(r"GLOBAL ([\w.]+) (was not an allowed global|whose module)", str(e))  # torch words the two cases differently
+        code = code.group(1) if code else imported_name(path)
         if code:
-            raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code.group(1)}), not just hold weights") from None
+            raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code}), not just hold weights") from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt (unpickling failed)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as e:
         # KeyError and the like: torch's legacy (non-zip) loader reading a file that is no pickle at all, such as text
@@ -146,6 +151,25 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: checkpoint holds no weights")
     return payload
+
+
+def imported_name(path: Path) -> str | None:
+    """The first module attribute that a plain pickle file (not torch.save's zip) would import when
+    loaded, read from its opcodes without running any (torch's safe loader stops at newer pickle
+    protocols before it gets that far)."""
+    try:
+        with open(path, "rb") as f:
+            strings: list[str] = []
+            for opcode, argument, _ in pickletools.genops(f):
+                if opcode.name in ("GLOBAL", "INST"):
+                    return str(argument).replace(" ", ".")
+                if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    return f"{strings[-2]}.{strings[-1]}"
+                if isinstance(argument, str):
+                    strings.append(argument)
+    except Exception:  # noqa: BLE001 -- not a readable pickle at all: nothing to name
+        return None
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
