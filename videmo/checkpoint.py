@@ -127,7 +127,7 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         code = re.search(r"GLOBAL ([\w.]+) (was not an allowed global|whose module)", str(e))  # torch words the two cases differently
-        code = code.group(1) if code else imported_name(path)
+        code = code.group(1) if code and zipfile.is_zipfile(path) else imported_name(path)
         if code:
             raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code}), not just hold weights") from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt (unpickling failed)") from None
