@@ -24,6 +24,7 @@ def videos_ranked_by(index: pd.DataFrame, emotion: str) -> pd.DataFrame:
     table = weighted.groupby("folder").agg(faces=("face_id", "nunique"), face_frames=("n_frames", "sum"),
                                            hits=("hits", "sum"), episodes=(f"episodes_{emotion}", "sum"))
     table[f"share_{emotion}"] = table.pop("hits") / table["face_frames"]
+    table["face_frames"] = table["face_frames"].astype(int)
     return table.sort_values(f"share_{emotion}", ascending=False)
 
 
@@ -45,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     index = videmo.read_index(args.output)
-    pd.set_option("display.width", 140, "display.precision", 2)
+    pd.set_option("display.width", 140, "display.float_format", "{:.2f}".format)
     print(f"{index['folder'].nunique()} videos, {index['face_id'].notna().sum()} faces\n")
     print(f"videos by their share of {args.emotion}")
     print(videos_ranked_by(index, args.emotion), "\n")
