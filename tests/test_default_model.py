@@ -29,24 +29,24 @@ def shipped():
     return load_checkpoint(path)
 
 
+def unpack_split(archive_path: Path, split: str, root: Path) -> Path:
+    """One split folder of one of ../shared/data's archives, unpacked under ``root``; the dataset folder holding it."""
+    with tarfile.open(archive_path) as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and f"/{split}/" in m.name]
+        archive.extractall(root, members=members, filter="data")
+    return next(root.rglob(split)).parent
+
+
 @pytest.fixture(scope="module")
 def fer_val(shared_data, tmp_path_factory) -> Path:
-    """FER2013's val split, unpacked from ../shared/data's archive."""
-    root = tmp_path_factory.mktemp("fer")
-    with tarfile.open(shared_data / "fer2013-48px.tar.gz") as archive:
-        members = [m for m in archive.getmembers() if m.isfile() and "/val/" in m.name]
-        archive.extractall(root, members=members, filter="data")
-    return next(root.rglob("val")).parent
+    """FER2013's val split (class folders)."""
+    return unpack_split(shared_data / "fer2013-48px.tar.gz", "val", tmp_path_factory.mktemp("fer"))
 
 
 @pytest.fixture(scope="module")
 def ferplus_valid(shared_data, tmp_path_factory) -> Path:
-    """FER+'s Valid split (its label.csv and PNGs), unpacked from ../shared/data's archive."""
-    root = tmp_path_factory.mktemp("ferplus")
-    with tarfile.open(shared_data / "ferplus-48px.tar.gz") as archive:
-        members = [m for m in archive.getmembers() if m.isfile() and "/FER2013Valid/" in m.name]
-        archive.extractall(root, members=members, filter="data")
-    return next(root.rglob("FER2013Valid")).parent
+    """FER+'s Valid split (its label.csv and PNGs)."""
+    return unpack_split(shared_data / "ferplus-48px.tar.gz", "FER2013Valid", tmp_path_factory.mktemp("ferplus"))
 
 
 def test_shipped_model_loads_with_complete_metadata(shipped):

@@ -83,19 +83,20 @@ def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: p
 
 def read_results(folder: str | Path) -> pd.DataFrame:
     """A results folder's (or its frames.csv's) rows with proper dtypes: ``face_id`` a nullable integer."""
-    path = Path(folder)
-    if path.is_dir():
-        path = path / FRAMES_CSV
-    if not path.is_file():
-        raise VidemoError(f"{path}: no results here (expected a folder written by 'videmo analyze')")
-    return pd.read_csv(path, dtype=RESULT_DTYPES, keep_default_na=True)
+    return read_table(folder, FRAMES_CSV, RESULT_DTYPES, "no results here (expected a folder written by 'videmo analyze')")
 
 
 def read_episodes(folder: str | Path) -> pd.DataFrame:
     """A results folder's ``episodes.csv``: one row per stretch of time in which one face shows one emotion."""
+    return read_table(folder, EPISODES_CSV, EPISODE_DTYPES,
+                      "no episodes here (results from before episodes existed: redo them with --overwrite)")
+
+
+def read_table(folder: str | Path, name: str, dtypes: dict, missing: str) -> pd.DataFrame:
+    """``name`` in a results folder (or the file itself), with its dtypes; ``missing``: why there is none."""
     path = Path(folder)
     if path.is_dir():
-        path = path / EPISODES_CSV
+        path = path / name
     if not path.is_file():
-        raise VidemoError(f"{path}: no episodes here (results from before episodes existed: redo them with --overwrite)")
-    return pd.read_csv(path, dtype=EPISODE_DTYPES)
+        raise VidemoError(f"{path}: {missing}")
+    return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
