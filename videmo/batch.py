@@ -16,7 +16,7 @@ import pandas as pd
 
 from .checkpoint import CLASSES
 from .errors import printable
-from .write import EPISODES_CSV, SUMMARY_JSON
+from .write import EPISODES_CSV, SUMMARY_JSON, read_episodes
 
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
 INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
@@ -29,7 +29,7 @@ def index_rows(folder: Path) -> list[dict]:
     summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
     video = {"video": summary["video"]["path"], "folder": printable(folder.name), "duration_s": summary["video"]["duration_s"],
              "frames_analysed": summary["counts"]["frames_analysed"]}
-    episodes = pd.read_csv(folder / EPISODES_CSV) if (folder / EPISODES_CSV).is_file() else None
+    episodes = read_episodes(folder) if (folder / EPISODES_CSV).is_file() else None
     rows = []
     for track in summary["tracks"]:
         mine = episodes[episodes["face_id"] == track["face_id"]]["emotion"].value_counts() if episodes is not None else None

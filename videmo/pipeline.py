@@ -542,7 +542,7 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
         if folder.is_dir() and not is_complete(folder) and any(folder.iterdir()):
             line = f"{folder}: holds files that videmo did not write; move them or choose another -o"
             report(f"videmo: error: {video}: {line}")
-            failures[printable(str(video))] = f"{video}: {line}"
+            failures[printable(str(video))] = printable(f"{video}: {line}")
             todo.remove(video)
     return todo, {v: folders[v] for v in todo}, failures
 
@@ -553,7 +553,7 @@ RESULT_SETTINGS = ("weights", "fps", "every", "detect_width", "min_face", "det_t
 
 
 def changed_settings(folder: Path, options: AnalyzeOptions) -> str:
-    """' with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise, else ''."""
+    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise, else ''."""
     try:
         earlier = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))["settings"]
     except (OSError, ValueError, KeyError, TypeError):
