@@ -88,6 +88,20 @@ def drop_leading_frames(source: Path, target: Path, dropped: int) -> Path:
     return target
 
 
+def damage_frame(source: Path, target: Path, frame: int) -> Path:
+    """A copy of ``source`` whose packet of ``frame`` (in presentation order) holds random bytes after
+    its first four: the decoder refuses that packet, as it would a damaged download or disk block."""
+    import av
+
+    with av.open(str(source)) as given:
+        packets = [(p.pts, p.pos, p.size) for p in given.demux(given.streams.video[0]) if p.size]
+    _, position, size = sorted(packets)[frame]
+    data = bytearray(source.read_bytes())
+    data[position + 4:position + size] = np.random.default_rng(frame).integers(0, 256, size - 4, dtype=np.uint8).tobytes()
+    target.write_bytes(bytes(data))
+    return target
+
+
 def entries(folder) -> list[str]:
     """What an output folder holds besides the batch table that every run rewrites (index.csv, failed.csv)."""
     import os

@@ -15,7 +15,7 @@ from videmo.cli import main
 from videmo.write import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-COLUMNS = ["frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed"]
+COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed"]
 
 
 def run_cli(*args):
@@ -231,6 +231,28 @@ def test_a_stream_shorter_than_its_index_is_analysed(short_stream_video, tiny_ch
 def test_a_whole_stream_reports_nothing_missing(one_face_results):
     summary = json.loads((one_face_results[0] / "summary.json").read_text())
     assert summary["frames_missing"] is None and "not in the stream" not in one_face_results[1].stdout
+    assert summary["counts"]["frames_undecodable"] == 0 and summary["frames_undecodable"] == []
+    assert videmo.read_results(one_face_results[0])["decoded"].all()
+
+
+@pytest.mark.parametrize("option, expected", [([], list(range(20))), (["--every", "3"], list(range(0, 20, 3)))])
+def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(tiny_checkpoint, tmp_path, option, expected):
+    from media import damage_frame, face_frames, write_video
+
+    source = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
+    (tmp_path / "videos").mkdir()
+    damage_frame(source, tmp_path / "videos" / "damaged.mp4", 12)
+    run = run_cli("analyze", tmp_path / "videos", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--annotate", "--lanes", "2", "--chunk", "4", *option)
+    assert run.returncode == 0, run.stderr
+    closing = [line for line in run.stdout.splitlines() if "frames analysed" in line]
+    assert closing[0].startswith(f"damaged.mp4: {len(expected) - 1} frames analysed (1 frame did not decode: damaged data at frame 12)")
+    frames = videmo.read_results(tmp_path / "out" / "damaged")
+    assert list(frames["frame"]) == expected and list(frames["frame"][~frames["decoded"]]) == [12]
+    assert frames.loc[~frames["decoded"], "face_id"].isna().all() and frames.loc[frames["decoded"], "face_id"].notna().all()
+    assert frames.loc[frames["frame"] == 12, "time_s"].item() == pytest.approx(1.2)
+    summary = json.loads((tmp_path / "out" / "damaged" / "summary.json").read_text())
+    assert summary["counts"]["frames_undecodable"] == 1 and summary["frames_undecodable"] == [12]
+    assert summary["counts"]["frames_analysed"] == len(expected) - 1 and summary["frames_missing"] is None
 
 
 @pytest.mark.slow

@@ -1,12 +1,12 @@
 """The frames streamed for analysis are decord's, pixel for pixel, whichever frames are picked, and
-those that a stream holds when it ends before its index does."""
+those that a stream holds when it ends before its index does or when some of its data is damaged."""
 
 import subprocess
 
 import decord
 import numpy as np
 import pytest
-from media import EXAMPLE, drop_leading_frames, face_frames, ffmpeg, write_video
+from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, write_video
 
 from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
 
@@ -72,3 +72,36 @@ def test_a_stream_without_a_decodable_frame_is_an_error(tmp_path):
     nothing = drop_leading_frames(source, tmp_path / "nothing.mp4", 5)
     with pytest.raises(VideoError, match=r"nothing\.mp4: (no frame decodes|cannot decode)"):  # decord's index already fails
         list(stream_frames(open_video(nothing), np.arange(5), 2))
+
+
+@pytest.mark.parametrize("damaged", [13, 5, 19])
+@pytest.mark.parametrize("b_frames", [0, 3])
+def test_a_damaged_frame_is_lost_alone_and_the_frames_after_it_keep_their_numbers(tmp_path, damaged, b_frames):
+    source = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", str(b_frames), "-g", "10"])
+    broken = damage_frame(source, tmp_path / "broken.mp4", damaged)
+    info, end = open_video(broken), StreamEnd()
+    batches = list(stream_frames(info, np.arange(20), 4, end))
+    got = np.concatenate([b.indices for b in batches])
+    assert [lost for b in batches for lost in b.lost] == [(damaged, pytest.approx(damaged / 10))]
+    assert list(got) == [i for i in range(20) if i != damaged] and end.frames is None
+    assert np.allclose(np.concatenate([b.times for b in batches]), got / 10)
+    frames, clean = np.concatenate([b.frames for b in batches]), decord.VideoReader(str(source)).get_batch(list(got)).asnumpy()
+    before = got < damaged  # frames that refer to the damaged one may differ; those before it are the clean file's
+    assert np.array_equal(frames[before], clean[before])
+
+
+def test_picked_frames_around_a_damaged_one(tmp_path):
+    broken = damage_frame(write_video(tmp_path / "source.mp4", face_frames(20), fps=10), tmp_path / "broken.mp4", 12)
+    batches = list(stream_frames(open_video(broken), np.arange(0, 20, 3), 2))
+    assert list(np.concatenate([b.indices for b in batches])) == [0, 3, 6, 9, 15, 18]
+    assert [lost[0] for b in batches for lost in b.lost] == [12]
+    assert list(np.concatenate([b.indices for b in stream_frames(open_video(broken), np.arange(0, 20, 5), 2)])) == [0, 5, 10, 15]
+
+
+@pytest.mark.parametrize("b_frames", [0, 3])
+def test_after_a_damaged_keyframe_the_frames_come_back_at_the_next_one(tmp_path, b_frames):
+    source = write_video(tmp_path / "source.mp4", face_frames(30), fps=10, extra=["-bf", str(b_frames), "-g", "10"])
+    batches = list(stream_frames(open_video(damage_frame(source, tmp_path / "broken.mp4", 10)), np.arange(30), 4))
+    got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
+    assert sorted(got + lost) == list(range(30)) and not set(got) & set(lost)  # every frame once, delivered or lost
+    assert 10 in lost and set(range(20, 30)) <= set(got)  # the next keyframe's group decodes

@@ -8,19 +8,20 @@ import pandas as pd
 from .checkpoint import CLASSES
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
-FRAME_COLUMNS = ["frame", "time_s", "face_id", *BOX_COLUMNS, "det_score", *CLASSES, "emotion"]
+FRAME_COLUMNS = ["frame", "time_s", "decoded", "face_id", *BOX_COLUMNS, "det_score", *CLASSES, "emotion"]
 TIMELINE_COLUMNS = ["face_id", "t_start", "t_end", "n_frames", *CLASSES, "emotion"]
 FRAME_DTYPES = {
-    "frame": "int64", "time_s": "float64", "face_id": "Int64", **{c: "float64" for c in BOX_COLUMNS},
+    "frame": "int64", "time_s": "float64", "decoded": "bool", "face_id": "Int64", **{c: "float64" for c in BOX_COLUMNS},
     "det_score": "float64", **{c: "float64" for c in CLASSES}, "emotion": "string",
 }
 
 
 def frames_table(frames: list[int], times: list[float], face_ids: list[int | None], boxes: np.ndarray,
-                 scores: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
-    """One row per analysed frame and face; a frame without faces has one row with empty face fields
-    (``face_id`` None, NaN elsewhere)."""
-    table = pd.DataFrame({"frame": np.asarray(frames, dtype=np.int64), "time_s": np.asarray(times, dtype=np.float64)})
+                 scores: np.ndarray, probabilities: np.ndarray, decoded: list[bool] | None = None) -> pd.DataFrame:
+    """One row per analysed frame and face, in frame order; a frame without faces, or one whose data
+    did not decode (``decoded`` False), has one row with empty face fields (``face_id`` None, NaN elsewhere)."""
+    table = pd.DataFrame({"frame": np.asarray(frames, dtype=np.int64), "time_s": np.asarray(times, dtype=np.float64),
+                          "decoded": np.asarray(decoded if decoded is not None else [True] * len(frames), dtype=bool)})
     table["face_id"] = pd.array(face_ids, dtype="Int64")
     table[BOX_COLUMNS] = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     table["det_score"] = np.asarray(scores, dtype=np.float64)
@@ -28,7 +29,7 @@ def frames_table(frames: list[int], times: list[float], face_ids: list[int | Non
     has_face = table["face_id"].notna().to_numpy()
     labels = np.array(CLASSES, dtype=object)[np.nan_to_num(table[list(CLASSES)].to_numpy(), nan=-1).argmax(axis=1)]
     table["emotion"] = pd.array(np.where(has_face, labels, None), dtype="string")
-    return table.astype(FRAME_DTYPES)[FRAME_COLUMNS]
+    return table.astype(FRAME_DTYPES)[FRAME_COLUMNS].sort_values("frame", kind="stable", ignore_index=True)
 
 
 def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:

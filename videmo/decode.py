@@ -18,8 +18,8 @@ import stat
 import struct
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +49,10 @@ class VideoInfo:
 
 @dataclass
 class FrameBatch:
-    indices: np.ndarray  # 0-based frame numbers in the video
+    indices: np.ndarray  # 0-based frame numbers in the video, of the frames that decoded
     times: np.ndarray  # seconds, the decoder's timestamps (PyAV's frame.time)
     frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation (decord turns the frames)
+    lost: list[tuple[int, float]] = field(default_factory=list)  # (frame, time) of this chunk's frames that did not decode
 
 
 @dataclass
@@ -231,8 +232,9 @@ def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
     """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order,
-    with the decoder's timestamps. A stream that ends before the last of ``indices`` ends the chunks
-    there (the last one shorter), and ``end`` says where.
+    with the decoder's timestamps. A frame whose data does not decode is listed in its chunk's
+    ``lost`` and the frames after it still come. A stream that ends before the last of ``indices``
+    ends the chunks there (the last one shorter), and ``end`` says where.
 
     The times are the decoder's, not decord's index: where an edit list drops a video's first frames,
     the index keeps their (negative) times at its start, and its time for frame n is another frame's.
@@ -244,45 +246,110 @@ def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamE
     are decord's, pixel for pixel (tested)."""
     frames = decoded_frames(info, indices, end if end is not None else StreamEnd())
     for start, stop in chunk_bounds(len(indices), chunk):
-        decoded = list(itertools.islice(frames, stop - start))
-        if decoded:
-            times, images = zip(*decoded)
-            yield FrameBatch(indices[start:start + len(decoded)], np.array(times, dtype=np.float64), np.stack(images))
-        if len(decoded) < stop - start:
+        items = list(itertools.islice(frames, stop - start))
+        good = [(index, time_s, image) for index, time_s, image in items if image is not None]
+        if items:
+            yield FrameBatch(np.array([g[0] for g in good], dtype=np.int64), np.array([g[1] for g in good], dtype=np.float64),
+                             np.stack([g[2] for g in good]) if good else np.empty((0, info.height, info.width, 3), np.uint8),
+                             [(index, time_s) for index, time_s, image in items if image is None])
+        if len(items) < stop - start:
             return
 
 
-def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, RGB frame) at ``indices`` (ascending), as displayed, until the stream ends (``end`` then
-    says after how many frames, if before the last of ``indices``). A VideoError if decoding breaks,
-    or if the stream holds no frame at all."""
+def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[int, float, np.ndarray | None]]:
+    """(frame, time in seconds, RGB frame as displayed) at ``indices`` (ascending), the frame None where
+    its data does not decode, until the stream ends (``end`` then says after how many frames, if before
+    the last of ``indices``). A VideoError if the stream holds no frame that decodes.
+
+    Frame n is the n-th frame the decoder delivers, as long as every packet decodes. A packet that
+    fails (damaged data) is skipped, as ffmpeg does; from then on each frame is numbered by its
+    timestamp's place among the stream's packets (``frame_numbers``), because after damage a
+    decoder also drops, or delivers late, the frames that refer to the lost one. Where the container
+    itself can no longer be read, the index's remaining frames are lost."""
     import av
 
     wanted = iter(indices.tolist())
     position = next(wanted, None)
-    delivered = 0  # frames the stream has given so far, wanted or not
+    number, decoded = 0, 0  # the number of the stream's next frame; frames delivered
+    numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed
+    stamps: list[int] = []  # the stream's packets' pts, in order (with ``numbers``)
+
+    def at(n: int, time_s: float, image: Callable[[], np.ndarray] | None) -> Iterator[tuple[int, float, np.ndarray | None]]:
+        nonlocal position
+        if n == position:
+            yield n, time_s, image() if image is not None else None
+            position = next(wanted, None)
+
     try:
         with openable(info.path) as name, av.open(name) as container:
             stream = container.streams.best("video")
             stream.thread_count = 1  # the lanes have the cores; decoding is a few percent of the work
             # Times from the stream's start, as decord's index (and players) count them: the example clip starts at 0.85 s.
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-            for number, frame in enumerate(container.decode(stream)):
-                delivered = number + 1
-                if number == position:
+            base = float(stream.time_base or 0)
+
+            def lost_until(stop: int) -> Iterator[tuple[int, float, None]]:
+                nonlocal number
+                for n in range(number, stop):
+                    yield from at(n, stamps[n] * base - start if n < len(stamps) else n / info.fps if info.fps else 0.0, None)
+                number = max(number, stop)
+
+            packets, broken = container.demux(stream), False
+            while position is not None:
+                try:
+                    packet = next(packets, None)
+                except av.FFmpegError:  # the container cannot be read on: flush the decoder, then stop
+                    packet, broken = None, True
+                try:
+                    out = packet.decode() if packet is not None else stream.codec_context.decode(None)
+                except av.FFmpegError:  # this packet's data is damaged: its frame is lost, the stream goes on
+                    if numbers is None:
+                        stamps = frame_stamps(info, stream.start_time)
+                        numbers = {pts: n for n, pts in enumerate(stamps)}
+                    out = []
+                for frame in out:
+                    n = number if numbers is None else numbers.get(frame.pts, -1)
+                    if n < number:  # after damage: late, or a time no packet had
+                        continue
+                    yield from lost_until(n)
+                    decoded += 1
+                    time_s = frame.time - start if frame.time is not None else n / info.fps if info.fps else 0.0
                     # One thread: swscale's default of a thread per core has its helpers queue behind the lanes,
                     # and converting the example's 275 frames beside them took 0.8 s for 0.07 s of CPU.
-                    time_s = frame.time - start if frame.time is not None else number / info.fps if info.fps else 0.0
-                    yield time_s, np.rot90(frame.to_ndarray(format="rgb24", threads=1), k=frame.rotation // 90)
-                    position = next(wanted, None)
+                    yield from at(n, time_s, lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
+                    number = n + 1
                     if position is None:
                         return
+                if packet is None or packet.size == 0:  # flushed: the stream is over
+                    break
+            if decoded:
+                yield from lost_until(len(stamps))  # frames after the damage that never came
+                if broken:
+                    yield from lost_until(info.frame_count)  # the index's frames past the unreadable part
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"{info.path}: decoding failed near frame {position}: {decoder_cause(info.path, e)}") from None
     if position is not None:
-        if delivered == 0:
+        if decoded == 0:
             raise VideoError(f"{info.path}: no frame decodes: {decoder_cause(info.path, EOFError())}")
-        end.frames = delivered
+        end.frames = number
+
+
+def frame_stamps(info: VideoInfo, start: int | None) -> list[int]:
+    """The pts of every frame the video stream holds, in presentation order: one pass over its packets,
+    without decoding (as far as the container can be read). Packets before the stream's start (an
+    edit list's, which decoders drop) are not frames."""
+    import av
+
+    stamps = []
+    with openable(info.path) as name, av.open(name) as container:
+        stream = container.streams.best("video")
+        try:
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None and (start is None or packet.pts >= start):
+                    stamps.append(packet.pts)
+        except av.FFmpegError:
+            pass
+    return sorted(stamps)
 
 
 def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBatch]:

@@ -100,7 +100,7 @@ class Analyzer:
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
-        detections = self.detector.detect(batch.frames)
+        detections = self.detector.detect(batch.frames) if len(batch.frames) else []
         frame_of_face, boxes = faces_of(detections)
         return LabelledChunk(batch, detections, boxes, self.classifier.classify(batch.frames, frame_of_face, boxes))
 
@@ -138,16 +138,17 @@ class Analyzer:
                 annotated.close()
         wall = time.perf_counter() - started
         table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s)
-        summary = self.summarize(info, table, int(table["frame"].nunique()), wall, end.missing(info))
+        summary = self.summarize(info, table, int(table.loc[table["decoded"], "frame"].nunique()), wall, end.missing(info))
         summary["counts"]["episodes"] = int(len(episodes))
         return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet, episodes,
                            annotate_to if annotated is not None else None, notes)
 
     def label_frames(self, path: Path, info: VideoInfo, indices: np.ndarray, tracker: FaceTracker,
                      sheet: FaceSheet, annotated: AnnotatedVideoWriter | None, progress: bool, end: StreamEnd) -> pd.DataFrame:
-        """The rows of frames.csv: decode, detect, classify and track, chunk by chunk, for the frames
-        that decode (``end`` says where the stream ended, if before the index's last frame)."""
-        frames, times, face_ids, boxes, scores, probabilities = [], [], [], [], [], []
+        """The rows of frames.csv: decode, detect, classify and track, chunk by chunk; a frame that does
+        not decode gets one row, ``decoded`` False (``end`` says where the stream ended, if before the
+        index's last frame)."""
+        frames, times, face_ids, boxes, scores, probabilities, decoded = [], [], [], [], [], [], []
         bar = tqdm(total=len(indices), desc=printable(path.name), unit="frame", disable=None if progress else True, leave=False)
         chunks = stream_frames(info, indices, self.options.chunk, end)
         if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
@@ -159,19 +160,22 @@ class Analyzer:
                 ids = tracker.update(float(time_s), face_boxes[face:face + len(found)], image)
                 marks = []
                 for face_id, detection in zip(ids, found):
-                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id)
+                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id), decoded.append(True)
                     boxes.append(detection.box), scores.append(detection.score), probabilities.append(face_probs[face])
                     sheet.offer(image, face_id, detection.box, detection.score)
                     marks.append(FaceMark(face_id, detection.box, face_probs[face]))
                     face += 1
                 if not found:
-                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None)
+                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None), decoded.append(True)
                     boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
                 if annotated is not None:
                     annotated.add(image, marks)
-            bar.update(len(batch.indices))
+            for frame, time_s in batch.lost:
+                frames.append(frame), times.append(time_s), face_ids.append(None), decoded.append(False)
+                boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+            bar.update(len(batch.indices) + len(batch.lost))
         bar.close()
-        return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities))
+        return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded)
 
     def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, missing: dict | None = None) -> dict:
         faces = table[table["face_id"].notna()]
@@ -183,9 +187,11 @@ class Analyzer:
             "model": {"name": self.checkpoint.name, "arch": self.checkpoint.meta["arch"], "vgg": self.checkpoint.meta.get("vgg"),
                       "image_size": self.checkpoint.meta["image_size"], "channels": self.checkpoint.meta["channels"],
                       "sha256": self.checkpoint.sha256},
-            "counts": {"frames_analysed": analysed, "frames_with_faces": int(faces["frame"].nunique()),
+            "counts": {"frames_analysed": analysed, "frames_undecodable": int((~table["decoded"]).sum()),
+                       "frames_with_faces": int(faces["frame"].nunique()),
                        "faces": int(len(faces)), "tracks": int(faces["face_id"].nunique())},
             "frames_missing": missing,  # the index's frames past the stream's end: {"count", "from_frame"}, or null
+            "frames_undecodable": table.loc[~table["decoded"], "frame"].tolist(),  # picked frames whose data is damaged
             "tracks": track_summaries(table),
             "wall_time_s": round(wall_s, 3),
             "frames_per_second": round(analysed / wall_s, 2) if wall_s > 0 else None,
@@ -587,6 +593,9 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     """The notes and the closing line reported for a video analysed into ``folder``."""
     counts, missing = result.summary["counts"], result.summary.get("frames_missing")
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
+    if counts.get("frames_undecodable"):
+        lost = result.summary["frames_undecodable"]
+        shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at frame {lost[0]}{'' if len(lost) == 1 else f'-{lost[-1]}'})"
     return [f"videmo: note: {note}" for note in result.notes] + [
         f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
         f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
