@@ -74,6 +74,15 @@ def test_a_stream_without_a_decodable_frame_is_an_error(tmp_path):
         list(stream_frames(open_video(nothing), np.arange(5), 2))
 
 
+def test_a_damaged_first_frame_loses_its_group_only(tmp_path):
+    source = write_video(tmp_path / "source.mp4", face_frames(30, width=320, height=240), fps=10, extra=["-g", "10"])
+    info = open_video(damage_frame(source, tmp_path / "broken.mp4", 0))  # decord cannot decode its first frame
+    assert (info.width, info.height, info.frame_count) == (320, 240, 30)
+    batches = list(stream_frames(info, np.arange(30), 4))
+    got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
+    assert 0 in lost and set(range(10, 30)) <= set(got) and sorted(got + lost) == list(range(30))
+
+
 @pytest.mark.parametrize("damaged", [13, 5, 19])
 @pytest.mark.parametrize("b_frames", [0, 3])
 def test_a_damaged_frame_is_lost_alone_and_the_frames_after_it_keep_their_numbers(tmp_path, damaged, b_frames):

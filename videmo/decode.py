@@ -101,6 +101,9 @@ def open_video(path: Path, threads: int = 1) -> VideoInfo:
     try:
         height, width = reader[0].shape[:2]
         reader.seek(0)
+    except (RuntimeError, decord.DECORDError, IndexError):  # the first frame is damaged: the frames after it may not be
+        width, height = stream_size(path, rotation)
+    try:
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
@@ -393,6 +396,19 @@ def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBat
                 waiting.get_nowait()
             except queue.Empty:
                 thread.join(timeout=0.1)
+
+
+def stream_size(path: Path, rotation: int) -> tuple[int, int]:
+    """Width and height of the video as displayed, from the stream's header (no frame decoded)."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            context = container.streams.best("video").codec_context
+            width, height = context.width, context.height
+    except (av.FFmpegError, OSError, AttributeError):
+        raise VideoError(f"{path}: {decoder_cause(path, EOFError())}") from None
+    return (height, width) if rotation in (90, 270) else (width, height)
 
 
 def codec_name(path: Path) -> str:
