@@ -47,7 +47,7 @@ def main() -> None:
 
     frames = videmo.read_results(args.results)
     faces = frames.dropna(subset=["face_id"])
-    print(f"{frames['frame'].nunique()} frames analysed, {len(faces)} faces in {faces['face_id'].nunique()} tracks\n")
+    print(f"{frames.loc[frames['decoded'], 'frame'].nunique()} frames analysed, {len(faces)} faces in {faces['face_id'].nunique()} tracks\n")
     if faces.empty:
         return
     pd.set_option("display.width", 140, "display.precision", 2)

@@ -253,6 +253,18 @@ def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(
     summary = json.loads((tmp_path / "out" / "damaged" / "summary.json").read_text())
     assert summary["counts"]["frames_undecodable"] == 1 and summary["frames_undecodable"] == [12]
     assert summary["counts"]["frames_analysed"] == len(expected) - 1 and summary["frames_missing"] is None
+    import av
+
+    with av.open(str(tmp_path / "out" / "damaged" / "annotated.mp4")) as annotated:  # the last frame held in the lost one's place
+        assert sum(1 for _ in annotated.decode(video=0)) == len(expected)
+
+
+def test_damaged_frames_are_named_as_runs():
+    from videmo.pipeline import frame_runs
+
+    assert frame_runs([226]) == "frame 226"
+    assert frame_runs([12, 40, 41, 42, 60]) == "frames 12, 40-42, 60"
+    assert frame_runs([1, 3, 5, 7, 9]) == "frames 1, 3, 5, ..."
 
 
 @pytest.mark.slow

@@ -114,3 +114,23 @@ def test_after_a_damaged_keyframe_the_frames_come_back_at_the_next_one(tmp_path,
     got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
     assert sorted(got + lost) == list(range(30)) and not set(got) & set(lost)  # every frame once, delivered or lost
     assert 10 in lost and set(range(20, 30)) <= set(got)  # the next keyframe's group decodes
+
+
+def test_damage_in_a_stream_cut_mid_group_counts_from_the_first_frame_delivered(tmp_path):
+    """A stream that starts without its keyframe (a cut file): the decoder drops the 9 frames before the next
+    keyframe without an error, so frame 0 is the first it delivers; damage later loses only its own frame."""
+    import av
+
+    source = write_video(tmp_path / "source.mp4", face_frames(30), fps=10, extra=["-bf", "0", "-g", "10"])
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(source)) as given, av.open(str(cut), "w") as written:
+        copy = written.add_stream_from_template(given.streams.video[0])
+        for number, packet in enumerate(given.demux(given.streams.video[0])):
+            if packet.dts is not None and number > 0:
+                packet.stream = copy
+                written.mux(packet)
+    clean = [int(i) for b in stream_frames(open_video(cut), np.arange(29), 4) for i in b.indices]
+    assert clean == list(range(20))  # 29 packets, 20 frames delivered
+    batches = list(stream_frames(open_video(damage_frame(cut, tmp_path / "broken.mp4", 14)), np.arange(29), 4))
+    got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
+    assert lost == [5] and got == [i for i in range(20) if i != 5]

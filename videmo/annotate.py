@@ -55,6 +55,7 @@ class AnnotatedVideoWriter:
         self.path = path
         self.line = max(4, round(min(width, height) / 120))  # thick enough to keep its colour through 4:2:0 chroma
         self.font = font(max(12, round(min(width, height) / 30)))
+        self.last = np.zeros((height, width, 3), np.uint8)
         # yuv420p, which every player reads, needs even sides: the odd last row or column is padded.
         self.writer = imageio_ffmpeg.write_frames(
             str(path), (width, height), fps=max(fps, 1e-3), codec="libx264", pix_fmt_out="yuv420p", quality=None,
@@ -70,7 +71,12 @@ class AnnotatedVideoWriter:
         draw = ImageDraw.Draw(image)
         for face in faces:
             self.draw_face(draw, face, image.width)
-        self.writer.send(np.ascontiguousarray(np.asarray(image)))
+        self.last = np.ascontiguousarray(np.asarray(image))
+        self.writer.send(self.last)
+
+    def hold(self) -> None:
+        """The last frame once more (black before any), in place of one that did not decode: the video keeps its timing."""
+        self.writer.send(self.last)
 
     def draw_face(self, draw: ImageDraw.ImageDraw, face: FaceMark, frame_width: int) -> None:
         x1, y1, x2, y2 = face.box

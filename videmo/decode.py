@@ -266,14 +266,14 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
 
     Frame n is the n-th frame the decoder delivers, as long as every packet decodes. A packet that
     fails (damaged data) is skipped, as ffmpeg does; from then on each frame is numbered by its
-    timestamp's place among the stream's packets (``frame_numbers``), because after damage a
+    timestamp's place among the stream's packets (``frame_stamps``), because after damage a
     decoder also drops, or delivers late, the frames that refer to the lost one. Where the container
     itself can no longer be read, the index's remaining frames are lost."""
     import av
 
     wanted = iter(indices.tolist())
     position = next(wanted, None)
-    number, decoded = 0, 0  # the number of the stream's next frame; frames delivered
+    number, decoded, first_pts = 0, 0, None  # the number of the stream's next frame; frames delivered; the first one's pts
     numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed
     stamps: list[int] = []  # the stream's packets' pts, in order (with ``numbers``)
 
@@ -289,12 +289,15 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
             stream.thread_count = 1  # the lanes have the cores; decoding is a few percent of the work
             # Times from the stream's start, as decord's index (and players) count them: the example clip starts at 0.85 s.
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-            base = float(stream.time_base or 0)
+            base = float(stream.time_base) if stream.time_base is not None else None
+
+            def time_of(n: int, pts: int | None) -> float:
+                return pts * base - start if pts is not None and base is not None else n / info.fps if info.fps else 0.0
 
             def lost_until(stop: int) -> Iterator[tuple[int, float, None]]:
                 nonlocal number
                 for n in range(number, stop):
-                    yield from at(n, stamps[n] * base - start if n < len(stamps) else n / info.fps if info.fps else 0.0, None)
+                    yield from at(n, time_of(n, stamps[n] if n < len(stamps) else None), None)
                 number = max(number, stop)
 
             packets, broken = container.demux(stream), False
@@ -306,8 +309,8 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                 try:
                     out = packet.decode() if packet is not None else stream.codec_context.decode(None)
                 except av.FFmpegError:  # this packet's data is damaged: its frame is lost, the stream goes on
-                    if numbers is None:
-                        stamps = frame_stamps(info, stream.start_time)
+                    if numbers is None:  # counted from the first frame delivered, as until now
+                        stamps = frame_stamps(info, first_pts if first_pts is not None else stream.start_time)
                         numbers = {pts: n for n, pts in enumerate(stamps)}
                     out = []
                 for frame in out:
@@ -316,14 +319,15 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                         continue
                     yield from lost_until(n)
                     decoded += 1
-                    time_s = frame.time - start if frame.time is not None else n / info.fps if info.fps else 0.0
+                    first_pts = frame.pts if first_pts is None else first_pts
+                    time_s = frame.time - start if frame.time is not None else time_of(n, None)
                     # One thread: swscale's default of a thread per core has its helpers queue behind the lanes,
                     # and converting the example's 275 frames beside them took 0.8 s for 0.07 s of CPU.
                     yield from at(n, time_s, lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
                     number = n + 1
                     if position is None:
                         return
-                if packet is None or packet.size == 0:  # flushed: the stream is over
+                if packet is None or (packet.size == 0 and packet.dts is None):  # the flush packet: the stream is over
                     break
             if decoded:
                 yield from lost_until(len(stamps))  # frames after the damage that never came
@@ -338,9 +342,9 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
 
 
 def frame_stamps(info: VideoInfo, start: int | None) -> list[int]:
-    """The pts of every frame the video stream holds, in presentation order: one pass over its packets,
-    without decoding (as far as the container can be read). Packets before the stream's start (an
-    edit list's, which decoders drop) are not frames."""
+    """The pts of every frame the video stream holds from ``start`` on, in presentation order: one pass
+    over its packets, without decoding (as far as the container can be read). Packets before the first
+    frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames."""
     import av
 
     stamps = []
@@ -407,7 +411,9 @@ def stream_size(path: Path, rotation: int) -> tuple[int, int]:
             context = container.streams.best("video").codec_context
             width, height = context.width, context.height
     except (av.FFmpegError, OSError, AttributeError):
-        raise VideoError(f"{path}: {decoder_cause(path, EOFError())}") from None
+        width = height = 0
+    if not width or not height:
+        raise VideoError(f"{path}: {decoder_cause(path, EOFError())}")
     return (height, width) if rotation in (90, 270) else (width, height)
 
 

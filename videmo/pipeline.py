@@ -155,8 +155,20 @@ class Analyzer:
             chunks = prefetch(chunks)
         for chunk in self.in_lanes(self.label_chunk, chunks):
             batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.probabilities
+            lost = list(batch.lost)
+
+            def mark_lost(before: float) -> None:
+                """Rows for the chunk's damaged frames numbered below ``before``; the annotated video holds its last frame."""
+                while lost and lost[0][0] < before:
+                    frame, time_s = lost.pop(0)
+                    frames.append(frame), times.append(time_s), face_ids.append(None), decoded.append(False)
+                    boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+                    if annotated is not None:
+                        annotated.hold()
+
             face = 0
             for frame, time_s, found, image in zip(batch.indices, batch.times, chunk.detections, batch.frames):
+                mark_lost(frame)
                 ids = tracker.update(float(time_s), face_boxes[face:face + len(found)], image)
                 marks = []
                 for face_id, detection in zip(ids, found):
@@ -170,9 +182,7 @@ class Analyzer:
                     boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
                 if annotated is not None:
                     annotated.add(image, marks)
-            for frame, time_s in batch.lost:
-                frames.append(frame), times.append(time_s), face_ids.append(None), decoded.append(False)
-                boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+            mark_lost(np.inf)
             bar.update(len(batch.indices) + len(batch.lost))
         bar.close()
         return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded)
@@ -589,13 +599,25 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def frame_runs(frames: list[int], most: int = 3) -> str:
+    """'frame 12', 'frames 12, 40-49' or 'frames 12, 40-49, 60, ...': the first ``most`` runs of ascending frame numbers."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most]) + (", ..." if len(runs) > most else "")
+    return f"frame{'s' if len(frames) > 1 else ''} {shown}"
+
+
 def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     """The notes and the closing line reported for a video analysed into ``folder``."""
     counts, missing = result.summary["counts"], result.summary.get("frames_missing")
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
     if counts.get("frames_undecodable"):
         lost = result.summary["frames_undecodable"]
-        shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at frame {lost[0]}{'' if len(lost) == 1 else f'-{lost[-1]}'})"
+        shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at {frame_runs(lost)})"
     return [f"videmo: note: {note}" for note in result.notes] + [
         f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
         f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
