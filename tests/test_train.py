@@ -125,6 +125,13 @@ def test_resume_gives_the_same_weights(easy_data, tmp_path):
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
 
 
+def test_resume_without_epochs_keeps_the_runs_length(easy_data, tmp_path):
+    common = ["--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
+    invoke(*common, "--epochs", "2", "--out", str(tmp_path / "run/best.pt"))
+    assert invoke("--data", str(easy_data), "--resume", str(tmp_path / "run/best.last.pt"), "--quiet").exit_code == 0  # nothing left
+    assert read_payload(tmp_path / "run/best.last.pt")["train_state"]["epoch"] == 2
+
+
 def test_resume_needs_a_last_checkpoint(easy_data, trained):
     result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--resume", str(trained)])
     assert result.exit_code == 1
@@ -184,7 +191,7 @@ def test_bad_pretrained_path_is_one_line(easy_data, tmp_path):
 
 def test_paper_preset_sets_the_papers_settings(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr("videmo.train.train", lambda config, resume=None, command="": seen.update(config=config))
+    monkeypatch.setattr("videmo.train.train", lambda config, resume=None, command="", epochs=None: seen.update(config=config))
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--preset", "paper"])
     assert result.exit_code == 0, result.output
     config: TrainConfig = seen["config"]

@@ -82,7 +82,7 @@ def main():
 @click.option("--normalize", type=click.Choice(["unit", "centered", "imagenet"]), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
 @click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
 @click.option("--freeze-vgg", is_flag=True, help="Keep the VGG branch's weights fixed.")
-@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), help="[default: 20; with --resume, the run's own]")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), default="adamw", show_default=True)
 @click.option("--lr", type=Number(0, min_open=True), default=1e-3, show_default=True)
@@ -99,7 +99,7 @@ def main():
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--decode-threads", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once, before training).")
 @click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
-@click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings; --epochs may extend the run).")
+@click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings and epochs; --epochs may change the run's length).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
 @click.option("--crop-margin", type=Number(-0.5, 3),
@@ -118,7 +118,8 @@ def train(preset, grey, resume, **options):
     options = {k: v for k, v in options.items() if v is not None or k in ("layout", "max_train_samples")}
     if preset:
         options.update(PRESETS[preset])
-    run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]))
+    run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]),
+                 epochs=options.get("epochs"))
 
 
 @main.command()

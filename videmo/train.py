@@ -90,13 +90,14 @@ class TrainConfig:
         return out.with_name(f"{out.stem}.last.pt")
 
 
-def train(config: TrainConfig, resume: str | None = None, command: str = "") -> dict:
-    """Run the training; returns the best checkpoint's metrics."""
+def train(config: TrainConfig, resume: str | None = None, command: str = "", epochs: int | None = None) -> dict:
+    """Run the training; returns the best checkpoint's metrics. A resumed run keeps its own settings and
+    length, unless ``epochs`` sets another (the cosine schedule is then recomputed for it)."""
     state = None
     if resume:
         state = read_resume_state(resume)
         kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
-        overrides = {"epochs": config.epochs, "quiet": config.quiet, "device": config.device}
+        overrides = {"epochs": epochs or kept["epochs"], "quiet": config.quiet, "device": config.device}
         config = TrainConfig(**{**kept, **overrides})
     check_config(config)
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
