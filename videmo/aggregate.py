@@ -18,7 +18,7 @@ FRAME_DTYPES = {
 
 def frames_table(frames: list[int], times: list[float], face_ids: list[int | None], boxes: np.ndarray,
                  scores: np.ndarray, probabilities: np.ndarray, decoded: list[bool] | None = None) -> pd.DataFrame:
-    """One row per analysed frame and face, in frame order; a frame without faces, or one whose data
+    """One row per analysed frame and face; a frame without faces, or one whose data
     did not decode (``decoded`` False), has one row with empty face fields (``face_id`` None, NaN elsewhere)."""
     table = pd.DataFrame({"frame": np.asarray(frames, dtype=np.int64), "time_s": np.asarray(times, dtype=np.float64),
                           "decoded": np.asarray(decoded if decoded is not None else [True] * len(frames), dtype=bool)})
@@ -29,7 +29,7 @@ def frames_table(frames: list[int], times: list[float], face_ids: list[int | Non
     has_face = table["face_id"].notna().to_numpy()
     labels = np.array(CLASSES, dtype=object)[np.nan_to_num(table[list(CLASSES)].to_numpy(), nan=-1).argmax(axis=1)]
     table["emotion"] = pd.array(np.where(has_face, labels, None), dtype="string")
-    return table.astype(FRAME_DTYPES)[FRAME_COLUMNS].sort_values("frame", kind="stable", ignore_index=True)
+    return table.astype(FRAME_DTYPES)[FRAME_COLUMNS]
 
 
 def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:

@@ -157,12 +157,15 @@ class Analyzer:
             batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.probabilities
             lost = list(batch.lost)
 
+            def faceless_row(frame: int, time_s: float, was_decoded: bool) -> None:
+                frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None), decoded.append(was_decoded)
+                boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+
             def mark_lost(before: float) -> None:
-                """Rows for the chunk's damaged frames numbered below ``before``; the annotated video holds its last frame."""
+                """Rows for the chunk's damaged frames numbered below ``before``, in frame order among the others;
+                the annotated video holds its last frame in their place."""
                 while lost and lost[0][0] < before:
-                    frame, time_s = lost.pop(0)
-                    frames.append(frame), times.append(time_s), face_ids.append(None), decoded.append(False)
-                    boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+                    faceless_row(*lost.pop(0), was_decoded=False)
                     if annotated is not None:
                         annotated.hold()
 
@@ -178,8 +181,7 @@ class Analyzer:
                     marks.append(FaceMark(face_id, detection.box, face_probs[face]))
                     face += 1
                 if not found:
-                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None), decoded.append(True)
-                    boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+                    faceless_row(frame, time_s, was_decoded=True)
                 if annotated is not None:
                     annotated.add(image, marks)
             mark_lost(np.inf)
