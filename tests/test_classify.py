@@ -76,3 +76,26 @@ def test_checkpoint_crop_and_equalisation_reach_the_crops(tmp_path):
     crop = classifier.crops(torch.from_numpy(frame), np.array([0]), np.array([[30.0, 30.0, 70.0, 70.0]]))
     assert crop.min() == 0 and crop.max() == pytest.approx(1.0)  # equalised: the full grey range
     assert EmotionClassifier(load_checkpoint(path), torch.device("cpu"), "fp32", margin=0.3).margin == 0.3
+
+
+def test_mirror_averaging_labels_a_face_and_its_mirror_image_alike(tiny_checkpoint):
+    """With ``mirror`` (the default) a face and its mirror image get the same probabilities: the
+    softmax of the mean of the model's logits for both; without it, the model's own for each."""
+    from videmo.classify import logits_of
+
+    frames = np.random.default_rng(4).integers(0, 256, (1, 80, 100, 3), dtype=np.uint8)
+    mirrored = frames[:, :, ::-1].copy()
+    box = np.array([[21.0, 12.0, 61.0, 60.0]])
+    mirrored_box = np.array([[100 - 61.0, 12.0, 100 - 21.0, 60.0]])
+    faces = np.array([0])
+    on = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32")
+    off = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32", mirror=False)
+    assert on.mirror and not off.mirror
+    both = on.classify(frames, faces, box), on.classify(mirrored, faces, mirrored_box)
+    assert np.allclose(*both, atol=1e-5)
+    crop = off.crops(torch.from_numpy(frames), faces, box)
+    with torch.inference_mode():
+        own = off.model(crop), off.model(crop.flip(-1))
+        assert torch.allclose(logits_of(on.model, crop, torch.contiguous_format, True), (own[0] + own[1]) / 2, atol=1e-5)
+    assert np.allclose(off.classify(frames, faces, box), torch.softmax(own[0], 1).numpy(), atol=1e-5)
+    assert not np.allclose(off.classify(frames, faces, box), off.classify(mirrored, faces, mirrored_box), atol=1e-3)

@@ -90,6 +90,7 @@ def test_evaluate_json_is_consistent_with_its_confusion_matrix(eval_data, eval_c
     report = json.loads(result.stdout)
     assert report["split"] == "val" and report["images"] == 12 and report["skipped"] == 0
     assert report["classes"] == list(CLASSES) and report["weights"] == str(eval_checkpoint) and len(report["sha256"]) == 64
+    assert report["mirror"] is True  # as analyze labels faces by default
     cm = torch.tensor(report["confusion"], dtype=torch.float64)
     assert cm.shape == (7, 7) and cm.sum() == 12
     assert cm.sum(dim=1).tolist() == [0, 0, 0, 4, 3, 0, 5]  # happy, sad, neutral in RAF-DB order
@@ -109,7 +110,10 @@ def test_evaluate_text_report_and_split_choice(eval_data, eval_checkpoint, tmp_p
     result = runner.invoke(main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--split", "test",
                                   "--plots", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "[test]: 2 images" in result.stdout and "macro-F1" in result.stdout and "confusion matrix" in result.stdout
+    assert "[test]: 2 images, each averaged with its mirror image" in result.stdout
+    assert "macro-F1" in result.stdout and "confusion matrix" in result.stdout
+    plain = runner.invoke(main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--no-mirror", "--json"])
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["mirror"] is False
     assert (tmp_path / "confusion_matrix.png").is_file() and (tmp_path / "class_accuracy.png").is_file()
 
     train_only = write_folders(tmp_path / "train_only", {"train": {"sad": 1}})

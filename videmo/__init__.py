@@ -7,7 +7,7 @@ def analyze(path, output=None, **options):
     """Analyse one video and return the rows of its ``frames.csv`` as a DataFrame.
 
     ``options`` are those of ``videmo analyze`` (``weights``, ``fps``, ``every``, ``detect_width``,
-    ``min_face``, ``det_threshold``, ``margin``, ``batch_size``, ``device``, ``precision``, ``bin_s``);
+    ``min_face``, ``det_threshold``, ``margin``, ``mirror``, ``batch_size``, ``device``, ``precision``, ``bin_s``);
     with ``output`` the results folder is written too.
     """
     from .pipeline import analyze as run

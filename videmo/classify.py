@@ -42,12 +42,27 @@ def framing(boxes: np.ndarray, image_side: float) -> tuple[float, float]:
     return float(np.median(image_side / side - 1)), float(np.median((image_side / 2 - cy) / side))
 
 
+def logits_of(model: torch.nn.Module, batch: torch.Tensor, memory_format: torch.memory_format, mirror: bool) -> torch.Tensor:
+    """The model's logits for ``batch``; with ``mirror``, the mean of each face's and its mirror image's.
+
+    A face and its mirror image show the same emotion, and the models train on flipped faces, yet
+    they score the two apart; averaging both (test-time augmentation, one forward pass of twice the
+    batch) took the default model from 0.807 to 0.817 on FER+ Valid, for about a tenth more of
+    analyze's time (detection takes most of it).
+    """
+    if mirror:
+        batch = torch.cat([batch, batch.flip(-1)])
+    logits = model(batch.contiguous(memory_format=memory_format))
+    return logits.view(2, -1, logits.shape[1]).mean(dim=0) if mirror else logits
+
+
 class EmotionClassifier:
     """Runs a checkpoint's model on face crops; ``precision`` ``auto`` picks bf16/fp16 where it pays."""
 
     def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str = "auto", batch_size: int = 64,
-                 margin: float | None = None):
+                 margin: float | None = None, mirror: bool = True):
         self.meta = checkpoint.meta
+        self.mirror = mirror
         self.device = device
         self.precision = resolve_precision(precision, device)
         self.batch_size = batch_size
@@ -102,8 +117,8 @@ class EmotionClassifier:
         out = []
         for start in range(0, len(boxes), self.batch_size):
             part = slice(start, start + self.batch_size)
-            batch = self.crops(frames_tensor, frame_of_face[part], boxes[part]).contiguous(memory_format=memory_format)
+            batch = self.crops(frames_tensor, frame_of_face[part], boxes[part])
             with autocast(self.device, self.precision):
-                logits = self.model(batch)
+                logits = logits_of(self.model, batch, memory_format, self.mirror)
             out.append(torch.softmax(logits.float(), dim=1))
         return torch.cat(out).double().cpu().numpy()

@@ -155,6 +155,8 @@ def info(checkpoint, as_json):
 @click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
 @click.option("--det-threshold", type=Number(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
 @click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
+@click.option("--mirror/--no-mirror", default=True, show_default=True,
+              help="Average each face with its mirror image: +1 point on FER+ Valid for about a tenth more time.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
 @click.option("--smooth", "smooth_s", type=Number(0), default=0.5, show_default=True,
@@ -213,11 +215,12 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--mirror/--no-mirror", default=True, show_default=True, help="Average each face with its mirror image, as analyze does.")
 @click.option("--plots", type=click.Path(file_okay=False),
               help="Also write confusion_matrix.png and class_accuracy.png into this folder [default: no plots].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @one_line_errors
-def evaluate(data, weights, split, layout, device, precision, batch_size, plots, as_json):
+def evaluate(data, weights, split, layout, device, precision, batch_size, mirror, plots, as_json):
     """Accuracy, macro-F1, per-class precision and recall, confusion matrix."""
     from pathlib import Path
 
@@ -227,7 +230,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, plots,
     weights = weights or default_weights()
     if weights is None:
         raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
-    result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json)
+    result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json,
+                                   mirror=mirror)
     if plots:
         folder = Path(plots)
         folder.mkdir(parents=True, exist_ok=True)
@@ -240,7 +244,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, plots,
     for note in about["notes"]:
         click.echo(f"note: {note}")
     click.echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
-               + (f", {about['skipped']} unreadable skipped" if about["skipped"] else ""))
+               + (f", {about['skipped']} unreadable skipped" if about["skipped"] else "")
+               + (", each averaged with its mirror image" if about["mirror"] else ""))
     click.echo(format_report(result, about["classes"]))
     if plots:
         click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}")

@@ -15,8 +15,10 @@ from .train import predict
 
 
 def evaluate(data: str, weights: str, split: str | None = None, layout: str | None = None, device: str = "auto",
-             precision: str = "fp32", batch_size: int = 256, workers: int = 2, progress: bool = True) -> tuple[Scores, dict]:
-    """Scores of ``weights`` on ``split`` (default: val, else test) and a description of what was scored."""
+             precision: str = "fp32", batch_size: int = 256, workers: int = 2, progress: bool = True,
+             mirror: bool = True) -> tuple[Scores, dict]:
+    """Scores of ``weights`` on ``split`` (default: val, else test) and a description of what was scored;
+    ``mirror`` averages each face with its mirror image, as ``analyze`` does by default."""
     checkpoint = load_checkpoint(weights)
     dataset = load_dataset(data, layout)
     available = [name for name in ("val", "test", "train") if dataset.split(name)]
@@ -36,11 +38,11 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     std = torch.tensor(meta["std"], device=torch_device).view(1, -1, 1, 1)
     if meta.get("equalize"):
         images = equalize(images)
-    logits = predict(model, images, mean, std, torch_device, precision, batch_size)
+    logits = predict(model, images, mean, std, torch_device, precision, batch_size, mirror)
     result = scores(labels, logits.argmax(1), len(meta["classes"]))
     about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes,
              "counts": dataset.counts().get(split, []), "images": int(len(labels)), "skipped": skipped,
-             "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision}
+             "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision, "mirror": mirror}
     return result, about
 
 

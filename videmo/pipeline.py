@@ -53,6 +53,7 @@ class AnalyzeOptions:
     min_face: int = 40  # pixels of the original frame
     det_threshold: float = 0.9
     margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
+    mirror: bool = True  # average each face's probabilities with its mirror image's (see classify.logits_of)
     batch_size: int = 64  # faces per classifier step
     chunk: int = 16  # frames decoded and detected together
     bin_s: float = 1.0
@@ -95,7 +96,8 @@ class Analyzer:
         self.device = resolve_device(options.device)
         self.checkpoint = load_weights(options.weights)
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
-        self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin)
+        self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin,
+                                            options.mirror)
         self.lanes = options.lanes or default_lanes(self.device)
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
@@ -566,7 +568,7 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
 
 
 # The settings that change what a results folder holds (not how fast it was made).
-RESULT_SETTINGS = ("weights", "fps", "every", "detect_width", "min_face", "det_threshold", "margin", "bin_s", "smooth_s",
+RESULT_SETTINGS = ("weights", "fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
                    "min_episode_s", "annotate")
 
 

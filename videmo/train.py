@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .checkpoint import CLASSES, CheckpointError, count_parameters, model_meta, read_payload, save_checkpoint
-from .classify import CROP_MARGIN, CROP_SHIFT
+from .classify import CROP_MARGIN, CROP_SHIFT, logits_of
 from .data import NO_LABEL, Dataset, decode_samples, equalize, format_counts, load_dataset
 from .device import autocast, prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError
@@ -355,16 +355,15 @@ def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.
 
 @torch.inference_mode()
 def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-            device: torch.device, precision: str, batch_size: int) -> torch.Tensor:
-    """Logits (fp32, CPU) for uint8 images, in batches."""
+            device: torch.device, precision: str, batch_size: int, mirror: bool = False) -> torch.Tensor:
+    """Logits (fp32, CPU) for uint8 images, in batches; with ``mirror``, averaged with the mirror images'."""
     model.eval()
     memory_format = training_memory_format(device, precision)
     out = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device).float() / 255
-        batch = ((batch - mean) / std).contiguous(memory_format=memory_format)
         with autocast(device, precision):
-            out.append(model(batch).float().cpu())
+            out.append(logits_of(model, (batch - mean) / std, memory_format, mirror).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
 
 
