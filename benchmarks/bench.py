@@ -201,8 +201,10 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the generated long video; 0 skips it")
     parser.add_argument("--repeat", type=int, default=3, help="pipeline and stages runs of each video but the long one, after a warm-up")
     for field in fields(AnalyzeOptions):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default) if field.default is not None else str,
-                            default=field.default)
+        kind = type(field.default) if field.default is not None else str
+        if kind is bool:  # --mirror=False, --annotate=True: bool("False") would be True
+            kind = lambda text: text.lower() in ("1", "true", "yes", "on")  # noqa: E731
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     options = {f.name: getattr(args, f.name) for f in fields(AnalyzeOptions)}
