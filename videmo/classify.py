@@ -47,8 +47,8 @@ def logits_of(model: torch.nn.Module, batch: torch.Tensor, memory_format: torch.
 
     A face and its mirror image show the same emotion, and the models train on flipped faces, yet
     they score the two apart; averaging both (test-time augmentation, one forward pass of twice the
-    batch) took the default model from 0.807 to 0.817 on FER+ Valid, for about a tenth more of
-    analyze's time (detection takes most of it).
+    batch) took the previous default model from 0.807 to 0.817 on FER+ Valid; it halves the
+    classifier's faces/s but costs analyze a few percent, since detection takes most of its time.
     """
     if mirror:
         batch = torch.cat([batch, batch.flip(-1)])

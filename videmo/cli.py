@@ -156,7 +156,7 @@ def info(checkpoint, as_json):
 @click.option("--det-threshold", type=Number(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
 @click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
-              help="Average each face with its mirror image: +1 point on FER+ Valid for about a tenth more time.")
+              help="Average each face with its mirror image: +1 point on FER+ Valid for a few percent more time.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
 @click.option("--smooth", "smooth_s", type=Number(0), default=0.5, show_default=True,

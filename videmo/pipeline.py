@@ -53,7 +53,7 @@ class AnalyzeOptions:
     min_face: int = 40  # pixels of the original frame
     det_threshold: float = 0.9
     margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
-    mirror: bool = True  # average each face's probabilities with its mirror image's (see classify.logits_of)
+    mirror: bool = True  # label each face by the mean of its and its mirror image's logits (see classify.logits_of)
     batch_size: int = 64  # faces per classifier step
     chunk: int = 16  # frames decoded and detected together
     bin_s: float = 1.0
