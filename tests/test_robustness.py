@@ -27,7 +27,7 @@ from PIL import Image
 from test_data import save_image, write_folders
 
 import videmo
-from videmo import decode, pipeline
+from videmo import cli, decode, pipeline
 from videmo.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
 from videmo.write import OUTPUT_FILES
@@ -437,6 +437,41 @@ def test_interrupted_analyze_leaves_complete_folders_and_resumes(good_video, tin
     assert entries(out) == names
     for name in names:
         assert_complete(out / name)
+
+
+class SignalInFinalizer:
+    """Sends a signal from ``__del__``, where Python cannot raise it: as a Ctrl-C that lands while
+    decord's VideoReader frees its handle (a CI run went on to the end and exited 0)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+
+    def __del__(self):
+        signal.raise_signal(self.signum)
+
+
+@pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "videmo: interrupted"),
+                                                  (signal.SIGTERM, 143, "videmo: terminated")], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_swallowed_by_a_finalizer_still_stops_the_command(capsys, signum, status, line):
+    steps = []
+
+    @cli.one_line_errors
+    def command():
+        SignalInFinalizer(signum)  # freed at once: the signal's exception is raised inside __del__
+        for _ in range(300):
+            steps.append(None)
+            time.sleep(0.01)
+
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background shell may have set it to ignored
+    try:
+        with pytest.raises(SystemExit) as exit:
+            command()
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert exit.value.code == status
+    assert len(steps) < 300
+    err = capsys.readouterr().err
+    assert err.splitlines() == [line], err  # no "Exception ignored in ... __del__" traceback
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
 import shlex
 import signal
 import sys
 import threading
+import time
 
 import click
 
@@ -36,6 +39,41 @@ def raise_terminated(signum: int, frame) -> None:
     raise Terminated
 
 
+@contextlib.contextmanager
+def interrupts_not_lost():
+    """Deliver again a Ctrl-C or SIGTERM that Python swallowed in a finalizer.
+
+    Python cannot raise out of ``__del__``: it prints "Exception ignored in" with a traceback and goes
+    on. A signal landing while decord's VideoReader frees its handle there was lost, so the run went on
+    to the end and exited 0 (caught by the interruption test in CI). The unraisable hook sees the
+    swallowed interrupt and sends the signal again from a thread a moment later (Python runs signal
+    handlers in the main thread, at its next instruction, by then outside the finalizer; one that
+    lands in a finalizer again is sent again); a re-sent signal still on its way
+    when the command ends is waited for, so it lands here and not in the interpreter's exit."""
+    previous = sys.unraisablehook
+    resent: list[threading.Thread] = []
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return previous(unraisable)
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        resend = threading.Timer(0.05, os.kill, (os.getpid(), signum))  # later: landing in this hook, it would be lost again
+        resend.daemon = True
+        resend.start()
+        resent.append(resend)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        try:
+            for resend in resent:
+                resend.join()
+            time.sleep(0.01 if resent else 0)  # the handler runs at the next instruction; a sleep is one
+        finally:
+            sys.unraisablehook = previous
+
+
 def one_line_errors(command):
     """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130, SIGTERM into 143."""
 
@@ -44,7 +82,8 @@ def one_line_errors(command):
         in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
         previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
         try:
-            return command(*args, **kwargs)
+            with interrupts_not_lost() if in_main_thread else contextlib.nullcontext():
+                return command(*args, **kwargs)
         except VidemoError as e:
             click.echo(printable(f"videmo: error: {e}"), err=True)
             sys.exit(1)
