@@ -450,28 +450,60 @@ class SignalInFinalizer:
         signal.raise_signal(self.signum)
 
 
+def run_wrapped(command) -> int:
+    """The exit status of ``command`` under the CLI's wrapper, Ctrl-C raising (a background shell may have set it to ignored)."""
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit) as exit:
+            cli.one_line_errors(command)()
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    return exit.value.code
+
+
 @pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "videmo: interrupted"),
                                                   (signal.SIGTERM, 143, "videmo: terminated")], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_swallowed_by_a_finalizer_still_stops_the_command(capsys, signum, status, line):
     steps = []
+    hook, sigterm = sys.unraisablehook, signal.getsignal(signal.SIGTERM)
 
-    @cli.one_line_errors
     def command():
         SignalInFinalizer(signum)  # freed at once: the signal's exception is raised inside __del__
         for _ in range(300):
             steps.append(None)
             time.sleep(0.01)
 
-    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background shell may have set it to ignored
-    try:
-        with pytest.raises(SystemExit) as exit:
-            command()
-    finally:
-        signal.signal(signal.SIGINT, sigint)
-    assert exit.value.code == status
+    assert run_wrapped(command) == status
     assert len(steps) < 300
     err = capsys.readouterr().err
     assert err.splitlines() == [line], err  # no "Exception ignored in ... __del__" traceback
+    assert sys.unraisablehook is hook and signal.getsignal(signal.SIGTERM) is sigterm
+
+
+def test_a_swallowed_signal_just_before_the_command_returns_is_not_lost(capsys):
+    def command():
+        SignalInFinalizer(signal.SIGINT)
+        return "finished"
+
+    assert run_wrapped(command) == 130
+    assert capsys.readouterr().err.splitlines() == ["videmo: interrupted"]
+
+
+def test_a_swallowed_signal_does_not_land_in_the_cleanup_of_the_next_one(capsys):
+    cleanup = []
+
+    def command():
+        try:
+            SignalInFinalizer(signal.SIGTERM)  # swallowed: to be raised again 50 ms later...
+            signal.raise_signal(signal.SIGINT)  # ...but a Ctrl-C comes first, and its cleanup runs undisturbed
+        finally:
+            for _ in range(20):
+                cleanup.append(None)
+                time.sleep(0.01)
+
+    assert run_wrapped(command) == 130
+    assert len(cleanup) == 20
+    assert capsys.readouterr().err.splitlines() == ["videmo: interrupted"]
 
 
 @pytest.fixture(scope="module")

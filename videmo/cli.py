@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import functools
 import json
 import math
-import os
 import shlex
 import signal
 import sys
 import threading
-import time
 
 import click
 
@@ -35,43 +34,52 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that the same cleanup runs (no half-written results folder)."""
 
 
-def raise_terminated(signum: int, frame) -> None:
-    raise Terminated
+class Interrupts:
+    """Ctrl-C and SIGTERM as exceptions in the main thread, none of them lost; for one command.
 
+    Python cannot raise out of ``__del__``: it prints "Exception ignored in" and goes on. A Ctrl-C
+    that landed while decord's VideoReader freed its handle there was lost, and the run went on to the
+    end and exited 0 (CI's interruption test caught it). The unraisable hook keeps such an interrupt
+    and has it raised again 50 ms later, by then outside the finalizer (and again if it lands in
+    another). An interrupt that is raised cancels those pending, so that none lands in the cleanup it
+    starts; one still pending when the command ends is raised then."""
 
-@contextlib.contextmanager
-def interrupts_not_lost():
-    """Deliver again a Ctrl-C or SIGTERM that Python swallowed in a finalizer.
+    def __enter__(self) -> Interrupts:
+        self.pending: KeyboardInterrupt | None = None
+        self.timers: list[threading.Timer] = []
+        self.sigterm = signal.signal(signal.SIGTERM, self.raise_interrupt)
+        self.sigint = signal.getsignal(signal.SIGINT)
+        if self.sigint is signal.default_int_handler:  # not where the shell set Ctrl-C to be ignored
+            signal.signal(signal.SIGINT, self.raise_interrupt)
+        self.unraisablehook, sys.unraisablehook = sys.unraisablehook, self.keep_swallowed
+        return self
 
-    Python cannot raise out of ``__del__``: it prints "Exception ignored in" with a traceback and goes
-    on. A signal landing while decord's VideoReader frees its handle there was lost, so the run went on
-    to the end and exited 0 (caught by the interruption test in CI). The unraisable hook sees the
-    swallowed interrupt and sends the signal again from a thread a moment later (Python runs signal
-    handlers in the main thread, at its next instruction, by then outside the finalizer; one that
-    lands in a finalizer again is sent again); a re-sent signal still on its way
-    when the command ends is waited for, so it lands here and not in the interpreter's exit."""
-    previous = sys.unraisablehook
-    resent: list[threading.Thread] = []
+    def raise_interrupt(self, signum: int, frame) -> None:
+        self.pending = None
+        for timer in self.timers:
+            timer.cancel()
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    def hook(unraisable) -> None:
+    def keep_swallowed(self, unraisable) -> None:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-            return previous(unraisable)
+            return self.unraisablehook(unraisable)
+        self.pending = unraisable.exc_value
         signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-        resend = threading.Timer(0.05, os.kill, (os.getpid(), signum))  # later: landing in this hook, it would be lost again
-        resend.daemon = True
-        resend.start()
-        resent.append(resend)
+        # Later, from another thread: raised now, in this hook, it would be swallowed again.
+        timer = threading.Timer(0.05, _thread.interrupt_main, (signum,))
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
 
-    sys.unraisablehook = hook
-    try:
-        yield
-    finally:
-        try:
-            for resend in resent:
-                resend.join()
-            time.sleep(0.01 if resent else 0)  # the handler runs at the next instruction; a sleep is one
-        finally:
-            sys.unraisablehook = previous
+    def __exit__(self, kind, value, traceback) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        sys.unraisablehook = self.unraisablehook
+        signal.signal(signal.SIGTERM, self.sigterm if self.sigterm is not None else signal.SIG_DFL)  # None: set outside Python
+        if self.sigint is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self.sigint)
+        if self.pending is not None and not (kind is not None and issubclass(kind, KeyboardInterrupt)):
+            raise self.pending
 
 
 def one_line_errors(command):
@@ -80,9 +88,8 @@ def one_line_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
-        previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
         try:
-            with interrupts_not_lost() if in_main_thread else contextlib.nullcontext():
+            with Interrupts() if in_main_thread else contextlib.nullcontext():
                 return command(*args, **kwargs)
         except VidemoError as e:
             click.echo(printable(f"videmo: error: {e}"), err=True)
@@ -93,9 +100,6 @@ def one_line_errors(command):
         except KeyboardInterrupt:
             click.echo("videmo: interrupted", err=True)
             sys.exit(128 + signal.SIGINT)
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)  # None: set outside Python
 
     return wrapper
 
