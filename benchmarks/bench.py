@@ -193,6 +193,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def boolean(text: str) -> bool:
+    words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return words[text.lower()]
+
+
 def main() -> None:
     from videmo.pipeline import AnalyzeOptions
 
@@ -203,7 +210,7 @@ def main() -> None:
     for field in fields(AnalyzeOptions):
         kind = type(field.default) if field.default is not None else str
         if kind is bool:  # --mirror=False, --annotate=True: bool("False") would be True
-            kind = lambda text: text.lower() in ("1", "true", "yes", "on")  # noqa: E731
+            kind = boolean
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import make_checkpoint
 from media import entries
 
 import videmo
+from videmo.checkpoint import file_sha256
 from videmo.cli import main
 from videmo.write import OUTPUT_FILES
 
@@ -388,3 +390,19 @@ def test_already_done_names_the_settings_that_differ(one_face_video, tiny_checkp
     other = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "5", "--annotate")
     assert other.returncode == 0
     assert "made with other settings (every 10 now 5, annotate False now True) (use --overwrite to redo)" in other.stdout
+
+
+def test_already_done_names_another_model_and_a_setting_older_results_lack(one_face_video, tmp_path):
+    weights = make_checkpoint(tmp_path / "model.pt", seed=0)
+    assert run_cli("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10").returncode == 0
+    summary_json = tmp_path / "out" / "one_face" / "summary.json"
+    summary = json.loads(summary_json.read_text())
+    del summary["settings"]["mirror"]  # as in results made before --mirror existed, which were made without it
+    summary_json.write_text(json.dumps(summary))
+    old_sha = summary["model"]["sha256"]
+    make_checkpoint(weights, seed=1)  # the same name, other weights: a default model replaced by an update
+    again = run_cli("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10")
+    assert again.returncode == 0
+    new_sha = file_sha256(weights)
+    assert (f"made with other settings (model model sha256 {old_sha[:8]} now {new_sha[:8]}, mirror False now True) "
+            "(use --overwrite to redo)") in again.stdout

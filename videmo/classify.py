@@ -53,7 +53,7 @@ def logits_of(model: torch.nn.Module, batch: torch.Tensor, memory_format: torch.
     if mirror:
         batch = torch.cat([batch, batch.flip(-1)])
     logits = model(batch.contiguous(memory_format=memory_format))
-    return logits.view(2, -1, logits.shape[1]).mean(dim=0) if mirror else logits
+    return logits.float().view(2, -1, logits.shape[1]).mean(dim=0) if mirror else logits  # the mean in fp32, not bf16
 
 
 class EmotionClassifier:

@@ -200,7 +200,8 @@ def info(checkpoint, as_json):
 @click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
               help="Average each face with its mirror image: +1 point on FER+ Valid for a few percent more time.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per classifier step.")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
+              help="Faces per classifier step (with --mirror, each step runs twice as many images).")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
 @click.option("--smooth", "smooth_s", type=Number(0), default=0.5, show_default=True,
               help="Seconds of the centred window that smooths each face's probabilities for episodes (0: none).")

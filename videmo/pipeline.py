@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import __version__
 from .aggregate import frames_table, timeline, track_summaries
 from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder, write_faces_png
-from .checkpoint import Checkpoint, default_weights, load_checkpoint
+from .checkpoint import Checkpoint, default_weights, file_sha256, load_checkpoint
 from .classify import EmotionClassifier
 from .decode import VIDEO_SUFFIXES, FrameBatch, StreamEnd, VideoInfo, open_video, prefetch, select_frames, stream_frames
 from .detect import Detection, FaceDetector
@@ -553,9 +553,10 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
     names = result_folder_names(videos, output)
     folders = {v: output / names[v] for v in videos}
     todo = [v for v in videos if overwrite or not is_complete(folders[v])]
+    model = model_identity(options.weights) if options is not None and len(todo) < len(videos) else None
     for video in videos:
         if video not in todo:
-            changed = changed_settings(folders[video], options) if options is not None else ""
+            changed = changed_settings(folders[video], options, model) if options is not None else ""
             report(f"{video.name}: already done in {folders[video]}{changed} (use --overwrite to redo)")
     for video in list(todo):  # say it now, not after the analysis that could not be saved
         folder = folders[video]
@@ -572,15 +573,35 @@ RESULT_SETTINGS = ("weights", "fps", "every", "detect_width", "min_face", "det_t
                    "min_episode_s", "annotate")
 
 
-def changed_settings(folder: Path, options: AnalyzeOptions) -> str:
-    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise, else ''."""
+# What results folders made before a setting existed were made with.
+SETTINGS_BEFORE = {"mirror": False}
+
+
+def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None = None) -> str:
+    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise,
+    by another model included (``model``: the name and sha256 of the one used now), else ''."""
     try:
-        earlier = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
+        summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
+        earlier = {**SETTINGS_BEFORE, **summary["settings"]}
+        then = summary.get("model") or {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
     now = asdict(options)
     changed = [f"{name} {earlier.get(name)} now {now[name]}" for name in RESULT_SETTINGS if name in earlier and earlier[name] != now[name]]
+    if model is not None and then.get("sha256") and then["sha256"] != model[1]:  # a default model replaced by an update, say
+        name = then.get("name")
+        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {then['sha256'][:8]} now {model[1][:8]}")
     return f", made with other settings ({', '.join(changed)})" if changed else ""
+
+
+def model_identity(weights: str | None) -> tuple[str, str] | None:
+    """The name and sha256 of the checkpoint that ``weights`` names (None: the default), as a summary
+    records them; None if there is no such file (loading it will say why)."""
+    path = Path(weights) if weights is not None else default_weights()
+    try:
+        return (path.stem, file_sha256(path)) if path is not None and path.is_file() else None
+    except OSError:
+        return None
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
