@@ -201,6 +201,12 @@ def test_paper_preset_sets_the_papers_settings(monkeypatch, tmp_path):
     assert PRESETS["paper"] == paper
     assert {k: getattr(config, k) for k in paper} == paper
 
+    quick = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--preset", "paper", "--epochs", "2", "--grey"])
+    assert quick.exit_code == 0, quick.output
+    config = seen["config"]
+    assert config.epochs == 2 and config.channels == 1  # given on the command line: they win over the preset
+    assert {k: getattr(config, k) for k in paper if k not in ("epochs", "channels")} == {k: v for k, v in paper.items() if k not in ("epochs", "channels")}
+
 
 def test_amp_trains(easy_data, tmp_path):
     out = tmp_path / "amp.pt"

@@ -115,7 +115,7 @@ def main():
 @click.option("--layout", type=click.Choice(["rafdb", "ferplus", "numbered", "folders", "fer-csv"]), help="Force a dataset layout instead of detecting it.")
 @click.option("--labels", type=click.Choice(["majority", "probability", "crossentropy"]), default="majority", show_default=True,
               help="FER+'s votes: the majority label, a label drawn from the votes each epoch, or the vote shares as soft targets.")
-@click.option("--preset", type=click.Choice(["paper"]), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4.")
+@click.option("--preset", type=click.Choice(["paper"]), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4 constant, no augmentation, class weights or label smoothing; options given as well override it.")
 @click.option("--arch", type=click.Choice(["cnn", "awei", "awei-vgg"]), default="awei-vgg", show_default=True)
 @click.option("--residual", type=click.Choice(["one-stage", "two-stage"]), default="one-stage", show_default=True,
               help="The paper's one 32x32-pooled jump, or its proposed two-stage path (blocks 1->3->5).")
@@ -141,9 +141,9 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--decode-threads", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once, before training).")
-@click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; last.pt and metrics.csv go beside it.")
+@click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; <its name without .pt>.last.pt (for --resume) and metrics.csv go beside it.")
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings and epochs; --epochs may change the run's length).")
-@click.option("--max-train-samples", type=click.IntRange(1), help="Use only the first N training images (quick trials).")
+@click.option("--max-train-samples", type=click.IntRange(1), help="Use only N training images, drawn at random (fixed by --seed; quick trials).")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
 @click.option("--crop-margin", type=Number(-0.5, 3),
               help="How analyze crops video faces for this model: side = MTCNN box's longer side x (1 + margin) [default: FER2013's framing].")
@@ -159,8 +159,12 @@ def train(preset, grey, resume, **options):
 
     options["channels"] = 1 if grey else 3
     options = {k: v for k, v in options.items() if v is not None or k in ("layout", "max_train_samples")}
-    if preset:
-        options.update(PRESETS[preset])
+    if preset:  # the options given on the command line win: `--preset paper --epochs 2` is a quick trial of the recipe
+        context = click.get_current_context()
+        given = {name for name in options if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
+        if context.get_parameter_source("grey") is click.core.ParameterSource.COMMANDLINE:
+            given.add("channels")
+        options.update({name: value for name, value in PRESETS[preset].items() if name not in given})
     run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]),
                  epochs=options.get("epochs"))
 
@@ -190,7 +194,7 @@ def info(checkpoint, as_json):
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-o", "--output", default="videmo-results", show_default=True, help="Each video's results go to OUTPUT/<video stem>/.")
+@click.option("-o", "--output", default="videmo-results", show_default=True, help="Each video's results go to OUTPUT/<video stem>/ (OUTPUT/<video stem>-<hash of its path>/ when two videos share a name).")
 @click.option("-w", "--weights", type=click.Path(), help="Checkpoint to use (default: the shipped model).")
 @click.option("--fps", type=Number(0, min_open=True), help="Analyse about this many frames per second of video.")
 @click.option("--every", type=click.IntRange(1), help="Analyse every Nth frame.")
