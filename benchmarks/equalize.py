@@ -60,8 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     models = {"as is": train("plain", [], args), "equalised": train("equalized", ["--equalize"], args)}
-    lines = [f"Budget: the default model's recipe, {args.image_size} px, {args.epochs} epochs, the first "
-             f"{args.max_train_samples} FER+ Train images, seed {args.seed}; Valid: all of FER+ Valid (majority).", "",
+    lines = [f"Budget: the default model's recipe, {args.image_size} px, {args.epochs} epochs, "
+             f"{args.max_train_samples} FER+ Train images drawn at random, seed {args.seed}; Valid: all of FER+ Valid (majority).", "",
              "| faces | Valid accuracy | macro-F1 | " + " | ".join(f"recall {c}" for c in CLASSES) + " |",
              "|" + "---|" * (3 + len(CLASSES))]
     for name, checkpoint in models.items():
