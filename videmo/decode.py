@@ -259,6 +259,10 @@ def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamE
             return
 
 
+# Frames a decoder may deliver out of order after damage: H.264's and HEVC's most reordered frames.
+REORDER_FRAMES = 16
+
+
 def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[int, float, np.ndarray | None]]:
     """(frame, time in seconds, RGB frame as displayed) at ``indices`` (ascending), the frame None where
     its data does not decode, until the stream ends (``end`` then says after how many frames, if before
@@ -267,8 +271,10 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     Frame n is the n-th frame the decoder delivers, as long as every packet decodes. A packet that
     fails (damaged data) is skipped, as ffmpeg does; from then on each frame is numbered by its
     timestamp's place among the stream's packets (``frame_stamps``), because after damage a
-    decoder also drops, or delivers late, the frames that refer to the lost one. Where the container
-    itself can no longer be read, the index's remaining frames are lost."""
+    decoder also drops the frames that refer to the lost one, and delivers others out of order (with
+    B-frames, a damaged keyframe's predecessor came after the next group's first frame): a frame not
+    yet come counts as lost only once ``REORDER_FRAMES`` later ones have. Where the container itself
+    can no longer be read, the index's remaining frames are lost."""
     import av
 
     wanted = iter(indices.tolist())
@@ -277,11 +283,26 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed
     stamps: list[int] = []  # the stream's packets' pts, in order (with ``numbers``)
 
+    held: dict[int, tuple[float, Callable[[], np.ndarray]]] = {}  # frames delivered, waiting for an earlier one
+    window = 1  # how many later frames make a missing one lost: 1 until damage, REORDER_FRAMES after it with B-frames
+
     def at(n: int, time_s: float, image: Callable[[], np.ndarray] | None) -> Iterator[tuple[int, float, np.ndarray | None]]:
         nonlocal position
         if n == position:
             yield n, time_s, image() if image is not None else None
             position = next(wanted, None)
+
+    def release(after: int) -> Iterator[tuple[int, float, np.ndarray | None]]:
+        """The held frames in order; a missing one is lost once a frame ``after`` frames or more later has come."""
+        nonlocal number
+        while held and position is not None:
+            if number in held:
+                yield from at(number, *held.pop(number))
+            elif max(held) - number >= after:
+                yield from at(number, time_of(number, stamps[number] if number < len(stamps) else None), None)
+            else:
+                return
+            number += 1
 
     try:
         with openable(info.path) as name, av.open(name) as container:
@@ -312,23 +333,24 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     if numbers is None:  # counted from the first frame delivered, as until now
                         stamps = frame_stamps(info, first_pts if first_pts is not None else stream.start_time)
                         numbers = {pts: n for n, pts in enumerate(stamps)}
+                        window = REORDER_FRAMES if stream.codec_context.has_b_frames else 1
                     out = []
                 for frame in out:
                     n = number if numbers is None else numbers.get(frame.pts, -1)
-                    if n < number:  # after damage: late, or a time no packet had
+                    if n < number or n in held:  # after damage: later than the window, or a time no packet had
                         continue
-                    yield from lost_until(n)
                     decoded += 1
                     first_pts = frame.pts if first_pts is None else first_pts
                     time_s = frame.time - start if frame.time is not None else time_of(n, None)
                     # One thread: swscale's default of a thread per core has its helpers queue behind the lanes,
                     # and converting the example's 275 frames beside them took 0.8 s for 0.07 s of CPU.
-                    yield from at(n, time_s, lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
-                    number = n + 1
+                    held[n] = (time_s, lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
+                    yield from release(window)
                     if position is None:
                         return
                 if packet is None or (packet.size == 0 and packet.dts is None):  # the flush packet: the stream is over
                     break
+            yield from release(0)
             if decoded:
                 yield from lost_until(len(stamps))  # frames after the damage that never came
                 if broken:
