@@ -102,6 +102,37 @@ def damage_frame(source: Path, target: Path, frame: int) -> Path:
     return target
 
 
+def unreadable_after(monkeypatch, packets: int) -> None:
+    """From now on PyAV's containers fail to demux after ``packets`` packets with an I/O error: a disk
+    or a network share failing mid-file (decord, which indexed the file before, is not affected)."""
+    import errno
+
+    import av
+
+    real_open = av.open
+
+    class Failing:
+        def __init__(self, container):
+            self.container = container
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.container.close()
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+        def demux(self, *args, **kwargs):
+            for number, packet in enumerate(self.container.demux(*args, **kwargs)):
+                if number == packets:
+                    raise av.error.OSError(errno.EIO, "Input/output error")
+                yield packet
+
+    monkeypatch.setattr(av, "open", lambda *args, **kwargs: Failing(real_open(*args, **kwargs)))
+
+
 def entries(folder) -> list[str]:
     """What an output folder holds besides the batch table that every run rewrites (index.csv, failed.csv)."""
     import os

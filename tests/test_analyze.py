@@ -12,6 +12,7 @@ from conftest import make_checkpoint
 from media import entries
 
 import videmo
+from videmo import pipeline
 from videmo.checkpoint import file_sha256
 from videmo.cli import main
 from videmo.write import OUTPUT_FILES
@@ -237,6 +238,22 @@ def test_a_whole_stream_reports_nothing_missing(one_face_results):
     assert videmo.read_results(one_face_results[0])["decoded"].all()
 
 
+def test_a_file_that_cannot_be_read_on_says_from_where_in_the_closing_line_and_summary(tiny_checkpoint, tmp_path, monkeypatch):
+    from media import face_frames, unreadable_after, write_video
+
+    video = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
+    unreadable_after(monkeypatch, 12)
+    lines = []
+    failed = pipeline.analyze_many([str(video)], tmp_path / "out", pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=2),
+                                   quiet=True, report=lines.append)
+    assert failed == 0
+    assert lines[-1].startswith("source.mp4: 6 frames analysed (the file could not be read from frame 12 on: "
+                                "Input/output error; 4 frames from there have empty rows), ")
+    summary = json.loads((tmp_path / "out" / "source" / "summary.json").read_text())
+    assert summary["frames_unreadable"] == {"from_frame": 12, "cause": "Input/output error"}
+    assert summary["frames_undecodable"] == [12, 14, 16, 18] and summary["frames_missing"] is None
+
+
 @pytest.mark.parametrize("option, expected", [([], list(range(20))), (["--every", "3"], list(range(0, 20, 3)))])
 def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(tiny_checkpoint, tmp_path, option, expected):
     from media import damage_frame, face_frames, write_video
@@ -255,6 +272,7 @@ def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(
     summary = json.loads((tmp_path / "out" / "damaged" / "summary.json").read_text())
     assert summary["counts"]["frames_undecodable"] == 1 and summary["frames_undecodable"] == [12]
     assert summary["counts"]["frames_analysed"] == len(expected) - 1 and summary["frames_missing"] is None
+    assert summary["frames_unreadable"] is None
     import av
 
     with av.open(str(tmp_path / "out" / "damaged" / "annotated.mp4")) as annotated:  # the last frame held in the lost one's place

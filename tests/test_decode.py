@@ -6,7 +6,7 @@ import subprocess
 import decord
 import numpy as np
 import pytest
-from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, write_video
+from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, unreadable_after, write_video
 
 from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
 
@@ -138,3 +138,13 @@ def test_damage_in_a_stream_cut_mid_group_counts_from_the_first_frame_delivered(
     batches = list(stream_frames(open_video(damage_frame(cut, tmp_path / "broken.mp4", 14)), np.arange(29), 4))
     got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
     assert lost == [5] and got == [i for i in range(20) if i != 5]
+
+
+def test_a_container_that_cannot_be_read_on_loses_the_rest_and_says_from_where(tmp_path, monkeypatch):
+    info = open_video(write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"]))
+    unreadable_after(monkeypatch, 12)
+    end = StreamEnd()
+    batches = list(stream_frames(info, np.arange(20), 4, end))
+    got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
+    assert got == list(range(12)) and lost == list(range(12, 20))
+    assert end.unreadable() == {"from_frame": 12, "cause": "Input/output error"} and end.missing(info) is None

@@ -65,12 +65,18 @@ class StreamEnd:
     """
 
     frames: int | None = None  # frames the stream delivered; None while no shortfall is known
+    unreadable_from: int | None = None  # the first frame lost because the container could not be read on
+    cause: str = ""  # why it could not (FFmpeg's message)
 
     def missing(self, info: VideoInfo) -> dict | None:
         """The index's frames that never came: {"count", "from_frame"}, or None."""
         if self.frames is None:
             return None
         return {"count": info.frame_count - self.frames, "from_frame": self.frames}
+
+    def unreadable(self) -> dict | None:
+        """Where the container could not be read on, and why: {"from_frame", "cause"}, or None."""
+        return None if self.unreadable_from is None else {"from_frame": self.unreadable_from, "cause": self.cause}
 
 
 def open_video(path: Path, threads: int = 1) -> VideoInfo:
@@ -321,12 +327,12 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     yield from at(n, time_of(n, stamps[n] if n < len(stamps) else None), None)
                 number = max(number, stop)
 
-            packets, broken = container.demux(stream), False
+            packets, broken = container.demux(stream), None
             while position is not None:
                 try:
                     packet = next(packets, None)
-                except av.FFmpegError:  # the container cannot be read on: flush the decoder, then stop
-                    packet, broken = None, True
+                except av.FFmpegError as e:  # the container cannot be read on: flush the decoder, then stop
+                    packet, broken = None, e
                 try:
                     out = packet.decode() if packet is not None else stream.codec_context.decode(None)
                 except av.FFmpegError:  # this packet's data is damaged: its frame is lost, the stream goes on
@@ -352,8 +358,10 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     break
             yield from release(0)
             if decoded:
+                if broken is not None:
+                    end.unreadable_from, end.cause = number, getattr(broken, "strerror", None) or str(broken)
                 yield from lost_until(len(stamps))  # frames after the damage that never came
-                if broken:
+                if broken is not None:
                     yield from lost_until(info.frame_count)  # the index's frames past the unreadable part
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"{info.path}: decoding failed near frame {position}: {decoder_cause(info.path, e)}") from None

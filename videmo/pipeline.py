@@ -7,6 +7,7 @@ import glob
 import hashlib
 import itertools
 import json
+import math
 import os
 import shutil
 import socket
@@ -140,7 +141,7 @@ class Analyzer:
                 annotated.close()
         wall = time.perf_counter() - started
         table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s)
-        summary = self.summarize(info, table, int(table.loc[table["decoded"], "frame"].nunique()), wall, end.missing(info))
+        summary = self.summarize(info, table, int(table.loc[table["decoded"], "frame"].nunique()), wall, end)
         summary["counts"]["episodes"] = int(len(episodes))
         return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet, episodes,
                            annotate_to if annotated is not None else None, notes)
@@ -191,7 +192,7 @@ class Analyzer:
         bar.close()
         return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded)
 
-    def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, missing: dict | None = None) -> dict:
+    def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, end: StreamEnd) -> dict:
         faces = table[table["face_id"].notna()]
         return {
             "video": {"path": printable(str(info.path)), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
@@ -204,7 +205,8 @@ class Analyzer:
             "counts": {"frames_analysed": analysed, "frames_undecodable": int((~table["decoded"]).sum()),
                        "frames_with_faces": int(faces["frame"].nunique()),
                        "faces": int(len(faces)), "tracks": int(faces["face_id"].nunique())},
-            "frames_missing": missing,  # the index's frames past the stream's end: {"count", "from_frame"}, or null
+            "frames_missing": end.missing(info),  # the index's frames past the stream's end: {"count", "from_frame"}, or null
+            "frames_unreadable": end.unreadable(),  # where the container could not be read on: {"from_frame", "cause"}, or null
             "frames_undecodable": table.loc[~table["decoded"], "frame"].tolist(),  # picked frames whose data is damaged
             "tracks": track_summaries(table),
             "wall_time_s": round(wall_s, 3),
@@ -640,9 +642,15 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     """The notes and the closing line reported for a video analysed into ``folder``."""
     counts, missing = result.summary["counts"], result.summary.get("frames_missing")
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
-    if counts.get("frames_undecodable"):
-        lost = result.summary["frames_undecodable"]
+    unreadable = result.summary.get("frames_unreadable")
+    cut = unreadable["from_frame"] if unreadable else math.inf
+    lost = [frame for frame in result.summary["frames_undecodable"] if frame < cut]
+    if lost:
         shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at {frame_runs(lost)})"
+    if unreadable:
+        after = len(result.summary["frames_undecodable"]) - len(lost)
+        shortfall += (f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
+                      f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})")
     return [f"videmo: note: {note}" for note in result.notes] + [
         f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
         f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
