@@ -413,6 +413,8 @@ def test_already_done_names_the_settings_that_differ(one_face_video, tiny_checkp
 def test_already_done_names_another_model_and_a_setting_older_results_lack(one_face_video, tmp_path):
     weights = make_checkpoint(tmp_path / "model.pt", seed=0)
     assert run_cli("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10").returncode == 0
+    relative = run_cli("analyze", one_face_video, "-w", os.path.relpath(weights), "-o", tmp_path / "out", "-q", "--every", "10")
+    assert "already done in" in relative.stdout and "other settings" not in relative.stdout  # the same model, another path
     summary_json = tmp_path / "out" / "one_face" / "summary.json"
     summary = json.loads(summary_json.read_text())
     del summary["settings"]["mirror"]  # as in results made before --mirror existed, which were made without it

@@ -148,3 +148,30 @@ def test_a_container_that_cannot_be_read_on_loses_the_rest_and_says_from_where(t
     got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
     assert got == list(range(12)) and lost == list(range(12, 20))
     assert end.unreadable() == {"from_frame": 12, "cause": "Input/output error"} and end.missing(info) is None
+
+
+@pytest.mark.parametrize("packets", [9, 13])
+def test_a_read_error_amid_b_frames_keeps_each_delivered_frame_at_its_number(tmp_path, monkeypatch, packets):
+    """Packets come in decode order: at a cut, the decoder holds frames that follow B-frames never read.
+    Flushed, they came numbered as delivered, taking those frames' numbers (frame 11 as frame 8)."""
+    source = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "3", "-g", "10"])
+    info = open_video(source)
+    unreadable_after(monkeypatch, packets)
+    end = StreamEnd()
+    batches = list(stream_frames(info, np.arange(20), 4, end))
+    got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
+    assert 0 < len(got) <= packets and got == list(range(len(got))) and lost == list(range(len(got), 20))
+    assert end.unreadable() == {"from_frame": len(got), "cause": "Input/output error"}
+    assert np.array_equal(np.concatenate([b.frames for b in batches]), decord.VideoReader(str(source)).get_batch(got).asnumpy())
+    assert np.allclose(np.concatenate([b.times for b in batches]), np.array(got) / 10)
+
+
+def test_damage_before_a_read_error_is_not_taken_for_it(tmp_path, monkeypatch):
+    source = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0", "-g", "10"])
+    info = open_video(damage_frame(source, tmp_path / "broken.mp4", 10))  # frames 10-14 read, their keyframe damaged
+    unreadable_after(monkeypatch, 15)
+    end = StreamEnd()
+    batches = list(stream_frames(info, np.arange(20), 4, end))
+    got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
+    assert got == list(range(10)) and lost == list(range(10, 20))
+    assert end.unreadable() == {"from_frame": 15, "cause": "Input/output error"}

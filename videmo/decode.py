@@ -283,7 +283,7 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     can no longer be read, the index's remaining frames are lost."""
     import av
 
-    wanted = iter(indices.tolist())
+    wanted, picked = iter(indices.tolist()), set(indices.tolist())
     position = next(wanted, None)
     number, decoded, first_pts = 0, 0, None  # the number of the stream's next frame; frames delivered; the first one's pts
     numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed
@@ -331,8 +331,11 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
             while position is not None:
                 try:
                     packet = next(packets, None)
-                except av.FFmpegError as e:  # the container cannot be read on: flush the decoder, then stop
-                    packet, broken = None, e
+                except av.FFmpegError as e:  # the container cannot be read on: stop
+                    broken = e
+                    if stream.codec_context.has_b_frames:  # no flush: the frames it holds follow frames never read,
+                        break  # and numbered as they come they would take those frames' numbers
+                    packet = None
                 try:
                     out = packet.decode() if packet is not None else stream.codec_context.decode(None)
                 except av.FFmpegError:  # this packet's data is damaged: its frame is lost, the stream goes on
@@ -350,7 +353,8 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     time_s = frame.time - start if frame.time is not None else time_of(n, None)
                     # One thread: swscale's default of a thread per core has its helpers queue behind the lanes,
                     # and converting the example's 275 frames beside them took 0.8 s for 0.07 s of CPU.
-                    held[n] = (time_s, lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
+                    held[n] = (time_s, (lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
+                               if n in picked else None)  # only the picked frames are kept, while held after damage
                     yield from release(window)
                     if position is None:
                         return
@@ -358,10 +362,9 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     break
             yield from release(0)
             if decoded:
-                if broken is not None:
-                    end.unreadable_from, end.cause = number, getattr(broken, "strerror", None) or str(broken)
                 yield from lost_until(len(stamps))  # frames after the damage that never came
-                if broken is not None:
+                if broken is not None and position is not None:
+                    end.unreadable_from, end.cause = number, getattr(broken, "strerror", None) or str(broken)
                     yield from lost_until(info.frame_count)  # the index's frames past the unreadable part
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"{info.path}: decoding failed near frame {position}: {decoder_cause(info.path, e)}") from None

@@ -570,11 +570,10 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
     return todo, {v: folders[v] for v in todo}, failures
 
 
-# The settings that change what a results folder holds (not how fast it was made).
-RESULT_SETTINGS = ("weights", "fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
+# The settings that change what a results folder holds (not how fast it was made); the model is
+# compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
+RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
                    "min_episode_s", "annotate")
-
-
 # What results folders made before a setting existed were made with.
 SETTINGS_BEFORE = {"mirror": False}
 
@@ -585,14 +584,15 @@ def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, st
     try:
         summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
         earlier = {**SETTINGS_BEFORE, **summary["settings"]}
-        then = summary.get("model") or {}
+        then = summary.get("model")
+        name, sha256 = (then.get("name"), then.get("sha256")) if isinstance(then, dict) else (None, None)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
     now = asdict(options)
-    changed = [f"{name} {earlier.get(name)} now {now[name]}" for name in RESULT_SETTINGS if name in earlier and earlier[name] != now[name]]
-    if model is not None and then.get("sha256") and then["sha256"] != model[1]:  # a default model replaced by an update, say
-        name = then.get("name")
-        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {then['sha256'][:8]} now {model[1][:8]}")
+    changed = [f"{setting} {earlier.get(setting)} now {now[setting]}" for setting in RESULT_SETTINGS
+               if setting in earlier and earlier[setting] != now[setting]]
+    if model is not None and isinstance(sha256, str) and sha256 != model[1]:  # a default model replaced by an update, say
+        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
     return f", made with other settings ({', '.join(changed)})" if changed else ""
 
 
