@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ import videmo
 from videmo import pipeline
 from videmo.checkpoint import file_sha256
 from videmo.cli import main
+from videmo.errors import VidemoError
 from videmo.write import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
@@ -426,3 +428,14 @@ def test_already_done_names_another_model_and_a_setting_older_results_lack(one_f
     new_sha = file_sha256(weights)
     assert (f"made with other settings (model model sha256 {old_sha[:8]} now {new_sha[:8]}, mirror False now True) "
             "(use --overwrite to redo)") in again.stdout
+
+
+@pytest.mark.parametrize("options, message", [({"chunk": 0}, "chunk 0: must be at least 1"),
+                                              ({"fps": 2, "every": 3}, "fps and every cannot be used together"),
+                                              ({"det_threshold": 1.5}, "det_threshold 1.5: must be at least 0 and at most 1"),
+                                              ({"fps": float("nan")}, "fps nan: not a finite number"),
+                                              ({"bin_s": 0}, "bin_s 0: must be above 0"),
+                                              ({"batch_size": "64"}, "batch_size '64': not a finite number")])
+def test_the_library_refuses_the_options_the_command_refuses(tmp_path, options, message):
+    with pytest.raises(VidemoError, match=re.escape(message)):  # before any model loads or video is read
+        videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)

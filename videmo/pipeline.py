@@ -66,6 +66,29 @@ class AnalyzeOptions:
     threads: int | None = None  # torch threads for this process (None: torch's default, one per core)
     lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see default_lanes)
 
+    def __post_init__(self) -> None:
+        """Refuse what ``videmo analyze`` refuses: the library takes options without click, where a chunk
+        of 0 looped for ever and fps with every failed on each video after the models had loaded."""
+        if self.fps is not None and self.every is not None:
+            raise VidemoError("fps and every cannot be used together")
+        for name, (low, open_low, high) in OPTION_RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise VidemoError(f"{name} {value!r}: not a finite number")
+            if value < low or (open_low and value == low) or (high is not None and value > high):
+                bounds = f"{'above' if open_low else 'at least'} {low}" + (f" and at most {high}" if high is not None else "")
+                raise VidemoError(f"{name} {value!r}: must be {bounds}")
+
+
+# Each number option's range, as the CLI checks it: (lowest, whether the lowest is excluded, highest or None).
+OPTION_RANGES = {"fps": (0, True, None), "every": (1, False, None), "detect_width": (64, False, None), "min_face": (1, False, None),
+                 "det_threshold": (0, False, 1), "margin": (-0.5, False, None), "batch_size": (1, False, None),
+                 "chunk": (1, False, None), "bin_s": (0, True, None), "smooth_s": (0, False, None),
+                 "min_episode_s": (0, False, None), "threads": (1, False, None), "lanes": (1, False, None)}
+OPTIONAL = ("fps", "every", "margin", "threads", "lanes")  # None: not set
+
 
 @dataclass
 class LabelledChunk:
