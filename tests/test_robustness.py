@@ -176,6 +176,28 @@ def test_unreadable_file_simulated(good_video, tiny_checkpoint, tmp_path, monkey
     assert entries(tmp_path / "out") == ["good"]
 
 
+def test_a_read_error_mid_run_fails_that_video_alone(good_video, tiny_checkpoint, tmp_path, monkeypatch):
+    failing = tmp_path / "failing.mp4"
+    failing.write_bytes(good_video.read_bytes())
+    real = pipeline.open_video
+
+    def open_video(path, *args, **kwargs):  # a disk or share failing once the video is under way
+        if Path(path) == failing:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "open_video", open_video)
+    lines = []
+    failed = pipeline.analyze_many([str(failing), str(good_video)], tmp_path / "out", pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)),
+                                   quiet=True, report=lines.append)
+    assert failed == 1 and f"videmo: error: {failing}: cannot read or write (Input/output error)" in lines
+    assert entries(tmp_path / "out") == ["good"]
+
+
+def test_a_file_gone_before_its_cause_is_read_is_named_so(tmp_path):
+    assert decode.decoder_cause(tmp_path / "gone.mp4", RuntimeError("decord")) == "cannot read the file (No such file or directory)"
+
+
 def test_what_killed_runs_on_this_machine_left_is_removed(good_video, tiny_checkpoint, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

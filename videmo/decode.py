@@ -165,11 +165,14 @@ def quiet_stderr() -> Iterator[None]:
 
 def decoder_cause(path: Path, error: Exception) -> str:
     """Why decord failed, in the user's terms: its messages name its own source lines, not the file's fault."""
-    with open(path, "rb") as f:
-        head = f.read(64)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        damage = mp4_damage(path) if head[4:8] == b"ftyp" else None
+    except OSError as e:  # gone or unreadable since it was opened
+        return f"cannot read the file ({e.strerror or e})"
     if head[4:8] != b"ftyp" and not head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV", b"G")):
         return "not a video file (unrecognised container)"
-    damage = mp4_damage(path) if head[4:8] == b"ftyp" else None
     if damage:
         return damage
     if "cannot find video stream" in str(error):

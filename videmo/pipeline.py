@@ -636,6 +636,8 @@ def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: b
         return analyze_into(analyzer, video, folder, overwrite, progress), None
     except VidemoError as e:
         return None, f"videmo: error: {e}"
+    except OSError as e:  # the file moved or its disk failed mid-run, say: the other videos still run
+        return None, f"videmo: error: {video}: cannot read or write ({e.strerror or e})"
     except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
         return None, f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
 
