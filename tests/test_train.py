@@ -2,12 +2,14 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from click.testing import CliRunner
 from test_data import write_folders
 
@@ -160,6 +162,30 @@ def test_pretrained_file_is_loaded_into_the_vgg_branch(easy_data, vgg11_file, tm
     features = checkpoint.model.vgg.state_dict()
     assert features.keys() == {k.removeprefix("features.") for k in state if k.startswith("features.")}
     assert all(torch.equal(features[k], state[f"features.{k}"]) for k in features)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return print, ("unpickled: this would have run",)
+
+
+def test_imagenet_weights_come_from_torchs_cache_as_tensors_only(vgg11_file, tmp_path, monkeypatch):
+    import urllib.error
+
+    path, state = vgg11_file
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "urlopen", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("no network")))
+    branch = vgg_features("vgg11")
+    with pytest.raises(VidemoError, match="could not download vgg11's ImageNet weights .*offline, use --pretrained none"):
+        load_vgg_weights(branch, "vgg11", "imagenet")
+    cached = tmp_path / "hub" / "checkpoints" / Path(torchvision.models.VGG11_Weights.IMAGENET1K_V1.url).name
+    cached.parent.mkdir(parents=True, exist_ok=True)  # the failed download made it
+    cached.write_bytes(path.read_bytes())  # as a download leaves it
+    load_vgg_weights(branch, "vgg11", "imagenet")
+    assert all(torch.equal(branch.state_dict()[k.removeprefix("features.")], v) for k, v in state.items() if k.startswith("features."))
+    torch.save(RunsCode(), cached)
+    with pytest.raises(VidemoError, match=f"{re.escape(str(cached))} does not load as weights .*delete it"):
+        load_vgg_weights(branch, "vgg11", "imagenet")
 
 
 def test_pretrained_formats_and_mismatches(vgg11_file, tmp_path):

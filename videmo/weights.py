@@ -42,11 +42,17 @@ def load_vgg_weights(features: nn.Module, variant: str, source: str) -> None:
 
 
 def imagenet_state_dict(variant: str) -> dict:
+    """torchvision's weights, from torch's cache or downloaded into it (hash checked), loaded as
+    tensors only: torch.hub's default would run whatever a tampered cache file holds."""
     weights = torchvision.models.get_model_weights(variant).IMAGENET1K_V1
     try:
-        return weights.get_state_dict(progress=True)
+        return weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except OSError as e:  # URLError is an OSError: no network, DNS failure, refused connection
         raise VidemoError(
             f"--pretrained imagenet: could not download {variant}'s ImageNet weights ({type(e).__name__}: {e}); "
             "offline, use --pretrained none or --pretrained FILE with a saved state dict"
         ) from None
+    except Exception as e:  # a damaged or unsafe file in the cache
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        raise VidemoError(f"--pretrained imagenet: {cached} does not load as weights ({type(e).__name__}); "
+                          "delete it to download it again") from None
