@@ -439,3 +439,15 @@ def test_already_done_names_another_model_and_a_setting_older_results_lack(one_f
 def test_the_library_refuses_the_options_the_command_refuses(tmp_path, options, message):
     with pytest.raises(VidemoError, match=re.escape(message)):  # before any model loads or video is read
         videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)
+
+
+def test_edited_results_and_failed_tables_never_stop_the_batch_table(tmp_path):
+    from videmo import batch
+
+    for name, summary in {"list": "[]", "text_video": '{"video": "x", "counts": {}, "tracks": []}'}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(summary)
+    (tmp_path / "failed.csv").write_text("path,why\nold.mp4,gone\n")  # not the columns videmo writes
+    batch.update_index(tmp_path, [], {"x.mp4": "videmo: error: x.mp4: not a video"})
+    assert len(videmo.read_index(tmp_path)) == 0  # the edited folders left out
+    assert pd.read_csv(tmp_path / "failed.csv").to_dict("records") == [{"video": "x.mp4", "error": "x.mp4: not a video"}]

@@ -47,7 +47,7 @@ def build_index(output: Path) -> pd.DataFrame:
         if (folder / SUMMARY_JSON).is_file():
             try:
                 rows += index_rows(folder)
-            except (OSError, ValueError, KeyError):  # a folder someone edited: left out rather than stopping the batch
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a folder someone edited: left out, not stopping the batch
                 continue
     return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", **{f"episodes_{c}": "Int64" for c in CLASSES}})
 
@@ -72,9 +72,10 @@ def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[st
 def read_failed(output: Path) -> pd.DataFrame:
     path = output / FAILED_CSV
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=FAILED_COLUMNS)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=FAILED_COLUMNS)
     except (OSError, ValueError, pd.errors.ParserError):
         return pd.DataFrame(columns=FAILED_COLUMNS)
+    return table if set(FAILED_COLUMNS) <= set(table.columns) else pd.DataFrame(columns=FAILED_COLUMNS)  # edited: started afresh
 
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
