@@ -134,6 +134,20 @@ def test_resume_without_epochs_keeps_the_runs_length(easy_data, tmp_path):
     assert read_payload(tmp_path / "run/best.last.pt")["train_state"]["epoch"] == 2
 
 
+def test_resume_refuses_a_changed_setting_and_finds_moved_data(easy_data, tmp_path):
+    import shutil
+
+    common = ["--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
+    invoke("--data", str(easy_data), *common, "--epochs", "1", "--out", str(tmp_path / "run/best.pt"))
+    last = str(tmp_path / "run/best.last.pt")
+    changed = CliRunner().invoke(main, ["train", "--data", str(easy_data), *common, "--lr", "0.5", "--resume", last, "--epochs", "2"])
+    assert changed.exit_code == 1 and changed.stderr.count("\n") == 1, changed.stderr
+    assert "these differ: lr 0.5, the run's 0.001 (--data, --epochs" in changed.stderr
+    moved = shutil.copytree(easy_data, tmp_path / "moved")  # the same data elsewhere: --data says where it is now
+    assert invoke("--data", str(moved), *common, "--resume", last, "--epochs", "2").exit_code == 0
+    assert read_payload(last)["train_state"]["epoch"] == 2 and read_payload(last)["train_state"]["config"]["data"] == str(moved)
+
+
 def test_resume_needs_a_last_checkpoint(easy_data, trained):
     result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--resume", str(trained)])
     assert result.exit_code == 1

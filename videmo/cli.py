@@ -142,7 +142,7 @@ def main():
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--decode-threads", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once, before training).")
 @click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; <its name without .pt>.last.pt (for --resume) and metrics.csv go beside it.")
-@click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file (its settings and epochs; --epochs may change the run's length).")
+@click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file with its settings (--data: where the data is now; --epochs: another length; others must match).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only N training images, drawn at random (fixed by --seed; quick trials).")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
 @click.option("--crop-margin", type=Number(-0.5, 3),
@@ -155,16 +155,21 @@ def main():
 @one_line_errors
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
-    from .train import PRESETS, TrainConfig, train as run_training
+    from .train import PRESETS, TrainConfig, resume_conflicts, train as run_training
 
     options["channels"] = 1 if grey else 3
     options = {k: v for k, v in options.items() if v is not None or k in ("layout", "max_train_samples")}
+    context = click.get_current_context()
+    given = {name for name in options if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
+    if context.get_parameter_source("grey") is click.core.ParameterSource.COMMANDLINE:
+        given.add("channels")
     if preset:  # the options given on the command line win: `--preset paper --epochs 2` is a quick trial of the recipe
-        context = click.get_current_context()
-        given = {name for name in options if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
-        if context.get_parameter_source("grey") is click.core.ParameterSource.COMMANDLINE:
-            given.add("channels")
         options.update({name: value for name, value in PRESETS[preset].items() if name not in given})
+    if resume:  # the same command again with --resume continues; a changed setting would be silently ignored
+        conflicts = resume_conflicts(resume, {name: options[name] for name in given})
+        if conflicts:
+            raise VidemoError(f"--resume {resume}: a resumed run keeps its settings, and these differ: {'; '.join(conflicts)} "
+                              "(--data, --epochs, --device, --decode-threads and --quiet may change; start a new run for the rest)")
     run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]),
                  epochs=options.get("epochs"))
 

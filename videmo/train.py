@@ -1,7 +1,7 @@
 """Train an Awei model on a labelled face dataset; keep the best checkpoint by validation accuracy.
 
 The loop reads top to bottom: data -> model -> optimiser -> per epoch (train, validate, log,
-checkpoint). Every epoch writes ``last.pt`` (weights, optimiser, epoch, history) so that a
+checkpoint). Every epoch writes ``<out stem>.last.pt`` (weights, optimiser, epoch, history) so that a
 run stopped at any moment resumes with ``--resume`` and loses at most the epoch in progress.
 Shuffling, augmentation and dropout are seeded per epoch, so a resumed run on the CPU ends
 with the same weights as an uninterrupted one.
@@ -90,14 +90,19 @@ class TrainConfig:
         return out.with_name(f"{out.stem}.last.pt")
 
 
+# What a resumed run takes from ``config``: where the data is now and how the run goes, not what it learns.
+RESUME_TAKES = ("data", "quiet", "device", "decode_threads")
+
+
 def train(config: TrainConfig, resume: str | None = None, command: str = "", epochs: int | None = None) -> dict:
-    """Run the training; returns the best checkpoint's metrics. A resumed run keeps its own settings and
-    length, unless ``epochs`` sets another (the cosine schedule is then recomputed for it)."""
+    """Run the training; returns the best checkpoint's metrics. A resumed run keeps its own settings
+    (but RESUME_TAKES) and length, unless ``epochs`` sets another (the cosine schedule is then
+    recomputed for it)."""
     state = None
     if resume:
         state = read_resume_state(resume)
         kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
-        overrides = {"epochs": epochs or kept["epochs"], "quiet": config.quiet, "device": config.device}
+        overrides = {"epochs": epochs or kept["epochs"], **{name: getattr(config, name) for name in RESUME_TAKES}}
         config = TrainConfig(**{**kept, **overrides})
     check_config(config)
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
@@ -414,6 +419,14 @@ def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, h
         trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
         train_config=asdict(config), pretrained=config.pretrained, command=command,
     )
+
+
+def resume_conflicts(path: str, given: dict) -> list[str]:
+    """The settings in ``given`` that the run ``path`` continues was set otherwise ("lr 0.01, the run's
+    0.001"), beside ``epochs`` and RESUME_TAKES: a resumed run keeps its own, so they would be ignored."""
+    kept = read_resume_state(path)["config"]
+    return [f"{name} {value!r}, the run's {kept.get(name)!r}" for name, value in given.items()
+            if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value]
 
 
 def read_resume_state(path: str) -> dict:
