@@ -122,6 +122,13 @@ def test_evaluate_text_report_and_split_choice(eval_data, eval_checkpoint, tmp_p
     assert result.stderr == f"videmo: error: {train_only}: no 'val' split here (has train); choose one with --split\n"
 
 
+def test_plots_that_cannot_be_written_fail_before_the_scoring(eval_data, eval_checkpoint, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--plots", str(tmp_path / "a_file/plots")])
+    assert result.exit_code == 1 and result.stdout == ""  # nothing scored, no class counts printed
+    assert result.stderr == f"videmo: error: --plots {tmp_path / 'a_file/plots'}: cannot be made there: {tmp_path / 'a_file'} is a file, not a folder\n"
+
+
 def test_macro_averages_are_over_the_classes_present():
     result = scores(torch.tensor([3, 3, 3, 6]), torch.tensor([3, 3, 0, 6]), 7)  # only happiness and neutral occur
     assert result.present == [3, 6]

@@ -148,6 +148,15 @@ def test_resume_refuses_a_changed_setting_and_finds_moved_data(easy_data, tmp_pa
     assert read_payload(last)["train_state"]["epoch"] == 2 and read_payload(last)["train_state"]["config"]["data"] == str(moved)
 
 
+def test_an_out_that_cannot_be_written_fails_before_training(easy_data, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    for out, cause in [(tmp_path / "a_file/run/best.pt", f"cannot be made there: {tmp_path / 'a_file'} is a file, not a folder"),
+                       (tmp_path, "is a folder; give the checkpoint's file name")]:
+        result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", "--out", str(out)])
+        assert result.exit_code == 1 and result.stdout == "", result.output  # not after the data loaded and an epoch ran
+        assert result.stderr.startswith(f"videmo: error: --out {out}: {cause}") and result.stderr.count("\n") == 1
+
+
 def test_resume_needs_a_last_checkpoint(easy_data, trained):
     result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--resume", str(trained)])
     assert result.exit_code == 1

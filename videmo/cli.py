@@ -15,7 +15,7 @@ import threading
 import click
 
 from . import __version__
-from .errors import VidemoError, printable
+from .errors import VidemoError, check_creatable, printable
 
 
 class Number(click.FloatRange):
@@ -283,6 +283,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
     weights = weights or default_weights()
     if weights is None:
         raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
+    if plots:
+        check_creatable(Path(plots), "--plots")  # before the scoring, not after
     result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json,
                                    mirror=mirror)
     if plots:

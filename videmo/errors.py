@@ -1,5 +1,10 @@
 """The one exception type that the CLI turns into a single clear line instead of a traceback."""
 
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
 
 class VidemoError(Exception):
     """A problem with the user's input (a file, a folder, an option), stated in one line."""
@@ -22,3 +27,16 @@ def printable(text: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def check_creatable(path: Path, what: str) -> None:
+    """A VidemoError now, not after the work, where ``path`` could not be made (with its missing folders)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path:
+        return
+    if not existing.is_dir():
+        raise VidemoError(f"{what} {path}: cannot be made there: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VidemoError(f"{what} {path}: cannot be made there: {existing} is not writable (permission denied)")

@@ -24,7 +24,7 @@ from .checkpoint import CLASSES, CheckpointError, count_parameters, model_meta, 
 from .classify import CROP_MARGIN, CROP_SHIFT, logits_of
 from .data import NO_LABEL, Dataset, decode_samples, equalize, format_counts, load_dataset
 from .device import autocast, prepare_model, resolve_device, resolve_precision
-from .errors import VidemoError
+from .errors import VidemoError, check_creatable
 from .metrics import scores
 from .models import Awei
 from .weights import load_vgg_weights
@@ -105,6 +105,9 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         overrides = {"epochs": epochs or kept["epochs"], **{name: getattr(config, name) for name in RESUME_TAKES}}
         config = TrainConfig(**{**kept, **overrides})
     check_config(config)
+    if Path(config.out).is_dir():
+        raise VidemoError(f"--out {config.out}: is a folder; give the checkpoint's file name (for example {Path(config.out) / 'best.pt'})")
+    check_creatable(Path(config.out), "--out")  # before the data loads and the first epoch runs
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
     device = resolve_device(config.device)
     precision = resolve_precision("auto", device) if config.amp else "fp32"
