@@ -12,7 +12,7 @@ from test_data import write_folders
 
 from videmo.checkpoint import CLASSES
 from videmo.cli import main
-from videmo.metrics import Scores, confusion_matrix, scores
+from videmo.metrics import confusion_matrix, scores
 
 # Four classes, ten samples; class 3 never occurs and is never predicted.
 LABELS = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
@@ -37,7 +37,6 @@ def test_scores_equal_a_hand_computation():
     assert result.macro_recall == pytest.approx((3 / 4 + 2 / 3 + 1 / 3) / 3)
     assert result.as_dict() == {"accuracy": result.accuracy, "macro_f1": result.macro_f1, "macro_recall": result.macro_recall,
                                 "precision": result.precision, "recall": result.recall, "f1": result.f1, "confusion": result.confusion}
-    assert not result.collapsed()
 
 
 def test_absent_classes_score_zero_not_nan():
@@ -53,22 +52,6 @@ def test_absent_classes_score_zero_not_nan():
 
 def test_confusion_matrix_rows_are_true_classes():
     assert confusion_matrix(torch.tensor([2, 2, 0]), torch.tensor([1, 2, 2]), 3).tolist() == [[0, 0, 1], [0, 0, 0], [0, 1, 1]]
-
-
-def scores_from(confusion: list[list[int]]) -> Scores:
-    n = len(confusion)
-    return Scores(confusion=confusion, accuracy=0, macro_f1=0, precision=[0] * n, recall=[0] * n, f1=[0] * n)
-
-
-def test_collapsed_means_most_predictions_in_one_class():
-    nine_of_ten = [[5, 0, 0], [3, 0, 1], [1, 0, 0]]  # predicted: 9, 0, 1
-    eight_of_ten = [[5, 0, 0], [2, 1, 1], [1, 0, 0]]  # predicted: 8, 1, 1
-    assert scores_from(nine_of_ten).collapsed()
-    assert not scores_from(eight_of_ten).collapsed()
-    assert scores_from(eight_of_ten).collapsed(share=0.8) and not scores_from(eight_of_ten).collapsed(share=0.81)
-    assert not scores_from([[0, 0], [0, 0]]).collapsed()
-    everything_one_class = scores(torch.tensor([0, 1, 2, 3]), torch.tensor([3, 3, 3, 3]), 4)
-    assert everything_one_class.collapsed() and everything_one_class.accuracy == 0.25
 
 
 @pytest.fixture(scope="module")

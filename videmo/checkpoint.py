@@ -53,10 +53,6 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def classes(self) -> list[str]:
-        return list(self.meta["classes"])
-
-    @property
     def name(self) -> str:
         return self.path.stem if self.path else self.meta.get("name", "unnamed")
 

@@ -26,11 +26,6 @@ class Scores:
         present = self.present
         return sum(self.recall[i] for i in present) / len(present) if present else 0.0
 
-    def collapsed(self, share: float = 0.9) -> bool:
-        """True when at least ``share`` of all predictions fall in one class."""
-        predicted = torch.tensor(self.confusion).sum(dim=0)
-        return bool(predicted.max() >= share * max(int(predicted.sum()), 1))
-
     def as_dict(self) -> dict:
         return {
             "accuracy": self.accuracy, "macro_f1": self.macro_f1, "macro_recall": self.macro_recall,
