@@ -6,9 +6,11 @@ __version__ = "0.1.0"
 def analyze(path, output=None, **options):
     """Analyse one video and return the rows of its ``frames.csv`` as a DataFrame.
 
-    ``options`` are those of ``videmo analyze`` (``weights``, ``fps``, ``every``, ``detect_width``,
-    ``min_face``, ``det_threshold``, ``margin``, ``mirror``, ``batch_size``, ``device``, ``precision``, ``bin_s``);
-    with ``output`` the results folder is written too.
+    ``options`` are the fields of ``pipeline.AnalyzeOptions``, those of ``videmo analyze``: ``weights``,
+    ``fps``, ``every``, ``detect_width``, ``min_face``, ``det_threshold``, ``margin``, ``mirror``,
+    ``batch_size``, ``chunk``, ``bin_s``, ``smooth_s``, ``min_episode_s``, ``device``, ``precision``,
+    ``annotate``, ``threads``, ``lanes``; a value the command would refuse raises VidemoError. With
+    ``output`` the results folder is written too.
     """
     from .pipeline import analyze as run
 

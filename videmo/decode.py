@@ -57,11 +57,14 @@ class FrameBatch:
 
 @dataclass
 class StreamEnd:
-    """Where the stream really ended, when it held fewer frames than the container's index lists.
+    """Where the stream really ended, when it held fewer frames than the container's index lists, and
+    where the file could not be read on.
 
     Containers often promise a few more frames than their stream delivers (edit lists, dropped
     trailing B-frames, muxers that round): decord's index counts them, the decoder reaches the end of
-    the stream before them, as ffmpeg does. ``stream_frames`` fills this in once the stream runs out.
+    the stream before them, as ffmpeg does. A read error or a container damaged past its index stops
+    the stream early instead: the frames from there are lost, and that is not a short stream.
+    ``stream_frames`` fills this in once the stream runs out.
     """
 
     frames: int | None = None  # frames the stream delivered; None while no shortfall is known

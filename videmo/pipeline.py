@@ -1,4 +1,4 @@
-"""Wire the stages: decode -> detect -> classify -> track -> aggregate -> write."""
+"""Wire the stages: decode -> detect -> classify -> track (-> annotate) -> aggregate -> episodes -> write."""
 
 from __future__ import annotations
 
