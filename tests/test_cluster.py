@@ -3,6 +3,8 @@ a worker killed mid-run, and a rerun that does only what is missing."""
 
 import os
 import shutil
+import socket
+import subprocess
 import sys
 
 import pytest
@@ -90,17 +92,22 @@ def test_a_killed_worker_costs_only_its_video_which_is_retried(local_ray, videos
         def analyze(self, video, folder, shown, overwrite):
             if video.name == "clip1.mp4" and not marker.exists():
                 marker.write_text(str(os.getpid()))
+                folder.with_name(f".{folder.name}.partial-{cluster.writer_tag()}").mkdir()  # killed while writing
                 os._exit(1)
             return cluster.VideoWorker.analyze(self, video, folder, shown, overwrite)
 
+    out = tmp_path / "out"
+    out.mkdir()
+    another_run = out / ".clip1.partial-another-host-4242"  # a second run writing the same video into the same folder
+    another_run.mkdir()
     lines = []
-    failed = cluster.analyze_on_ray([str(videos)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint), every=4),
+    failed = cluster.analyze_on_ray([str(videos)], out, AnalyzeOptions(weights=str(tiny_checkpoint), every=4),
                                     cluster.RayOptions(workers=2), quiet=True, report=lines.append, worker_class=DiesOnce)
     assert marker.exists()  # the worker did die
     assert failed == 0, lines
     assert not [line for line in lines if line.startswith("videmo: error")]
     assert all(len(closing_lines("\n".join(lines), clip)) == 1 for clip in CLIPS), lines
-    assert entries(tmp_path / "out") == CLIPS
+    assert entries(out) == sorted([*CLIPS, another_run.name])  # the dead actor's partial removed, the other run's kept
     assert all((tmp_path / "out" / clip / "summary.json").is_file() for clip in CLIPS)
 
 
@@ -110,7 +117,9 @@ def test_a_rerun_after_an_interruption_does_only_what_is_missing(local_ray, vide
     assert first.exit_code == 0, first.output
     done = out / "clip0" / "frames.csv"
     before = done.stat().st_mtime_ns
-    leftover = out / ".clip2.partial-999999"  # what a worker killed while writing leaves behind
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    leftover = out / f".clip2.partial-{socket.gethostname()}-{dead.pid}"  # what a worker killed while writing leaves behind
     leftover.mkdir()
     (leftover / "frames.csv").write_text("half")
     again = invoke(videos, "-w", tiny_checkpoint, "-o", out, "-q", "--every", "4", "--ray")

@@ -12,7 +12,6 @@ video that fails for its own reasons comes back as its error line, reported once
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import re
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from .errors import VidemoError, printable
 from .batch import update_index
-from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, one_line, plan_videos
+from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, one_line, plan_videos, writer_tag
 
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
@@ -64,16 +63,18 @@ class VideoWorker:
         except VidemoError as e:  # bad options or weights: reported once by the driver, not a restart loop
             self.error = str(e)
 
-    def ready(self) -> str | None:
-        """None once the models are loaded, else why they could not be."""
-        return self.error
+    def ready(self) -> tuple[str | None, str]:
+        """None once the models are loaded, else why they could not be; and the tag of the hidden
+        files this actor writes (see pipeline.writer_tag), for the driver to remove should it die."""
+        return self.error, writer_tag()
 
-    def analyze(self, video: Path, folder: Path, shown: Path, overwrite: bool) -> tuple[list[str], bool]:
-        """Analyse ``video`` into ``folder``; the lines to report (``shown`` as its folder) and whether it succeeded."""
+    def analyze(self, video: Path, folder: Path, shown: Path, overwrite: bool) -> tuple[list[str], bool, str]:
+        """Analyse ``video`` into ``folder``; the lines to report (``shown`` as its folder), whether it
+        succeeded, and this actor's tag (a restarted actor has another)."""
         result, error = analyze_reported(self.analyzer, video, folder, overwrite, progress=False)
         if error is not None:
-            return [error], False
-        return closing_lines(video, result, shown), True
+            return [error], False, writer_tag()
+        return closing_lines(video, result, shown), True, writer_tag()
 
 
 def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, ray_options: RayOptions | None = None,
@@ -160,6 +161,7 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
     """Hand one video at a time to each idle actor; report each video's lines as it finishes. Adds
     each failed video's error line to ``failures``."""
     pending = {actor.ready.remote(): (actor, None) for actor in actors}  # the future -> its actor and video (None: loading)
+    tags: dict = {}  # actor -> the tag of its hidden files, as it last said
     queue, starting = deque(todo), len(actors)
     started, start_errors = False, {}  # why actors could not start, each reason once
     bar = tqdm(total=len(todo), desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None)
@@ -171,9 +173,11 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
                 value, error = ray.get(future), None
             except ray.exceptions.RayError as e:
                 value, error = None, describe(e)
+            if value is not None:
+                *value, tags[actor] = value
             if video is None:  # an actor has loaded its models, or could not
                 starting -= 1
-                error = error or value
+                error = error or value[0]
                 if error is not None:
                     if error not in start_errors and started:
                         report(f"videmo: error: a Ray worker could not start: {error}")
@@ -192,7 +196,8 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
                 if not ok:
                     failures[printable(str(video))] = printable(lines[-1])
                 bar.update(1)
-                remove_leftovers(folders[video])
+                if error is not None and actor in tags:  # the actor died mid-video: what it left, and only that
+                    remove_leftovers(folders[video], tags[actor])
             if queue:
                 video = queue.popleft()
                 folder = folders[video]
@@ -210,12 +215,9 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def remove_leftovers(folder: Path) -> None:
-    """What a worker killed mid-video left beside ``folder``: its hidden partial folder or annotated video."""
-    name = glob.escape(folder.name)
-    for pattern in (f".{name}.partial-*", f".{name}.annotated-*.mp4"):
-        for path in folder.parent.glob(pattern):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+def remove_leftovers(folder: Path, tag: str) -> None:
+    """What an actor killed mid-video left beside ``folder`` (its hidden partial folder or annotated
+    video), by its tag: another run sharing the output folder may be writing the same video."""
+    partial, annotated = folder.with_name(f".{folder.name}.partial-{tag}"), folder.with_name(f".{folder.name}.annotated-{tag}.mp4")
+    shutil.rmtree(partial, ignore_errors=True)
+    annotated.unlink(missing_ok=True)
