@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import re
@@ -451,3 +452,21 @@ def test_edited_results_and_failed_tables_never_stop_the_batch_table(tmp_path):
     batch.update_index(tmp_path, [], {"x.mp4": "videmo: error: x.mp4: not a video"})
     assert len(videmo.read_index(tmp_path)) == 0  # the edited folders left out
     assert pd.read_csv(tmp_path / "failed.csv").to_dict("records") == [{"video": "x.mp4", "error": "x.mp4: not a video"}]
+
+
+def test_analyze_with_an_output_names_folders_as_batches_do_and_spares_your_files(one_face_video, tiny_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    (out / "one_face").mkdir(parents=True)
+    (out / "one_face" / "notes.txt").write_text("mine")
+    with pytest.raises(VidemoError, match="holds files that videmo did not write"):
+        videmo.analyze(one_face_video, out, weights=str(tiny_checkpoint), every=10)
+    assert (out / "one_face" / "notes.txt").read_text() == "mine"
+    (out / "one_face" / "notes.txt").unlink()
+    other = tmp_path / "elsewhere" / "one_face.mp4"  # another video of the same name
+    other.parent.mkdir()
+    other.write_bytes(one_face_video.read_bytes())
+    for video in (one_face_video, other, one_face_video):  # the last one redoes its own folder
+        frames = videmo.analyze(video, out, weights=str(tiny_checkpoint), every=10)
+    assert len(frames) and entries(out) == sorted(["one_face", f"one_face-{hashlib.sha1(os.fsencode(str(other))).hexdigest()[:8]}"])
+    index = videmo.read_index(out)
+    assert sorted(set(index["video"])) == sorted([str(one_face_video), str(other)])

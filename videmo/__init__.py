@@ -10,7 +10,8 @@ def analyze(path, output=None, **options):
     ``fps``, ``every``, ``detect_width``, ``min_face``, ``det_threshold``, ``margin``, ``mirror``,
     ``batch_size``, ``chunk``, ``bin_s``, ``smooth_s``, ``min_episode_s``, ``device``, ``precision``,
     ``annotate``, ``threads``, ``lanes``; a value the command would refuse raises VidemoError. With
-    ``output`` the results folder is written too.
+    ``output`` its results folder is written (or redone) there as ``analyze_many`` names it, and the
+    batch table updated; a folder of that name holding your own files is never replaced.
     """
     from .pipeline import analyze as run
 

@@ -527,12 +527,26 @@ def is_complete(folder: Path) -> bool:
 
 
 def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> pd.DataFrame:
-    """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes the
-    results folder ``<output>/<video stem>/``. ``options`` are AnalyzeOptions' fields."""
+    """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes (or redoes)
+    its results folder there, named as ``analyze_many`` names it (``<video stem>``, or with a hash of
+    its path where that holds another video's results), and updates the batch table.
+    ``options`` are AnalyzeOptions' fields."""
     analyzer = Analyzer(AnalyzeOptions(**options))
+    video = Path(path)
     if output is None:
-        return analyzer.analyze_video(Path(path)).frames
-    return analyze_into(analyzer, Path(path), Path(output) / Path(path).stem, overwrite=True, progress=False).frames
+        return analyzer.analyze_video(video).frames
+    output = Path(output)
+    folder = output / result_folder_names([video], output)[video]  # as analyze_many names it: never another video's
+    if holds_foreign_files(folder):
+        raise VidemoError(f"{video}: {folder}: holds files that videmo did not write; move them or choose another output")
+    frames = analyze_into(analyzer, video, folder, overwrite=True, progress=False).frames
+    update_index(output, [video], {})
+    return frames
+
+
+def holds_foreign_files(folder: Path) -> bool:
+    """Whether ``folder`` holds files but no results: the user's own, which videmo must not replace."""
+    return folder.is_dir() and not is_complete(folder) and any(folder.iterdir())
 
 
 def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
@@ -585,7 +599,7 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
             report(f"{video.name}: already done in {folders[video]}{changed} (use --overwrite to redo)")
     for video in list(todo):  # say it now, not after the analysis that could not be saved
         folder = folders[video]
-        if folder.is_dir() and not is_complete(folder) and any(folder.iterdir()):
+        if holds_foreign_files(folder):
             line = f"{folder}: holds files that videmo did not write; move them or choose another -o"
             report(f"videmo: error: {video}: {line}")
             failures[printable(str(video))] = printable(f"{video}: {line}")
