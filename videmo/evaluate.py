@@ -63,14 +63,12 @@ def format_report(result: Scores, classes: list[str]) -> str:
 
 
 def plot_confusion(result: Scores, classes: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook's backend is left as it was
 
     matrix = torch.tensor(result.confusion, dtype=torch.float64)
     share = (matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
-    figure, axis = plt.subplots(figsize=(7, 6))
+    figure = Figure(figsize=(7, 6))
+    axis = figure.subplots()
     image = axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -84,16 +82,13 @@ def plot_confusion(result: Scores, classes: list[str], path: Path) -> None:
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def plot_class_accuracy(result: Scores, classes: list[str], path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: a notebook's backend is left as it was
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4))
+    axis = figure.subplots()
     bars = axis.bar(classes, result.recall, color="#3b6fb6")
     axis.bar_label(bars, fmt="%.2f", fontsize=8)
     axis.axhline(result.accuracy, color="#c62828", linestyle="--", label=f"overall accuracy {result.accuracy:.3f}")
@@ -102,4 +97,3 @@ def plot_class_accuracy(result: Scores, classes: list[str], path: Path) -> None:
     axis.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -37,19 +37,21 @@ def write_summary_json(summary: dict, path: Path) -> None:
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: pd.DataFrame | None = None, max_tracks: int = 6) -> None:
-    """Each track's emotion probabilities over time, stacked to 1, one panel per track
-    (the ``max_tracks`` seen in most frames), its episodes as a band of colours beneath."""
-    import matplotlib
+TIMELINE_FACES = 6  # panels in timeline.png: the faces seen in most frames
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: pd.DataFrame) -> None:
+    """Each track's emotion probabilities over time, stacked to 1, one panel per track
+    (the ``TIMELINE_FACES`` seen in most frames), its episodes as a band of colours beneath.
+    Drawn on a Figure of its own, not pyplot's: a notebook's backend is left as it was."""
+    from matplotlib.figure import Figure
 
     faces = frames[frames["face_id"].notna()]
     counts = faces["face_id"].value_counts()
-    shown = sorted(counts.index[:max_tracks].tolist())
+    shown = sorted(counts.index[:TIMELINE_FACES].tolist())
     panels = max(len(shown), 1)
-    figure, axes = plt.subplots(panels, 1, figsize=(10, 1.9 * panels + 1.2), sharex=True, squeeze=False)
+    figure = Figure(figsize=(10, 1.9 * panels + 1.2))
+    axes = figure.subplots(panels, 1, sharex=True, squeeze=False)
     end = max(float(frames["time_s"].max()) if len(frames) else 0.0, 1e-3)
     for axis, face_id in zip(axes[:, 0], shown or [None]):
         if face_id is None:
@@ -59,11 +61,10 @@ def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: p
         rows = faces[faces["face_id"] == face_id].sort_values("time_s")
         axis.stackplot(rows["time_s"], *(rows[c] for c in CLASSES), colors=[EMOTION_COLOURS[c] for c in CLASSES],
                        labels=list(CLASSES), step="mid", alpha=0.9)
-        if episodes is not None:
-            mine = episodes[episodes["face_id"] == face_id]
-            axis.broken_barh(list(zip(mine["t_start"], mine["duration_s"])), (-0.16, 0.12),
-                             facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]])
-        axis.set_ylim(-0.18 if episodes is not None else 0, 1)
+        mine = episodes[episodes["face_id"] == face_id]
+        axis.broken_barh(list(zip(mine["t_start"], mine["duration_s"])), (-0.16, 0.12),
+                         facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]])
+        axis.set_ylim(-0.18, 1)
         axis.set_yticks([0, 0.5, 1])
         axis.set_ylabel(f"face {face_id}\np(emotion)")
         axis.margins(x=0)
@@ -78,7 +79,6 @@ def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: p
         figure.legend(handles, labels, loc="upper center", ncol=len(CLASSES), bbox_to_anchor=(0.5, 0.965), fontsize=9, frameon=False)
     figure.tight_layout(rect=(0, 0, 1, 0.93))
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def read_results(folder: str | Path) -> pd.DataFrame:
