@@ -196,9 +196,11 @@ def test_bad_inputs_are_reported_in_one_line_and_the_good_video_still_runs(one_f
 
 
 def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr("videmo.pipeline.default_weights", lambda: None)
-    result = CliRunner().invoke(main, ["analyze", str(one_face_video), "-o", str(tmp_path)])
-    assert result.exit_code == 1 and "--weights" in result.output
+    monkeypatch.setattr("videmo.checkpoint.default_weights", lambda: None)  # a partial clone: no models/
+    for command in (["analyze", str(one_face_video), "-o", str(tmp_path), "-q"], ["evaluate", "--data", str(tmp_path)], ["info"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, command
+        assert result.stderr == "videmo: error: no weights: pass a checkpoint (--weights CHECKPOINT); no default model is installed in models/\n"
     run = run_cli("analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
     assert run.returncode == 0 and (tmp_path / "one_face" / "summary.json").is_file()
 

@@ -124,7 +124,7 @@ SIZES = st.tuples(st.integers(16, 4096), st.integers(16, 4096))
 @given(size=SIZES, detect_width=st.one_of(st.none(), st.integers(64, 2048)), data=st.data())
 def test_boxes_map_back_to_the_original_frame(size, detect_width, data):
     width, height = size
-    scale = detection_scale(width, height, detect_width)
+    scale = detection_scale(width, detect_width)
     assert 0 < scale <= 1 and (scale == 1) == (not detect_width or detect_width >= width)
     if scale < 1:
         assert round(width * scale) == detect_width  # the detection copy is exactly --detect-width wide

@@ -197,6 +197,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(model=model, meta=meta, path=path, sha256=file_sha256(path), extra=extra)
 
 
+def weights_path(weights: str | os.PathLike | None) -> Path:
+    """The checkpoint to use: ``weights``, or the shipped default model when None (a VidemoError
+    when this install lacks it, a partial clone say)."""
+    if weights is not None:
+        return Path(weights)
+    path = default_weights()
+    if path is None:
+        raise VidemoError("no weights: pass a checkpoint (--weights CHECKPOINT); no default model is installed in models/")
+    return path
+
+
 def default_weights() -> Path | None:
     """The shipped default model, when this install has it."""
     spec = importlib.util.find_spec(MODELS_PACKAGE)

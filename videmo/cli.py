@@ -180,12 +180,9 @@ def train(preset, grey, resume, **options):
 @one_line_errors
 def info(checkpoint, as_json):
     """Print a checkpoint's metadata and parameter count (default: the shipped model)."""
-    from .checkpoint import count_parameters, default_weights, load_checkpoint
+    from .checkpoint import count_parameters, load_checkpoint, weights_path
 
-    path = checkpoint or default_weights()
-    if path is None:
-        raise VidemoError("no checkpoint given and no default model is installed in models/")
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(weights_path(checkpoint))
     meta = {k: v for k, v in loaded.meta.items() if k != "history"}
     summary = {"path": str(loaded.path), "sha256": loaded.sha256, "parameters": count_parameters(loaded.model), **meta}
     if as_json:
@@ -277,12 +274,10 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
     """Accuracy, macro-F1, per-class precision and recall, confusion matrix."""
     from pathlib import Path
 
-    from .checkpoint import default_weights
+    from .checkpoint import weights_path
     from .evaluate import evaluate as run_evaluation, format_report, plot_class_accuracy, plot_confusion
 
-    weights = weights or default_weights()
-    if weights is None:
-        raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
+    weights = weights_path(weights)
     if plots:
         check_creatable(Path(plots), "--plots")  # before the scoring, not after
     result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json,

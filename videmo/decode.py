@@ -82,7 +82,7 @@ class StreamEnd:
         return None if self.unreadable_from is None else {"from_frame": self.unreadable_from, "cause": self.cause}
 
 
-def open_video(path: Path, threads: int = 1) -> VideoInfo:
+def open_video(path: Path) -> VideoInfo:
     """The video's facts, from decord's index; a VideoError naming the cause if it cannot be read."""
     import decord
 
@@ -101,7 +101,7 @@ def open_video(path: Path, threads: int = 1) -> VideoInfo:
     try:
         with quiet_stderr():  # decord prints "ERROR opening" itself before raising
             with openable(path) as name:
-                reader = decord.VideoReader(name, ctx=decord.cpu(0), num_threads=threads)
+                reader = decord.VideoReader(name, ctx=decord.cpu(0), num_threads=1)  # it only indexes: PyAV decodes
         frame_count = len(reader)
     except (RuntimeError, decord.DECORDError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None

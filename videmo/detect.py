@@ -35,7 +35,7 @@ class Detection:
     score: float
 
 
-def detection_scale(width: int, height: int, detect_width: int | None) -> float:
+def detection_scale(width: int, detect_width: int | None) -> float:
     """Factor from original to detection pixels; frames are only ever shrunk."""
     if not detect_width or detect_width >= width:
         return 1.0
@@ -69,7 +69,7 @@ class FaceDetector:
     def detect(self, frames: np.ndarray) -> list[list[Detection]]:
         """Faces in each of ``frames`` (uint8 N,H,W,3), boxes in original pixels."""
         height, width = frames.shape[1:3]
-        scale = detection_scale(width, height, self.detect_width)
+        scale = detection_scale(width, self.detect_width)
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
         if scale != 1.0:
             # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar

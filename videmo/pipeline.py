@@ -27,7 +27,7 @@ from tqdm import tqdm
 from . import __version__
 from .aggregate import frames_table, timeline, track_summaries
 from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder, write_faces_png
-from .checkpoint import Checkpoint, default_weights, file_sha256, load_checkpoint
+from .checkpoint import file_sha256, load_checkpoint, weights_path
 from .classify import EmotionClassifier
 from .decode import VIDEO_SUFFIXES, FrameBatch, StreamEnd, VideoInfo, open_video, prefetch, select_frames, stream_frames
 from .detect import Detection, FaceDetector
@@ -118,7 +118,7 @@ class Analyzer:
         if options.threads:
             torch.set_num_threads(options.threads)
         self.device = resolve_device(options.device)
-        self.checkpoint = load_weights(options.weights)
+        self.checkpoint = load_checkpoint(weights_path(options.weights))
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin,
                                             options.mirror)
@@ -351,14 +351,6 @@ def track_memory_s(info: VideoInfo, indices: np.ndarray) -> float:
     return max(1.0, 2 / analysed_fps(info, indices))
 
 
-def load_weights(weights: str | None) -> Checkpoint:
-    if weights is None:
-        weights = default_weights()
-        if weights is None:
-            raise VidemoError("no weights: pass --weights CHECKPOINT (no default model is installed in models/)")
-    return load_checkpoint(weights)
-
-
 def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
     """Video files from files, folders (recursively) and globs; and for each path that gave none, its error line."""
     videos, errors = [], {}
@@ -573,8 +565,8 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
     return len(failures)
 
 
-def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report=print,
-                options: AnalyzeOptions | None = None) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
+def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report: Callable[[str], None],
+                options: AnalyzeOptions) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
     """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
     bad paths with their error lines; bad paths and videos already done are reported."""
     videos, failures = find_videos(paths)
@@ -592,10 +584,10 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
     names = result_folder_names(videos, output)
     folders = {v: output / names[v] for v in videos}
     todo = [v for v in videos if overwrite or not is_complete(folders[v])]
-    model = model_identity(options.weights) if options is not None and len(todo) < len(videos) else None
+    model = model_identity(options.weights) if len(todo) < len(videos) else None
     for video in videos:
         if video not in todo:
-            changed = changed_settings(folders[video], options, model) if options is not None else ""
+            changed = changed_settings(folders[video], options, model)
             report(f"{video.name}: already done in {folders[video]}{changed} (use --overwrite to redo)")
     for video in list(todo):  # say it now, not after the analysis that could not be saved
         folder = folders[video]
@@ -615,7 +607,7 @@ RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", 
 SETTINGS_BEFORE = {"mirror": False}
 
 
-def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None = None) -> str:
+def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
     """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise,
     by another model included (``model``: the name and sha256 of the one used now), else ''."""
     try:
@@ -636,10 +628,10 @@ def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, st
 def model_identity(weights: str | None) -> tuple[str, str] | None:
     """The name and sha256 of the checkpoint that ``weights`` names (None: the default), as a summary
     records them; None if there is no such file (loading it will say why)."""
-    path = Path(weights) if weights is not None else default_weights()
     try:
-        return (path.stem, file_sha256(path)) if path is not None and path.is_file() else None
-    except OSError:
+        path = weights_path(weights)
+        return (path.stem, file_sha256(path)) if path.is_file() else None
+    except (OSError, VidemoError):
         return None
 
 
