@@ -1,6 +1,7 @@
 """The frames streamed for analysis are decord's, pixel for pixel, whichever frames are picked, and
 those that a stream holds when it ends before its index does or when some of its data is damaged."""
 
+import struct
 import subprocess
 
 import decord
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, unreadable_after, write_video
 
-from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
+from videmo.decode import StreamEnd, VideoError, mp4_damage, open_video, stream_frames
 
 
 def streamed(path, indices, chunk=16):
@@ -175,3 +176,24 @@ def test_damage_before_a_read_error_is_not_taken_for_it(tmp_path, monkeypatch):
     got, lost = [int(i) for b in batches for i in b.indices], [n for b in batches for n, _ in b.lost]
     assert got == list(range(10)) and lost == list(range(10, 20))
     assert end.unreadable() == {"from_frame": 15, "cause": "Input/output error"}
+
+
+def box(kind: bytes, payload: bytes = b"", declared: int | None = None, wide: bool = False) -> bytes:
+    size = declared if declared is not None else len(payload) + (16 if wide else 8)
+    return (struct.pack(">I4sQ", 1, kind, size) if wide else struct.pack(">I4s", size, kind)) + payload
+
+
+@pytest.mark.parametrize("parts, cause", [
+    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8)], None),
+    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, wide=True)], None),
+    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, declared=400)], "ends inside its 'mdat' box"),
+    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, declared=400, wide=True)], "ends inside its 'mdat' box"),
+    ([box(b"ftyp", b"isom"), box(b"mdat", b"y" * 8)], "no 'moov' index box"),
+    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8)], "no media data"),
+    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8, declared=3), b"z" * 16], None),  # not a box: no verdict
+])
+def test_how_an_mp4_is_cut_is_read_from_its_top_level_boxes(tmp_path, parts, cause):
+    path = tmp_path / "made.mp4"
+    path.write_bytes(b"".join(parts))
+    found = mp4_damage(path)
+    assert found == cause if cause is None else cause in found

@@ -186,22 +186,14 @@ def decoder_cause(path: Path, error: Exception) -> str:
 def mp4_damage(path: Path) -> str | None:
     """How an MP4/MOV file is cut short, from its top-level boxes: the mark of an unfinished copy or recording."""
     size = path.stat().st_size
-    kinds = set()
+    kinds, walked = set(), 0
     with open(path, "rb") as f:
-        position = 0
-        while position + 8 <= size:
-            f.seek(position)
-            box_size, kind = struct.unpack(">I4s", f.read(8))
-            if box_size == 1 and position + 16 <= size:
-                box_size = struct.unpack(">Q", f.read(8))[0]
-            elif box_size == 0:  # runs to the end of the file
-                box_size = size - position
-            if box_size < 8:
-                return None
-            if position + box_size > size:
+        for kind, _, walked in boxes(f, 0, size):
+            if walked > size:
                 return f"truncated: the file ends inside its '{kind.decode('latin-1')}' box"
             kinds.add(kind)
-            position += box_size
+    if walked + 8 <= size:  # a header that cannot be one: not the mark of a cut
+        return None
     if b"moov" not in kinds:
         return "truncated: the file has no 'moov' index box"
     if b"mdat" not in kinds and b"moof" not in kinds:
@@ -506,22 +498,29 @@ def track_rotation(f, trak: tuple[int, int]) -> int:
     return angle if angle in (90, 180, 270) else 0
 
 
-def iter_boxes(f, start: int, end: int, kind: bytes | None = None):
-    """(payload start, payload end) of each box in [start, end), optionally of one kind."""
+def boxes(f, start: int, end: int):
+    """(kind, payload start, end as the box's header declares it) of each box in [start, end); the
+    end may lie past ``end`` where the data is cut short. Stops at a header too small to be one."""
     position = start
     while position + 8 <= end:
         f.seek(position)
-        size, box_kind = struct.unpack(">I4s", f.read(8))
+        size, kind = struct.unpack(">I4s", f.read(8))
         header = 8
-        if size == 1:
+        if size == 1 and position + 16 <= end:
             size, header = struct.unpack(">Q", f.read(8))[0], 16
-        elif size == 0:
+        elif size == 0:  # runs to the end
             size = end - position
         if size < header:
             return
-        if kind is None or box_kind == kind:
-            yield position + header, min(position + size, end)
+        yield kind, position + header, position + size
         position += size
+
+
+def iter_boxes(f, start: int, end: int, kind: bytes | None = None):
+    """(payload start, payload end) of each box in [start, end), optionally of one kind."""
+    for box_kind, payload, box_end in boxes(f, start, end):
+        if kind is None or box_kind == kind:
+            yield payload, min(box_end, end)
 
 
 def find_box(f, start: int, end: int, kind: bytes):
