@@ -123,12 +123,12 @@ def test_done_videos_are_skipped_and_overwrite_redoes_them(one_face_video, tiny_
 
 
 def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
-    from videmo import pipeline
+    from videmo import folders, pipeline
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pipeline, "write_timeline_png", broken)
+    monkeypatch.setattr(folders, "write_timeline_png", broken)
     failed = pipeline.analyze_many([str(one_face_video)], tmp_path, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None)
     assert failed == 1 and entries(tmp_path) == []
 

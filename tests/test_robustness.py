@@ -27,7 +27,7 @@ from PIL import Image
 from test_data import save_image, write_folders
 
 import videmo
-from videmo import cli, decode, pipeline
+from videmo import cli, decode, folders, pipeline
 from videmo.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
 from videmo.write import OUTPUT_FILES
@@ -228,7 +228,7 @@ def test_full_disk_keeps_earlier_results_and_leaves_no_half_folder(good_video, t
     for name in ("a", "b", "c"):
         (tmp_path / "in" / f"{name}.mp4").parent.mkdir(exist_ok=True)
         (tmp_path / "in" / f"{name}.mp4").write_bytes(good_video.read_bytes())
-    real_write = pipeline.write_summary_json
+    real_write = folders.write_summary_json
     calls = []
 
     def disk_full_at_the_second(summary, path):
@@ -238,7 +238,7 @@ def test_full_disk_keeps_earlier_results_and_leaves_no_half_folder(good_video, t
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real_write(summary, path)
 
-    monkeypatch.setattr(pipeline, "write_summary_json", disk_full_at_the_second)
+    monkeypatch.setattr(folders, "write_summary_json", disk_full_at_the_second)
     lines = []
     out = tmp_path / "out"
     failed = pipeline.analyze_many([str(tmp_path / "in")], out, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append)

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from .errors import VidemoError, printable
 from .batch import update_index
-from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, one_line, plan_videos, writer_tag
+from .folders import writer_tag
+from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, one_line, plan_videos
 
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
@@ -65,7 +66,7 @@ class VideoWorker:
 
     def ready(self) -> tuple[str | None, str]:
         """None once the models are loaded, else why they could not be; and the tag of the hidden
-        files this actor writes (see pipeline.writer_tag), for the driver to remove should it die."""
+        files this actor writes (see folders.writer_tag), for the driver to remove should it die."""
         return self.error, writer_tag()
 
     def analyze(self, video: Path, folder: Path, shown: Path, overwrite: bool) -> tuple[list[str], bool, str]:

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import ctypes
-import glob
-import hashlib
 import itertools
-import json
 import math
 import os
-import shutil
-import socket
 import sys
 import threading
 import time
@@ -26,18 +21,18 @@ from tqdm import tqdm
 
 from . import __version__
 from .aggregate import frames_table, timeline, track_summaries
-from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder, write_faces_png
-from .checkpoint import file_sha256, load_checkpoint, weights_path
-from .classify import EmotionClassifier
-from .decode import VIDEO_SUFFIXES, FrameBatch, StreamEnd, VideoInfo, open_video, prefetch, select_frames, stream_frames
-from .detect import Detection, FaceDetector
+from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder
 from .batch import update_index
-from .episodes import MIN_EPISODE_S, SMOOTH_S, add_episodes
+from .checkpoint import load_checkpoint, weights_path
+from .classify import EmotionClassifier
+from .decode import FrameBatch, StreamEnd, VideoInfo, open_video, prefetch, select_frames, stream_frames
+from .detect import Detection, FaceDetector
 from .device import resolve_device
+from .episodes import MIN_EPISODE_S, SMOOTH_S, add_episodes
 from .errors import VidemoError, printable
+from .folders import (changed_settings, find_videos, holds_foreign_files, is_complete, model_identity, remove_dead_leftovers,
+                      result_folder_names, save_results, writer_tag)
 from .track import FaceTracker
-from .write import (ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG,
-                    write_episodes_csv, write_frames_csv, write_summary_json, write_timeline_csv, write_timeline_png)
 
 
 T = TypeVar("T")
@@ -351,87 +346,6 @@ def track_memory_s(info: VideoInfo, indices: np.ndarray) -> float:
     return max(1.0, 2 / analysed_fps(info, indices))
 
 
-def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
-    """Video files from files, folders (recursively) and globs; and for each path that gave none, its error line."""
-    videos, errors = [], {}
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = videos_in(path)
-            if not found:
-                errors[given] = f"{path}: folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
-            videos += found
-        elif path.exists() or path.is_symlink():
-            videos.append(path)
-        elif glob.has_magic(given):
-            found = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file() and not in_results(Path(p)))
-            if not found:
-                errors[given] = f"{given}: no file matches"
-            videos += found
-        else:
-            errors[given] = f"{path}: no such file or folder"
-    # a dangling link keeps the name the user gave: resolving it would name only its missing target
-    unique = list(dict.fromkeys(p.resolve() if p.exists() else p.absolute() for p in videos))
-    return unique, errors
-
-
-def videos_in(folder: Path) -> list[Path]:
-    """Video files under ``folder``, recursively, except what videmo wrote: results folders (a
-    summary.json marks them) and hidden work in progress are never inputs, so that ``-o`` inside an
-    input folder does not feed a run its own annotated videos."""
-    found = []
-    for parent, folders, files in os.walk(folder):
-        if SUMMARY_JSON in files and parent != str(folder):
-            folders[:] = []
-            continue
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        found += [Path(parent) / name for name in files
-                  if Path(name).suffix.lower() in VIDEO_SUFFIXES and not name.startswith(".") and (Path(parent) / name).is_file()]
-    return sorted(found)
-
-
-def in_results(path: Path) -> bool:
-    """Whether ``path`` lies in a results folder or is one of videmo's hidden files."""
-    return path.name.startswith(".") or any((parent / SUMMARY_JSON).is_file() for parent in path.parents)
-
-
-# A results folder's name, in bytes: the hidden names made beside it (".NAME.annotated-HOST-PID.mp4")
-# add at most 87 more (a 64-byte host name), within the file systems' 255-byte limit.
-NAME_BYTES = 150
-
-
-def result_folder_names(videos: list[Path], output: Path) -> dict[Path, str]:
-    """Each video's results folder name under ``output``: ``<stem>``, or ``<stem>-<hash of its path>``
-    where ``<stem>`` holds another video's results or is taken by an earlier video of this run (and
-    for stems too long for the names videmo makes beside the folder). A folder that holds this
-    video's results is kept, so a video keeps its folder from run to run whatever runs beside it."""
-    names, taken = {}, set()
-    for video in videos:
-        digest = hashlib.sha1(os.fsencode(str(video))).hexdigest()[:8]
-        hashed = f"{cut_to_bytes(video.stem, NAME_BYTES - 9)}-{digest}"
-        candidates = [hashed] if len(os.fsencode(video.stem)) > NAME_BYTES else [video.stem, hashed]
-        mine = next((name for name in candidates if results_of(output / name) == printable(str(video))), None)
-        free = next((name for name in candidates if name not in taken and results_of(output / name) is None), hashed)
-        names[video] = mine or free
-        taken.add(names[video])
-    return names
-
-
-def results_of(folder: Path) -> str | None:
-    """The video whose complete results ``folder`` holds (its path as summary.json shows it), or None."""
-    try:
-        return json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))["video"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def cut_to_bytes(name: str, limit: int) -> str:
-    """The longest start of ``name`` whose file-system encoding fits in ``limit`` bytes (never half a character)."""
-    while len(os.fsencode(name)) > limit:
-        name = name[:-1]
-    return name
-
-
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
     """Analyse ``video`` and save its results folder; the annotated video streams to a hidden file beside it."""
     remove_dead_leftovers(folder)
@@ -450,74 +364,6 @@ def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
     return result
 
 
-def writer_tag() -> str:
-    """Names this process's hidden files beside a results folder: host and pid."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def remove_dead_leftovers(folder: Path) -> None:
-    """Hidden files beside ``folder`` from a run killed outright (SIGKILL skips every cleanup):
-    only those of this machine's dead processes, since a shared folder may hold other machines'
-    work in progress."""
-    prefix = f".{folder.name}."
-    host = socket.gethostname()
-    for path in folder.parent.glob(f"{glob.escape(prefix)}*-{glob.escape(host)}-*"):
-        kind, _, tag = path.name[len(prefix):].removesuffix(".mp4").partition("-")
-        writer, _, pid = tag.rpartition("-")
-        if kind in ("partial", "annotated") and writer == host and pid.isdigit() and not process_alive(int(pid)):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        pass
-    return True
-
-
-def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
-    """Write every file into a hidden folder, then rename it into place: a results folder is
-    complete or absent, never half-written. summary.json, written last, marks it done."""
-    partial = folder.with_name(f".{folder.name}.partial-{writer_tag()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        partial.mkdir(parents=True)
-        write_frames_csv(result.frames, partial / FRAMES_CSV)
-        write_timeline_csv(result.timeline, partial / TIMELINE_CSV)
-        write_episodes_csv(result.episodes, partial / EPISODES_CSV)
-        title = printable(result.info.path.name)
-        write_timeline_png(result.frames, partial / TIMELINE_PNG, title, result.episodes)
-        write_faces_png(result.faces, result.summary["tracks"], partial / FACES_PNG, title)
-        if result.annotated is not None:
-            shutil.move(result.annotated, partial / ANNOTATED_MP4)
-        result.summary["files"] = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
-        write_summary_json(result.summary, partial / SUMMARY_JSON)
-        if folder.exists() and overwrite:
-            retired = folder.with_name(f".{folder.name}.old-{writer_tag()}")
-            os.replace(folder, retired)
-            os.replace(partial, folder)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(partial, folder)
-    except OSError as e:
-        if results_of(folder) == printable(str(result.info.path)):  # another run on the same -o finished it first
-            result.notes.append(f"{printable(result.info.path.name)}: done by another run meanwhile; its results in {folder} are kept")
-            return
-        raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-
-
-def is_complete(folder: Path) -> bool:
-    return (folder / SUMMARY_JSON).is_file()
-
-
 def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> pd.DataFrame:
     """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes (or redoes)
     its results folder there, named as ``analyze_many`` names it (``<video stem>``, or with a hash of
@@ -534,11 +380,6 @@ def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **
     frames = analyze_into(analyzer, video, folder, overwrite=True, progress=False).frames
     update_index(output, [video], {})
     return frames
-
-
-def holds_foreign_files(folder: Path) -> bool:
-    """Whether ``folder`` holds files but no results: the user's own, which videmo must not replace."""
-    return folder.is_dir() and not is_complete(folder) and any(folder.iterdir())
 
 
 def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
@@ -597,42 +438,6 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
             failures[printable(str(video))] = printable(f"{video}: {line}")
             todo.remove(video)
     return todo, {v: folders[v] for v in todo}, failures
-
-
-# The settings that change what a results folder holds (not how fast it was made); the model is
-# compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
-RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
-                   "min_episode_s", "annotate")
-# What results folders made before a setting existed were made with.
-SETTINGS_BEFORE = {"mirror": False}
-
-
-def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
-    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise,
-    by another model included (``model``: the name and sha256 of the one used now), else ''."""
-    try:
-        summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
-        earlier = {**SETTINGS_BEFORE, **summary["settings"]}
-        then = summary.get("model")
-        name, sha256 = (then.get("name"), then.get("sha256")) if isinstance(then, dict) else (None, None)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return ""
-    now = asdict(options)
-    changed = [f"{setting} {earlier.get(setting)} now {now[setting]}" for setting in RESULT_SETTINGS
-               if setting in earlier and earlier[setting] != now[setting]]
-    if model is not None and isinstance(sha256, str) and sha256 != model[1]:  # a default model replaced by an update, say
-        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
-    return f", made with other settings ({', '.join(changed)})" if changed else ""
-
-
-def model_identity(weights: str | None) -> tuple[str, str] | None:
-    """The name and sha256 of the checkpoint that ``weights`` names (None: the default), as a summary
-    records them; None if there is no such file (loading it will say why)."""
-    try:
-        path = weights_path(weights)
-        return (path.stem, file_sha256(path)) if path.is_file() else None
-    except (OSError, VidemoError):
-        return None
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
