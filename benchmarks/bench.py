@@ -172,8 +172,9 @@ def header(options: dict) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     settings = ", ".join(f"{k}={v}" for k, v in options.items() if v is not None)
-    return (f"videmo {videmo.__version__}, torch {torch.__version__}, {cpu}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
-            f"lanes {options['lanes'] or default_lanes(resolve_device(options['device']))}, "
+    threads = options["threads"] or torch.get_num_threads()
+    return (f"videmo {videmo.__version__}, torch {torch.__version__}, {cpu}, {os.cpu_count()} CPUs, torch threads {threads}, "
+            f"lanes {options['lanes'] or default_lanes(resolve_device(options['device']), threads)}, "
             f"CUDA {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}\nsettings: {settings}")
 
 

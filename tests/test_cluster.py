@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from click.testing import CliRunner
 from media import entries, face_frames, write_video
 
@@ -49,11 +48,8 @@ def closing_lines(output: str, name: str) -> list[str]:
 
 def test_same_csvs_byte_for_byte_as_without_ray(local_ray, videos, tiny_checkpoint, tmp_path):
     common = [videos, "-w", tiny_checkpoint, "-q", "--every", "2"]
-    threads = torch.get_num_threads()
-    try:  # as many threads as each worker (--cpus-per-worker 1): the thread count moves the last digits, Ray or not
-        plain = invoke(*common, "-o", tmp_path / "plain", "--threads", "1")
-    finally:
-        torch.set_num_threads(threads)
+    # as many threads as each worker (--cpus-per-worker 1): the thread count moves the last digits, Ray or not
+    plain = invoke(*common, "-o", tmp_path / "plain", "--threads", "1")
     on_ray = invoke(*common, "-o", tmp_path / "ray", "--ray", "--workers", "2")
     assert plain.exit_code == 0, plain.output
     assert on_ray.exit_code == 0, on_ray.output

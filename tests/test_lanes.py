@@ -77,9 +77,9 @@ def test_a_consumer_that_stops_early_stops_the_workers():
 
 def test_lanes_find_and_label_the_same_faces_as_one_lane(two_face_video, tiny_checkpoint):
     threads = torch.get_num_threads()
-    one = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=1, chunk=2, threads=2)
-    lanes = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=2, chunk=2, threads=2)
-    torch.set_num_threads(threads)
+    one = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=1, chunk=2, threads=threads + 1)
+    lanes = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=2, chunk=2, threads=threads + 1)
+    assert torch.get_num_threads() == threads  # the library leaves the caller's process as it was
     assert len(one) == len(lanes) and one["face_id"].notna().sum() > 0
     assert (one["frame"].to_numpy() == lanes["frame"].to_numpy()).all()
     assert one["face_id"].equals(lanes["face_id"])

@@ -58,7 +58,7 @@ class AnalyzeOptions:
     device: str = "auto"
     precision: str = "auto"
     annotate: bool = False  # also write annotated.mp4
-    threads: int | None = None  # torch threads for this process (None: torch's default, one per core)
+    threads: int | None = None  # torch threads while analysing (None: the process's count, by default one per core)
     lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see default_lanes)
 
     def __post_init__(self) -> None:
@@ -110,14 +110,13 @@ class Analyzer:
 
     def __init__(self, options: AnalyzeOptions):
         self.options = options
-        if options.threads:
-            torch.set_num_threads(options.threads)
+        self.threads = options.threads or torch.get_num_threads()
         self.device = resolve_device(options.device)
         self.checkpoint = load_checkpoint(weights_path(options.weights))
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin,
                                             options.mirror)
-        self.lanes = options.lanes or default_lanes(self.device)
+        self.lanes = options.lanes or default_lanes(self.device, self.threads)
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
@@ -126,10 +125,10 @@ class Analyzer:
         return LabelledChunk(batch, detections, boxes, self.classifier.classify(batch.frames, frame_of_face, boxes))
 
     def in_lanes(self, work: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """``work`` over ``items`` in ``self.lanes`` threads, results in order; the torch threads are
-        shared out among the lanes while it runs."""
+        """``work`` over ``items`` in ``self.lanes`` threads, results in order; ``self.threads`` torch
+        threads are shared out among the lanes while it runs, and the process's count is restored after."""
         threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads // self.lanes))
+        torch.set_num_threads(max(1, self.threads // self.lanes))
         try:
             for done, result in enumerate(ordered_map(work, items, self.lanes), 1):
                 yield result
@@ -240,11 +239,11 @@ def faces_of(detections: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray]
     return frame_of_face, boxes
 
 
-def default_lanes(device: torch.device) -> int:
+def default_lanes(device: torch.device, threads: int) -> int:
     """On the CPU, one lane per torch thread, up to 4: MTCNN's many small steps and the classifier's
     small batches use one core each better than two cores together (2 cores: 1.2-1.5x the frames a
     second of one lane with two threads). On a GPU one lane: the GPU serialises the work anyway."""
-    return 1 if device.type == "cuda" else max(1, min(4, torch.get_num_threads()))
+    return 1 if device.type == "cuda" else max(1, min(4, threads))
 
 
 def return_free_memory() -> None:
