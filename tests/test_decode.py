@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, unreadable_after, write_video
 
-from videmo.decode import StreamEnd, VideoError, mp4_damage, open_video, stream_frames
+from videmo.decode import StreamEnd, VideoError, mp4_damage, open_video, probe_container, stream_frames
 
 
 def streamed(path, indices, chunk=16):
@@ -197,3 +197,12 @@ def test_how_an_mp4_is_cut_is_read_from_its_top_level_boxes(tmp_path, parts, cau
     path.write_bytes(b"".join(parts))
     found = mp4_damage(path)
     assert found == cause if cause is None else cause in found
+
+
+@pytest.mark.parametrize("tkhd", [b"", b"\x00" * 30])
+def test_a_header_cut_inside_a_track_gives_unknown_not_a_crash(tmp_path, tkhd):
+    handler = box(b"hdlr", b"\x00" * 8 + b"vide")
+    trak = box(b"trak", box(b"mdia", handler) + box(b"tkhd", tkhd))
+    path = tmp_path / "cut_track.mp4"
+    path.write_bytes(box(b"ftyp", b"isom") + box(b"moov", trak))
+    assert probe_container(path) == ("unknown", 0)

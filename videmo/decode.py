@@ -481,7 +481,7 @@ def probe_container(path: Path) -> tuple[str, int]:
                     fourcc = f.read(4).decode("latin-1")
                     codec = CODEC_NAMES.get(fourcc, fourcc.strip() or "unknown")
                 return codec, track_rotation(f, trak)
-    except (OSError, struct.error):
+    except (OSError, struct.error, IndexError):  # cut short: read() returned too few bytes
         pass
     return "unknown", 0
 

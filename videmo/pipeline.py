@@ -58,7 +58,7 @@ class AnalyzeOptions:
     device: str = "auto"
     precision: str = "auto"
     annotate: bool = False  # also write annotated.mp4
-    threads: int | None = None  # torch threads while analysing (None: the process's count, by default one per core)
+    threads: int | None = None  # torch threads while analysing (None: the process's count when the Analyzer is made)
     lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see default_lanes)
 
     def __post_init__(self) -> None:
