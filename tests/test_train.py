@@ -163,6 +163,25 @@ def test_resume_needs_a_last_checkpoint(easy_data, trained):
     assert result.stderr.startswith("videmo: error: ") and "holds no training state" in result.stderr
 
 
+def test_init_starts_from_a_checkpoints_weights_and_refuses_another_model(easy_data, trained, tmp_path):
+    out = tmp_path / "tuned/best.pt"  # at 48 px: a 32 px model's weights fit (both end on a 1x1 grid)
+    invoke("--data", str(easy_data), "--arch", "cnn", *FAST, "--image-size", "48", "--epochs", "1", "--lr", "1e-9",
+           "--weight-decay", "0", "--init", str(trained), "--out", str(out))
+    start, tuned = load_checkpoint(trained), load_checkpoint(out)
+    assert tuned.meta["image_size"] == 48 and tuned.meta["train_config"]["init"] == str(trained)
+    weights = dict(tuned.model.named_parameters())
+    assert all(torch.allclose(weights[name], value, atol=1e-6) for name, value in start.model.named_parameters())
+
+    other = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", *FAST, "--image-size", "64", "--equalize",
+                                      "--init", str(trained), "--out", str(tmp_path / "other/best.pt")])
+    assert other.exit_code == 1 and other.stdout == "", other.output  # before the data loads
+    assert other.stderr == (f"videmo: error: --init {trained}: the checkpoint differs from this run in equalize False, this run's True; "
+                            "image_size 32, this run's 64 (whose features the head cannot take) "
+                            "(give the options it was trained with: videmo info shows them)\n")
+    both = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--init", str(trained), "--pretrained", "imagenet"])
+    assert both.exit_code == 1 and "--init sets every weight" in both.stderr
+
+
 @pytest.fixture(scope="module")
 def vgg11_file(tmp_path_factory) -> tuple[Path, dict]:
     """A whole torchvision VGG11 state dict saved with torch.save (random weights; a small classifier

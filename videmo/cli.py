@@ -124,6 +124,7 @@ def main():
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
 @click.option("--normalize", type=click.Choice(["unit", "centered", "imagenet"]), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
 @click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
+@click.option("--init", type=click.Path(), help="Start from this videmo checkpoint's weights (fine-tuning; 'default': the shipped model); its architecture, input and preprocessing must be this run's.")
 @click.option("--freeze-vgg", is_flag=True, help="Keep the VGG branch's weights fixed.")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 20; with --resume, the run's own]")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
@@ -155,9 +156,12 @@ def main():
 @one_line_errors
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
+    from .checkpoint import weights_path
     from .train import PRESETS, TrainConfig, resume_conflicts, train as run_training
 
     options["channels"] = 1 if grey else 3
+    if options.get("init") == "default":
+        options["init"] = str(weights_path(None))
     options = {k: v for k, v in options.items() if v is not None or k in ("layout", "max_train_samples")}
     context = click.get_current_context()
     given = {name for name in options if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}

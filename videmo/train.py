@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checkpoint import CLASSES, CheckpointError, count_parameters, model_meta, read_payload, save_checkpoint
+from .checkpoint import CLASSES, CheckpointError, count_parameters, load_checkpoint, model_meta, read_payload, save_checkpoint
 from .classify import CROP_MARGIN, CROP_SHIFT, logits_of
 from .data import NO_LABEL, Dataset, decode_samples, equalize, format_counts, load_dataset
 from .device import autocast, prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError, check_creatable
 from .metrics import scores
-from .models import Awei
+from .models import Awei, feature_grid
 from .weights import load_vgg_weights
 
 NORMALIZATIONS = {
@@ -54,6 +54,7 @@ class TrainConfig:
     channels: int = 1
     normalize: str = "unit"
     pretrained: str = "none"
+    init: str | None = None  # a videmo checkpoint whose weights the run starts from (fine-tuning)
     freeze_vgg: bool = False
     epochs: int = 20
     batch_size: int = 64
@@ -111,6 +112,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
     device = resolve_device(config.device)
     precision = resolve_precision("auto", device) if config.amp else "fp32"
+    start_weights = weights_to_start_from(config) if config.init and state is None else None  # before the data loads
 
     dataset = load_dataset(config.data, config.layout)
     say(f"dataset {dataset.root} ({dataset.layout} layout)\n{format_counts(dataset)}")
@@ -125,6 +127,9 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg, residual=config.residual)
     if config.arch == "awei-vgg" and config.pretrained != "none" and state is None:
         load_vgg_weights(model.vgg, config.vgg, config.pretrained)
+    if start_weights is not None:
+        model.load_state_dict(start_weights)
+        say(f"starting from the weights of {config.init}")
     if config.freeze_vgg and model.vgg is not None:
         model.vgg.requires_grad_(False)
     optimizer = make_optimizer(model, config)
@@ -206,6 +211,30 @@ def check_config(config: TrainConfig) -> None:
         raise VidemoError("--epochs and --batch-size must be at least 1")
     if not 0 < config.val_fraction < 1:
         raise VidemoError("--val-fraction must be between 0 and 1")
+    if config.init and config.pretrained != "none":
+        raise VidemoError(f"--init {config.init} and --pretrained {config.pretrained}: --init sets every weight, the VGG branch's too; give one")
+
+
+def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
+    """``config.init``'s weights (fine-tuning a trained model on more epochs, new data or a larger
+    input). The checkpoint must be the model these settings build and must see faces as they do: a
+    model trained on equalised grey faces fine-tuned on raw ones would unlearn, not learn. The input
+    size may grow as long as the five pools still end on the same grid (32-63 px all end on 1x1):
+    training small and then fine-tuning larger gets the larger model for a fraction of its epochs."""
+    loaded = load_checkpoint(config.init)
+    mean, std = NORMALIZATIONS[config.normalize]
+    run = {"arch": config.arch, "vgg": config.vgg if config.arch == "awei-vgg" else None, "residual": config.residual if config.arch != "cnn" else None,
+           "channels": config.channels, "equalize": config.equalize,
+           "mean": list(mean[: config.channels]), "std": list(std[: config.channels])}
+    theirs = {**loaded.meta, "vgg": loaded.meta.get("vgg") if loaded.meta["arch"] == "awei-vgg" else None,
+              "equalize": bool(loaded.meta.get("equalize", False))}
+    differ = [f"{name} {theirs.get(name)!r}, this run's {value!r}" for name, value in run.items() if theirs.get(name) != value]
+    if feature_grid(loaded.meta["image_size"]) != feature_grid(config.image_size):  # another size fits where the head does
+        differ.append(f"image_size {loaded.meta['image_size']!r}, this run's {config.image_size!r} (whose features the head cannot take)")
+    if differ:
+        raise VidemoError(f"--init {config.init}: the checkpoint differs from this run in {'; '.join(differ)} "
+                          "(give the options it was trained with: videmo info shows them)")
+    return loaded.model.state_dict()
 
 
 def prepare_splits(dataset: Dataset, config: TrainConfig, say):
