@@ -223,12 +223,13 @@ def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
     training small and then fine-tuning larger gets the larger model for a fraction of its epochs."""
     loaded = load_checkpoint(config.init)
     mean, std = NORMALIZATIONS[config.normalize]
-    run = {"arch": config.arch, "vgg": config.vgg if config.arch == "awei-vgg" else None, "residual": config.residual if config.arch != "cnn" else None,
-           "channels": config.channels, "equalize": config.equalize,
-           "mean": list(mean[: config.channels]), "std": list(std[: config.channels])}
-    theirs = {**loaded.meta, "vgg": loaded.meta.get("vgg") if loaded.meta["arch"] == "awei-vgg" else None,
+    run = {"arch": config.arch, "vgg": config.vgg if config.arch == "awei-vgg" else None,
+           "residual": config.residual if config.arch != "cnn" else None, "channels": config.channels,
+           "mean": list(mean[: config.channels]), "std": list(std[: config.channels]), "equalize": config.equalize}
+    theirs = {"arch": loaded.model.arch, "vgg": loaded.model.vgg_variant, "residual": loaded.model.residual_mode,
+              "channels": loaded.model.in_channels, "mean": list(loaded.meta["mean"]), "std": list(loaded.meta["std"]),
               "equalize": bool(loaded.meta.get("equalize", False))}
-    differ = [f"{name} {theirs.get(name)!r}, this run's {value!r}" for name, value in run.items() if theirs.get(name) != value]
+    differ = [f"{name} {theirs[name]!r}, this run's {value!r}" for name, value in run.items() if theirs[name] != value]
     if feature_grid(loaded.meta["image_size"]) != feature_grid(config.image_size):  # another size fits where the head does
         differ.append(f"image_size {loaded.meta['image_size']!r}, this run's {config.image_size!r} (whose features the head cannot take)")
     if differ:
