@@ -124,7 +124,7 @@ def main():
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
 @click.option("--normalize", type=click.Choice(["unit", "centered", "imagenet"]), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
 @click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
-@click.option("--init", type=click.Path(), help="Start from this videmo checkpoint's weights (fine-tuning; 'default': the shipped model); its architecture, input and preprocessing must be this run's.")
+@click.option("--init", type=click.Path(), help="Start from this videmo checkpoint's weights (fine-tuning; 'default': the shipped model); its architecture and preprocessing must be this run's, its input size may grow (32-63 px fit a 32 px model).")
 @click.option("--freeze-vgg", is_flag=True, help="Keep the VGG branch's weights fixed.")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 20; with --resume, the run's own]")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
