@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, unreadable_after, write_video
 
-from videmo.decode import StreamEnd, VideoError, mp4_damage, open_video, probe_container, stream_frames
+from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
+from videmo.probe import mp4_damage, probe_container
 
 
 def streamed(path, indices, chunk=16):

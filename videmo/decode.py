@@ -1,22 +1,17 @@
-"""Open a video with decord and stream its frames with PyAV, in chunks.
+"""Open a video with decord and stream its frames with PyAV, in chunks; what the container says before a frame
+decodes (codec, rotation, size) and why a file cannot be read are ``probe``'s.
 
-decord opens, checks and indexes the video (frame count, timestamps, size). The frames come from
-PyAV, which decodes each only when it is asked for: decord's reader decodes ahead of its caller
-without bound (see ``stream_frames``). Memory stays bounded whatever the video's length: only
-``chunk`` frames are decoded at once, and whoever draws the chunks (the pipeline's lanes, or
-``prefetch``'s thread) keeps only a few waiting.
+decord opens, checks and indexes the video (frame count, timestamps, size). The frames come from PyAV, which decodes
+each only when it is asked for: decord's reader decodes ahead of its caller without bound (see ``stream_frames``).
+Memory stays bounded whatever the video's length: only ``chunk`` frames are decoded at once, and whoever draws the
+chunks (the pipeline's lanes, or ``prefetch``'s thread) keeps only a few waiting.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import math
-import os
+import os  # noqa: F401 -- tests patch decode.os.access, which probe.check_file reads
 import queue
-import stat
-import struct
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,26 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VidemoError
+from .probe import (VideoError, VideoInfo, check_file, decoder_cause, frame_stamps, openable, probe_container, quiet_stderr,
+                    stream_size)
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
-CODEC_NAMES = {"avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc", "mp4v": "mpeg4", "av01": "av1",
-               "vp09": "vp9", "vp08": "vp8", "mjpa": "mjpeg", "jpeg": "mjpeg", "s263": "h263"}
-
-
-class VideoError(VidemoError):
-    pass
-
-
-@dataclass
-class VideoInfo:
-    path: Path
-    width: int  # as displayed: the rotation is applied to the frames
-    height: int
-    fps: float
-    frame_count: int
-    duration_s: float
-    codec: str
-    rotation: int  # degrees clockwise that the player (and decord) turns the stored frames
 
 
 @dataclass
@@ -57,14 +36,13 @@ class FrameBatch:
 
 @dataclass
 class StreamEnd:
-    """Where the stream really ended, when it held fewer frames than the container's index lists, and
-    where the file could not be read on.
+    """Where the stream really ended, when it held fewer frames than the container's index lists, and where the
+    file could not be read on; ``stream_frames`` fills this in once the stream runs out.
 
-    Containers often promise a few more frames than their stream delivers (edit lists, dropped
-    trailing B-frames, muxers that round): decord's index counts them, the decoder reaches the end of
-    the stream before them, as ffmpeg does. A read error or a container damaged past its index stops
-    the stream early instead: the frames from there are lost, and that is not a short stream.
-    ``stream_frames`` fills this in once the stream runs out.
+    Containers often promise a few more frames than their stream delivers (edit lists, dropped trailing B-frames,
+    muxers that round): decord's index counts them, the decoder reaches the end of the stream before them, as ffmpeg
+    does. A read error or a container damaged past its index stops the stream early instead: the frames from there
+    are lost, and that is not a short stream.
     """
 
     frames: int | None = None  # frames the stream delivered; None while no shortfall is known
@@ -73,9 +51,7 @@ class StreamEnd:
 
     def missing(self, info: VideoInfo) -> dict | None:
         """The index's frames that never came: {"count", "from_frame"}, or None."""
-        if self.frames is None:
-            return None
-        return {"count": info.frame_count - self.frames, "from_frame": self.frames}
+        return None if self.frames is None else {"count": info.frame_count - self.frames, "from_frame": self.frames}
 
     def unreadable(self) -> dict | None:
         """Where the container could not be read on, and why: {"from_frame", "cause"}, or None."""
@@ -86,119 +62,27 @@ def open_video(path: Path) -> VideoInfo:
     """The video's facts, from decord's index; a VideoError naming the cause if it cannot be read."""
     import decord
 
-    if not path.exists():
-        raise VideoError(f"{path}: no such file")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a folder, not a video")
-    if not path.is_file():  # never opened: reading a FIFO or a device could block for ever
-        raise VideoError(f"{path}: not a regular file ({special_kind(path)}), not a video")
-    if not os.access(path, os.R_OK):
-        raise VideoError(f"{path}: permission denied")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
-    codec, rotation = probe_container(path)
+    check_file(path)
     decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own log lines would bury the one-line error
     try:
         with quiet_stderr():  # decord prints "ERROR opening" itself before raising
             with openable(path) as name:
                 reader = decord.VideoReader(name, ctx=decord.cpu(0), num_threads=1)  # it only indexes: PyAV decodes
         frame_count = len(reader)
-    except (RuntimeError, decord.DECORDError) as e:
+        if frame_count == 0:
+            raise VideoError(f"{path}: the video stream holds no frames (truncated?)")
+        end_times = reader.get_frame_timestamp([frame_count - 1])[0]
+    except (RuntimeError, decord.DECORDError, IndexError) as e:
         raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-    if frame_count == 0:
-        raise VideoError(f"{path}: the video stream holds no frames (truncated?)")
+    codec, rotation = probe_container(path)
     try:
         height, width = reader[0].shape[:2]
         reader.seek(0)
     except (RuntimeError, decord.DECORDError, IndexError):  # the first frame is damaged: the frames after it may not be
         width, height = stream_size(path, rotation)
-    try:
-        end_times = reader.get_frame_timestamp([frame_count - 1])[0]
-    except (RuntimeError, decord.DECORDError, IndexError) as e:
-        raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-    if codec == "unknown":
-        codec = codec_name(path)
     fps = float(reader.get_avg_fps()) or 0.0
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
-
-
-@contextlib.contextmanager
-def openable(path: Path) -> Iterator[str]:
-    """A name of ``path`` that decord and PyAV can open: the path itself, or, for a name that is not
-    valid UTF-8 (legal on Linux; both libraries encode names strictly), the ``/proc/self/fd``
-    (``/dev/fd``) name of a descriptor held open meanwhile."""
-    try:
-        str(path).encode("utf-8")
-        yield str(path)
-        return
-    except UnicodeEncodeError:
-        pass
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        yield f"{'/proc/self/fd' if os.path.isdir('/proc/self/fd') else '/dev/fd'}/{descriptor}"
-    finally:
-        os.close(descriptor)
-
-
-def special_kind(path: Path) -> str:
-    mode = path.stat().st_mode
-    kinds = [(stat.S_ISFIFO, "a FIFO, a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket")]
-    return next((name for test, name in kinds if test(mode)), "a special file")
-
-
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 (C++ code's std::cerr) for the block; Python's stderr is flushed first."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def decoder_cause(path: Path, error: Exception) -> str:
-    """Why decord failed, in the user's terms: its messages name its own source lines, not the file's fault."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-        damage = mp4_damage(path) if head[4:8] == b"ftyp" else None
-    except OSError as e:  # gone or unreadable since it was opened
-        return f"cannot read the file ({e.strerror or e})"
-    if head[4:8] != b"ftyp" and not head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV", b"G")):
-        return "not a video file (unrecognised container)"
-    if damage:
-        return damage
-    if "cannot find video stream" in str(error):
-        return "no video stream in the file (audio only?)"
-    return "cannot decode: truncated or corrupt video data"
-
-
-def mp4_damage(path: Path) -> str | None:
-    """How an MP4/MOV file is cut short, from its top-level boxes: the mark of an unfinished copy or recording."""
-    size = path.stat().st_size
-    kinds, walked = set(), 0
-    with open(path, "rb") as f:
-        for kind, _, walked in boxes(f, 0, size):
-            if walked > size:
-                return f"truncated: the file ends inside its '{kind.decode('latin-1')}' box"
-            kinds.add(kind)
-    if walked + 8 <= size:  # a header that cannot be one: not the mark of a cut
-        return None
-    if b"moov" not in kinds:
-        return "truncated: the file has no 'moov' index box"
-    if b"mdat" not in kinds and b"moof" not in kinds:
-        return "truncated: the file has no media data ('mdat' box)"
-    return None
 
 
 def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None) -> np.ndarray:
@@ -221,11 +105,10 @@ def select_frames(info: VideoInfo, fps: float | None = None, every: int | None =
 
 
 def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
-    """(start, stop) of each chunk of ``count`` frames: ``chunk`` frames each, except that the first
-    ones grow 2, 4, 8... up to ``chunk`` and the last ones shrink the same way. Parallel lanes then
-    start after a few frames are decoded, not after a whole chunk each (on 1080p a chunk of 16 takes
-    a quarter second to decode), and finish together: a lane given the last whole chunk would leave
-    the others idle for as long as it takes (two seconds at 1080p)."""
+    """(start, stop) of each chunk of ``count`` frames: ``chunk`` frames each, except that the first ones grow 2, 4,
+    8... up to ``chunk`` and the last ones shrink the same way. Parallel lanes then start after a few frames are
+    decoded, not after a whole chunk each (on 1080p a chunk of 16 takes a quarter second to decode), and finish
+    together: a lane given the last whole chunk would leave the others idle for as long as it takes (2 s at 1080p)."""
     head, tail, left, size = [], [], count, min(2, chunk)
     while left > 0:
         for sizes in (head, tail):
@@ -238,19 +121,18 @@ def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
-    """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order,
-    with the decoder's timestamps. A frame whose data does not decode is listed in its chunk's
-    ``lost`` and the frames after it still come. A stream that ends before the last of ``indices``
-    ends the chunks there (the last one shorter), and ``end`` says where.
+    """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order, with
+    the decoder's timestamps. A frame whose data does not decode is listed in its chunk's ``lost`` and the frames
+    after it still come. A stream that ends before the last of ``indices`` ends the chunks there (the last one
+    shorter), and ``end`` says where.
 
-    The times are the decoder's, not decord's index: where an edit list drops a video's first frames,
-    the index keeps their (negative) times at its start, and its time for frame n is another frame's.
+    The times are the decoder's, not decord's index: where an edit list drops a video's first frames, the index
+    keeps their (negative) times at its start, and its time for frame n is another frame's.
 
-    Not decord's frames: its reader hands a packet to its decoding thread whenever no decoded frame
-    is waiting, and never takes a frame without handing one over, so the lag of the thread's first
-    frame becomes a backlog of decoded frames kept to the end (0.3-1.3 GB on a 640x360 video, set
-    at random by thread timing). PyAV decodes in the calling thread, one frame at a time; its frames
-    are decord's, pixel for pixel (tested)."""
+    Not decord's frames: its reader hands a packet to its decoding thread whenever no decoded frame is waiting, and
+    never takes a frame without handing one over, so the lag of the thread's first frame becomes a backlog of
+    decoded frames kept to the end (0.3-1.3 GB on a 640x360 video, set at random by thread timing). PyAV decodes in
+    the calling thread, one frame at a time; its frames are decord's, pixel for pixel (tested)."""
     frames = decoded_frames(info, indices, end if end is not None else StreamEnd())
     for start, stop in chunk_bounds(len(indices), chunk):
         items = list(itertools.islice(frames, stop - start))
@@ -268,17 +150,16 @@ REORDER_FRAMES = 16
 
 
 def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[int, float, np.ndarray | None]]:
-    """(frame, time in seconds, RGB frame as displayed) at ``indices`` (ascending), the frame None where
-    its data does not decode, until the stream ends (``end`` then says after how many frames, if before
-    the last of ``indices``). A VideoError if the stream holds no frame that decodes.
+    """(frame, time in seconds, RGB frame as displayed) at ``indices`` (ascending), the frame None where its data
+    does not decode, until the stream ends (``end`` then says after how many frames, if before the last of
+    ``indices``). A VideoError if the stream holds no frame that decodes.
 
-    Frame n is the n-th frame the decoder delivers, as long as every packet decodes. A packet that
-    fails (damaged data) is skipped, as ffmpeg does; from then on each frame is numbered by its
-    timestamp's place among the stream's packets (``frame_stamps``), because after damage a
-    decoder also drops the frames that refer to the lost one, and delivers others out of order (with
-    B-frames, a damaged keyframe's predecessor came after the next group's first frame): a frame not
-    yet come counts as lost only once ``REORDER_FRAMES`` later ones have. Where the container itself
-    can no longer be read, the index's remaining frames are lost."""
+    Frame n is the n-th frame the decoder delivers, as long as every packet decodes. A packet that fails (damaged
+    data) is skipped, as ffmpeg does; from then on each frame is numbered by its timestamp's place among the
+    stream's packets (``frame_stamps``), because after damage a decoder also drops the frames that refer to the lost
+    one, and delivers others out of order (with B-frames, a damaged keyframe's predecessor came after the next
+    group's first frame): a frame not yet come counts as lost only once ``REORDER_FRAMES`` later ones have. Where
+    the container itself can no longer be read, the index's remaining frames are lost."""
     import av
 
     wanted, picked = iter(indices.tolist()), set(indices.tolist())
@@ -338,7 +219,7 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     out = packet.decode() if packet is not None else stream.codec_context.decode(None)
                 except av.FFmpegError:  # this packet's data is damaged: its frame is lost, the stream goes on
                     if numbers is None:  # counted from the first frame delivered, as until now
-                        stamps = frame_stamps(info, first_pts if first_pts is not None else stream.start_time)
+                        stamps = frame_stamps(info.path, first_pts if first_pts is not None else stream.start_time)
                         numbers = {pts: n for n, pts in enumerate(stamps)}
                         window = REORDER_FRAMES if stream.codec_context.has_b_frames else 1
                     out = []
@@ -370,24 +251,6 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
         if decoded == 0:
             raise VideoError(f"{info.path}: no frame decodes: {decoder_cause(info.path, EOFError())}")
         end.frames = number
-
-
-def frame_stamps(info: VideoInfo, start: int | None) -> list[int]:
-    """The pts of every frame the video stream holds from ``start`` on, in presentation order: one pass
-    over its packets, without decoding (as far as the container can be read). Packets before the first
-    frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames."""
-    import av
-
-    stamps = []
-    with openable(info.path) as name, av.open(name) as container:
-        stream = container.streams.best("video")
-        try:
-            for packet in container.demux(stream):
-                if packet.size and packet.pts is not None and (start is None or packet.pts >= start):
-                    stamps.append(packet.pts)
-        except av.FFmpegError:
-            pass
-    return sorted(stamps)
 
 
 def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBatch]:
@@ -431,105 +294,3 @@ def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBat
                 waiting.get_nowait()
             except queue.Empty:
                 thread.join(timeout=0.1)
-
-
-def stream_size(path: Path, rotation: int) -> tuple[int, int]:
-    """Width and height of the video as displayed, from the stream's header (no frame decoded)."""
-    import av
-
-    try:
-        with openable(path) as name, av.open(name) as container:
-            context = container.streams.best("video").codec_context
-            width, height = context.width, context.height
-    except (av.FFmpegError, OSError, AttributeError):
-        width = height = 0
-    if not width or not height:
-        raise VideoError(f"{path}: {decoder_cause(path, EOFError())}")
-    return (height, width) if rotation in (90, 270) else (width, height)
-
-
-def codec_name(path: Path) -> str:
-    """The video stream's codec as FFmpeg names it: for containers other than MP4/MOV, which
-    ``probe_container`` does not read."""
-    import av
-
-    try:
-        with openable(path) as name, av.open(name) as container:
-            return container.streams.best("video").codec_context.name
-    except (av.FFmpegError, OSError, AttributeError):
-        return "unknown"
-
-
-def probe_container(path: Path) -> tuple[str, int]:
-    """Codec and rotation from an MP4/MOV header (decord reports neither); ('unknown', 0) otherwise."""
-    try:
-        with open(path, "rb") as f:
-            moov = find_box(f, 0, path.stat().st_size, b"moov")
-            if moov is None:
-                return "unknown", 0
-            for trak in iter_boxes(f, *moov, b"trak"):
-                handler = nested_box(f, trak, [b"mdia", b"hdlr"])
-                if handler is None:
-                    continue
-                f.seek(handler[0] + 8)
-                if f.read(4) != b"vide":
-                    continue
-                codec = "unknown"
-                stsd = nested_box(f, trak, [b"mdia", b"minf", b"stbl", b"stsd"])
-                if stsd is not None:
-                    f.seek(stsd[0] + 12)
-                    fourcc = f.read(4).decode("latin-1")
-                    codec = CODEC_NAMES.get(fourcc, fourcc.strip() or "unknown")
-                return codec, track_rotation(f, trak)
-    except (OSError, struct.error, IndexError):  # cut short: read() returned too few bytes
-        pass
-    return "unknown", 0
-
-
-def track_rotation(f, trak: tuple[int, int]) -> int:
-    tkhd = nested_box(f, trak, [b"tkhd"])
-    if tkhd is None:
-        return 0
-    f.seek(tkhd[0])
-    version = f.read(1)[0]
-    f.seek(tkhd[0] + (40 if version == 0 else 52))
-    a, b, _, c, d = struct.unpack(">iiiii", f.read(20))
-    angle = round(math.degrees(math.atan2(b / 65536, a / 65536))) % 360
-    return angle if angle in (90, 180, 270) else 0
-
-
-def boxes(f, start: int, end: int):
-    """(kind, payload start, end as the box's header declares it) of each box in [start, end); the
-    end may lie past ``end`` where the data is cut short. Stops at a header too small to be one."""
-    position = start
-    while position + 8 <= end:
-        f.seek(position)
-        size, kind = struct.unpack(">I4s", f.read(8))
-        header = 8
-        if size == 1 and position + 16 <= end:
-            size, header = struct.unpack(">Q", f.read(8))[0], 16
-        elif size == 0:  # runs to the end
-            size = end - position
-        if size < header:
-            return
-        yield kind, position + header, position + size
-        position += size
-
-
-def iter_boxes(f, start: int, end: int, kind: bytes | None = None):
-    """(payload start, payload end) of each box in [start, end), optionally of one kind."""
-    for box_kind, payload, box_end in boxes(f, start, end):
-        if kind is None or box_kind == kind:
-            yield payload, min(box_end, end)
-
-
-def find_box(f, start: int, end: int, kind: bytes):
-    return next(iter_boxes(f, start, end, kind), None)
-
-
-def nested_box(f, box: tuple[int, int], path: list[bytes]):
-    for kind in path:
-        box = find_box(f, *box, kind)
-        if box is None:
-            return None
-    return box
