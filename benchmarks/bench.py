@@ -99,7 +99,8 @@ def run_one(path: Path, options: dict, repeat: int) -> dict:
     """Runs in a child process: a warm-up pipeline run, then ``repeat`` pairs of a pipeline run and a
     stages run (none for ``repeat`` 0: the pipeline once, the long video's case); the figures as a
     dict, each the median of the runs."""
-    from videmo.pipeline import Analyzer, AnalyzeOptions
+    from videmo.options import AnalyzeOptions
+    from videmo.pipeline import Analyzer
 
     analyzer = Analyzer(AnalyzeOptions(**options))
     pipelines, peaks = [pipeline_times(analyzer, path)], [peak_rss_mb()]
@@ -167,7 +168,7 @@ def header(options: dict) -> str:
 
     import videmo
     from videmo.device import resolve_device
-    from videmo.pipeline import default_lanes
+    from videmo.lanes import default_lanes
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
@@ -202,7 +203,7 @@ def boolean(text: str) -> bool:
 
 
 def main() -> None:
-    from videmo.pipeline import AnalyzeOptions
+    from videmo.options import AnalyzeOptions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path)

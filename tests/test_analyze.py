@@ -14,10 +14,11 @@ from conftest import make_checkpoint
 from media import entries
 
 import videmo
-from videmo import pipeline
+from videmo import runner
 from videmo.checkpoint import file_sha256
 from videmo.cli import main
 from videmo.errors import VidemoError
+from videmo.options import AnalyzeOptions
 from videmo.write import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
@@ -123,13 +124,13 @@ def test_done_videos_are_skipped_and_overwrite_redoes_them(one_face_video, tiny_
 
 
 def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
-    from videmo import folders, pipeline
+    from videmo import folders
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(folders, "write_timeline_png", broken)
-    failed = pipeline.analyze_many([str(one_face_video)], tmp_path, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None)
+    failed = runner.analyze_many([str(one_face_video)], tmp_path, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None)
     assert failed == 1 and entries(tmp_path) == []
 
 
@@ -162,7 +163,8 @@ def test_results_inside_an_input_folder_are_never_inputs(one_face_video, tiny_ch
 
 
 def test_a_video_finished_meanwhile_by_another_run_is_done_not_failed(one_face_video, tiny_checkpoint, tmp_path):
-    from videmo.pipeline import Analyzer, AnalyzeOptions, analyze_into
+    from videmo.pipeline import Analyzer
+    from videmo.runner import analyze_into
 
     analyzer = Analyzer(AnalyzeOptions(weights=str(tiny_checkpoint), every=10))
     folder = tmp_path / "out" / "one_face"
@@ -249,7 +251,7 @@ def test_a_file_that_cannot_be_read_on_says_from_where_in_the_closing_line_and_s
     video = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
     unreadable_after(monkeypatch, 12)
     lines = []
-    failed = pipeline.analyze_many([str(video)], tmp_path / "out", pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=2),
+    failed = runner.analyze_many([str(video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint), every=2),
                                    quiet=True, report=lines.append)
     assert failed == 0
     assert lines[-1].startswith("source.mp4: 6 frames analysed (the file could not be read from frame 12 on: "
@@ -285,7 +287,7 @@ def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(
 
 
 def test_damaged_frames_are_named_as_runs():
-    from videmo.pipeline import frame_runs
+    from videmo.runner import frame_runs
 
     assert frame_runs([226]) == "frame 226"
     assert frame_runs([12, 40, 41, 42, 60]) == "frames 12, 40-42, 60"
@@ -309,12 +311,11 @@ def test_every_shared_video_gets_complete_results(shared_data, tmp_path):
 
 def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_batch(one_face_video, two_face_video, no_face_video,
                                                                                     tiny_checkpoint, tmp_path, monkeypatch):
-    from videmo import pipeline
 
     (tmp_path / "broken.mp4").write_text("not a video")
     videos = [str(one_face_video), str(two_face_video), str(no_face_video), str(tmp_path / "broken.mp4")]
-    options = pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=2)
-    real, done = pipeline.analyze_into, []
+    options = AnalyzeOptions(weights=str(tiny_checkpoint), every=2)
+    real, done = runner.analyze_into, []
 
     def interrupted(analyzer, video, *args, **kwargs):
         if done:
@@ -322,13 +323,13 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
         done.append(video)
         return real(analyzer, video, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "analyze_into", interrupted)
+    monkeypatch.setattr(runner, "analyze_into", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.analyze_many(videos, tmp_path / "out", options, quiet=True, report=lambda line: None)
+        runner.analyze_many(videos, tmp_path / "out", options, quiet=True, report=lambda line: None)
     first = videmo.read_index(tmp_path / "out")
     assert set(first["folder"]) == {"one_face"} and len(first) == 1  # what finished, nothing else
-    monkeypatch.setattr(pipeline, "analyze_into", real)
-    assert pipeline.analyze_many(videos, tmp_path / "out", options, quiet=True, report=lambda line: None) == 1  # the resumed batch
+    monkeypatch.setattr(runner, "analyze_into", real)
+    assert runner.analyze_many(videos, tmp_path / "out", options, quiet=True, report=lambda line: None) == 1  # the resumed batch
     index = videmo.read_index(tmp_path / "out")
     assert sorted(set(index["folder"])) == ["no_face", "one_face", "two_faces"]
     for folder, rows in index.groupby("folder"):

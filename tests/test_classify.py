@@ -81,7 +81,7 @@ def test_checkpoint_crop_and_equalisation_reach_the_crops(tmp_path):
 def test_mirror_averaging_labels_a_face_and_its_mirror_image_alike(tiny_checkpoint):
     """With ``mirror`` (the default) a face and its mirror image get the same probabilities: the
     softmax of the mean of the model's logits for both; without it, the model's own for each."""
-    from videmo.classify import logits_of
+    from videmo.inference import logits_of
 
     frames = np.random.default_rng(4).integers(0, 256, (1, 80, 100, 3), dtype=np.uint8)
     mirrored = frames[:, :, ::-1].copy()

@@ -14,7 +14,7 @@ from media import entries, face_frames, write_video
 import videmo
 from videmo import cluster
 from videmo.cli import main
-from videmo.pipeline import AnalyzeOptions
+from videmo.options import AnalyzeOptions
 
 ray = pytest.importorskip("ray")
 

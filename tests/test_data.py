@@ -19,14 +19,13 @@ from videmo.data import (
     RAFDB_LABELS,
     DatasetError,
     Sample,
-    decode_image,
-    decode_samples,
     detect_layout,
     format_counts,
     load_dataset,
     read_rafdb,
 )
 from videmo.errors import VidemoError
+from videmo.images import decode_image, decode_samples
 
 # FER2013's CSV numbers its classes in another order than RAF-DB (and videmo).
 FER_CSV_NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")

@@ -14,11 +14,13 @@ from media import EXAMPLE
 
 from videmo.aggregate import BOX_COLUMNS
 from videmo.checkpoint import CLASSES, default_weights, load_checkpoint
-from videmo.data import decode_samples, load_dataset
+from videmo.data import load_dataset
+from videmo.images import decode_samples
 from videmo.device import cpu_has_fast_bf16, prepare_model
 from videmo.evaluate import evaluate
-from videmo.pipeline import Analyzer, AnalyzeOptions
-from videmo.train import predict
+from videmo.options import AnalyzeOptions
+from videmo.pipeline import Analyzer
+from videmo.inference import predict
 
 FAST = "bf16"  # what --precision auto picks on CPUs with native bf16
 

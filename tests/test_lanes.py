@@ -8,7 +8,7 @@ import torch
 import videmo
 from videmo.checkpoint import CLASSES
 from videmo.decode import chunk_bounds
-from videmo.pipeline import ordered_map
+from videmo.lanes import ordered_map
 
 
 @pytest.mark.parametrize("count,chunk", [(0, 16), (1, 16), (3, 16), (5, 16), (105, 16), (275, 16), (10, 1), (40, 5)])

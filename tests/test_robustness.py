@@ -27,9 +27,10 @@ from PIL import Image
 from test_data import save_image, write_folders
 
 import videmo
-from videmo import cli, decode, folders, pipeline
+from videmo import cli, decode, folders, pipeline, probe, runner
 from videmo.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
+from videmo.options import AnalyzeOptions
 from videmo.write import OUTPUT_FILES
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -168,9 +169,9 @@ def test_unreadable_file_simulated(good_video, tiny_checkpoint, tmp_path, monkey
     locked = tmp_path / "locked.mp4"
     locked.write_bytes(good_video.read_bytes())
     real_access = os.access
-    monkeypatch.setattr(decode.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    monkeypatch.setattr(probe.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
     lines = []
-    failed = pipeline.analyze_many([str(locked), str(good_video)], tmp_path / "out", pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)),
+    failed = runner.analyze_many([str(locked), str(good_video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint)),
                                    quiet=True, report=lines.append)
     assert failed == 1 and f"videmo: error: {locked}: permission denied" in lines
     assert entries(tmp_path / "out") == ["good"]
@@ -188,7 +189,7 @@ def test_a_read_error_mid_run_fails_that_video_alone(good_video, tiny_checkpoint
 
     monkeypatch.setattr(pipeline, "open_video", open_video)
     lines = []
-    failed = pipeline.analyze_many([str(failing), str(good_video)], tmp_path / "out", pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)),
+    failed = runner.analyze_many([str(failing), str(good_video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint)),
                                    quiet=True, report=lines.append)
     assert failed == 1 and f"videmo: error: {failing}: cannot read or write (Input/output error)" in lines
     assert entries(tmp_path / "out") == ["good"]
@@ -211,7 +212,7 @@ def test_what_killed_runs_on_this_machine_left_is_removed(good_video, tiny_check
             path.mkdir()
         else:
             path.write_bytes(b"half")
-    failed = pipeline.analyze_many([str(good_video)], out, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint), every=4), quiet=True, report=print)
+    failed = runner.analyze_many([str(good_video)], out, AnalyzeOptions(weights=str(tiny_checkpoint), every=4), quiet=True, report=print)
     assert failed == 0 and (out / "good" / "summary.json").is_file()
     assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
 
@@ -241,7 +242,7 @@ def test_full_disk_keeps_earlier_results_and_leaves_no_half_folder(good_video, t
     monkeypatch.setattr(folders, "write_summary_json", disk_full_at_the_second)
     lines = []
     out = tmp_path / "out"
-    failed = pipeline.analyze_many([str(tmp_path / "in")], out, pipeline.AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append)
+    failed = runner.analyze_many([str(tmp_path / "in")], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append)
     assert failed == 1
     assert [line for line in lines if line.startswith("videmo: error:")] == [
         f"videmo: error: {out / 'b'}: cannot write results (No space left on device)"]

@@ -18,7 +18,7 @@ from videmo.cli import main
 from videmo.device import cpu_has_fast_bf16
 from videmo.errors import VidemoError
 from videmo.models import vgg_features
-from videmo.train import PRESETS, TrainConfig
+from videmo.options import PRESETS, TrainConfig
 from videmo.weights import load_vgg_weights
 
 # Quick settings for the easy task: no augmentation, a constant LR from the first step. Two epochs usually
@@ -305,7 +305,7 @@ def test_batch_norm_recalibration_measures_the_current_weights():
 
 
 def test_label_modes_give_the_papers_targets():
-    from videmo.train import epoch_targets
+    from videmo.augment import epoch_targets
 
     labels = torch.tensor([3, -1])
     votes = torch.tensor([[0, 0, 0, 1.0, 0, 0, 0], [0.5, 0, 0, 0, 0, 0, 0.5]])
@@ -358,7 +358,7 @@ def test_the_two_stage_residual_path_trains_and_round_trips(easy_data, tmp_path,
 
 
 def test_the_papers_augmentation_rotates_and_crops_without_flipping():
-    from videmo.train import augment
+    from videmo.augment import augment
 
     images = torch.zeros(64, 1, 32, 32, dtype=torch.uint8)
     images[:, :, :, :16] = 255  # left half white: a flip would put it on the right

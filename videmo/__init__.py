@@ -6,14 +6,14 @@ __version__ = "0.1.0"
 def analyze(path, output=None, **options):
     """Analyse one video and return the rows of its ``frames.csv`` as a DataFrame.
 
-    ``options`` are the fields of ``pipeline.AnalyzeOptions``, those of ``videmo analyze``: ``weights``,
+    ``options`` are the fields of ``options.AnalyzeOptions``, those of ``videmo analyze``: ``weights``,
     ``fps``, ``every``, ``detect_width``, ``min_face``, ``det_threshold``, ``margin``, ``mirror``,
     ``batch_size``, ``chunk``, ``bin_s``, ``smooth_s``, ``min_episode_s``, ``device``, ``precision``,
     ``annotate``, ``threads``, ``lanes``; a value the command would refuse raises VidemoError. With
     ``output`` its results folder is written (or redone) there as ``analyze_many`` names it, and the
     batch table updated; a folder of that name holding your own files is never replaced.
     """
-    from .pipeline import analyze as run
+    from .runner import analyze as run
 
     return run(path, output, **options)
 
@@ -29,7 +29,8 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
     """
     import os
 
-    from .pipeline import AnalyzeOptions, analyze_many as run
+    from .options import AnalyzeOptions
+    from .runner import analyze_many as run
 
     paths = [str(paths)] if isinstance(paths, (str, os.PathLike)) else [str(p) for p in paths]
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}

@@ -8,15 +8,16 @@ videos not tried again and still without results). Both are written atomically.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from .checkpoint import CLASSES
-from .errors import printable
-from .write import EPISODES_CSV, SUMMARY_JSON, read_episodes
+from .errors import VidemoError, printable
+from .files import written_atomically
+from .results import SUMMARY_JSON, read_summary
+from .write import EPISODES_CSV, read_episodes
 
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
 INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
@@ -26,7 +27,7 @@ FAILED_COLUMNS = ["video", "error"]
 
 def index_rows(folder: Path) -> list[dict]:
     """The rows of one results folder: one per face, or one with empty face fields when it has none."""
-    summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
+    summary = read_summary(folder)
     video = {"video": summary["video"]["path"], "folder": printable(folder.name), "duration_s": summary["video"]["duration_s"],
              "frames_analysed": summary["counts"]["frames_analysed"]}
     episodes = read_episodes(folder) if (folder / EPISODES_CSV).is_file() else None
@@ -79,15 +80,12 @@ def read_failed(output: Path) -> pd.DataFrame:
 
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    table.to_csv(partial, index=False, float_format="%.6g")
-    os.replace(partial, path)
+    with written_atomically(path) as partial:
+        table.to_csv(partial, index=False, float_format="%.6g")
 
 
 def read_index(output: str | os.PathLike) -> pd.DataFrame:
     """``<output>/index.csv`` as a DataFrame (``face_id`` a nullable integer; a video without faces has one row, its face fields empty)."""
-    from .errors import VidemoError
-
     path = Path(output) / INDEX_CSV
     if not path.is_file():
         raise VidemoError(f"{path}: no batch index here (expected an output folder of 'videmo analyze')")

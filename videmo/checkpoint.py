@@ -25,6 +25,7 @@ import torch
 
 from . import __version__
 from .errors import VidemoError
+from .files import written_atomically
 from .models import Awei
 
 FORMAT = "videmo-checkpoint"
@@ -96,13 +97,11 @@ def save_checkpoint(path: str | os.PathLike, model: Awei, meta: dict[str, Any], 
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state_dict": state, **extra}
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with written_atomically(path) as partial:
+            torch.save(payload, partial)
     except OSError as e:  # a full disk, say: the epochs so far are in the last file written
-        tmp.unlink(missing_ok=True)
         raise VidemoError(f"{path}: cannot write the checkpoint ({e.strerror or e})") from None
 
 

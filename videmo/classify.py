@@ -9,17 +9,10 @@ from torchvision.ops import roi_align
 
 from .checkpoint import Checkpoint
 from .device import autocast, prepare_model, resolve_precision, to_device
-from .data import equalize
+from .inference import equalize, logits_of
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)
-
-
-# How FER2013's own face finder framed its faces, in MTCNN's terms (see ``framing``): measured by
-# running videmo's MTCNN on the FER2013 val faces (benchmarks/crop_framing.py). A checkpoint stores
-# the crop it was trained with; these are the defaults of ``videmo train``.
-CROP_MARGIN = -0.04
-CROP_SHIFT = -0.01
 
 
 def square_crop_boxes(boxes: np.ndarray, margin: float, shift: float = 0.0) -> np.ndarray:
@@ -40,20 +33,6 @@ def framing(boxes: np.ndarray, image_side: float) -> tuple[float, float]:
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     return float(np.median(image_side / side - 1)), float(np.median((image_side / 2 - cy) / side))
-
-
-def logits_of(model: torch.nn.Module, batch: torch.Tensor, memory_format: torch.memory_format, mirror: bool) -> torch.Tensor:
-    """The model's logits for ``batch``; with ``mirror``, the mean of each face's and its mirror image's.
-
-    A face and its mirror image show the same emotion, and the models train on flipped faces, yet
-    they score the two apart; averaging both (test-time augmentation, one forward pass of twice the
-    batch) took the previous default model from 0.807 to 0.817 on FER+ Valid; it halves the
-    classifier's faces/s but costs analyze a few percent, since detection takes most of its time.
-    """
-    if mirror:
-        batch = torch.cat([batch, batch.flip(-1)])
-    logits = model(batch.contiguous(memory_format=memory_format))
-    return logits.float().view(2, -1, logits.shape[1]).mean(dim=0) if mirror else logits  # the mean in fp32, not bf16
 
 
 class EmotionClassifier:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import _thread
-import contextlib
-import functools
 import json
 import math
 import shlex
-import signal
 import sys
-import threading
 
 import click
 
 from . import __version__
-from .errors import VidemoError, check_creatable, printable
+from .errors import VidemoError, check_creatable
+from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
+                      PRESETS, RESIDUALS, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
+from .signals import one_line_errors
 
 
 class Number(click.FloatRange):
@@ -30,80 +28,6 @@ class Number(click.FloatRange):
         return number
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (no half-written results folder)."""
-
-
-class Interrupts:
-    """Ctrl-C and SIGTERM as exceptions in the main thread, none of them lost; for one command.
-
-    Python cannot raise out of ``__del__``: it prints "Exception ignored in" and goes on. A Ctrl-C
-    that landed while decord's VideoReader freed its handle there was lost, and the run went on to the
-    end and exited 0 (CI's interruption test caught it). The unraisable hook keeps such an interrupt
-    and has it raised again 50 ms later, by then outside the finalizer (and again if it lands in
-    another). An interrupt that is raised cancels those pending, so that none lands in the cleanup it
-    starts; one still pending when the command ends is raised then."""
-
-    def __enter__(self) -> Interrupts:
-        self.pending: KeyboardInterrupt | None = None
-        self.timers: list[threading.Timer] = []
-        self.sigterm = signal.signal(signal.SIGTERM, self.raise_interrupt)
-        self.sigint = signal.getsignal(signal.SIGINT)
-        if self.sigint is signal.default_int_handler:  # not where the shell set Ctrl-C to be ignored
-            signal.signal(signal.SIGINT, self.raise_interrupt)
-        self.unraisablehook, sys.unraisablehook = sys.unraisablehook, self.keep_swallowed
-        return self
-
-    def raise_interrupt(self, signum: int, frame) -> None:
-        self.pending = None
-        for timer in self.timers:
-            timer.cancel()
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-
-    def keep_swallowed(self, unraisable) -> None:
-        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-            return self.unraisablehook(unraisable)
-        self.pending = unraisable.exc_value
-        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-        # Later, from another thread: raised now, in this hook, it would be swallowed again.
-        timer = threading.Timer(0.05, _thread.interrupt_main, (signum,))
-        timer.daemon = True
-        self.timers.append(timer)
-        timer.start()
-
-    def __exit__(self, kind, value, traceback) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        sys.unraisablehook = self.unraisablehook
-        signal.signal(signal.SIGTERM, self.sigterm if self.sigterm is not None else signal.SIG_DFL)  # None: set outside Python
-        if self.sigint is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self.sigint)
-        if self.pending is not None and not (kind is not None and issubclass(kind, KeyboardInterrupt)):
-            raise self.pending
-
-
-def one_line_errors(command):
-    """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130, SIGTERM into 143."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
-        try:
-            with Interrupts() if in_main_thread else contextlib.nullcontext():
-                return command(*args, **kwargs)
-        except VidemoError as e:
-            click.echo(printable(f"videmo: error: {e}"), err=True)
-            sys.exit(1)
-        except Terminated:
-            click.echo("videmo: terminated", err=True)
-            sys.exit(128 + signal.SIGTERM)
-        except KeyboardInterrupt:
-            click.echo("videmo: interrupted", err=True)
-            sys.exit(128 + signal.SIGINT)
-
-    return wrapper
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="videmo")
 def main():
@@ -112,30 +36,30 @@ def main():
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(), help="Dataset folder (RAF-DB, FER+, numbered or class folders) or FER2013 CSV.")
-@click.option("--layout", type=click.Choice(["rafdb", "ferplus", "numbered", "folders", "fer-csv"]), help="Force a dataset layout instead of detecting it.")
-@click.option("--labels", type=click.Choice(["majority", "probability", "crossentropy"]), default="majority", show_default=True,
+@click.option("--layout", type=click.Choice(LAYOUTS), help="Force a dataset layout instead of detecting it.")
+@click.option("--labels", type=click.Choice(LABEL_MODES), default="majority", show_default=True,
               help="FER+'s votes: the majority label, a label drawn from the votes each epoch, or the vote shares as soft targets.")
-@click.option("--preset", type=click.Choice(["paper"]), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4 constant, no augmentation, class weights or label smoothing; options given as well override it.")
-@click.option("--arch", type=click.Choice(["cnn", "awei", "awei-vgg"]), default="awei-vgg", show_default=True)
-@click.option("--residual", type=click.Choice(["one-stage", "two-stage"]), default="one-stage", show_default=True,
+@click.option("--preset", type=click.Choice(list(PRESETS)), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4 constant, no augmentation, class weights or label smoothing; options given as well override it.")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default="awei-vgg", show_default=True)
+@click.option("--residual", type=click.Choice(RESIDUALS), default="one-stage", show_default=True,
               help="The paper's one 32x32-pooled jump, or its proposed two-stage path (blocks 1->3->5).")
-@click.option("--vgg", type=click.Choice(["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]), default="vgg16", show_default=True)
+@click.option("--vgg", type=click.Choice(VGG_VARIANTS), default="vgg16", show_default=True)
 @click.option("--image-size", type=click.IntRange(32), default=64, show_default=True, help="Input side in pixels.")
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
-@click.option("--normalize", type=click.Choice(["unit", "centered", "imagenet"]), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
+@click.option("--normalize", type=click.Choice(list(NORMALIZATIONS)), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
 @click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
 @click.option("--init", type=click.Path(), help="Start from this videmo checkpoint's weights (fine-tuning; 'default': the shipped model); its architecture and preprocessing must be this run's, its input size may grow (32-63 px fit a 32 px model).")
 @click.option("--freeze-vgg", is_flag=True, help="Keep the VGG branch's weights fixed.")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 20; with --resume, the run's own]")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd"]), default="adamw", show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", show_default=True)
 @click.option("--lr", type=Number(0, min_open=True), default=1e-3, show_default=True)
 @click.option("--weight-decay", type=Number(0), default=0.05, show_default=True)
-@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True)
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True)
 @click.option("--warmup-epochs", type=Number(0), default=1.0, show_default=True)
-@click.option("--augment", type=click.Choice(["none", "basic", "strong", "paper"]), default="basic", show_default=True,
+@click.option("--augment", type=click.Choice(AUGMENTATIONS), default="basic", show_default=True,
               help="paper: the paper's rotations and partial crops alone.")
-@click.option("--balance", type=click.Choice(["none", "weights", "sampler"]), default="weights", show_default=True)
+@click.option("--balance", type=click.Choice(BALANCES), default="weights", show_default=True)
 @click.option("--label-smoothing", type=Number(0, 1, max_open=True), default=0.1, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")
 @click.option("--val-fraction", type=Number(0, 1, min_open=True, max_open=True), default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
@@ -157,7 +81,8 @@ def main():
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
     from .checkpoint import weights_path
-    from .train import PRESETS, TrainConfig, resume_conflicts, train as run_training
+    from .options import TrainConfig
+    from .train import resume_conflicts, train as run_training
 
     options["channels"] = 1 if grey else 3
     if options.get("init") == "default":
@@ -219,7 +144,7 @@ def info(checkpoint, as_json):
               help="Episodes shorter than this many seconds merge into their neighbours.")
 @click.option("--bin", "bin_s", type=Number(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
 @click.option("--lanes", type=click.IntRange(1),
@@ -238,23 +163,25 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 
     PATHS are video files, folders (searched recursively) or globs.
     """
-    from .pipeline import AnalyzeOptions, analyze_many
+    try:  # before anything heavy is imported: a usage error answers at once
+        options = AnalyzeOptions(**options)
+    except VidemoError as e:
+        raise click.UsageError(str(e)) from None
+    from .runner import analyze_many
 
-    if options["fps"] is not None and options["every"] is not None:
-        raise click.UsageError("--fps and --every cannot be used together")
     report = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}
     if ray_address is None:
         if per_worker:
             raise VidemoError("--workers, --cpus-per-worker and --gpus-per-worker need --ray")
-        failed = analyze_many(list(paths), output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet, report=report)
+        failed = analyze_many(list(paths), output, options, overwrite=overwrite, quiet=quiet, report=report)
     else:
-        if options["threads"]:
+        if options.threads:
             raise VidemoError("--threads is for runs without --ray; a worker has --cpus-per-worker threads")
         from .cluster import RayOptions, analyze_on_ray
 
-        failed = analyze_on_ray(list(paths), output, AnalyzeOptions(**options), RayOptions(ray_address, **per_worker),
+        failed = analyze_on_ray(list(paths), output, options, RayOptions(ray_address, **per_worker),
                                 overwrite=overwrite, quiet=quiet, report=report)
     if failed:
         click.echo(f"videmo: {failed} input(s) failed", err=True)
@@ -264,10 +191,10 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 @main.command()
 @click.option("--data", required=True, type=click.Path(), help="Labelled dataset, in any layout that train reads.")
 @click.option("-w", "--weights", type=click.Path(), help="Checkpoint to score (default: the shipped model).")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), help="Default: val, else test.")
-@click.option("--layout", type=click.Choice(["rafdb", "ferplus", "numbered", "folders", "fer-csv"]))
+@click.option("--split", type=click.Choice(SPLITS), help="Default: val, else test.")
+@click.option("--layout", type=click.Choice(LAYOUTS))
 @click.option("--device", default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--mirror/--no-mirror", default=True, show_default=True, help="Average each face with its mirror image, as analyze does.")
 @click.option("--plots", type=click.Path(file_okay=False),

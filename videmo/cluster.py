@@ -24,10 +24,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import VidemoError, printable
 from .batch import update_index
-from .folders import writer_tag
-from .pipeline import AnalyzeOptions, analyze_reported, closing_lines, one_line, plan_videos
+from .errors import VidemoError, printable
+from .files import hidden, writer_tag
+from .options import AnalyzeOptions
+from .runner import analyze_reported, closing_lines, one_line, plan_videos
 
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
@@ -66,7 +67,7 @@ class VideoWorker:
 
     def ready(self) -> tuple[str | None, str]:
         """None once the models are loaded, else why they could not be; and the tag of the hidden
-        files this actor writes (see folders.writer_tag), for the driver to remove should it die."""
+        files this actor writes (see files.writer_tag), for the driver to remove should it die."""
         return self.error, writer_tag()
 
     def analyze(self, video: Path, folder: Path, shown: Path, overwrite: bool) -> tuple[list[str], bool, str]:
@@ -219,6 +220,6 @@ def describe(error: Exception) -> str:
 def remove_leftovers(folder: Path, tag: str) -> None:
     """What an actor killed mid-video left beside ``folder`` (its hidden partial folder or annotated
     video), by its tag: another run sharing the output folder may be writing the same video."""
-    partial, annotated = folder.with_name(f".{folder.name}.partial-{tag}"), folder.with_name(f".{folder.name}.annotated-{tag}.mp4")
+    partial, annotated = hidden(folder, "partial", tag), hidden(folder, "annotated", tag, ".mp4")
     shutil.rmtree(partial, ignore_errors=True)
     annotated.unlink(missing_ok=True)

@@ -4,15 +4,12 @@ decodes (codec, rotation, size) and why a file cannot be read are ``probe``'s.
 decord opens, checks and indexes the video (frame count, timestamps, size). The frames come from PyAV, which decodes
 each only when it is asked for: decord's reader decodes ahead of its caller without bound (see ``stream_frames``).
 Memory stays bounded whatever the video's length: only ``chunk`` frames are decoded at once, and whoever draws the
-chunks (the pipeline's lanes, or ``prefetch``'s thread) keeps only a few waiting.
+chunks (the pipeline's lanes, or ``lanes.prefetch``'s thread) keeps only a few waiting.
 """
 
 from __future__ import annotations
 
 import itertools
-import os  # noqa: F401 -- tests patch decode.os.access, which probe.check_file reads
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,46 +248,3 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
         if decoded == 0:
             raise VideoError(f"{info.path}: no frame decodes: {decoder_cause(info.path, EOFError())}")
         end.frames = number
-
-
-def prefetch(batches: Iterator[FrameBatch], depth: int = 2) -> Iterator[FrameBatch]:
-    """Run ``batches`` in a background thread, at most ``depth`` chunks ahead of the consumer.
-
-    Errors in the thread re-raise in the consumer; a consumer that stops early stops the thread.
-    """
-    waiting: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        waiting.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            waiting.put(done)
-        except BaseException as e:  # handed to the consumer, which raises it
-            waiting.put(e)
-
-    thread = threading.Thread(target=produce, name="videmo-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = waiting.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                waiting.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.1)

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from .errors import VidemoError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from .options import PRECISIONS
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

@@ -16,13 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .checkpoint import CLASSES
+from .options import MIN_EPISODE_S, SMOOTH_S
 
 EPISODE_COLUMNS = ["face_id", "emotion", "t_start", "t_end", "duration_s", "n_frames",
                    "mean_probability", "peak_probability", "t_peak"]
 EPISODE_DTYPES = {"face_id": "Int64", "emotion": "string", "t_start": "float64", "t_end": "float64", "duration_s": "float64",
                   "n_frames": "int64", "mean_probability": "float64", "peak_probability": "float64", "t_peak": "float64"}
-SMOOTH_S = 0.5  # see the README: what the real videos showed
-MIN_EPISODE_S = 0.5
 GAP_FRAMES = 2.5  # a track gap of more than this many analysed frames ends an episode
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint
-from .data import NO_LABEL, decode_samples, equalize, load_dataset
+from .data import NO_LABEL, load_dataset
 from .device import prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError
+from .images import decode_samples
+from .inference import equalize, predict
 from .metrics import Scores, scores
-from .train import predict
 
 
 def evaluate(data: str, weights: str, split: str | None = None, layout: str | None = None, device: str = "auto",

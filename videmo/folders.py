@@ -1,27 +1,22 @@
-"""Results folders: where videos are found, what each one's folder is called, how it is written
-(whole or not at all) and whether it is done, and with which settings."""
+"""Results folders: where videos are found, what each one's folder is called, and how it is written
+(whole or not at all). What a folder on disk holds, and with which settings, is ``results``'."""
 
 from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 import shutil
 import socket
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .annotate import write_faces_png
-from .checkpoint import file_sha256, weights_path
 from .decode import VIDEO_SUFFIXES
 from .errors import VidemoError, printable
-from .write import (ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, SUMMARY_JSON, TIMELINE_CSV, TIMELINE_PNG,
-                    write_episodes_csv, write_frames_csv, write_summary_json, write_timeline_csv, write_timeline_png)
-
-if TYPE_CHECKING:
-    from .pipeline import AnalyzeOptions, VideoResult
+from .files import hidden
+from .results import SUMMARY_JSON, VideoResult, results_of
+from .write import (ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG, write_episodes_csv,
+                    write_frames_csv, write_summary_json, write_timeline_csv, write_timeline_png)
 
 
 def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
@@ -90,24 +85,11 @@ def result_folder_names(videos: list[Path], output: Path) -> dict[Path, str]:
     return names
 
 
-def results_of(folder: Path) -> str | None:
-    """The video whose complete results ``folder`` holds (its path as summary.json shows it), or None."""
-    try:
-        return json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))["video"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def cut_to_bytes(name: str, limit: int) -> str:
     """The longest start of ``name`` whose file-system encoding fits in ``limit`` bytes (never half a character)."""
     while len(os.fsencode(name)) > limit:
         name = name[:-1]
     return name
-
-
-def writer_tag() -> str:
-    """Names this process's hidden files beside a results folder: host and pid."""
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def remove_dead_leftovers(folder: Path) -> None:
@@ -139,7 +121,7 @@ def process_alive(pid: int) -> bool:
 def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
     """Write every file into a hidden folder, then rename it into place: a results folder is
     complete or absent, never half-written. summary.json, written last, marks it done."""
-    partial = folder.with_name(f".{folder.name}.partial-{writer_tag()}")
+    partial = hidden(folder, "partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
@@ -148,13 +130,13 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         write_episodes_csv(result.episodes, partial / EPISODES_CSV)
         title = printable(result.info.path.name)
         write_timeline_png(result.frames, partial / TIMELINE_PNG, title, result.episodes)
-        write_faces_png(result.faces, result.summary["tracks"], partial / FACES_PNG, title)
+        write_faces_png(result.faces, result.summary.tracks, partial / FACES_PNG, title)
         if result.annotated is not None:
             shutil.move(result.annotated, partial / ANNOTATED_MP4)
-        result.summary["files"] = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
+        result.summary.files = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
         write_summary_json(result.summary, partial / SUMMARY_JSON)
         if folder.exists() and overwrite:
-            retired = folder.with_name(f".{folder.name}.old-{writer_tag()}")
+            retired = hidden(folder, "old")
             os.replace(folder, retired)
             os.replace(partial, folder)
             shutil.rmtree(retired, ignore_errors=True)
@@ -167,48 +149,3 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-
-
-def is_complete(folder: Path) -> bool:
-    return (folder / SUMMARY_JSON).is_file()
-
-
-def holds_foreign_files(folder: Path) -> bool:
-    """Whether ``folder`` holds files but no results: the user's own, which videmo must not replace."""
-    return folder.is_dir() and not is_complete(folder) and any(folder.iterdir())
-
-
-# The settings that change what a results folder holds (not how fast it was made); the model is
-# compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
-RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
-                   "min_episode_s", "annotate")
-# What results folders made before a setting existed were made with.
-SETTINGS_BEFORE = {"mirror": False}
-
-
-def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
-    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise,
-    by another model included (``model``: the name and sha256 of the one used now), else ''."""
-    try:
-        summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
-        earlier = {**SETTINGS_BEFORE, **summary["settings"]}
-        then = summary.get("model")
-        name, sha256 = (then.get("name"), then.get("sha256")) if isinstance(then, dict) else (None, None)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return ""
-    now = asdict(options)
-    changed = [f"{setting} {earlier.get(setting)} now {now[setting]}" for setting in RESULT_SETTINGS
-               if setting in earlier and earlier[setting] != now[setting]]
-    if model is not None and isinstance(sha256, str) and sha256 != model[1]:  # a default model replaced by an update, say
-        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
-    return f", made with other settings ({', '.join(changed)})" if changed else ""
-
-
-def model_identity(weights: str | None) -> tuple[str, str] | None:
-    """The name and sha256 of the checkpoint that ``weights`` names (None: the default), as a summary
-    records them; None if there is no such file (loading it will say why)."""
-    try:
-        path = weights_path(weights)
-        return (path.stem, file_sha256(path)) if path.is_file() else None
-    except (OSError, VidemoError):
-        return None

@@ -27,9 +27,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-ARCHITECTURES = ("cnn", "awei", "awei-vgg")
-RESIDUALS = ("one-stage", "two-stage")
-VGG_VARIANTS = ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
+from .options import ARCHITECTURES, RESIDUALS, VGG_VARIANTS
 CONV_WIDTHS = (32, 64, 128, 256, 512)
 HIDDEN_UNITS = 1792
 

@@ -11,89 +11,26 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .augment import augment, epoch_order, epoch_targets
 from .checkpoint import CLASSES, CheckpointError, count_parameters, load_checkpoint, model_meta, read_payload, save_checkpoint
-from .classify import CROP_MARGIN, CROP_SHIFT, logits_of
-from .data import NO_LABEL, Dataset, decode_samples, equalize, format_counts, load_dataset
+from .data import NO_LABEL, Dataset, format_counts, load_dataset
 from .device import autocast, prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError, check_creatable
+from .files import written_atomically
+from .images import decode_samples
+from .inference import equalize, memory_format_for, predict
 from .metrics import scores
 from .models import Awei, feature_grid
+from .options import NORMALIZATIONS, RESUME_TAKES, TrainConfig
 from .weights import load_vgg_weights
-
-NORMALIZATIONS = {
-    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # the paper: pixels scaled to [0, 1]
-    "centered": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-LABEL_MODES = ("majority", "probability", "crossentropy")
-AUGMENTATIONS = ("none", "basic", "strong", "paper")
-PRESETS = {
-    "paper": dict(arch="awei-vgg", image_size=224, channels=3, normalize="unit", batch_size=8, epochs=20,
-                  optimizer="adam", lr=1e-4, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
-                  augment="none", balance="none", label_smoothing=0.0),
-}
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    layout: str | None = None
-    arch: str = "awei-vgg"
-    vgg: str = "vgg16"
-    residual: str = "one-stage"
-    image_size: int = 64
-    channels: int = 1
-    normalize: str = "unit"
-    pretrained: str = "none"
-    init: str | None = None  # a videmo checkpoint whose weights the run starts from (fine-tuning)
-    freeze_vgg: bool = False
-    epochs: int = 20
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    augment: str = "basic"
-    labels: str = "majority"
-    equalize: bool = False
-    crop_margin: float = CROP_MARGIN
-    crop_shift: float = CROP_SHIFT
-    balance: str = "weights"
-    label_smoothing: float = 0.1
-    amp: bool = False
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    decode_threads: int = 2
-    out: str = "runs/videmo/best.pt"
-    max_train_samples: int | None = None
-    bn_recalibration: int = 4096  # unaugmented train images that re-estimate BatchNorm statistics each epoch; 0: off
-    quiet: bool = False
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.out).parent
-
-    @property
-    def last_path(self) -> Path:
-        out = Path(self.out)
-        return out.with_name(f"{out.stem}.last.pt")
-
-
-# What a resumed run takes from ``config``: where the data is now and how the run goes, not what it learns.
-RESUME_TAKES = ("data", "quiet", "device", "decode_threads")
-
 
 def train(config: TrainConfig, resume: str | None = None, command: str = "", epochs: int | None = None) -> dict:
     """Run the training; returns the best checkpoint's metrics. A resumed run keeps its own settings
@@ -105,7 +42,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
         overrides = {"epochs": epochs or kept["epochs"], **{name: getattr(config, name) for name in RESUME_TAKES}}
         config = TrainConfig(**{**kept, **overrides})
-    check_config(config)
+    config.check()
     if Path(config.out).is_dir():
         raise VidemoError(f"--out {config.out}: is a folder; give the checkpoint's file name (for example {Path(config.out) / 'best.pt'})")
     check_creatable(Path(config.out), "--out")  # before the data loads and the first epoch runs
@@ -140,7 +77,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         start_epoch, best, history = state["epoch"], state["best"], state["history"]
         say(f"resuming {resume} after epoch {start_epoch}")
     prepare_model(model, device, precision)
-    model.to(memory_format=training_memory_format(device, precision))
+    model.to(memory_format=memory_format_for(device, precision))
     move_optimizer_state(optimizer, device)
     say(f"model {config.arch}{'+' + config.vgg if model.vgg is not None else ''}: {count_parameters(model):,} parameters")
 
@@ -165,7 +102,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
                 group["lr"] = lr
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             images = augment(train_x[index], config.augment, generator).to(device, non_blocking=True)
-            images = ((images - mean) / std).contiguous(memory_format=training_memory_format(device, precision))
+            images = ((images - mean) / std).contiguous(memory_format=memory_format_for(device, precision))
             labels = targets[index].to(device, non_blocking=True)
             with autocast(device, precision):
                 logits = model(images)
@@ -196,23 +133,6 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         write_metrics_csv(metrics_path, history)
     say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
     return best
-
-
-def check_config(config: TrainConfig) -> None:
-    if config.normalize not in NORMALIZATIONS:
-        raise VidemoError(f"--normalize {config.normalize}: choose one of {', '.join(NORMALIZATIONS)}")
-    if config.augment not in AUGMENTATIONS:
-        raise VidemoError(f"--augment {config.augment}: choose one of {', '.join(AUGMENTATIONS)}")
-    if config.labels not in LABEL_MODES:
-        raise VidemoError(f"--labels {config.labels}: choose one of {', '.join(LABEL_MODES)}")
-    if config.balance not in ("none", "weights", "sampler"):
-        raise VidemoError(f"--balance {config.balance}: choose none, weights or sampler")
-    if config.epochs < 1 or config.batch_size < 1:
-        raise VidemoError("--epochs and --batch-size must be at least 1")
-    if not 0 < config.val_fraction < 1:
-        raise VidemoError("--val-fraction must be between 0 and 1")
-    if config.init and config.pretrained != "none":
-        raise VidemoError(f"--init {config.init} and --pretrained {config.pretrained}: --init sets every weight, the VGG branch's too; give one")
 
 
 def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
@@ -320,91 +240,6 @@ def class_weights(per_class: torch.Tensor) -> torch.Tensor:
     return (weights / weights.mean()).float()
 
 
-def epoch_order(labels: torch.Tensor, balance: str, generator: torch.Generator) -> torch.Tensor:
-    if balance == "sampler":
-        per_sample = (1.0 / torch.bincount(labels, minlength=len(CLASSES)).double().clamp(min=1))[labels]
-        return torch.multinomial(per_sample, len(labels), replacement=True, generator=generator)
-    return torch.randperm(len(labels), generator=generator)
-
-
-def epoch_targets(labels: torch.Tensor, votes: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
-    """This epoch's training targets, as in the FERPlus paper: the majority labels; a label drawn
-    from each face's vote shares (afresh every epoch); or the vote shares themselves (soft targets)."""
-    if mode == "majority":
-        return labels
-    if mode == "probability":
-        return torch.multinomial(votes, 1, generator=generator).squeeze(1)
-    return votes
-
-
-def augment(images: torch.Tensor, level: str, generator: torch.Generator) -> torch.Tensor:
-    """uint8 (N,C,H,W) -> float [0,1], with random flips, affine jitter and (strong) photometric
-    jitter and erasing, all as batched tensor operations. ``paper``: the paper's proposed
-    augmentation alone, rotations (+-20 degrees) and partial crops (a random 80-100% of the side,
-    enlarged back to full size), without flips."""
-    x = images.float() / 255
-    if level == "none":
-        return x
-    n = x.shape[0]
-    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
-    flip = torch.where(rand(n) < 0.5, -1.0, 1.0) if level != "paper" else torch.ones(n)
-    if level == "paper":
-        crop = 0.8 + rand(n) * 0.2  # the crop's side, as a share of the image's
-        scale, degrees = 1 / crop, 20.0
-        angle = (rand(n) * 2 - 1) * math.radians(degrees)
-        tx, ty = ((rand(n) * 2 - 1) * (1 - crop) for _ in range(2))  # the crop anywhere inside the image
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
-    scale_range, degrees, shift = (0.1, 10.0, 0.1) if level == "basic" else (0.2, 15.0, 0.15)
-    scale = 1 + (rand(n) * 2 - 1) * scale_range
-    angle = (rand(n) * 2 - 1) * math.radians(degrees)
-    tx, ty = ((rand(n) * 2 - 1) * shift * 2 for _ in range(2))
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if level == "strong":
-        brightness = 1 + (rand(n, 1, 1, 1) * 2 - 1) * 0.3
-        contrast = 1 + (rand(n, 1, 1, 1) * 2 - 1) * 0.3
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = ((x - mean) * contrast + mean) * brightness
-        x = erase(x, generator)
-    return x.clamp(0, 1)
-
-
-def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    """Random erasing: blank a rectangle of 2-20% of the area in about half the images."""
-    n, _, h, w = x.shape
-    rand = torch.rand(n, 5, generator=generator)
-    area = (0.02 + rand[:, 0] * 0.18) * h * w
-    aspect = torch.exp((rand[:, 1] * 2 - 1) * math.log(3))
-    eh = (area * aspect).sqrt().clamp(max=h)
-    ew = (area / aspect).sqrt().clamp(max=w)
-    top = rand[:, 2] * (h - eh)
-    left = rand[:, 3] * (w - ew)
-    rows = torch.arange(h).view(1, h, 1)
-    cols = torch.arange(w).view(1, 1, w)
-    box = (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1)) & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
-    box &= (rand[:, 4] < p).view(n, 1, 1)
-    return x.masked_fill(box.unsqueeze(1), 0.5)
-
-
-@torch.inference_mode()
-def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-            device: torch.device, precision: str, batch_size: int, mirror: bool = False) -> torch.Tensor:
-    """Logits (fp32, CPU) for uint8 images, in batches; with ``mirror``, averaged with the mirror images'."""
-    model.eval()
-    memory_format = training_memory_format(device, precision)
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float() / 255
-        with autocast(device, precision):
-            out.append(logits_of(model, (batch - mean) / std, memory_format, mirror).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
-
-
 @torch.no_grad()
 def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                            device: torch.device, precision: str, batch_size: int) -> None:
@@ -422,7 +257,7 @@ def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: t
         bn.reset_running_stats()
         bn.momentum = None  # a plain average over all the batches
     model.train()
-    memory_format = training_memory_format(device, precision)
+    memory_format = memory_format_for(device, precision)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device).float() / 255
         with autocast(device, precision):
@@ -430,12 +265,6 @@ def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: t
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     model.eval()
-
-
-def training_memory_format(device: torch.device, precision: str) -> torch.memory_format:
-    """Channels-last where autocast runs, and on the CPU in fp32 too: there oneDNN's convolutions
-    train awei-vgg at 32 px 18% faster in it (600 against 730 ms a step of 64 on 2 cores)."""
-    return torch.channels_last if precision != "fp32" or device.type == "cpu" else torch.contiguous_format
 
 
 def validate(model, images, labels, mean, std, device, precision, batch_size):
@@ -471,12 +300,10 @@ def read_resume_state(path: str) -> dict:
 
 
 def write_metrics_csv(path: Path, history: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", newline="") as f:
+    with written_atomically(path) as partial, open(partial, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
 
 
 def format_epoch(row: dict) -> str:

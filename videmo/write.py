@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,9 @@ from .aggregate import FRAME_DTYPES
 from .checkpoint import CLASSES
 from .episodes import EPISODE_DTYPES
 from .errors import VidemoError
+from .results import SUMMARY_JSON, Summary
 
-FRAMES_CSV, TIMELINE_CSV, SUMMARY_JSON, TIMELINE_PNG = "frames.csv", "timeline.csv", "summary.json", "timeline.png"
+FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG = "frames.csv", "timeline.csv", "timeline.png"
 FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
 OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
 RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string"}  # frames.csv: the raw table and the episodes' label
@@ -33,8 +35,8 @@ def write_episodes_csv(episodes: pd.DataFrame, path: Path) -> None:
     episodes.to_csv(path, index=False, float_format="%.6g")
 
 
-def write_summary_json(summary: dict, path: Path) -> None:
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_summary_json(summary: Summary, path: Path) -> None:
+    path.write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 TIMELINE_FACES = 6  # panels in timeline.png: the faces seen in most frames

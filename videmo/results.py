@@ -1,0 +1,113 @@
+"""A video's results as they cross the stages (``VideoResult``, its ``Summary``), and what a results
+folder on disk says: whether it is complete, whose video it holds, and with which settings it was made."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import VidemoError
+from .options import AnalyzeOptions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .annotate import FaceSheet
+    from .decode import VideoInfo
+
+SUMMARY_JSON = "summary.json"
+
+
+@dataclass
+class Summary:
+    """summary.json, field for field (its order is the file's)."""
+
+    video: dict  # path, duration_s, fps, frame_count, width, height, codec, rotation
+    settings: dict  # AnalyzeOptions' fields, with the device and precision that ran
+    model: dict  # name, arch, vgg, image_size, channels, sha256
+    counts: dict  # frames_analysed, frames_undecodable, frames_with_faces, faces, tracks, episodes
+    frames_missing: dict | None  # the index's frames past the stream's end: {"count", "from_frame"}
+    frames_unreadable: dict | None  # where the container could not be read on: {"from_frame", "cause"}
+    frames_undecodable: list[int]  # picked frames whose data is damaged
+    tracks: list[dict]  # per face: face_id, first_s, last_s, n_frames, dominant_emotion, emotion_share
+    wall_time_s: float
+    frames_per_second: float | None
+    videmo_version: str
+    files: list[str] = field(default_factory=list)  # the results folder's files, once saved
+
+
+@dataclass
+class VideoResult:
+    info: VideoInfo
+    frames: pd.DataFrame
+    timeline: pd.DataFrame
+    summary: Summary
+    faces: FaceSheet
+    episodes: pd.DataFrame  # episodes.csv: one row per stretch of one emotion on one face
+    annotated: Path | None = None  # the streamed annotated video, moved into the results folder on saving
+    notes: list[str] = field(default_factory=list)  # what the user should know, such as a skipped video
+
+
+def read_summary(folder: Path) -> dict:
+    """summary.json of a results folder, as written; OSError or ValueError if it cannot be read."""
+    summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
+    if not isinstance(summary, dict):
+        raise ValueError(f"{folder / SUMMARY_JSON}: not a videmo summary")
+    return summary
+
+
+def results_of(folder: Path) -> str | None:
+    """The video whose complete results ``folder`` holds (its path as summary.json shows it), or None."""
+    try:
+        return read_summary(folder)["video"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / SUMMARY_JSON).is_file()
+
+
+def holds_foreign_files(folder: Path) -> bool:
+    """Whether ``folder`` holds files but no results: the user's own, which videmo must not replace."""
+    return folder.is_dir() and not is_complete(folder) and any(folder.iterdir())
+
+
+# The settings that change what a results folder holds (not how fast it was made); the model is
+# compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
+RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
+                   "min_episode_s", "annotate")
+# What results folders made before a setting existed were made with.
+SETTINGS_BEFORE = {"mirror": False}
+
+
+def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
+    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise,
+    by another model included (``model``: the name and sha256 of the one used now), else ''."""
+    try:
+        summary = read_summary(folder)
+        earlier = {**SETTINGS_BEFORE, **summary["settings"]}
+        then = summary.get("model")
+        name, sha256 = (then.get("name"), then.get("sha256")) if isinstance(then, dict) else (None, None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    now = asdict(options)
+    changed = [f"{setting} {earlier.get(setting)} now {now[setting]}" for setting in RESULT_SETTINGS
+               if setting in earlier and earlier[setting] != now[setting]]
+    if model is not None and isinstance(sha256, str) and sha256 != model[1]:  # a default model replaced by an update, say
+        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
+    return f", made with other settings ({', '.join(changed)})" if changed else ""
+
+
+def model_identity(weights: str | None) -> tuple[str, str] | None:
+    """The name and sha256 of the checkpoint that ``weights`` names (None: the default), as a summary
+    records them; None if there is no such file (loading it will say why)."""
+    from .checkpoint import file_sha256, weights_path
+
+    try:
+        path = weights_path(weights)
+        return (path.stem, file_sha256(path)) if path.is_file() else None
+    except (OSError, VidemoError):
+        return None

@@ -1,0 +1,171 @@
+"""The batch runner: every video under the given paths analysed into its results folder under an
+output folder, one line reported per video, one bad video never stopping the others, and the batch
+table rebuilt after the run (after Ctrl-C too). ``videmo analyze``, ``videmo.analyze_many`` and the
+Ray workers (``cluster``) all analyse through ``analyze_into``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from .batch import update_index
+from .errors import VidemoError, printable
+from .files import hidden
+from .folders import find_videos, remove_dead_leftovers, result_folder_names, save_results
+from .options import AnalyzeOptions
+from .pipeline import Analyzer
+from .results import VideoResult, changed_settings, holds_foreign_files, is_complete, model_identity
+
+
+def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
+    """Analyse ``video`` and save its results folder; the annotated video streams to a hidden file beside it."""
+    remove_dead_leftovers(folder)
+    annotate_to = hidden(folder, "annotated", suffix=".mp4") if analyzer.options.annotate else None
+    try:
+        if annotate_to is not None:
+            try:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
+        result = analyzer.analyze_video(video, progress=progress, annotate_to=annotate_to)
+        save_results(result, folder, overwrite)
+    finally:
+        if annotate_to is not None:
+            annotate_to.unlink(missing_ok=True)
+    return result
+
+
+def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> pd.DataFrame:
+    """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes (or redoes)
+    its results folder there, named as ``analyze_many`` names it (``<video stem>``, or with a hash of
+    its path where that holds another video's results), and updates the batch table.
+    ``options`` are AnalyzeOptions' fields."""
+    analyzer = Analyzer(AnalyzeOptions(**options))
+    video = Path(path)
+    if output is None:
+        return analyzer.analyze_video(video).frames
+    output = Path(output)
+    folder = output / result_folder_names([video], output)[video]  # as analyze_many names it: never another video's
+    if holds_foreign_files(folder):
+        raise VidemoError(f"{video}: {folder}: holds files that videmo did not write; move them or choose another output")
+    frames = analyze_into(analyzer, video, folder, overwrite=True, progress=False).frames
+    update_index(output, [video], {})
+    return frames
+
+
+def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
+                 quiet: bool = False, report=print) -> int:
+    """Analyse every video found under ``paths``; one line per video. Returns the number that failed
+    (bad paths included). A bad video is reported and the others still run."""
+    report = one_line(report)
+    todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
+    try:
+        if todo:
+            if not quiet:  # loading takes seconds: say what the silence is
+                print("videmo: loading the face detector and the emotion model", file=sys.stderr, flush=True)
+            analyzer = Analyzer(options)
+            for video in tqdm(todo, desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None):
+                result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
+                if error is not None:
+                    report(error)
+                    failures[printable(str(video))] = printable(error)
+                    continue
+                for line in closing_lines(video, result, folders[video]):
+                    report(line)
+    finally:  # also after Ctrl-C: the index then holds what finished
+        update_index(output, todo, failures)
+    return len(failures)
+
+
+def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report: Callable[[str], None],
+                options: AnalyzeOptions) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
+    """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
+    bad paths with their error lines; bad paths and videos already done are reported."""
+    videos, failures = find_videos(paths)
+    for line in failures.values():
+        report(f"videmo: error: {line}")
+    failures = {printable(given): printable(line) for given, line in failures.items()}
+    if not videos:
+        if not failures:
+            report("videmo: error: no videos given")
+            failures[""] = "no videos given"
+        return [], {}, failures
+    output = Path(output)
+    if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
+        raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
+    names = result_folder_names(videos, output)
+    folders = {v: output / names[v] for v in videos}
+    todo = [v for v in videos if overwrite or not is_complete(folders[v])]
+    model = model_identity(options.weights) if len(todo) < len(videos) else None
+    for video in videos:
+        if video not in todo:
+            changed = changed_settings(folders[video], options, model)
+            report(f"{video.name}: already done in {folders[video]}{changed} (use --overwrite to redo)")
+    for video in list(todo):  # say it now, not after the analysis that could not be saved
+        folder = folders[video]
+        if holds_foreign_files(folder):
+            line = f"{folder}: holds files that videmo did not write; move them or choose another -o"
+            report(f"videmo: error: {video}: {line}")
+            failures[printable(str(video))] = printable(f"{video}: {line}")
+            todo.remove(video)
+    return todo, {v: folders[v] for v in todo}, failures
+
+
+def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
+                     progress: bool) -> tuple[VideoResult | None, str | None]:
+    """analyze_into, with a failure of this one video turned into its error line instead of raised."""
+    try:
+        return analyze_into(analyzer, video, folder, overwrite, progress), None
+    except VidemoError as e:
+        return None, f"videmo: error: {e}"
+    except OSError as e:  # the file moved or its disk failed mid-run, say: the other videos still run
+        return None, f"videmo: error: {video}: cannot read or write ({e.strerror or e})"
+    except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
+        return None, f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+
+
+def one_line(report: Callable[[str], None]) -> Callable[[str], None]:
+    """``report`` that escapes what would break a line or its encoding (see ``printable``)."""
+    return lambda line: report(printable(line))
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def frame_runs(frames: list[int], most: int = 3) -> str:
+    """'frame 12', 'frames 12, 40-49' or 'frames 12, 40-49, 60, ...': the first ``most`` runs of ascending frame numbers."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most]) + (", ..." if len(runs) > most else "")
+    return f"frame{'s' if len(frames) > 1 else ''} {shown}"
+
+
+def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
+    """The notes and the closing line reported for a video analysed into ``folder``."""
+    counts, missing = result.summary.counts, result.summary.frames_missing
+    shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
+    unreadable = result.summary.frames_unreadable
+    cut = unreadable["from_frame"] if unreadable else math.inf
+    lost = [frame for frame in result.summary.frames_undecodable if frame < cut]
+    if lost:
+        shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at {frame_runs(lost)})"
+    if unreadable:
+        after = len(result.summary.frames_undecodable) - len(lost)
+        shortfall += (f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
+                      f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})")
+    return [f"videmo: note: {note}" for note in result.notes] + [
+        f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
+        f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
+        f"{result.summary.frames_per_second} frames/s -> {folder}"]
