@@ -177,7 +177,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     payload = read_payload(path)
     meta = payload["meta"]
     try:
-        model = build_model(meta)
+        with torch.device("meta"):  # no memory and no random initialisation for weights about to be replaced
+            model = build_model(meta)
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({e})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
@@ -186,7 +187,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path}: weights are not finite (NaN or infinite values in {broken[0]}"
                               f"{f' and {len(broken) - 1} more tensors' if len(broken) > 1 else ''}): the training diverged or the file is damaged")
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(state, assign=True)
     except RuntimeError as e:
         detail = str(e).strip().splitlines()
         reason = detail[1].strip() if len(detail) > 1 else detail[0]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from .options import ARCHITECTURES, RESIDUALS, VGG_VARIANTS
@@ -93,14 +92,38 @@ class Jump(nn.Module):
         return F.adaptive_max_pool2d(self.conv(x), grid)
 
 
-def vgg_features(variant: str) -> nn.Module:
-    """VGG's conv part (before its fully connected layers), untrained.
+# VGG's conv layers per depth, as in torchvision (its layer indices, so its ImageNet weights load):
+# a number is a 3x3 conv to that many channels (then batch norm in the _bn variants, then ReLU), M a 2x2 max-pool.
+VGG_LAYERS = {
+    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
 
-    Pretrained weights are loaded separately by ``videmo.weights.load_vgg_weights``.
+
+def vgg_features(variant: str) -> nn.Sequential:
+    """VGG's conv part (before its fully connected layers), untrained, initialised as torchvision does.
+
+    Built here rather than by torchvision, which builds the whole network, its 120 million
+    parameters of fully connected layers included, only for them to be thrown away. Pretrained
+    weights are loaded separately by ``videmo.weights.load_vgg_weights``.
     """
     if variant not in VGG_VARIANTS:
         raise ValueError(f"unknown VGG variant {variant!r}; choose one of {', '.join(VGG_VARIANTS)}")
-    return getattr(torchvision.models, variant)(weights=None).features
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for width in VGG_LAYERS[variant.removesuffix("_bn")]:
+        if width == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+            continue
+        conv = nn.Conv2d(in_channels, width, 3, padding=1)
+        if not conv.weight.is_meta:  # a checkpoint being loaded (built on the meta device) replaces them anyway
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        layers += [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)] if variant.endswith("_bn") else [conv, nn.ReLU(inplace=True)]
+        in_channels = width
+    return nn.Sequential(*layers)
 
 
 class Awei(nn.Module):
