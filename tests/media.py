@@ -134,7 +134,7 @@ def unreadable_after(monkeypatch, packets: int) -> None:
 
 
 def entries(folder) -> list[str]:
-    """What an output folder holds besides the batch table that every run rewrites (index.csv, failed.csv)."""
+    """What an output folder holds besides the batch table that every run rewrites (index.csv, failed.csv, report.html)."""
     import os
 
-    return sorted(name for name in os.listdir(folder) if name not in ("index.csv", "failed.csv"))
+    return sorted(name for name in os.listdir(folder) if name not in ("index.csv", "failed.csv", "report.html"))

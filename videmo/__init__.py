@@ -19,13 +19,14 @@ def analyze(path, output=None, **options):
 
 
 def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus_per_worker=None, gpus_per_worker=None,
-                 overwrite=False, quiet=False, **options):
+                 overwrite=False, quiet=False, report=True, **options):
     """Analyse every video under ``paths`` (files, folders, globs) into ``output/<video stem>/`` as
     ``videmo analyze`` does, printing one line per video; returns how many inputs failed.
 
     ``ray``: None runs here; True starts a local Ray instance; an address (``"auto"``,
     ``"ray://host:port"``) joins that cluster (``workers``, ``cpus_per_worker``, ``gpus_per_worker``
-    as ``--workers`` etc.). ``options`` are those of ``analyze``.
+    as ``--workers`` etc.). ``report=False`` skips ``output/report.html``, as ``--no-report`` does.
+    ``options`` are those of ``analyze``.
     """
     import os
 
@@ -38,11 +39,12 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
     if ray is None or ray is False:
         if per_worker:
             raise ValueError("workers, cpus_per_worker and gpus_per_worker need ray")
-        return run(paths, output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet)
+        return run(paths, output, AnalyzeOptions(**options), overwrite=overwrite, quiet=quiet, html_report=report)
     from .cluster import RayOptions, analyze_on_ray
 
     address = None if ray is True else str(ray)
-    return analyze_on_ray(paths, output, AnalyzeOptions(**options), RayOptions(address, **per_worker), overwrite=overwrite, quiet=quiet)
+    return analyze_on_ray(paths, output, AnalyzeOptions(**options), RayOptions(address, **per_worker), overwrite=overwrite, quiet=quiet,
+                          html_report=report)
 
 
 def read_results(folder):

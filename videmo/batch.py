@@ -53,9 +53,9 @@ def build_index(output: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", **{f"episodes_{c}": "Int64" for c in CLASSES}})
 
 
-def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[str, str]) -> None:
+def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[str, str], report: bool = True) -> None:
     """Rewrite ``index.csv`` and ``failed.csv`` in ``output`` after a run that ``tried`` these videos
-    and had these ``failures`` (video or path given -> error line)."""
+    and had these ``failures`` (video or path given -> error line), and ``report.html`` with ``report``."""
     output = Path(output)
     if not output.is_dir():
         return
@@ -68,6 +68,10 @@ def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[st
     failed = pd.DataFrame([{"video": v, "error": e} for v, e in {**kept, **failures}.items() if v not in done], columns=FAILED_COLUMNS)
     write_atomically(index, output / INDEX_CSV)
     write_atomically(failed, output / FAILED_CSV)
+    if report:
+        from .report import write_report  # the report reads this module's tables: imported here, not in a circle
+
+        write_report(output, index, failed)
 
 
 def read_failed(output: Path) -> pd.DataFrame:

@@ -151,6 +151,7 @@ def info(checkpoint, as_json):
               help="Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one per thread, up to 4; on a GPU 1].")
 @click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
+@click.option("--no-report", is_flag=True, help="Do not write OUTPUT/report.html, the page of the whole batch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
               help="Run on Ray, one video per task: a local instance, or the cluster at ADDRESS (auto, ray://HOST:PORT). Needs videmo[ray].")
@@ -158,7 +159,7 @@ def info(checkpoint, as_json):
 @click.option("--cpus-per-worker", type=Number(0, min_open=True), help="With --ray: CPUs (and torch threads) per actor [default: 1].")
 @click.option("--gpus-per-worker", type=Number(0), help="With --ray: GPUs per actor [default: 1 if the cluster has GPUs, else 0].")
 @one_line_errors
-def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_worker, gpus_per_worker, **options):
+def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_worker, gpus_per_worker, no_report, **options):
     """Find every face in every analysed frame of each video and label its emotion.
 
     PATHS are video files, folders (searched recursively) or globs.
@@ -175,14 +176,14 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
     if ray_address is None:
         if per_worker:
             raise VidemoError("--workers, --cpus-per-worker and --gpus-per-worker need --ray")
-        failed = analyze_many(list(paths), output, options, overwrite=overwrite, quiet=quiet, report=report)
+        failed = analyze_many(list(paths), output, options, overwrite=overwrite, quiet=quiet, report=report, html_report=not no_report)
     else:
         if options.threads:
             raise VidemoError("--threads is for runs without --ray; a worker has --cpus-per-worker threads")
         from .cluster import RayOptions, analyze_on_ray
 
         failed = analyze_on_ray(list(paths), output, options, RayOptions(ray_address, **per_worker),
-                                overwrite=overwrite, quiet=quiet, report=report)
+                                overwrite=overwrite, quiet=quiet, report=report, html_report=not no_report)
     if failed:
         click.echo(f"videmo: {failed} input(s) failed", err=True)
         sys.exit(1)

@@ -80,7 +80,8 @@ class VideoWorker:
 
 
 def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, ray_options: RayOptions | None = None,
-                   overwrite: bool = False, quiet: bool = False, report=print, worker_class: type = VideoWorker) -> int:
+                   overwrite: bool = False, quiet: bool = False, report=print, worker_class: type = VideoWorker,
+                   html_report: bool = True) -> int:
     """``analyze_many`` on a Ray cluster: the same lines, the same results folders, the same return value
     (the number of inputs that failed)."""
     ray_options = ray_options or RayOptions()
@@ -89,7 +90,7 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
     check_address(ray_options.address)
     todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
     if not todo:
-        update_index(output, todo, failures)
+        update_index(output, todo, failures, report=html_report)
         return len(failures)
     if options.weights is not None:  # workers need not share the driver's working folder
         options = replace(options, weights=str(Path(options.weights).absolute()))
@@ -106,7 +107,7 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
             ray.kill(actor)
         if started_here:
             ray.shutdown()
-        update_index(output, todo, failures)
+        update_index(output, todo, failures, report=html_report)
     return len(failures)
 
 

@@ -61,9 +61,9 @@ def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **
 
 
 def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
-                 quiet: bool = False, report=print) -> int:
+                 quiet: bool = False, report=print, html_report: bool = True) -> int:
     """Analyse every video found under ``paths``; one line per video. Returns the number that failed
-    (bad paths included). A bad video is reported and the others still run."""
+    (bad paths included). A bad video is reported and the others still run. ``html_report``: write report.html."""
     report = one_line(report)
     todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
     try:
@@ -80,7 +80,7 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
                 for line in closing_lines(video, result, folders[video]):
                     report(line)
     finally:  # also after Ctrl-C: the index then holds what finished
-        update_index(output, todo, failures)
+        update_index(output, todo, failures, report=html_report)
     return len(failures)
 
 
