@@ -50,6 +50,18 @@ def test_the_report_is_written_with_every_value_escaped(batch):
     assert not [p for p in os.listdir(batch) if p.startswith(".")]  # written atomically
 
 
+def test_results_someone_edited_never_stop_the_report(batch, tmp_path):
+    from videmo.report import write_report
+
+    edited = tmp_path / "out"
+    shutil.copytree(batch, edited)
+    summary = json.loads((edited / "one_face" / "summary.json").read_text())
+    (edited / "one_face" / "summary.json").write_text(json.dumps({**summary, "frames_missing": "?", "model": "?"}))
+    (edited / "one_face" / "episodes.csv").unlink()
+    page = write_report(edited).read_text(encoding="utf-8")
+    assert "Its summary.json could not be read" in page and page.count('data-folder="one_face"') == 1
+
+
 def test_no_report_skips_it_and_an_interrupted_batch_still_gets_one(one_face_video, two_face_video, tiny_checkpoint, tmp_path,
                                                                      monkeypatch):
     from click.testing import CliRunner
@@ -223,3 +235,16 @@ def test_the_report_in_a_real_browser(batch, tmp_path):
         print(f"screenshot: {shot}")
     finally:
         browser.close()
+
+
+if __name__ == "__main__":  # python tests/test_report.py REPORT.html SHOT.png: how examples/report.png is made
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as profile:
+        browser = Browser(Path(profile))
+        try:
+            open_report(browser, Path(sys.argv[1]))
+            screenshot(browser, Path(sys.argv[2]))
+        finally:
+            browser.close()

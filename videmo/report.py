@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import os
 import struct
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
@@ -23,7 +24,7 @@ import pandas as pd
 from . import __version__
 from .batch import build_index, read_failed
 from .checkpoint import CLASSES
-from .errors import printable
+from .errors import VidemoError, printable
 from .files import written_atomically
 from .results import RESULT_SETTINGS, SUMMARY_JSON, read_summary
 from .write import (ANNOTATED_MP4, EMOTION_COLOURS, EPISODES_CSV, FACES_PNG, FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG,
@@ -31,11 +32,11 @@ from .write import (ANNOTATED_MP4, EMOTION_COLOURS, EPISODES_CSV, FACES_PNG, FRA
 
 REPORT_HTML = "report.html"
 MOST_EPISODES = 30  # per video, the longest; episodes.csv has them all
-# The batch table's columns: index.csv's column (None: computed), heading, kind ("num", "text", None: not sortable).
+# The batch table's columns: index.csv's column (or one made of several), heading, kind ("num", "text", None: not sortable).
 COLUMNS = [("folder", "Video", "text"), ("face_id", "Face", "num"), ("duration_s", "Duration s", "num"),
            ("first_s", "First s", "num"), ("last_s", "Last s", "num"),
-           ("n_frames", "Face frames", "num"), ("dominant_emotion", "Dominant", "text"), (None, "Shares", None),
-           *[(f"share_{c}", c, "num") for c in CLASSES], (None, "Episodes", "num")]
+           ("n_frames", "Face frames", "num"), ("dominant_emotion", "Dominant", "text"), ("shares", "Shares", None),
+           *[(f"share_{c}", c, "num") for c in CLASSES], ("episodes", "Episodes", "num")]
 
 
 def write_report(output: str | os.PathLike, index: pd.DataFrame | None = None, failed: pd.DataFrame | None = None) -> Path:
@@ -79,7 +80,7 @@ def page(output: Path, index: pd.DataFrame, failed: pd.DataFrame) -> str:
     faces = int(index["face_id"].notna().sum())
     counts = (f"{plural(len(folders), 'video')}, {plural(faces, 'face')}, "
               f"<a href=\"#failed\">{len(failed)} failed</a>")
-    sections = "\n".join(video_section(folders[name], summaries[name], anchors[name]) for name in folders if name in summaries)
+    sections = "\n".join(video_section(folders[name], summaries[name], anchors[name]) for name in summaries)
     return PAGE.substitute(title=e(f"videmo report: {printable(output.absolute().name)}"), output=e(printable(str(output.absolute()))),
                            counts=counts, written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=e(__version__),
                            colours="".join(f".e-{c}{{background:{EMOTION_COLOURS[c]}}}" for c in CLASSES),
@@ -107,20 +108,23 @@ def batch_table(index: pd.DataFrame, anchors: dict[str, str]) -> str:
         row = row._asdict()
         link = f'<a href="#{anchors[row["folder"]]}">{e(row["folder"])}</a>' if row["folder"] in anchors else e(row["folder"])
         cells = [f'<th scope="row" data-v="{e(row["folder"])}" title="{e(row["video"])}">{link}</th>']
-        for column, _, kind in COLUMNS[1:]:
-            if column is None and kind is None:
-                cells.append(f'<td aria-hidden="true">{shares_bar(row)}</td>')
-            elif column is None:
-                total = sum(row[f"episodes_{c}"] for c in CLASSES) if pd.notna(row[f"episodes_{CLASSES[0]}"]) else None
-                cells.append(f'<td data-v="{e(total)}">{e(total)}</td>')
-            elif column.startswith("share_"):
-                cells.append(f'<td data-v="{e(row[column])}">{number(None if pd.isna(row[column]) else 100 * row[column], 0)}</td>')
-            elif column == "dominant_emotion":
-                cells.append(f'<td class="t" data-v="{e(row[column])}">{swatch(row[column])}</td>')
-            else:
-                cells.append(f'<td data-v="{e(row[column])}">{number(row[column], 0 if column in ("face_id", "frames_analysed", "n_frames") else 2)}</td>')
+        cells += [cell(row, column) for column, _, _ in COLUMNS[1:]]
         rows.append(f'<tr data-folder="{e(row["folder"])}" data-face="{e(row["face_id"])}">{"".join(cells)}</tr>')
     return f'<table id="batch-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def cell(row: dict, column: str) -> str:
+    """One cell of the batch table: shown rounded, its exact value in ``data-v`` for sorting."""
+    if column == "shares":
+        return f"<td>{shares_bar(row)}</td>"
+    value = row.get(column)
+    if column == "episodes":  # of every emotion; none known for results from before episodes
+        value = None if pd.isna(row[f"episodes_{CLASSES[0]}"]) else sum(row[f"episodes_{c}"] for c in CLASSES)
+    if column == "dominant_emotion":
+        return f'<td class="t" data-v="{e(value)}">{swatch(value)}</td>'
+    if column.startswith("share_"):
+        return f'<td data-v="{e(value)}">{number(None if pd.isna(value) else 100 * value, 0)}</td>'
+    return f'<td data-v="{e(value)}">{number(value, 0 if column in ("face_id", "n_frames", "episodes") else 2)}</td>'
 
 
 def heading(label: str, kind: str | None) -> str:
@@ -136,11 +140,22 @@ def heading(label: str, kind: str | None) -> str:
 def shares_bar(row: dict) -> str:
     """Each emotion's share of a face's frames as a bar of its colours (the numbers are in the next columns)."""
     parts = [(c, row[f"share_{c}"]) for c in CLASSES if pd.notna(row[f"share_{c}"]) and row[f"share_{c}"] > 0]
-    return '<span class="bar">' + "".join(f'<span class="e-{c}" style="width:{100 * s:.1f}%"></span>' for c, s in parts) + "</span>"
+    if not parts:
+        return ""
+    said = ", ".join(f"{c} {100 * share:.0f}%" for c, share in sorted(parts, key=lambda part: -part[1]))
+    return f'<span class="bar" role="img" aria-label="{said}">' + "".join(f'<span class="e-{c}" style="width:{100 * s:.1f}%"></span>' for c, s in parts) + "</span>"
 
 
 def video_section(folder: Path, summary: dict, anchor: str) -> str:
-    """One video: what it is, its notes, its files, its face sheet and timeline, its episodes."""
+    """One video: what it is, its notes, its files, its face sheet and timeline, its episodes (a
+    summary someone edited gets a line saying so, not a report that stops the batch)."""
+    try:
+        return section(folder, summary, anchor)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return f'<section id="{anchor}"><h3>{e(printable(folder.name))}</h3><p>Its summary.json could not be read.</p></section>'
+
+
+def section(folder: Path, summary: dict, anchor: str) -> str:
     name, video, counts = e(printable(folder.name)), summary.get("video", {}), summary.get("counts", {})
     tracks = summary.get("tracks", [])
     facts = (f"{number(video.get('duration_s'))} s, {e(video.get('width'))}x{e(video.get('height'))} {e(video.get('codec'))} at "
@@ -198,7 +213,7 @@ def episodes_table(folder: Path) -> str:
     """The video's longest episodes (all of them for most videos), in time order."""
     try:
         episodes = read_episodes(folder)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, VidemoError):
         return "<p>No episodes.csv could be read.</p>"
     if episodes.empty:
         return "<p>No episodes.</p>"
@@ -221,17 +236,17 @@ def failed_table(failed: pd.DataFrame) -> str:
 
 def runs_table(summaries: dict[str, dict]) -> str:
     """The models and settings the results were made with: one row per distinct combination."""
-    groups: dict[tuple, list[str]] = {}
-    for name, summary in summaries.items():
-        model, settings = summary.get("model") or {}, summary.get("settings") or {}
+    groups: Counter = Counter()
+    for summary in summaries.values():
+        model, settings = (part if isinstance(part, dict) else {} for part in (summary.get("model"), summary.get("settings")))
         shown = [f"{s} {settings[s]}" for s in (*RESULT_SETTINGS, "device", "precision") if s in settings]
         key = (str(model.get("name")), str(model.get("arch")), str(model.get("image_size")), str(model.get("sha256", ""))[:12],
                ", ".join(shown), str(summary.get("videmo_version")))
-        groups.setdefault(key, []).append(name)
+        groups[key] += 1
     if not groups:
         return "<p>No results yet.</p>"
     rows = "".join(f"<tr><td>{e(m)} ({e(a)}, {e(s)} px)</td><td><code>{e(h)}</code></td><td>{e(st)}</td><td>{e(v)}</td>"
-                   f"<td>{len(names)}</td></tr>" for (m, a, s, h, st, v), names in groups.items())
+                   f"<td>{count}</td></tr>" for (m, a, s, h, st, v), count in groups.items())
     head = "".join(f'<th scope="col">{h}</th>' for h in ("Model", "sha256", "Settings", "videmo", "Videos"))
     return f'<table class="text"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
@@ -271,7 +286,7 @@ PAGE = Template("""<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light">
 <title>$title</title>
 <style>
-body{font:14px/1.45 system-ui,sans-serif;color:#1a1a1a;background:#fff;margin:0 auto;padding:0 1.5rem 3rem;max-width:1400px}
+body{font:14px/1.45 system-ui,sans-serif;color:#1a1a1a;background:#fff;margin:0 auto;padding:0 1rem 3rem;max-width:1400px}
 h1{font-size:1.5rem;margin:1rem 0 .2rem}h2{font-size:1.2rem;margin:2rem 0 .5rem;border-bottom:2px solid #ddd}
 h3{font-size:1.05rem;margin:0 0 .2rem}a{color:#0b57a4}a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #0b57a4;outline-offset:2px}
 nav a{margin-right:1rem}.path,.meta{color:#4a4a4a;margin:.1rem 0;word-break:break-all}
@@ -280,7 +295,7 @@ th:first-child,td:first-child,tbody th,.text th,.text td,.t,th[data-type=text]{t
 #batch-table thead th{position:sticky;top:0}caption{text-align:left;font-weight:600;padding:.3rem 0}
 th button{font:inherit;font-weight:600;background:none;border:0;padding:.1rem;color:#1a1a1a;cursor:pointer;text-align:inherit}
 th button::after{content:"\\a0\\2195";color:#6b6b6b}th[aria-sort=ascending] button::after{content:"\\a0\\25B2";color:#1a1a1a}
-th[aria-sort=descending] button::after{content:"\\a0\\25BC";color:#1a1a1a}#batch-table{font-size:13px}#batch-table tbody th{min-width:7rem;max-width:16rem;overflow-wrap:break-word}
+th[aria-sort=descending] button::after{content:"\\a0\\25BC";color:#1a1a1a}#batch-table{font-size:13px}#batch-table tbody th{font-weight:normal;min-width:7rem;max-width:16rem;overflow-wrap:break-word}
 abbr{text-decoration:none}th button .sw{margin-right:.2em}th button[aria-label]{white-space:nowrap}
 .sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border:1px solid #555;vertical-align:-.05em}
 .bar{display:flex;width:6rem;height:.8rem;border:1px solid #888}.bar span{display:block;height:100%}
