@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 from .checkpoint import Checkpoint
-from .device import autocast, prepare_model, resolve_precision, to_device
+from .device import autocast, memory_format_for, to_device
 from .inference import equalize, logits_of
+from .runtime import inference_model
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)
@@ -36,14 +37,16 @@ def framing(boxes: np.ndarray, image_side: float) -> tuple[float, float]:
 
 
 class EmotionClassifier:
-    """Runs a checkpoint's model on face crops; ``precision`` ``auto`` picks bf16/fp16 where it pays."""
+    """Runs a checkpoint's model on face crops: on the CPU by ONNX Runtime in fp32 (``runtime``
+    auto, see ``runtime.resolve_runtime``), else by torch, ``precision`` auto picking fp16 on CUDA.
+    ``threads``: ONNX Runtime's threads per call (each lane calls with its own)."""
 
     def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str = "auto", batch_size: int = 64,
-                 margin: float | None = None, mirror: bool = True):
+                 margin: float | None = None, mirror: bool = True, runtime: str = "auto", threads: int = 1):
         self.meta = checkpoint.meta
         self.mirror = mirror
         self.device = device
-        self.precision = resolve_precision(precision, device)
+        self.model, self.precision, self.runtime, self.note = inference_model(checkpoint.model, device, precision, runtime, threads)
         self.batch_size = batch_size
         crop = self.meta.get("crop") or {"margin": 0.2, "shift": 0.0}  # checkpoints before the crop was stored used 0.2
         self.margin = float(crop["margin"]) if margin is None else margin
@@ -51,7 +54,6 @@ class EmotionClassifier:
         self.equalize = bool(self.meta.get("equalize", False))
         self.size = int(self.meta["image_size"])
         self.channels = int(self.meta["channels"])
-        self.model = prepare_model(checkpoint.model, device, self.precision)
         self.mean = torch.tensor(self.meta["mean"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(self.meta["std"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.luma = torch.tensor(LUMA, device=device).view(1, 3, 1, 1)
@@ -92,7 +94,7 @@ class EmotionClassifier:
         if len(boxes) == 0:
             return np.zeros((0, len(self.meta["classes"])))
         frames_tensor = to_device(frames, self.device)
-        memory_format = torch.channels_last if self.precision != "fp32" else torch.contiguous_format
+        memory_format = memory_format_for(self.device, self.precision)
         out = []
         for start in range(0, len(boxes), self.batch_size):
             part = slice(start, start + self.batch_size)

@@ -12,7 +12,7 @@ import click
 from . import __version__
 from .errors import VidemoError, check_creatable
 from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
-                      PRESETS, RESIDUALS, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
+                      PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
 from .signals import one_line_errors
 
 
@@ -146,6 +146,8 @@ def info(checkpoint, as_json):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+              help="What runs the classifier: auto is ONNX Runtime on the CPU in fp32 (exact and faster), torch elsewhere.")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
 @click.option("--lanes", type=click.IntRange(1),
               help="Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one per thread, up to 4; on a GPU 1].")
@@ -198,11 +200,12 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--mirror/--no-mirror", default=True, show_default=True, help="Average each face with its mirror image, as analyze does.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help="What runs the model, as in analyze.")
 @click.option("--plots", type=click.Path(file_okay=False),
               help="Also write confusion_matrix.png and class_accuracy.png into this folder [default: no plots].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @one_line_errors
-def evaluate(data, weights, split, layout, device, precision, batch_size, mirror, plots, as_json):
+def evaluate(data, weights, split, layout, device, precision, batch_size, mirror, runtime, plots, as_json):
     """Accuracy, macro-F1, per-class precision and recall, confusion matrix."""
     from pathlib import Path
 
@@ -213,7 +216,7 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
     if plots:
         check_creatable(Path(plots), "--plots")  # before the scoring, not after
     result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json,
-                                   mirror=mirror)
+                                   mirror=mirror, runtime=runtime)
     if plots:
         folder = Path(plots)
         folder.mkdir(parents=True, exist_ok=True)
@@ -227,7 +230,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
         click.echo(f"note: {note}")
     click.echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
                + (f", {about['skipped']} unreadable skipped" if about["skipped"] else "")
-               + (", each averaged with its mirror image" if about["mirror"] else ""))
+               + (", each averaged with its mirror image" if about["mirror"] else "")
+               + f"; {about['precision']} on {'ONNX Runtime' if about['runtime'] == 'onnx' else 'torch'}")
     click.echo(format_report(result, about["classes"]))
     if plots:
         click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}")

@@ -63,9 +63,12 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def memory_format_for(device: torch.device, precision: str) -> torch.memory_format:
+    """Channels-last where autocast runs (mixed precision needs it to pay), and on the CPU in fp32
+    too, where oneDNN's convolutions run faster in it (training and inference alike)."""
+    return torch.channels_last if precision != "fp32" or device.type == "cpu" else torch.contiguous_format
+
+
 def prepare_model(model: torch.nn.Module, device: torch.device, precision: str) -> torch.nn.Module:
-    """Move to ``device``; channels-last wherever autocast runs (mixed precision needs it to pay)."""
-    model.to(device)
-    if precision != "fp32":
-        model.to(memory_format=torch.channels_last)
-    return model
+    """Move to ``device``, in the memory format its inputs will have (``memory_format_for``)."""
+    return model.to(device).to(memory_format=memory_format_for(device, precision))

@@ -8,18 +8,19 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .data import NO_LABEL, load_dataset
-from .device import prepare_model, resolve_device, resolve_precision
+from .device import resolve_device
 from .errors import VidemoError
 from .images import decode_samples
 from .inference import equalize, predict
 from .metrics import Scores, scores
+from .runtime import inference_model
 
 
 def evaluate(data: str, weights: str, split: str | None = None, layout: str | None = None, device: str = "auto",
              precision: str = "fp32", batch_size: int = 256, workers: int = 2, progress: bool = True,
-             mirror: bool = True) -> tuple[Scores, dict]:
+             mirror: bool = True, runtime: str = "auto") -> tuple[Scores, dict]:
     """Scores of ``weights`` on ``split`` (default: val, else test) and a description of what was scored;
-    ``mirror`` averages each face with its mirror image, as ``analyze`` does by default."""
+    ``mirror`` averages each face with its mirror image and ``runtime`` runs the model, as ``analyze`` does by default."""
     checkpoint = load_checkpoint(weights)
     dataset = load_dataset(data, layout)
     available = [name for name in ("val", "test", "train") if dataset.split(name)]
@@ -33,17 +34,17 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     if len(labels) == 0:
         raise VidemoError(f"{dataset.root}: no readable images in the {split} split")
     torch_device = resolve_device(device)
-    precision = resolve_precision(precision, torch_device)
-    model = prepare_model(checkpoint.model, torch_device, precision)
+    model, precision, runtime, note = inference_model(checkpoint.model, torch_device, precision, runtime, torch.get_num_threads())
     mean = torch.tensor(meta["mean"], device=torch_device).view(1, -1, 1, 1)
     std = torch.tensor(meta["std"], device=torch_device).view(1, -1, 1, 1)
     if meta.get("equalize"):
         images = equalize(images)
     logits = predict(model, images, mean, std, torch_device, precision, batch_size, mirror)
     result = scores(labels, logits.argmax(1), len(meta["classes"]))
-    about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes,
+    about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes + ([note] if note else []),
              "counts": dataset.counts().get(split, []), "images": int(len(labels)), "skipped": skipped,
-             "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision, "mirror": mirror}
+             "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision,
+             "runtime": runtime, "mirror": mirror}
     return result, about
 
 

@@ -19,6 +19,7 @@ ARCHITECTURES = ("cnn", "awei", "awei-vgg")
 RESIDUALS = ("one-stage", "two-stage")
 VGG_VARIANTS = ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+RUNTIMES = ("auto", "torch", "onnx")  # what runs the classifier (see runtime.resolve_runtime)
 LAYOUTS = ("rafdb", "ferplus", "numbered", "folders", "fer-csv")
 SPLITS = ("train", "val", "test")
 
@@ -68,6 +69,7 @@ class AnalyzeOptions:
     min_episode_s: float = MIN_EPISODE_S  # shorter episodes merge into their neighbours
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"  # auto: ONNX Runtime on the CPU in fp32, torch elsewhere
     annotate: bool = False  # also write annotated.mp4
     threads: int | None = None  # torch threads while analysing (None: the process's count when the Analyzer is made)
     lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see lanes.default_lanes)
@@ -88,6 +90,8 @@ class AnalyzeOptions:
                 raise VidemoError(f"{name} {value!r}: must be {bounds}")
         if self.precision not in PRECISIONS:
             raise VidemoError(f"--precision {self.precision}: choose one of {', '.join(PRECISIONS)}")
+        if self.runtime not in RUNTIMES:
+            raise VidemoError(f"--runtime {self.runtime}: choose one of {', '.join(RUNTIMES)}")
 
 
 # Each number option's range, as the CLI checks it: (lowest, whether the lowest is excluded, highest or None).

@@ -49,10 +49,10 @@ class Analyzer:
         self.threads = options.threads or torch.get_num_threads()
         self.device = resolve_device(options.device)
         self.checkpoint = load_checkpoint(weights_path(options.weights))
+        self.lanes = options.lanes or default_lanes(self.device, self.threads)
         self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin,
-                                            options.mirror)
-        self.lanes = options.lanes or default_lanes(self.device, self.threads)
+                                            options.mirror, options.runtime, max(1, self.threads // self.lanes))
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
@@ -151,7 +151,8 @@ class Analyzer:
             video={"path": printable(str(info.path)), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
                    "frame_count": info.frame_count, "width": info.width, "height": info.height,
                    "codec": info.codec, "rotation": info.rotation},
-            settings={**asdict(self.options), "device": str(self.device), "precision": self.classifier.precision},
+            settings={**asdict(self.options), "device": str(self.device), "precision": self.classifier.precision,
+                      "runtime": self.classifier.runtime},
             model={"name": self.checkpoint.name, "arch": self.checkpoint.meta["arch"], "vgg": self.checkpoint.meta.get("vgg"),
                    "image_size": self.checkpoint.meta["image_size"], "channels": self.checkpoint.meta["channels"],
                    "sha256": self.checkpoint.sha256},

@@ -71,6 +71,8 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
             if not quiet:  # loading takes seconds: say what the silence is
                 print("videmo: loading the face detector and the emotion model", file=sys.stderr, flush=True)
             analyzer = Analyzer(options)
+            if analyzer.classifier.note:
+                report(f"videmo: note: {analyzer.classifier.note}")
             for video in tqdm(todo, desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None):
                 result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
                 if error is not None:

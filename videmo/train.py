@@ -22,11 +22,11 @@ from tqdm import tqdm
 from .augment import augment, epoch_order, epoch_targets
 from .checkpoint import CLASSES, CheckpointError, count_parameters, load_checkpoint, model_meta, read_payload, save_checkpoint
 from .data import NO_LABEL, Dataset, format_counts, load_dataset
-from .device import autocast, prepare_model, resolve_device, resolve_precision
+from .device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError, check_creatable
 from .files import written_atomically
 from .images import decode_samples
-from .inference import equalize, memory_format_for, predict
+from .inference import equalize, predict
 from .metrics import scores
 from .models import Awei, feature_grid
 from .options import NORMALIZATIONS, RESUME_TAKES, TrainConfig
@@ -77,7 +77,6 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         start_epoch, best, history = state["epoch"], state["best"], state["history"]
         say(f"resuming {resume} after epoch {start_epoch}")
     prepare_model(model, device, precision)
-    model.to(memory_format=memory_format_for(device, precision))
     move_optimizer_state(optimizer, device)
     say(f"model {config.arch}{'+' + config.vgg if model.vgg is not None else ''}: {count_parameters(model):,} parameters")
 

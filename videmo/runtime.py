@@ -1,0 +1,225 @@
+"""The classifier on ONNX Runtime: the CPU's fast path for analysis and evaluation.
+
+torch runs the Awei network at about a third of what two cores can do (its pools, batch norms,
+ReLUs and weight casts between the convolutions took 40% of the time); ONNX Runtime runs the
+same arithmetic in fp32 with batch norm folded into the convolutions and the ReLUs fused into them,
+so its logits are torch's fp32 logits to rounding (tested) and no label changes.
+
+The graph is written here from the model's weights for its fixed input size, in well under a
+second, rather than exported by ``torch.onnx``: the exporter takes seconds, and the residual
+branch's pooling windows follow from the input size, which a fixed size makes plain slices. The
+residual branch's full-resolution map (512 channels at input size) is computed in strips of rows,
+as the torch module does, so that it never exists whole. A model this module cannot write (another
+architecture) stays on torch: ``build_runtime`` says why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .device import prepare_model, resolve_precision
+from .errors import VidemoError
+from .models import STRIP_ROWS, Awei
+from .options import RUNTIMES
+
+OPSET = 17
+
+
+class Graph:
+    """An ONNX graph under construction: nodes in order, weights as initialisers, names made unique."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.weights: list = []
+        self.count = 0
+
+    def name(self, hint: str) -> str:
+        self.count += 1
+        return f"{hint}_{self.count}"
+
+    def constant(self, array: np.ndarray, hint: str = "w") -> str:
+        from onnx import numpy_helper
+
+        name = self.name(hint)
+        self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, kind: str, inputs: list[str], hint: str | None = None, **attributes) -> str:
+        from onnx import helper
+
+        out = self.name(hint or kind.lower())
+        self.nodes.append(helper.make_node(kind, inputs, [out], **attributes))
+        return out
+
+    def conv(self, x: str, weight: torch.Tensor, bias: torch.Tensor, pads: tuple[int, int, int, int] = (1, 1, 1, 1)) -> str:
+        return self.op("Conv", [x, self.constant(weight.numpy().astype(np.float32)), self.constant(bias.numpy().astype(np.float32))],
+                       kernel_shape=list(weight.shape[-2:]), pads=list(pads))
+
+    def max_pool(self, x: str) -> str:
+        return self.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+
+    def rows(self, x: str, start: int, stop: int, axis: int) -> str:
+        return self.op("Slice", [x, self.constant(np.array([start])), self.constant(np.array([stop])), self.constant(np.array([axis]))])
+
+    def adaptive_max_pool(self, x: str, size: tuple[int, int], grid: tuple[int, int]) -> str:
+        """torch's adaptive_max_pool2d from ``size`` to ``grid``: window i spans floor(i*in/out) to ceil((i+1)*in/out)."""
+        if size == grid:
+            return x
+        if grid == (1, 1):
+            return self.op("ReduceMax", [x], axes=[2, 3], keepdims=1)
+        if size[0] % grid[0] == 0 and size[1] % grid[1] == 0:
+            kernel = [size[0] // grid[0], size[1] // grid[1]]
+            return self.op("MaxPool", [x], kernel_shape=kernel, strides=kernel)
+        bands = []
+        for row in range(grid[0]):
+            band = self.rows(x, row * size[0] // grid[0], -(-(row + 1) * size[0] // grid[0]), 2)
+            cells = [self.op("ReduceMax", [self.rows(band, col * size[1] // grid[1], -(-(col + 1) * size[1] // grid[1]), 3)],
+                             axes=[2, 3], keepdims=1) for col in range(grid[1])]
+            bands.append(cells[0] if len(cells) == 1 else self.op("Concat", cells, axis=3))
+        return bands[0] if len(bands) == 1 else self.op("Concat", bands, axis=2)
+
+
+def folded(conv: nn.Conv2d, norm: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The conv's weight and bias with an inference-mode batch norm after it folded in."""
+    weight, bias = conv.weight.detach().float(), conv.bias.detach().float() if conv.bias is not None else torch.zeros(conv.out_channels)
+    if norm is None:
+        return weight, bias
+    scale = norm.weight.detach().float() / torch.sqrt(norm.running_var.float() + norm.eps)
+    return weight * scale.view(-1, 1, 1, 1), (bias - norm.running_mean.float()) * scale + norm.bias.detach().float()
+
+
+def sequential(graph: Graph, x: str, layers: nn.Sequential, in_channels: int, side: int) -> tuple[str, int]:
+    """Conv (+ batch norm) + ReLU and 2x2 max-pool layers, as conv_stack and VGG build them; the output and its side.
+    A first conv that expects three channels from one grey channel gets its weights summed over them
+    (the model repeats grey to RGB for VGG: the same arithmetic)."""
+    modules = list(layers)
+    for i, module in enumerate(modules):
+        if isinstance(module, nn.Conv2d):
+            norm = modules[i + 1] if i + 1 < len(modules) and isinstance(modules[i + 1], nn.BatchNorm2d) else None
+            weight, bias = folded(module, norm)
+            if weight.shape[1] != in_channels:
+                weight = weight.sum(dim=1, keepdim=True)
+            x, in_channels = graph.conv(x, weight, bias), weight.shape[0]
+        elif isinstance(module, nn.ReLU):
+            x = graph.op("Relu", [x])
+        elif isinstance(module, nn.MaxPool2d):
+            x, side = graph.max_pool(x), side // 2
+        elif not isinstance(module, nn.BatchNorm2d):
+            raise ValueError(f"no ONNX form for {type(module).__name__}")
+    return x, side
+
+
+def residual_branch(graph: Graph, x: str, conv: nn.Conv2d, side: int, grid: int) -> str:
+    """models.ResidualBranch: the 3x3 conv in strips of STRIP_ROWS input rows, each pooled at once into its band."""
+    padded = graph.op("Pad", [x, graph.constant(np.array([0, 0, 1, 0, 0, 0, 1, 0]))])
+    weight, bias = folded(conv, None)
+    bands = []
+    for row in range(grid):
+        top, bottom = row * side // grid, -(-(row + 1) * side // grid)
+        strips = []
+        for strip in range(top, bottom, STRIP_ROWS):
+            stop = min(strip + STRIP_ROWS, bottom)
+            rows = graph.conv(graph.rows(padded, strip, stop + 2, 2), weight, bias, pads=(0, 1, 0, 1))
+            strips.append(graph.adaptive_max_pool(rows, (stop - strip, side), (1, grid)))
+        bands.append(strips[0] if len(strips) == 1 else graph.op("Max", strips))
+    return bands[0] if len(bands) == 1 else graph.op("Concat", bands, axis=2)
+
+
+def onnx_model(model: Awei):
+    """The ONNX form of ``model`` at its input size, for any batch size: inputs ``x`` (N, C, S, S), outputs ``logits``."""
+    from onnx import TensorProto, helper
+
+    if type(model) is not Awei:
+        raise ValueError(f"no ONNX form for {type(model).__name__}")
+    graph, side = Graph(), model.image_size
+    if model.jumps is not None:
+        first, half = sequential(graph, "x", model.features[0:3], model.in_channels, side)
+        third, eighth = sequential(graph, first, model.features[3:9], 32, half)
+        jump = graph.conv(first, *folded(model.jumps[0].conv, None))
+        third = graph.op("Add", [third, graph.adaptive_max_pool(jump, (half, half), (eighth, eighth))])
+        features, grid = sequential(graph, third, model.features[9:15], 128, eighth)
+        jump = graph.conv(third, *folded(model.jumps[1].conv, None))
+        features = graph.op("Add", [features, graph.adaptive_max_pool(jump, (eighth, eighth), (grid, grid))])
+    else:
+        features, grid = sequential(graph, "x", model.features, model.in_channels, side)
+    if model.residual is not None:
+        features = graph.op("Add", [features, residual_branch(graph, "x", model.residual.conv, side, grid)])
+    if model.vgg is not None:
+        vgg, _ = sequential(graph, "x", model.vgg, model.in_channels, side)
+        features = graph.op("Add", [features, vgg])
+    x = graph.op("Flatten", [features], axis=1)
+    linears = [m for m in model.head if isinstance(m, nn.Linear)]
+    for i, linear in enumerate(linears):
+        x = graph.op("Gemm", [x, graph.constant(linear.weight.detach().float().numpy()), graph.constant(linear.bias.detach().float().numpy())],
+                     transB=1)
+        x = graph.op("Relu", [x]) if i < len(linears) - 1 else x
+    graph.nodes.append(helper.make_node("Identity", [x], ["logits"]))
+    shape = ["n", model.in_channels, side, side]
+    onnx_graph = helper.make_graph(graph.nodes, "awei", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])],
+                                   graph.weights)
+    return helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="videmo")
+
+
+class OnnxRuntimeModel:
+    """Called like the torch model (a float32 CPU batch in, logits out), run by ONNX Runtime.
+
+    One session serves every lane: each call runs in its caller's thread (``threads`` intra-op
+    threads, 1 in the lanes), so two lanes use two cores."""
+
+    def __init__(self, model: Awei, threads: int = 1):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # its warnings are not the user's business
+        self.session = onnxruntime.InferenceSession(onnx_model(model).SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def eval(self) -> OnnxRuntimeModel:  # an inference graph already: as torch's model.eval() for predict
+        return self
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.detach().float().contiguous().numpy()
+        return torch.from_numpy(self.session.run(["logits"], {"x": x})[0])
+
+
+def resolve_runtime(runtime: str, device: torch.device, precision: str) -> str:
+    """``auto``: ONNX Runtime on the CPU where the precision is fp32 (or auto), torch elsewhere; ``onnx``
+    only runs fp32 on the CPU."""
+    if runtime not in RUNTIMES:
+        raise VidemoError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+    fits = device.type == "cpu" and precision in ("auto", "fp32")
+    if runtime == "onnx" and not fits:
+        raise VidemoError(f"--runtime onnx runs fp32 on the CPU, not {precision} on {device}; use --runtime torch")
+    return "onnx" if runtime == "onnx" or (runtime == "auto" and fits) else "torch"
+
+
+def inference_model(model: Awei, device: torch.device, precision: str, runtime: str, threads: int = 1):
+    """What runs ``model`` for analysis or evaluation: (callable, precision, runtime, note or None).
+    The note says why ONNX Runtime was asked for but torch runs instead."""
+    if resolve_runtime(runtime, device, precision) == "onnx":
+        fast, note = build_runtime(model, threads)
+        if fast is not None:
+            return fast, "fp32", "onnx", None
+        precision = "fp32"  # as asked: the same arithmetic on torch
+    else:
+        note = None
+    precision = resolve_precision(precision, device)
+    return prepare_model(model, device, precision), precision, "torch", note
+
+
+def build_runtime(model: Awei, threads: int = 1) -> tuple[OnnxRuntimeModel | None, str | None]:
+    """ONNX Runtime's form of ``model``, or None and the reason it stays on torch."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None, "ONNX Runtime is not installed: the classifier runs on torch (pip install onnxruntime)"
+    try:
+        return OnnxRuntimeModel(model, threads), None
+    except Exception as e:  # noqa: BLE001 -- any failure to write or load the graph leaves torch, which always works
+        cause = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return None, f"the classifier runs on torch: its ONNX Runtime graph could not be built ({type(e).__name__}: {cause[:200]})"
