@@ -48,6 +48,16 @@ def no_face_video(media) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shipped():
+    """The shipped default model, loaded once for the session."""
+    from videmo.checkpoint import default_weights, load_checkpoint
+
+    path = default_weights()
+    assert path is not None, "models/ must hold the default model"
+    return load_checkpoint(path)
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not beside this checkout")
