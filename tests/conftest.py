@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -12,6 +13,17 @@ from videmo.checkpoint import model_meta, save_checkpoint  # noqa: E402
 from videmo.models import Awei  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def invoke(*args) -> Result:
+    """The ``videmo`` command run in this process (click's CliRunner): exit status, stdout and stderr as
+    click writes them, without a new interpreter's seconds of imports. An exception the command does not
+    turn into an exit status fails the test with its traceback. Tests of what only a separate process
+    shows (the console script, signals, a shell's exit status, C libraries' output on file descriptor
+    2, the environment) start one instead."""
+    from videmo.cli import main
+
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
 
 
 def make_checkpoint(path: Path, arch: str = "awei", image_size: int = 32, channels: int = 1, seed: int = 0) -> Path:

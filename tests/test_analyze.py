@@ -4,13 +4,14 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_checkpoint
+from conftest import invoke, make_checkpoint
 from media import entries
 
 import videmo
@@ -26,15 +27,19 @@ COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det
 
 
 def run_cli(*args):
-    """The real command in a subprocess: exit status, stdout and stderr exactly as a user sees them."""
-    return subprocess.run([sys.executable, "-m", "videmo.cli", *map(str, args)], capture_output=True, text=True)
+    """The real console script in a subprocess: exit status, stdout and stderr exactly as a user and a shell see
+    them, Python's tracebacks and what C libraries write to file descriptor 2 included (``invoke`` runs the
+    command in this process, for the tests that need neither)."""
+    script = Path(sys.executable).with_name("videmo")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "videmo.cli"]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def one_face_results(one_face_video, tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
-    run = run_cli("analyze", one_face_video, "--weights", tiny_checkpoint, "-o", out, "--quiet")
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", one_face_video, "--weights", tiny_checkpoint, "-o", out, "--quiet")
+    assert run.exit_code == 0, run.stderr
     return out / "one_face", run
 
 
@@ -93,8 +98,8 @@ def test_two_faces_get_two_ids(two_face_video, tiny_checkpoint):
 
 
 def test_no_face_gives_one_empty_row_per_frame(no_face_video, tiny_checkpoint, tmp_path):
-    run = run_cli("analyze", no_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q")
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", no_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q")
+    assert run.exit_code == 0, run.stderr
     frames = videmo.read_results(tmp_path / "no_face")
     assert list(frames["frame"]) == list(range(12))
     assert frames["face_id"].isna().all() and frames[["x1", *CLASSES]].isna().all().all() and frames["emotion"].isna().all()
@@ -105,21 +110,21 @@ def test_no_face_gives_one_empty_row_per_frame(no_face_video, tiny_checkpoint, t
 @pytest.mark.parametrize("option, expected", [(["--every", "4"], [0, 4, 8, 12, 16, 20, 24, 28]), (["--fps", "2.5"], [0, 4, 8, 12, 16, 20, 24, 28]),
                                               (["--fps", "5"], list(range(0, 30, 2))), (["--fps", "50"], list(range(30)))])
 def test_fps_and_every_pick_frames_and_decoder_timestamps(one_face_video, tiny_checkpoint, tmp_path, option, expected):
-    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", *option)
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", *option)
+    assert run.exit_code == 0, run.stderr
     frames = videmo.read_results(tmp_path / "one_face")
     assert list(frames["frame"]) == expected
     np.testing.assert_allclose(frames["time_s"], np.array(expected) / 10, atol=1e-3)
 
 
 def test_done_videos_are_skipped_and_overwrite_redoes_them(one_face_video, tiny_checkpoint, tmp_path):
-    assert run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q").returncode == 0
+    assert invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q").exit_code == 0
     marker = tmp_path / "one_face" / "frames.csv"
     before = marker.stat().st_mtime_ns
-    again = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q")
-    assert again.returncode == 0 and "already done" in again.stdout and marker.stat().st_mtime_ns == before
-    redo = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "3", "--overwrite")
-    assert redo.returncode == 0 and len(videmo.read_results(tmp_path / "one_face")) == 10
+    again = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q")
+    assert again.exit_code == 0 and "already done" in again.stdout and marker.stat().st_mtime_ns == before
+    redo = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "3", "--overwrite")
+    assert redo.exit_code == 0 and len(videmo.read_results(tmp_path / "one_face")) == 10
     assert entries(tmp_path) == ["one_face"]  # no partial or retired folder left behind
 
 
@@ -138,15 +143,15 @@ def test_videos_with_the_same_stem_do_not_collide(one_face_video, tiny_checkpoin
     for sub in ("a", "b"):
         (tmp_path / "in" / sub).mkdir(parents=True)
         (tmp_path / "in" / sub / "clip.mp4").write_bytes(one_face_video.read_bytes())
-    run = run_cli("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
+    assert run.exit_code == 0, run.stderr
     folders = entries(tmp_path / "out")
     assert len(folders) == 2 and folders[0] == "clip" and folders[1].startswith("clip-")
     owner = {f: json.loads((tmp_path / "out" / f / "summary.json").read_text())["video"]["path"] for f in folders}
     for sub in ("b", "a"):  # alone, each is done in its own folder, whatever ran beside it before
         video = tmp_path / "in" / sub / "clip.mp4"
-        alone = run_cli("analyze", video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
-        assert alone.returncode == 0 and "already done in" in alone.stdout
+        alone = invoke("analyze", video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10")
+        assert alone.exit_code == 0 and "already done in" in alone.stdout
         done_in = alone.stdout.split("already done in ")[1].split(" (use")[0]
         assert owner[os.path.basename(done_in)] == str(video)
     assert entries(tmp_path / "out") == folders
@@ -156,8 +161,8 @@ def test_results_inside_an_input_folder_are_never_inputs(one_face_video, tiny_ch
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "one_face.mp4").write_bytes(one_face_video.read_bytes())
     for _ in range(2):
-        run = run_cli("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "in" / "results", "-q", "--every", "10", "--annotate")
-        assert run.returncode == 0, run.stderr
+        run = invoke("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "in" / "results", "-q", "--every", "10", "--annotate")
+        assert run.exit_code == 0, run.stderr
     assert "annotated" not in run.stdout + run.stderr and "already done" in run.stdout
     assert entries(tmp_path / "in" / "results") == ["one_face"]
 
@@ -178,8 +183,8 @@ def test_a_video_finished_meanwhile_by_another_run_is_done_not_failed(one_face_v
 def test_a_users_own_files_in_the_results_folder_are_reported_before_analysing(one_face_video, tiny_checkpoint, tmp_path):
     (tmp_path / "out" / "one_face").mkdir(parents=True)
     (tmp_path / "out" / "one_face" / "notes.txt").write_text("mine")
-    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q")
-    assert run.returncode == 1 and "holds files that videmo did not write" in run.stderr
+    run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q")
+    assert run.exit_code == 1 and "holds files that videmo did not write" in run.stderr
     assert "frames analysed" not in run.stdout and os.listdir(tmp_path / "out" / "one_face") == ["notes.txt"]
 
 
@@ -203,8 +208,8 @@ def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_pat
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 1, command
         assert result.stderr == "videmo: error: no weights: pass a checkpoint (--weights CHECKPOINT); no default model is installed in models/\n"
-    run = run_cli("analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
-    assert run.returncode == 0 and (tmp_path / "one_face" / "summary.json").is_file()
+    run = invoke("analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
+    assert run.exit_code == 0 and (tmp_path / "one_face" / "summary.json").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +224,8 @@ def short_stream_video(tmp_path_factory):
 
 @pytest.mark.parametrize("option, expected", [([], list(range(17))), (["--every", "6"], [0, 6, 12]), (["--fps", "5"], list(range(0, 17, 2)))])
 def test_a_stream_shorter_than_its_index_is_analysed(short_stream_video, tiny_checkpoint, tmp_path, option, expected):
-    run = run_cli("analyze", short_stream_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--annotate", "--chunk", "4", "--lanes", "2", *option)
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", short_stream_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--annotate", "--chunk", "4", "--lanes", "2", *option)
+    assert run.exit_code == 0, run.stderr
     closing = [line for line in run.stdout.splitlines() if "frames analysed" in line]
     assert len(closing) == 1 and closing[0].startswith(f"short_stream.mp4: {len(expected)} frames analysed "
                                                        "(3 listed frames from frame 17 not in the stream)")
@@ -268,8 +273,8 @@ def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(
     source = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
     (tmp_path / "videos").mkdir()
     damage_frame(source, tmp_path / "videos" / "damaged.mp4", 12)
-    run = run_cli("analyze", tmp_path / "videos", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--annotate", "--lanes", "2", "--chunk", "4", *option)
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", tmp_path / "videos", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--annotate", "--lanes", "2", "--chunk", "4", *option)
+    assert run.exit_code == 0, run.stderr
     closing = [line for line in run.stdout.splitlines() if "frames analysed" in line]
     assert closing[0].startswith(f"damaged.mp4: {len(expected) - 1} frames analysed (1 frame did not decode: damaged data at frame 12)")
     frames = videmo.read_results(tmp_path / "out" / "damaged")
@@ -298,8 +303,8 @@ def test_damaged_frames_are_named_as_runs():
 def test_every_shared_video_gets_complete_results(shared_data, tmp_path):
     """The real videos in ../shared/data/videos, with the shipped model: each analyses completely."""
     videos = sorted((shared_data / "videos").glob("*.mp4"))
-    run = run_cli("analyze", shared_data / "videos", "-o", tmp_path, "-q", "--every", "3")
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", shared_data / "videos", "-o", tmp_path, "-q", "--every", "3")
+    assert run.exit_code == 0, run.stderr
     for video in videos:
         folder = tmp_path / video.stem
         summary = json.loads((folder / "summary.json").read_text())
@@ -348,8 +353,8 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
     failed = pd.read_csv(tmp_path / "out" / "failed.csv")
     assert list(failed["video"]) == [str(tmp_path / "broken.mp4")] and "not a video" in failed["error"].iloc[0]
     # A later run of one video alone keeps the others in the index, and the earlier failure listed.
-    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "2")
-    assert run.returncode == 0 and "already done" in run.stdout
+    run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "2")
+    assert run.exit_code == 0 and "already done" in run.stdout
     assert videmo.read_index(tmp_path / "out").equals(index)
     assert list(pd.read_csv(tmp_path / "out" / "failed.csv")["video"]) == [str(tmp_path / "broken.mp4")]
     assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".")]  # written atomically: nothing partial left
@@ -395,8 +400,8 @@ def test_any_legal_file_name_is_analysed_and_shown_escaped(one_face_video, tiny_
     names = [os.fsdecode(b"latin\xe9.mp4"), "L" * 240 + ".mp4", "two\nlines.mp4"]
     for name in names:
         (folder / name).write_bytes(one_face_video.read_bytes())
-    run = run_cli("analyze", folder, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10", "--annotate")
-    assert run.returncode == 0, run.stderr
+    run = invoke("analyze", folder, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10", "--annotate")
+    assert run.exit_code == 0, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 3 and all("frames analysed" in line for line in lines)  # one line each, newline or not
     assert any(line.startswith("latin\\xe9.mp4: 3 frames analysed") for line in lines)
@@ -408,18 +413,18 @@ def test_any_legal_file_name_is_analysed_and_shown_escaped(one_face_video, tiny_
 
 
 def test_already_done_names_the_settings_that_differ(one_face_video, tiny_checkpoint, tmp_path):
-    assert run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10").returncode == 0
-    same = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
+    assert invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10").exit_code == 0
+    same = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
     assert "already done in" in same.stdout and "other settings" not in same.stdout
-    other = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "5", "--annotate")
-    assert other.returncode == 0
+    other = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "5", "--annotate")
+    assert other.exit_code == 0
     assert "made with other settings (every 10 now 5, annotate False now True) (use --overwrite to redo)" in other.stdout
 
 
 def test_already_done_names_another_model_and_a_setting_older_results_lack(one_face_video, tmp_path):
     weights = make_checkpoint(tmp_path / "model.pt", seed=0)
-    assert run_cli("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10").returncode == 0
-    relative = run_cli("analyze", one_face_video, "-w", os.path.relpath(weights), "-o", tmp_path / "out", "-q", "--every", "10")
+    assert invoke("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10").exit_code == 0
+    relative = invoke("analyze", one_face_video, "-w", os.path.relpath(weights), "-o", tmp_path / "out", "-q", "--every", "10")
     assert "already done in" in relative.stdout and "other settings" not in relative.stdout  # the same model, another path
     summary_json = tmp_path / "out" / "one_face" / "summary.json"
     summary = json.loads(summary_json.read_text())
@@ -427,8 +432,8 @@ def test_already_done_names_another_model_and_a_setting_older_results_lack(one_f
     summary_json.write_text(json.dumps(summary))
     old_sha = summary["model"]["sha256"]
     make_checkpoint(weights, seed=1)  # the same name, other weights: a default model replaced by an update
-    again = run_cli("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10")
-    assert again.returncode == 0
+    again = invoke("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10")
+    assert again.exit_code == 0
     new_sha = file_sha256(weights)
     assert (f"made with other settings (model model sha256 {old_sha[:8]} now {new_sha[:8]}, mirror False now True) "
             "(use --overwrite to redo)") in again.stdout

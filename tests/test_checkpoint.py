@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import make_checkpoint
+from conftest import invoke, make_checkpoint
 from media import EXAMPLE
 
 from videmo.checkpoint import CheckpointError, load_checkpoint, model_meta, save_checkpoint
@@ -126,7 +126,7 @@ def test_a_plain_pickle_that_would_run_code_is_refused_in_one_line(tmp_path, pro
 
     path = tmp_path / f"pickle{protocol}.pt"
     path.write_bytes(pickle.dumps({"state_dict": RunsCode()}, protocol=protocol))
-    run = subprocess.run([sys.executable, "-m", "videmo.cli", "info", str(path)], capture_output=True, text=True)
-    assert run.returncode == 1 and "loaded and ran" not in run.stdout
+    run = invoke("info", path)  # in this process: what ran would print to its captured stdout
+    assert run.exit_code == 1 and "loaded and ran" not in run.stdout
     module = "__builtin__" if protocol < 3 else "builtins"  # what the file names: protocol 2 uses Python 2's module name
     assert run.stderr == f"videmo: error: {path}: refused to load: the file would import and run code ({module}.print), not just hold weights\n"

@@ -46,6 +46,7 @@ def easy_data(tmp_path_factory) -> Path:
 
 
 def videmo_command() -> list[str]:
+    """The console script that installing videmo made, as a user runs it."""
     script = Path(sys.executable).with_name("videmo")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "videmo"]
 
@@ -61,6 +62,7 @@ def invoke(*args: str):
 
 @pytest.fixture(scope="module")
 def trained(easy_data, tmp_path_factory) -> Path:
+    """A real ``videmo train`` in its own process: the checkpoint records the command line it was started with."""
     out = tmp_path_factory.mktemp("run") / "easy.pt"
     done = run_videmo("train", "--data", str(easy_data), "--arch", "cnn", "--epochs", "3", "--lr", "1e-3", *FAST, "--out", str(out))
     assert done.returncode == 0, done.stderr
