@@ -200,6 +200,7 @@ def ferplus_scores(shipped, ferplus_subset) -> dict[str, tuple[Scores, dict]]:
             for mode in ("as is", "mirrored")}
 
 
+@pytest.mark.slow
 def test_shipped_model_reproduces_its_card_on_ferplus_valid(shipped, ferplus_subset, ferplus_scores):
     card = card_figures(CARD)
     assert ferplus_subset.full == card["support"] and sum(ferplus_subset.full) == 3175  # the faces with a majority emotion
@@ -220,6 +221,7 @@ def rescored(result: Scores, change) -> Scores:
     return scores(labels, torch.tensor([change(label, predicted) for label, predicted in pairs]), len(CLASSES))
 
 
+@pytest.mark.slow
 def test_the_subsets_tolerances_fail_a_wrong_model(ferplus_subset, ferplus_scores, tiny_checkpoint):
     card = card_figures(CARD)
     result, _ = ferplus_scores["mirrored"]
@@ -236,6 +238,7 @@ def test_the_subsets_tolerances_fail_a_wrong_model(ferplus_subset, ferplus_score
             pytest.fail(f"{name}: passes for the model its card describes")
 
 
+@pytest.mark.slow
 def test_shipped_model_is_well_above_chance_on_fer2013s_own_labels(shipped, fer2013_subset):
     card = card_figures(CARD, "The same on FER2013")
     assert fer2013_subset.full == card["support"] and sum(fer2013_subset.full) == 3589
@@ -250,6 +253,7 @@ def test_shipped_model_is_well_above_chance_on_fer2013s_own_labels(shipped, fer2
 # The fast precision may change at most 1% of the labels. On n faces a true rate p of changed labels is
 # seen within p + 3 sqrt(p (1 - p) / n): all 3589 FER2013 val faces change 9 (p = 0.25%), which on the
 # 656 faces of the subset is seen within 0.84%, under 1%, so the subset is large enough for the bound.
+@pytest.mark.slow
 @pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16: auto precision is fp32")
 def test_fast_precision_agrees_with_fp32_on_fer2013_faces(shipped, fer2013_subset):
     meta = shipped.meta
@@ -263,6 +267,7 @@ def test_fast_precision_agrees_with_fp32_on_fer2013_faces(shipped, fer2013_subse
     assert (labels["fp32"] == labels[FAST]).float().mean() >= 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16: auto precision is fp32")
 def test_fast_precision_agrees_with_fp32_on_the_example_videos_faces():
     """The whole pipeline at both precisions: faces matched by frame and box overlap carry the same label
