@@ -37,8 +37,9 @@ def framing(boxes: np.ndarray, image_side: float) -> tuple[float, float]:
 
 
 class EmotionClassifier:
-    """Runs a checkpoint's model on face crops: on the CPU by ONNX Runtime in fp32 (``runtime``
-    auto, see ``runtime.resolve_runtime``), else by torch, ``precision`` auto picking fp16 on CUDA.
+    """Runs a checkpoint's model on face crops: by ONNX Runtime where it runs fp32 on the CPU, else by
+    torch in bf16 on CPUs with native bf16 and fp16 on CUDA (``runtime`` and ``precision`` auto, see
+    ``runtime.resolve_runtime``).
     ``threads``: ONNX Runtime's threads per call (each lane calls with its own)."""
 
     def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str = "auto", batch_size: int = 64,

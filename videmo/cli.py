@@ -132,6 +132,8 @@ def info(checkpoint, as_json):
 @click.option("--detect-width", type=click.IntRange(64), default=640, show_default=True, help="Detect faces on a copy at most this wide.")
 @click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
 @click.option("--det-threshold", type=Number(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
+@click.option("--detect-every", type=click.IntRange(1), default=AnalyzeOptions.detect_every, show_default=True,
+              help="Search each chunk's first frame and every Nth after it for faces (and any frame after a cut or a lost face); follow the faces found in between. 1: search every frame.")
 @click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
               help="Average each face with its mirror image: +1 point on FER+ Valid for a few percent more time.")
@@ -147,7 +149,7 @@ def info(checkpoint, as_json):
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
-              help="What runs the classifier: auto is ONNX Runtime on the CPU in fp32 (exact and faster), torch elsewhere.")
+              help="What runs the classifier: auto is ONNX Runtime where it runs fp32 on the CPU (CPUs without native bf16, or --precision fp32), torch elsewhere.")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
 @click.option("--lanes", type=click.IntRange(1),
               help="Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one per thread, up to 4; on a GPU 1].")

@@ -1,6 +1,11 @@
 """Find faces with facenet-pytorch's MTCNN networks, a batch of frames at a time, on a scaled-down copy.
 
 The three networks and their weights are facenet-pytorch's; the driver that runs them is ours.
+With ``every`` K > 1 it finds faces once, then follows them: the whole pyramid (P-Net over every
+scale, most of MTCNN's cost) runs on keyframes only (a chunk's first frame, every K-th after it, a
+cut, and any frame where a followed face is lost); in between, each face's box in the previous
+frame goes straight to R-Net and O-Net, which move it onto the face and say whether it is still
+one. A face that appears between keyframes is found at the next one.
 It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresholds, regressions
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
@@ -18,6 +23,7 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms, roi_align
 
 from .device import to_device
+from .track import Shot
 
 # MTCNN's smallest face at its first pyramid level; asking for smaller ones only upsamples.
 MTCNN_MIN_FACE = 12
@@ -51,10 +57,12 @@ def to_original(boxes: np.ndarray, scale: float, width: int, height: int) -> np.
 
 
 class FaceDetector:
-    def __init__(self, device: torch.device, detect_width: int | None = 640, min_face: int = 40, threshold: float = 0.9):
+    def __init__(self, device: torch.device, detect_width: int | None = 640, min_face: int = 40, threshold: float = 0.9,
+                 every: int = 1):
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
         self.device = device
+        self.every = every  # the whole pyramid on every K-th frame of a chunk, faces followed in between
         self.crop_in_one_call = device.type == "cuda"
         self.detect_width = detect_width
         self.min_face = min_face
@@ -78,8 +86,9 @@ class FaceDetector:
             images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
         images = images.float().contiguous(memory_format=torch.channels_last)
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
+        per_frame = self.find_boxes(images, min_face) if self.every <= 1 else self.find_and_follow(images, frames, min_face, scale)
         found = []
-        for boxes in self.find_boxes(images, min_face):
+        for boxes in per_frame:
             original = to_original(boxes[:, :4], scale, width, height)
             found.append([
                 Detection(tuple(float(v) for v in box), float(score))
@@ -88,8 +97,59 @@ class FaceDetector:
             ])
         return found
 
+    def find_and_follow(self, images: torch.Tensor, frames: np.ndarray, min_face: int, scale: float) -> list[np.ndarray]:
+        """Per frame, find_rows' rows: the whole pyramid on keyframes, the faces followed in between."""
+        found, followed, last_shot = [], np.zeros((0, 5)), None
+        for i in range(len(images)):
+            shot = Shot.of(frames[i])
+            boxes = None
+            if i % self.every and len(followed) and not (last_shot is not None and shot.is_cut_from(last_shot)):
+                boxes = self.follow(images[i:i + 1], followed)
+                if len(boxes) < len(followed):
+                    boxes = None  # a face was lost (or two merged): look at the whole frame again
+            if boxes is None:
+                boxes = self.find_rows(images[i:i + 1], min_face)[0]
+            found.append(boxes)
+            # Every face O-Net accepts is followed, those below the reported score or size too: a face
+            # whose score hovers about the threshold is then still reported wherever it passes it.
+            followed, last_shot = boxes, shot
+        return found
+
+    def follow(self, image: torch.Tensor, previous: np.ndarray) -> np.ndarray:
+        """``step`` twice: the second from where the first moved each crop, so that a face that moved
+        or grew since the previous frame is refined from a crop placed as the pyramid would place it."""
+        return self.step(image, self.step(image, previous))
+
+    def step(self, image: torch.Tensor, previous: np.ndarray) -> np.ndarray:
+        """Where the faces ``previous`` (K,9 rows of find_rows, detection pixels) are in ``image`` (1,3,H,W).
+
+        O-Net sees each face's crop of the previous frame (the square it refined there) and moves the
+        box onto the face where it is now; the crop for the next frame moves and grows with the face,
+        so that O-Net keeps seeing the face placed in its crop as the pyramid's stages placed it."""
+        from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg
+
+        rows = torch.as_tensor(previous, dtype=image.dtype, device=image.device)
+        squares = torch.cat([rows[:, 5:9], rows[:, :4]], dim=1)  # crop_boxes reads its first four columns
+        crops, squares, image_of = crop_boxes(image, squares, torch.zeros(len(rows), dtype=torch.long, device=image.device), 48)
+        if len(squares) == 0:
+            return np.zeros((0, 9))
+        offsets, _, probabilities = run_in_buckets(self.onet, normalise(crops))
+        keep = probabilities[:, 1] > STAGE_THRESHOLDS[2]
+        squares, offsets, image_of = squares[keep], offsets[keep], image_of[keep]
+        boxes = bbreg(torch.cat([squares[:, :4].clone(), probabilities[keep, 1:2]], dim=1), offsets)
+        keep = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_of, 0.7, "Min")
+        boxes, squares = boxes[keep], squares[keep]
+        growth = (side(boxes) / side(squares[:, 4:8]).clamp(min=1e-6))[:, None]
+        centre = centres(boxes) + (centres(squares[:, :4]) - centres(squares[:, 4:8])) * growth
+        half = (squares[:, 2:3] - squares[:, 0:1]) * growth / 2
+        return torch.cat([boxes, centre - half, centre + half], dim=1).cpu().numpy()
+
     def find_boxes(self, images: torch.Tensor, min_face: int) -> list[np.ndarray]:
         """MTCNN's three stages over float (N,3,H,W) images in 0..255: per image, (K,5) boxes and scores."""
+        return [rows[:, :5] for rows in self.find_rows(images, min_face)]
+
+    def find_rows(self, images: torch.Tensor, min_face: int) -> list[np.ndarray]:
+        """find_boxes' boxes and scores, and the squares O-Net refined them from (K,9): what ``follow`` moves on."""
         boxes, image_of = self.propose(images, min_face)
         boxes, image_of = self.refine(images, boxes, image_of, self.rnet, 24, STAGE_THRESHOLDS[1])
         boxes, image_of = self.refine(images, boxes, image_of, self.onet, 48, STAGE_THRESHOLDS[2], final=True)
@@ -137,10 +197,11 @@ class FaceDetector:
         keep = score > threshold
         boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
         image_of, offsets = image_of[keep], offsets[keep]
-        if final:
+        if final:  # each face's box and score, and the square O-Net refined it from (that follow() moves on)
+            squares = boxes[:, :4].clone()
             boxes = bbreg(boxes, offsets)
             keep = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_of, 0.7, "Min")
-            return boxes[keep], image_of[keep]
+            return torch.cat([boxes[keep], squares[keep]], dim=1), image_of[keep]
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_of, 0.7)
         return rerec(bbreg(boxes[keep], offsets[keep])), image_of[keep]
 
@@ -182,6 +243,15 @@ def run_in_buckets(net, batch: torch.Tensor) -> list[torch.Tensor]:
         results = net(part.contiguous(memory_format=torch.channels_last))
         outputs.append([result[: min(REFINE_BATCH, len(batch) - start)] for result in results])
     return [torch.cat(parts) for parts in zip(*outputs)]
+
+
+def side(boxes: torch.Tensor) -> torch.Tensor:
+    """Each (x1, y1, x2, y2, ...) box's geometric mean side."""
+    return ((boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)).sqrt()
+
+
+def centres(boxes: torch.Tensor) -> torch.Tensor:
+    return (boxes[:, :2] + boxes[:, 2:4]) / 2
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

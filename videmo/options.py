@@ -60,6 +60,7 @@ class AnalyzeOptions:
     detect_width: int = 640  # frames wider than this are shrunk for detection
     min_face: int = 40  # pixels of the original frame
     det_threshold: float = 0.9
+    detect_every: int = 1  # the whole MTCNN pyramid on every Kth frame of a chunk, faces followed in between (see detect)
     margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
     mirror: bool = True  # label each face by the mean of its and its mirror image's logits (see classify.logits_of)
     batch_size: int = 64  # faces per classifier step
@@ -69,7 +70,7 @@ class AnalyzeOptions:
     min_episode_s: float = MIN_EPISODE_S  # shorter episodes merge into their neighbours
     device: str = "auto"
     precision: str = "auto"
-    runtime: str = "auto"  # auto: ONNX Runtime on the CPU in fp32, torch elsewhere
+    runtime: str = "auto"  # auto: ONNX Runtime where the classifier runs fp32 on the CPU, torch elsewhere (runtime.resolve_runtime)
     annotate: bool = False  # also write annotated.mp4
     threads: int | None = None  # torch threads while analysing (None: the process's count when the Analyzer is made)
     lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see lanes.default_lanes)
@@ -96,7 +97,7 @@ class AnalyzeOptions:
 
 # Each number option's range, as the CLI checks it: (lowest, whether the lowest is excluded, highest or None).
 OPTION_RANGES = {"fps": (0, True, None), "every": (1, False, None), "detect_width": (64, False, None), "min_face": (1, False, None),
-                 "det_threshold": (0, False, 1), "margin": (-0.5, False, None), "batch_size": (1, False, None),
+                 "det_threshold": (0, False, 1), "detect_every": (1, False, None), "margin": (-0.5, False, None), "batch_size": (1, False, None),
                  "chunk": (1, False, None), "bin_s": (0, True, None), "smooth_s": (0, False, None),
                  "min_episode_s": (0, False, None), "threads": (1, False, None), "lanes": (1, False, None)}
 OPTIONAL = ("fps", "every", "margin", "threads", "lanes")  # None: not set

@@ -50,7 +50,7 @@ class Analyzer:
         self.device = resolve_device(options.device)
         self.checkpoint = load_checkpoint(weights_path(options.weights))
         self.lanes = options.lanes or default_lanes(self.device, self.threads)
-        self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold)
+        self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold, options.detect_every)
         self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin,
                                             options.mirror, options.runtime, max(1, self.threads // self.lanes))
 

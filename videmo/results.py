@@ -77,10 +77,10 @@ def holds_foreign_files(folder: Path) -> bool:
 
 # The settings that change what a results folder holds (not how fast it was made); the model is
 # compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
-RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "margin", "mirror", "bin_s", "smooth_s",
+RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "detect_every", "margin", "mirror", "bin_s", "smooth_s",
                    "min_episode_s", "annotate")
 # What results folders made before a setting existed were made with.
-SETTINGS_BEFORE = {"mirror": False}
+SETTINGS_BEFORE = {"mirror": False, "detect_every": 1}
 
 
 def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
