@@ -10,11 +10,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 import videmo
+from videmo.errors import VidemoError
+
+EMOTIONS = list(videmo.EMOTIONS)
+
+
+def emotion(name: str) -> str:
+    """``--emotion``: one of videmo's seven emotions, in any case."""
+    if name.lower() not in EMOTIONS:
+        raise argparse.ArgumentTypeError(f"{name} is not one of videmo's emotions ({', '.join(EMOTIONS)})")
+    return name.lower()
 
 
 def videos_ranked_by(index: pd.DataFrame, emotion: str) -> pd.DataFrame:
@@ -42,10 +53,13 @@ def episodes_of(output: Path, index: pd.DataFrame, emotion: str, top: int = 8) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output", type=Path, help="the -o folder of a 'videmo analyze' run over several videos")
-    parser.add_argument("--emotion", default="happiness")
+    parser.add_argument("--emotion", type=emotion, default="happiness", help=f"one of {', '.join(EMOTIONS)}")
     args = parser.parse_args()
 
-    index = videmo.read_index(args.output)
+    try:
+        index = videmo.read_index(args.output)
+    except VidemoError as error:
+        sys.exit(f"{parser.prog}: error: {error}")
     pd.set_option("display.width", 140, "display.float_format", "{:.2f}".format)
     print(f"{index['folder'].nunique()} videos, {index['face_id'].notna().sum()} faces\n")
     print(f"videos by their share of {args.emotion}")

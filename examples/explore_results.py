@@ -10,12 +10,21 @@ the strongest moments of the chosen emotion.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 
 import videmo
+from videmo.errors import VidemoError
 
-EMOTIONS = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
+EMOTIONS = list(videmo.EMOTIONS)
+
+
+def emotion(name: str) -> str:
+    """``--emotion``: one of videmo's seven emotions, in any case."""
+    if name.lower() not in EMOTIONS:
+        raise argparse.ArgumentTypeError(f"{name} is not one of videmo's emotions ({', '.join(EMOTIONS)})")
+    return name.lower()
 
 
 def emotion_share_per_face(faces: pd.DataFrame) -> pd.DataFrame:
@@ -42,10 +51,13 @@ def strongest_moments(faces: pd.DataFrame, emotion: str, top: int = 5) -> pd.Dat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", help="a folder written by 'videmo analyze' (for example videmo-results/hamilton_clip)")
-    parser.add_argument("--emotion", choices=EMOTIONS, default="happiness")
+    parser.add_argument("--emotion", type=emotion, default="happiness", help=f"one of {', '.join(EMOTIONS)}")
     args = parser.parse_args()
 
-    frames = videmo.read_results(args.results)
+    try:
+        frames = videmo.read_results(args.results)
+    except VidemoError as error:
+        sys.exit(f"{parser.prog}: error: {error}")
     faces = frames.dropna(subset=["face_id"])
     print(f"{frames.loc[frames['decoded'], 'frame'].nunique()} frames analysed, {len(faces)} faces in {faces['face_id'].nunique()} tracks\n")
     if faces.empty:

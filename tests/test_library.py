@@ -38,3 +38,48 @@ def test_an_option_set_to_none_says_so_in_words(tmp_path):
             videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)
     with pytest.raises(VidemoError, match="bin_s 0: must be above 0"):  # the options' own checks, under the new name too
         videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, bin=0)
+
+
+def test_the_emotions_are_the_classifiers_and_import_videmo_stays_light():
+    import subprocess
+    import sys
+
+    from videmo.checkpoint import CLASSES
+
+    assert videmo.EMOTIONS == CLASSES and "EMOTIONS" in videmo.__all__
+    code = "import sys, videmo; assert 'torch' not in sys.modules; from videmo import EMOTIONS; print(len(EMOTIONS))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "7\n"
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, one_face_video, two_face_video, tiny_checkpoint):
+    """An output folder of two videos' results."""
+    output = tmp_path_factory.mktemp("batch")
+    assert videmo.analyze_many([str(one_face_video), str(two_face_video)], output, weights=str(tiny_checkpoint), every=5,
+                               quiet=True, report=False) == 0
+    return output
+
+
+def run_example(name, *args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "examples" / name
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name, folder", [("explore_batch.py", ""), ("explore_results.py", "one_face")])
+def test_the_examples_check_the_emotion_they_are_given(batch, name, folder):
+    wrong = run_example(name, batch / folder, "--emotion", "Happy")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert f"{name}: error: argument --emotion: Happy is not one of videmo's emotions ({', '.join(videmo.EMOTIONS)})" in wrong.stderr
+    right = run_example(name, batch / folder, "--emotion", "Happiness")  # any case
+    assert right.returncode == 0, right.stderr
+    assert "happiness" in right.stdout
+
+
+def test_the_examples_say_in_one_line_when_the_folder_is_not_theirs(batch, tmp_path):
+    for name in ("explore_batch.py", "explore_results.py"):
+        wrong = run_example(name, tmp_path)
+        assert wrong.returncode == 1 and wrong.stderr.startswith(f"{name}: error: ") and "Traceback" not in wrong.stderr

@@ -3,6 +3,16 @@
 __version__ = "0.1.0"
 
 
+def __getattr__(name):
+    """``EMOTIONS``: the seven class names, in the classifier's order (the columns of frames.csv), read
+    from ``checkpoint`` when first asked for, so that ``import videmo`` does not load torch."""
+    if name == "EMOTIONS":
+        from .checkpoint import CLASSES
+
+        return CLASSES
+    raise AttributeError(f"module 'videmo' has no attribute {name!r}")
+
+
 # The library's keywords are the command's option names (``--smooth`` is ``smooth=``); these three differ
 # from AnalyzeOptions' field names, which are still accepted.
 KEYWORD_FIELDS = {"smooth": "smooth_s", "bin": "bin_s", "min_episode": "min_episode_s"}
@@ -107,4 +117,4 @@ def read_index(output):
     return read(output)
 
 
-__all__ = ["__version__", "analyze", "analyze_many", "read_episodes", "read_index", "read_results"]
+__all__ = ["EMOTIONS", "__version__", "analyze", "analyze_many", "read_episodes", "read_index", "read_results"]
