@@ -83,3 +83,43 @@ def test_the_examples_say_in_one_line_when_the_folder_is_not_theirs(batch, tmp_p
     for name in ("explore_batch.py", "explore_results.py"):
         wrong = run_example(name, tmp_path)
         assert wrong.returncode == 1 and wrong.stderr.startswith(f"{name}: error: ") and "Traceback" not in wrong.stderr
+
+
+def test_the_readers_of_one_results_folder(batch, two_face_video):
+    folder = batch / "two_faces"
+    summary = videmo.read_summary(folder)
+    assert summary["video"]["path"] == str(two_face_video) and summary["settings"]["every"] == 5
+    assert videmo.read_summary(folder / "summary.json") == summary
+    timeline = videmo.read_timeline(folder)
+    assert list(timeline.columns) == ["face_id", "t_start", "t_end", "n_frames", *videmo.EMOTIONS, "emotion"]
+    assert str(timeline["face_id"].dtype) == "Int64" and str(timeline["n_frames"].dtype) == "int64"
+    assert str(timeline["emotion"].dtype) == "string" and all(str(timeline[e].dtype) == "float64" for e in videmo.EMOTIONS)
+    assert len(timeline) and timeline["n_frames"].sum() == videmo.read_results(folder)["face_id"].notna().sum()
+
+
+def test_read_batch_is_every_videos_frames_with_its_video_and_folder(batch, one_face_video, two_face_video):
+    frames = videmo.read_batch(batch)
+    assert list(frames.columns[:2]) == ["video", "folder"] and str(frames["video"].dtype) == "string"
+    assert str(frames["face_id"].dtype) == "Int64"
+    for video, folder in ((one_face_video, "one_face"), (two_face_video, "two_faces")):
+        mine = frames[frames["folder"] == folder]
+        assert set(mine["video"]) == {str(video)}
+        assert mine.drop(columns=["video", "folder"]).reset_index(drop=True).equals(videmo.read_results(batch / folder))
+    assert set(videmo.read_index(batch)["folder"]) == set(frames["folder"])
+
+
+def test_a_folder_of_the_wrong_kind_says_which_reader_to_use(batch, tmp_path):
+    for read in (videmo.read_results, videmo.read_episodes, videmo.read_timeline, videmo.read_summary):
+        with pytest.raises(VidemoError, match="an output folder of many videos, not one video's results: read it with "
+                                              "videmo.read_batch, or read one of its results folders such as "):
+            read(batch)
+    for read in (videmo.read_batch, videmo.read_index):
+        with pytest.raises(VidemoError, match="one video's results, not an output folder of many: read it with videmo.read_results"):
+            read(batch / "one_face")
+    with pytest.raises(VidemoError, match="no results folders here"):
+        videmo.read_batch(tmp_path)
+    with pytest.raises(VidemoError, match="no results here"):
+        videmo.read_summary(tmp_path)
+    (tmp_path / "summary.json").write_text("[]")
+    with pytest.raises(VidemoError, match="not a videmo summary"):
+        videmo.read_summary(tmp_path)

@@ -110,11 +110,45 @@ def read_episodes(folder):
     return read(folder)
 
 
+def read_timeline(folder):
+    """Read ``timeline.csv`` of a results folder with proper dtypes: ``face_id, t_start, t_end, n_frames``,
+    the seven emotions' mean probabilities (``EMOTIONS``) and the most likely ``emotion``, one row per
+    face and time bin (``bin`` seconds)."""
+    from .write import read_timeline as read
+
+    return read(folder)
+
+
+def read_summary(folder):
+    """Read ``summary.json`` of a results folder as a dict: ``video`` (its path, duration, fps, ...),
+    ``settings``, ``model``, ``counts``, ``tracks`` (per face: when seen, dominant emotion, share of
+    each emotion) and how long the analysis took."""
+    from .write import read_results_summary as read
+
+    return read(folder)
+
+
 def read_index(output):
     """Read ``<output>/index.csv``, the batch table: one row per video and face (see the README)."""
+    from pathlib import Path
+
     from .batch import read_index as read
+    from .errors import VidemoError, printable
+
+    if (Path(output) / "summary.json").is_file():
+        raise VidemoError(f"{printable(str(output))}: one video's results, not an output folder of many: "
+                          "read it with videmo.read_results or videmo.read_summary")
+    return read(output)
+
+
+def read_batch(output):
+    """Read the ``frames.csv`` rows of every results folder in an output folder of ``videmo analyze``
+    (``analyze_many``) as one DataFrame, with two columns first: ``video`` (the video's path, as its
+    summary.json names it) and ``folder`` (the results folder's name, as in ``index.csv``)."""
+    from .write import read_batch as read
 
     return read(output)
 
 
-__all__ = ["EMOTIONS", "__version__", "analyze", "analyze_many", "read_episodes", "read_index", "read_results"]
+__all__ = ["EMOTIONS", "__version__", "analyze", "analyze_many", "read_batch", "read_episodes", "read_index", "read_results",
+           "read_summary", "read_timeline"]

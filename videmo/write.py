@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import FRAME_DTYPES
+from .aggregate import FRAME_DTYPES, TIMELINE_COLUMNS
 from .checkpoint import CLASSES
 from .episodes import EPISODE_DTYPES
-from .errors import VidemoError
-from .results import SUMMARY_JSON, Summary
+from .errors import VidemoError, printable
+from .results import SUMMARY_JSON, Summary, read_summary
 
 FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG = "frames.csv", "timeline.csv", "timeline.png"
 FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
@@ -83,9 +83,18 @@ def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: p
     figure.savefig(path, dpi=100)
 
 
+NO_RESULTS = "no results here (expected a folder written by 'videmo analyze')"
+TIMELINE_DTYPES = {c: FRAME_DTYPES.get(c, "float64") for c in TIMELINE_COLUMNS} | {"n_frames": "int64"}
+
+
 def read_results(folder: str | Path) -> pd.DataFrame:
     """A results folder's (or its frames.csv's) rows with proper dtypes: ``face_id`` a nullable integer."""
-    return read_table(folder, FRAMES_CSV, RESULT_DTYPES, "no results here (expected a folder written by 'videmo analyze')")
+    return read_table(folder, FRAMES_CSV, RESULT_DTYPES, NO_RESULTS)
+
+
+def read_timeline(folder: str | Path) -> pd.DataFrame:
+    """A results folder's (or its timeline.csv's) rows with proper dtypes: one row per face and time bin."""
+    return read_table(folder, TIMELINE_CSV, TIMELINE_DTYPES, NO_RESULTS)
 
 
 def read_episodes(folder: str | Path) -> pd.DataFrame:
@@ -94,10 +103,66 @@ def read_episodes(folder: str | Path) -> pd.DataFrame:
                       "no episodes here (results from before episodes existed: redo them with --overwrite)")
 
 
+def read_results_summary(folder: str | Path) -> dict:
+    """A results folder's (or its summary.json's) summary, as written."""
+    path = Path(folder)
+    if path.is_dir():
+        not_one_video(path)
+        path = path / SUMMARY_JSON
+    if not path.is_file():
+        raise VidemoError(f"{printable(str(path))}: {NO_RESULTS}")
+    try:
+        return read_summary(path.parent)
+    except (OSError, ValueError) as error:
+        raise VidemoError(f"{printable(str(path))}: not a videmo summary ({error})") from None
+
+
+def results_folders(output: Path) -> list[Path]:
+    """The finished results folders directly under ``output``, as the batch table takes them (hidden work in progress is not finished)."""
+    return sorted(p for p in output.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / SUMMARY_JSON).is_file())
+
+
+def not_one_video(folder: Path) -> None:
+    """Refuse an output folder of many videos where one video's results folder belongs, saying what to do instead."""
+    from .batch import INDEX_CSV  # batch imports this module
+
+    if (folder / SUMMARY_JSON).is_file() or not ((folder / INDEX_CSV).is_file() or results_folders(folder)):
+        return
+    some = results_folders(folder)
+    example = f" such as {printable(str(some[0]))}" if some else ""
+    raise VidemoError(f"{printable(str(folder))}: an output folder of many videos, not one video's results: "
+                      f"read it with videmo.read_batch, or read one of its results folders{example}")
+
+
+def read_batch(output: str | Path) -> pd.DataFrame:
+    """The frames.csv rows of every results folder in an output folder, after a ``video`` column (the
+    video's path, as its summary.json names it) and a ``folder`` column (the results folder's name)."""
+    output = Path(output)
+    if (output / SUMMARY_JSON).is_file():
+        raise VidemoError(f"{printable(str(output))}: one video's results, not an output folder of many: read it with videmo.read_results")
+    folders = results_folders(output) if output.is_dir() else []
+    if not folders:
+        raise VidemoError(f"{printable(str(output))}: no results folders here (expected an output folder of 'videmo analyze')")
+    tables = []
+    for folder in folders:
+        try:
+            video = read_summary(folder)["video"]["path"]
+        except (OSError, ValueError, KeyError, TypeError):  # a summary someone edited: left out, as the batch table leaves it out
+            continue
+        frames = read_results(folder)
+        frames.insert(0, "folder", pd.array([printable(folder.name)] * len(frames), dtype="string"))
+        frames.insert(0, "video", pd.array([str(video)] * len(frames), dtype="string"))
+        tables.append(frames)
+    if not tables:
+        raise VidemoError(f"{printable(str(output))}: no readable results folders here")
+    return pd.concat(tables, ignore_index=True)
+
+
 def read_table(folder: str | Path, name: str, dtypes: dict, missing: str) -> pd.DataFrame:
     """``name`` in a results folder (or the file itself), with its dtypes; ``missing``: why there is none."""
     path = Path(folder)
     if path.is_dir():
+        not_one_video(path)
         path = path / name
     if not path.is_file():
         raise VidemoError(f"{path}: {missing}")
