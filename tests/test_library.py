@@ -123,3 +123,18 @@ def test_a_folder_of_the_wrong_kind_says_which_reader_to_use(batch, tmp_path):
     (tmp_path / "summary.json").write_text("[]")
     with pytest.raises(VidemoError, match="not a videmo summary"):
         videmo.read_summary(tmp_path)
+
+
+def test_other_settings_are_told_in_words_not_python(batch, one_face_video, tiny_checkpoint):
+    from conftest import invoke
+
+    from videmo.options import AnalyzeOptions
+    from videmo.results import changed_settings
+
+    now = AnalyzeOptions(weights=str(tiny_checkpoint), fps=5.0, bin_s=2.0, smooth_s=0.25, mirror=False)
+    assert changed_settings(batch / "one_face", now, None) == (
+        ", made with other settings (fps not set now 5, every 5 now not set, mirror True now False, bin_s 1 now 2, smooth_s 0.5 now 0.25)")
+    again = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", batch, "-q", "--fps", "5", "--no-report")
+    assert again.exit_code == 0
+    assert "made with other settings (fps not set now 5, every 5 now not set) (use --overwrite to redo)" in again.stdout
+    assert "None" not in again.stdout and "5.0" not in again.stdout

@@ -84,8 +84,17 @@ SETTINGS_BEFORE = {"mirror": False, "detect_every": 1}
 
 
 def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
-    """', made with other settings (fps 5 now None, ...)' when ``folder``'s results were made otherwise,
-    by another model included (``model``: the name and sha256 of the one used now), else ''."""
+    """', made with other settings (fps 5 now not set, ...)' when ``folder``'s results were made otherwise,
+    by another model included (``model``: the name and sha256 of the one used now), else ''. Values in
+    words: an unset one is 'not set', a whole number has no '.0'; booleans read True and False."""
+
+    def shown(value) -> str:
+        if value is None:
+            return "not set"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
     try:
         summary = read_summary(folder)
         earlier = {**SETTINGS_BEFORE, **summary["settings"]}
@@ -94,10 +103,10 @@ def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, st
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
     now = asdict(options)
-    changed = [f"{setting} {earlier.get(setting)} now {now[setting]}" for setting in RESULT_SETTINGS
+    changed = [f"{setting} {shown(earlier.get(setting))} now {shown(now[setting])}" for setting in RESULT_SETTINGS
                if setting in earlier and earlier[setting] != now[setting]]
     if model is not None and isinstance(sha256, str) and sha256 != model[1]:  # a default model replaced by an update, say
-        changed.insert(0, f"model {name} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
+        changed.insert(0, f"model {shown(name)} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
     return f", made with other settings ({', '.join(changed)})" if changed else ""
 
 
