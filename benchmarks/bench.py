@@ -75,7 +75,7 @@ def pipeline_times(analyzer, path: Path) -> dict:
     result = analyzer.analyze_video(path)
     wall, cpu = time.perf_counter() - started, process_cpu_s() - cpu_started
     analyzer.in_lanes = in_lanes
-    counts = result.summary["counts"]
+    counts = result.summary.counts
     return {"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall, "cores_busy": cpu / wall,
             "fps": result.info.fps, "stamps": [(t - started, frame, n) for t, frame, n in stamps]}
 
@@ -112,12 +112,50 @@ def run_one(path: Path, options: dict, repeat: int) -> dict:
         stages.append(stage_times(analyzer, path))
     measured = pipelines[1:] or pipelines
     figures = {**measured[-1], **{key: statistics.median(run[key] for run in measured) for key in ("pipeline_s", "cores_busy")},
-               "video": path.name, "precision": analyzer.classifier.precision, "device": str(analyzer.device), "peak_rss_mb": max(peaks)}
+               "video": path.name, "precision": analyzer.classifier.precision, "runtime": analyzer.classifier.runtime,
+               "device": str(analyzer.device), "peak_rss_mb": max(peaks),
+               "gflop_per_face": classifier_gflop(analyzer) * (2 if analyzer.options.mirror else 1),
+               "peak_gflops": matmul_peak(analyzer.threads, analyzer.classifier.precision)}
     if stages:
         figures.update({key: statistics.median(run[key] for run in stages) for key in ("decode_s", "detect_s", "classify_s")})
         figures["ratio"] = statistics.median(p["pipeline_s"] / (s["decode_s"] + s["detect_s"] + s["classify_s"])
                                              for p, s in zip(measured, stages))
     return figures
+
+
+def classifier_gflop(analyzer) -> float:
+    """The classifier's GFLOP per image (torch.utils.flop_counter: a multiply-add counts two)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = analyzer.checkpoint.meta
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        analyzer.checkpoint.model.float()(torch.zeros(1, meta["channels"], meta["image_size"], meta["image_size"]))
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_peak(threads: int, precision: str) -> float:
+    """GFLOP/s of a 2048 x 2048 matmul on ``threads`` torch threads in the classifier's precision: the
+    limit its figures are a share of."""
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.rand(2048, 2048).to(dtype), torch.rand(2048, 2048).to(dtype)
+        a @ b
+        best = min(timed(lambda: a @ b) for _ in range(5))
+    finally:
+        torch.set_num_threads(before)
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def timed(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def peak_rss_mb() -> float:
@@ -170,8 +208,11 @@ def header(options: dict) -> str:
     from videmo.device import resolve_device
     from videmo.lanes import default_lanes
 
+    from videmo.device import cpu_has_fast_bf16
+
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu += f" ({'native bf16' if cpu_has_fast_bf16() else 'no native bf16: fp32 only'})"
     settings = ", ".join(f"{k}={v}" for k, v in options.items() if v is not None)
     threads = options["threads"] or torch.get_num_threads()
     return (f"videmo {videmo.__version__}, torch {torch.__version__}, {cpu}, {os.cpu_count()} CPUs, torch threads {threads}, "
@@ -181,16 +222,19 @@ def header(options: dict) -> str:
 
 def table(rows: list[dict]) -> str:
     columns = ["video", "frames", "faces", "decode fps", "detect fps", "classify fps", "classify faces/s",
-               "pipeline fps", "faces/s", "ratio", "cores busy", "peak RSS MB", "precision"]
+               "classify GFLOP/s (share of matmul peak)", "pipeline fps", "faces/s", "ratio", "cores busy", "peak RSS MB",
+               "classifier"]
     lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
     for r in rows:
         def fps(key):
             return f"{r['frames'] / r[key]:.1f}" if r.get(key) else "-"
         cells = [r["video"], r["frames"], r["faces"], fps("decode_s"), fps("detect_s"), fps("classify_s"),
                  f"{r['faces'] / r['classify_s']:.1f}" if r.get("classify_s") else "-",
+                 f"{r['faces'] * r['gflop_per_face'] / r['classify_s']:.0f} ({r['faces'] * r['gflop_per_face'] / r['classify_s'] / r['peak_gflops']:.0%}"
+                 f" of {r['peak_gflops']:.0f})" if r.get("classify_s") else "-",
                  fps("pipeline_s"), f"{r['faces'] / r['pipeline_s']:.1f}",
                  f"{r['ratio']:.2f}" if "ratio" in r else "-", f"{r['cores_busy']:.2f}",
-                 f"{r['peak_rss_mb']:.0f}", r["precision"]]
+                 f"{r['peak_rss_mb']:.0f}", f"{r['precision']} {r['runtime']}"]
         lines.append(" | ".join(str(c) for c in cells))
     return "\n".join(lines)
 
