@@ -1,3 +1,5 @@
+"""python -m videmo: the same command as the videmo console script."""
+
 from videmo.cli import main
 
 main()
