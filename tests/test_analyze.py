@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,11 @@ def test_timeline_and_summary(one_face_results):
     assert summary["model"]["arch"] == "awei" and len(summary["model"]["sha256"]) == 64
     track = summary["tracks"][0]
     assert track["dominant_emotion"] in CLASSES and abs(sum(track["emotion_share"].values()) - 1) < 1e-3
+    frames = videmo.read_results(folder)
+    smoothed, raw = frames["emotion_smoothed"].value_counts(normalize=True), frames["emotion"].value_counts(normalize=True)
+    assert track["dominant_emotion"] == smoothed.idxmax()  # the label its episodes carry, not the single-frame one
+    assert track["emotion_share"] == pytest.approx({c: smoothed.get(c, 0) for c in CLASSES}, abs=1e-4)
+    assert track["emotion_share_raw"] == pytest.approx({c: raw.get(c, 0) for c in CLASSES}, abs=1e-4)
     assert summary["videmo_version"] == videmo.__version__ and summary["frames_per_second"] > 0
 
 
@@ -348,6 +354,7 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
         for (_, row), track in zip(rows.iterrows(), summary["tracks"]):
             assert row["dominant_emotion"] == track["dominant_emotion"] and row["n_frames"] == track["n_frames"]
             assert row[[f"share_{c}" for c in CLASSES]].tolist() == pytest.approx([track["emotion_share"][c] for c in CLASSES])
+            assert row[[f"raw_share_{c}" for c in CLASSES]].tolist() == pytest.approx([track["emotion_share_raw"][c] for c in CLASSES])
             counts = episodes[episodes["face_id"] == track["face_id"]]["emotion"].value_counts()
             assert [row[f"episodes_{c}"] for c in CLASSES] == [counts.get(c, 0) for c in CLASSES]
     failed = pd.read_csv(tmp_path / "out" / "failed.csv")
@@ -478,3 +485,24 @@ def test_analyze_with_an_output_names_folders_as_batches_do_and_spares_your_file
     assert len(frames) and entries(out) == sorted(["one_face", f"one_face-{hashlib.sha1(os.fsencode(str(other))).hexdigest()[:8]}"])
     index = videmo.read_index(out)
     assert sorted(set(index["video"])) == sorted([str(one_face_video), str(other)])
+
+
+def test_the_batch_table_gives_older_results_the_headline_of_their_episodes(one_face_results, tmp_path):
+    """Summaries from before emotion_share_raw held the single-frame labels' shares and headline: the batch
+    table takes the smoothed ones from their episodes, and keeps those as raw_share_."""
+    from videmo.batch import build_index
+
+    fresh = build_index(one_face_results[0].parent)
+    old = tmp_path / "out" / one_face_results[0].name
+    shutil.copytree(one_face_results[0], old)
+    summary = json.loads((old / "summary.json").read_text())
+    for track in summary["tracks"]:
+        raw = track.pop("emotion_share_raw")
+        track.update(emotion_share=raw, dominant_emotion=max(raw, key=raw.get))
+    (old / "summary.json").write_text(json.dumps(summary))
+    rebuilt = build_index(tmp_path / "out")
+    columns = ["dominant_emotion", *[f"share_{c}" for c in CLASSES], *[f"raw_share_{c}" for c in CLASSES]]
+    pd.testing.assert_frame_equal(rebuilt[columns], fresh[fresh["folder"] == old.name][columns].reset_index(drop=True), atol=2e-4)
+    (old / "episodes.csv").unlink()  # from before episodes: no smoothed labels to say
+    rebuilt = build_index(tmp_path / "out")
+    assert rebuilt["dominant_emotion"].isna().all() and rebuilt["share_neutral"].isna().all() and rebuilt["raw_share_neutral"].notna().all()

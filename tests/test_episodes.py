@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videmo.aggregate import frames_table
+from videmo.aggregate import frames_table, track_summaries
 from videmo.checkpoint import CLASSES
 from videmo.episodes import add_episodes
 
@@ -84,3 +84,24 @@ def test_no_faces_no_episodes():
     frames = frames_table([0, 1], [0.0, 0.1], [None, None], np.full((2, 4), np.nan), np.full(2, np.nan), np.full((2, 7), np.nan))
     frames, episodes = add_episodes(frames)
     assert episodes.empty and frames["emotion_smoothed"].isna().all()
+
+
+def test_a_faces_headline_is_the_emotion_its_episodes_show_longest():
+    # 2 s of clear happiness, then 6 s in which two frames of three lean just to happiness and the third
+    # is clearly sad: the raw labels are two thirds happiness, the smoothed ones (and the episodes) sadness.
+    frames = one_face([HAPPY] * 80)
+    probabilities = np.full((80, len(CLASSES)), 0.02)
+    probabilities[:20, HAPPY] = 0.88
+    flicker = probabilities[20:]
+    flicker[:, HAPPY], flicker[:, SAD] = 0.45, 0.40
+    flicker[2::3, HAPPY], flicker[2::3, SAD] = 0.02, 0.86
+    frames[list(CLASSES)] = probabilities
+    frames["emotion"] = pd.array(np.array(CLASSES)[probabilities.argmax(axis=1)], dtype="string")
+    frames, episodes = add_episodes(frames)
+    assert set(episodes["emotion"]) == {"happiness", "sadness"}
+    longest = episodes.groupby("emotion")["duration_s"].sum().idxmax()
+    (track,) = track_summaries(frames)
+    assert longest == "sadness" and track["dominant_emotion"] == longest
+    assert track["emotion_share"]["sadness"] == pytest.approx((frames["emotion_smoothed"] == "sadness").mean(), abs=1e-4)
+    assert track["emotion_share_raw"]["happiness"] == pytest.approx(60 / 80, abs=1e-4)  # the single-frame labels, kept
+    assert sum(track["emotion_share"].values()) == pytest.approx(1, abs=1e-3) == sum(track["emotion_share_raw"].values())

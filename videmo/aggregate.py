@@ -50,21 +50,36 @@ def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:
     return table.astype({"face_id": "Int64", "n_frames": "int64"})[TIMELINE_COLUMNS]
 
 
+def shares(labels: pd.Series) -> dict[str, float]:
+    """Each emotion's share of these labels, rounded to 4 places (every emotion present, 0 where absent)."""
+    counts = labels.value_counts(normalize=True)
+    return {c: round(float(counts.get(c, 0.0)), 4) for c in CLASSES}
+
+
+def most_common(share: dict[str, float]) -> str:
+    """The emotion with the largest share (ties go to the first in CLASSES)."""
+    return max(CLASSES, key=lambda c: (share[c], -CLASSES.index(c)))
+
+
 def track_summaries(frames: pd.DataFrame) -> list[dict]:
-    """Per track: when it was seen, how often, its dominant emotion and the share of each emotion
-    among its frames' top labels."""
+    """Per track: when it was seen, how often, its dominant emotion and each emotion's share of its frames.
+
+    ``frames`` needs ``emotion_smoothed`` (``episodes.add_episodes``): a face's ``dominant_emotion``
+    is its most common smoothed label, the label its episodes carry, so headline and episodes agree;
+    ``emotion_share`` holds the shares of the smoothed labels, ``emotion_share_raw`` those of the
+    single-frame labels (``emotion``), which flicker wherever two emotions are close."""
     faces = frames[frames["face_id"].notna()]
     summaries = []
     for face_id, rows in faces.groupby("face_id", sort=True):
-        shares = rows["emotion"].value_counts(normalize=True)
-        share = {c: round(float(shares.get(c, 0.0)), 4) for c in CLASSES}
+        share = shares(rows["emotion_smoothed"])
         summaries.append({
             "face_id": int(face_id),
             "first_s": round(float(rows["time_s"].min()), 3),
             "last_s": round(float(rows["time_s"].max()), 3),
             "n_frames": int(len(rows)),
-            "dominant_emotion": max(CLASSES, key=lambda c: (share[c], -CLASSES.index(c))),
+            "dominant_emotion": most_common(share),
             "emotion_share": share,
+            "emotion_share_raw": shares(rows["emotion"]),
             "mean_probability": {c: round(float(rows[c].mean()), 4) for c in CLASSES},
         })
     return summaries

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .aggregate import most_common
 from .checkpoint import CLASSES
 from .errors import VidemoError, printable
 from .files import written_atomically
@@ -21,7 +22,8 @@ from .write import EPISODES_CSV, read_episodes
 
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
 INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
-                 "dominant_emotion", *[f"share_{c}" for c in CLASSES], *[f"episodes_{c}" for c in CLASSES]]
+                 "dominant_emotion", *[f"share_{c}" for c in CLASSES], *[f"episodes_{c}" for c in CLASSES],
+                 *[f"raw_share_{c}" for c in CLASSES]]
 FAILED_COLUMNS = ["video", "error"]
 
 
@@ -33,12 +35,30 @@ def index_rows(folder: Path) -> list[dict]:
     episodes = read_episodes(folder) if (folder / EPISODES_CSV).is_file() else None
     rows = []
     for track in summary["tracks"]:
-        mine = episodes[episodes["face_id"] == track["face_id"]]["emotion"].value_counts() if episodes is not None else None
+        mine = episodes[episodes["face_id"] == track["face_id"]] if episodes is not None else None
+        dominant, share, raw = headline(track, mine)
+        counts = mine["emotion"].value_counts() if mine is not None else None
         rows.append({**video, "face_id": track["face_id"], "first_s": track["first_s"], "last_s": track["last_s"],
-                     "n_frames": track["n_frames"], "dominant_emotion": track["dominant_emotion"],
-                     **{f"share_{c}": track["emotion_share"][c] for c in CLASSES},
-                     **{f"episodes_{c}": (int(mine.get(c, 0)) if mine is not None else None) for c in CLASSES}})
+                     "n_frames": track["n_frames"], "dominant_emotion": dominant,
+                     **{f"share_{c}": (share[c] if share is not None else None) for c in CLASSES},
+                     **{f"episodes_{c}": (int(counts.get(c, 0)) if counts is not None else None) for c in CLASSES},
+                     **{f"raw_share_{c}": raw[c] for c in CLASSES}})
     return rows or [video]
+
+
+def headline(track: dict, episodes: pd.DataFrame | None) -> tuple[str | None, dict | None, dict]:
+    """A face's dominant emotion, the shares of its smoothed labels and those of its raw labels.
+    Summaries from before ``emotion_share_raw`` hold the raw shares under ``emotion_share`` and a raw
+    headline: there the smoothed ones come from the face's episodes (each frame's smoothed label is
+    its episode's), and are unknown (empty) for results from before episodes."""
+    if "emotion_share_raw" in track:
+        return track["dominant_emotion"], track["emotion_share"], track["emotion_share_raw"]
+    raw = track["emotion_share"]
+    if episodes is None or episodes.empty:
+        return None, None, raw
+    frames = episodes.groupby("emotion")["n_frames"].sum()
+    share = {c: round(float(frames.get(c, 0)) / float(frames.sum()), 4) for c in CLASSES}
+    return most_common(share), share, raw
 
 
 def build_index(output: Path) -> pd.DataFrame:

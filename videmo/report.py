@@ -310,7 +310,7 @@ $colours
 <nav aria-label="Sections"><a href="#batch">Batch table</a><a href="#videos">Videos</a><a href="#failed">Failed</a><a href="#runs">Model and settings</a></nav></header>
 <main>
 <h2 id="batch">Batch table</h2>
-<p>One row per video and face, as index.csv (<a href="index.csv">index.csv</a>, <a href="failed.csv">failed.csv</a>). Emotion columns: each one's share of the face's frames, in %. Click a heading to sort.</p>
+<p>One row per video and face, as index.csv (<a href="index.csv">index.csv</a>, <a href="failed.csv">failed.csv</a>). Emotion columns: each one's share of the face's frames by their smoothed label (the label of the face's episodes; Dominant is the largest), in %; index.csv also has the single-frame labels' shares (raw_share_). Click a heading to sort.</p>
 <p><label for="filter">Filter</label><input id="filter" type="search" placeholder="video, emotion..."><span id="shown" aria-live="polite"></span></p>
 $table
 <h2 id="videos">Videos</h2>
