@@ -15,6 +15,7 @@ import os
 import pickle
 import pickletools
 import re
+import stat
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .errors import VidemoError
+from .errors import VidemoError, printable
 from .files import written_atomically
 from .models import Awei
 
@@ -116,8 +117,7 @@ def file_sha256(path: Path) -> str:
 def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     """The raw checkpoint dictionary, validated; never runs code from the file."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+    check_regular_file(path)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: checkpoint is empty (0 bytes)")
     try:
@@ -136,7 +136,7 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
             head = f.read(2)
         if head != b"PK" and not head.startswith(b"\x80"):  # neither torch.save's zip file nor a pickle
             raise CheckpointError(f"{path}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)") from None
-        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({type(e).__name__})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({load_failure(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a videmo checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version")
@@ -150,6 +150,43 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: checkpoint holds no weights")
     return payload
+
+
+# What the kinds of file that are not regular are called; reading one could block or never end (/dev/zero).
+SPECIAL_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO, a named pipe"),
+                 (stat.S_ISSOCK, "a socket"))
+
+
+def check_regular_file(path: Path) -> None:
+    """A CheckpointError unless ``path`` (through its links) is a regular file this process may read:
+    torch.load and the sha256 would read a device such as /dev/zero forever, and wait on a pipe."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except OSError as e:  # a loop of links, a name too long, a folder on the way that cannot be searched
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({e.strerror or e})") from None
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in SPECIAL_FILES if test(mode)), "a special file")
+        raise CheckpointError(f"{path}: not a regular file ({kind}), not a checkpoint; videmo never reads it")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"{path}: cannot read the checkpoint (permission denied)")
+
+
+def load_failure(error: Exception) -> str:
+    """What torch's loader said about a damaged torch.save zip file, in a few words (its messages run to
+    several lines and ask for bug reports); the exception's type where it is not one of these."""
+    text = str(error)
+    if "does not match expected size" in text or "not resizable" in text or "overflow" in text:
+        return "a tensor's declared size does not match its stored data"  # said before any memory is allocated for it
+    missing = re.search(r"failed locating file ([^\s:]+)|hasRecord\(\"(\w+)\"\)", text)
+    if missing:
+        return f"the zip file lacks torch.save's entry {missing.group(1) or missing.group(2)}"
+    if "central directory" in text:
+        return "the zip file's directory is missing: the file was cut short"
+    return type(error).__name__
 
 
 def imported_name(path: Path) -> str | None:
@@ -176,11 +213,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     payload = read_payload(path)
     meta = payload["meta"]
+    check_meta(path, meta)
     try:
         with torch.device("meta"):  # no memory and no random initialisation for weights about to be replaced
             model = build_model(meta)
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({e})") from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     broken = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:  # a model with NaN weights labels every face NaN, and argmax makes that "surprise"
@@ -189,12 +227,45 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         model.load_state_dict(state, assign=True)
     except RuntimeError as e:
+        mismatch = head_mismatch(model, meta, state)
+        if mismatch:
+            raise CheckpointError(f"{path}: weights do not match the architecture in its metadata ({mismatch})") from None
         detail = str(e).strip().splitlines()
         reason = detail[1].strip() if len(detail) > 1 else detail[0]
         raise CheckpointError(f"{path}: weights do not match the architecture in its metadata ({reason})") from None
     model.eval()
     extra = {k: v for k, v in payload.items() if k not in ("format", "format_version", "meta", "state_dict")}
     return Checkpoint(model=model, meta=meta, path=path, sha256=file_sha256(path), extra=extra)
+
+
+# Input sizes a checkpoint may declare: the paper's model takes 224 px; far larger would build a head of
+# billions of weights.
+MAX_IMAGE_SIZE = 4096
+
+
+def check_meta(path: Path, meta: dict[str, Any]) -> None:
+    """A CheckpointError where the metadata's input size or class list is not one a model is built from."""
+    size, classes = meta["image_size"], meta["classes"]
+    if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= MAX_IMAGE_SIZE:
+        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (image size {size!r}: "
+                              f"a whole number of pixels from 32 to {MAX_IMAGE_SIZE} is needed)")
+    if not isinstance(classes, (list, tuple)) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (classes {printable(repr(classes))[:80]}: "
+                              "a list of at least two class names is needed)")
+
+
+def head_mismatch(model: Awei, meta: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """Which of the metadata's class count and input size the weights of the fully connected head contradict."""
+    layers = [(name, module) for name, module in model.head.named_children() if isinstance(module, torch.nn.Linear)]
+    first, last = (f"head.{layers[0][0]}.weight", layers[0][1]), (f"head.{layers[-1][0]}.weight", layers[-1][1])
+    weights = state.get(last[0])
+    if torch.is_tensor(weights) and weights.dim() == 2 and weights.shape[0] != last[1].out_features:
+        return f"it names {len(meta['classes'])} classes, the weights have {weights.shape[0]} outputs"
+    weights = state.get(first[0])
+    if torch.is_tensor(weights) and weights.dim() == 2 and weights.shape[1] != first[1].in_features:
+        return (f"its image size of {meta['image_size']} px gives {first[1].in_features} features, "
+                f"the weights take {weights.shape[1]}: they were trained at another input size")
+    return None
 
 
 def weights_path(weights: str | os.PathLike | None) -> Path:

@@ -105,6 +105,8 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
     names = result_folder_names(videos, output)
     folders = {v: output / names[v] for v in videos}
     todo = [v for v in videos if overwrite or not is_complete(folders[v])]
+    if todo:
+        check_writable(output)
     model = model_identity(options.weights) if len(todo) < len(videos) else None
     for video in videos:
         if video not in todo:
@@ -118,6 +120,18 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
             failures[printable(str(video))] = printable(f"{video}: {line}")
             todo.remove(video)
     return todo, {v: folders[v] for v in todo}, failures
+
+
+def check_writable(output: Path) -> None:
+    """A VidemoError now, not after the analysis, where no results folder could be made in ``output``
+    (a read-only folder or file system, or a file where a folder on its way should be)."""
+    existing = output
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VidemoError(f"{output}: cannot write results there: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VidemoError(f"{output}: cannot write results there: {existing} is not writable (permission denied or a read-only file system)")
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
