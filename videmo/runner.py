@@ -6,22 +6,28 @@ Ray workers (``cluster``) all analyse through ``analyze_into``.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-from tqdm import tqdm
+# Where HOME is not writable, matplotlib (imported below, for the plots) warns in two long lines that it
+# uses a temporary folder for its font cache instead; it works so, and stderr keeps one line per problem.
+logging.getLogger("matplotlib").addFilter(
+    lambda record: not ("mkdir -p failed" in record.getMessage() or "temporary cache directory" in record.getMessage()))
 
-from .batch import update_index
-from .errors import VidemoError, printable
-from .files import hidden
-from .folders import find_videos, remove_dead_leftovers, result_folder_names, save_results
-from .options import AnalyzeOptions
-from .pipeline import Analyzer
-from .results import VideoResult, changed_settings, holds_foreign_files, is_complete, model_identity
+import pandas as pd  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from .batch import update_index  # noqa: E402
+from .errors import VidemoError, printable  # noqa: E402
+from .files import hidden  # noqa: E402
+from .folders import find_videos, remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
+from .options import AnalyzeOptions  # noqa: E402
+from .pipeline import Analyzer  # noqa: E402
+from .results import VideoResult, changed_settings, holds_foreign_files, is_complete, model_identity  # noqa: E402
 
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
