@@ -119,6 +119,12 @@ def bad_checkpoints(tmp_path_factory):
             "checkpoint metadata describes no valid model (image size '32': a whole number of pixels from 32 to 4096 is needed)",
         edited("class_count.pt", classes=7):
             "checkpoint metadata describes no valid model (classes 7: a list of at least two class names is needed)",
+        edited("three_means.pt", mean=[0.5, 0.5, 0.5]):
+            "checkpoint metadata describes no valid model (mean [0.5, 0.5, 0.5]: one finite number for its 1 channel is needed)",
+        edited("zero_std.pt", std=[0.0]):
+            "checkpoint metadata describes no valid model (std [0.0]: one finite number, above 0, for its 1 channel is needed)",
+        edited("text_mean.pt", mean="x"):
+            "checkpoint metadata describes no valid model (mean 'x': one finite number for its 1 channel is needed)",
         folder / "zero.pt": "not a regular file (a character device), not a checkpoint; videmo never reads it",
         folder / "fifo.pt": "not a regular file (a FIFO, a named pipe), not a checkpoint; videmo never reads it",
         folder / "folder.pt": "a folder, not a checkpoint file",

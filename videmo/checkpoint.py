@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import importlib.util
+import math
 import os
 import pickle
 import pickletools
@@ -244,7 +245,7 @@ MAX_IMAGE_SIZE = 4096
 
 
 def check_meta(path: Path, meta: dict[str, Any]) -> None:
-    """A CheckpointError where the metadata's input size or class list is not one a model is built from."""
+    """A CheckpointError where the metadata's input size, class list or normalisation is not one a model is built from or runs with."""
     size, classes = meta["image_size"], meta["classes"]
     if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= MAX_IMAGE_SIZE:
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (image size {size!r}: "
@@ -252,6 +253,15 @@ def check_meta(path: Path, meta: dict[str, Any]) -> None:
     if not isinstance(classes, (list, tuple)) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (classes {printable(repr(classes))[:80]}: "
                               "a list of at least two class names is needed)")
+    channels = meta["channels"]
+    for key in ("mean", "std") if channels in (1, 3) else ():  # (other counts: build_model says why) the normalisation of
+        # every face: a wrong one fails each video, or labels faces from NaN
+        values = meta[key]
+        numbers = isinstance(values, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if not numbers or len(values) not in (1, channels) or not all(math.isfinite(v) and (key == "mean" or v > 0) for v in values):
+            raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({key} {printable(repr(values))[:80]}: "
+                                  f"{'one' if channels == 1 else f'1 or {channels}'} finite number{'s' if channels > 1 else ''}"
+                                  f"{', above 0,' if key == 'std' else ''} for its {channels} channel{'s' if channels > 1 else ''} is needed)")
 
 
 def head_mismatch(model: Awei, meta: dict[str, Any], state: dict[str, Any]) -> str | None:
