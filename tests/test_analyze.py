@@ -24,7 +24,7 @@ from videmo.options import AnalyzeOptions
 from videmo.write import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed"]
+COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed", "short_track"]
 
 
 def run_cli(*args):
@@ -76,7 +76,7 @@ def test_timeline_and_summary(one_face_results):
     np.testing.assert_allclose(timeline[CLASSES].sum(axis=1), 1.0, atol=1e-4)
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["video"]["frame_count"] == 30 and summary["video"]["width"] == 320 and summary["video"]["codec"] == "h264"
-    assert summary["counts"] == {"frames_analysed": 30, "frames_undecodable": 0, "frames_with_faces": 30, "faces": 30, "tracks": 1,
+    assert summary["counts"] == {"frames_analysed": 30, "frames_undecodable": 0, "frames_with_faces": 30, "faces": 30, "tracks": 1, "short_tracks": 0,
                                  "episodes": len(videmo.read_episodes(folder))}
     assert summary["model"]["arch"] == "awei" and len(summary["model"]["sha256"]) == 64
     track = summary["tracks"][0]

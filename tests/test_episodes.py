@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videmo.aggregate import frames_table, track_summaries
+from videmo.aggregate import frames_table, timeline, track_summaries
 from videmo.checkpoint import CLASSES
 from videmo.episodes import add_episodes
 
@@ -105,3 +105,19 @@ def test_a_faces_headline_is_the_emotion_its_episodes_show_longest():
     assert track["emotion_share"]["sadness"] == pytest.approx((frames["emotion_smoothed"] == "sadness").mean(), abs=1e-4)
     assert track["emotion_share_raw"]["happiness"] == pytest.approx(60 / 80, abs=1e-4)  # the single-frame labels, kept
     assert sum(track["emotion_share"].values()) == pytest.approx(1, abs=1e-3) == sum(track["emotion_share_raw"].values())
+
+
+def test_a_track_too_short_to_be_a_face_keeps_its_rows_flagged_and_nothing_else():
+    # face 0 for 2 s at 10 fps; face 1 (a hand, say) in one frame only
+    long_face = one_face([HAPPY] * 20)
+    blip = frames_table([5], [0.5], [1], np.full((1, 4), 10.0), np.ones(1), np.eye(len(CLASSES))[[SAD]])
+    frames = pd.concat([long_face, blip], ignore_index=True).sort_values(["frame", "face_id"], ignore_index=True)
+    frames, episodes = add_episodes(frames)
+    assert len(frames) == 21 and list(frames.loc[frames["face_id"] == 1, "emotion"]) == ["sadness"]  # its row stays
+    assert frames.loc[frames["face_id"] == 1, "short_track"].all() and not frames.loc[frames["face_id"] == 0, "short_track"].any()
+    assert frames.loc[frames["face_id"] == 1, "emotion_smoothed"].isna().all()
+    assert list(episodes["face_id"]) == [0]
+    assert [t["face_id"] for t in track_summaries(frames)] == [0]
+    assert list(timeline(frames, 1.0, 2.0)["face_id"].unique()) == [0]
+    kept = add_episodes(frames.drop(columns=["emotion_smoothed", "short_track"]), min_track_s=0)[0]  # no minimum: it counts
+    assert not kept["short_track"].any() and [t["face_id"] for t in track_summaries(kept)] == [0, 1]

@@ -32,9 +32,16 @@ def frames_table(frames: list[int], times: list[float], face_ids: list[int | Non
     return table.astype(FRAME_DTYPES)[FRAME_COLUMNS]
 
 
+def tracked(frames: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a face, but those of tracks too short to count (``short_track``, where the table has it)."""
+    faces = frames["face_id"].notna()
+    return frames[faces & ~frames["short_track"].fillna(False).astype(bool)] if "short_track" in frames else frames[faces]
+
+
 def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:
-    """Mean probabilities per face and time bin [k*bin, (k+1)*bin), the last bin ending at ``end_s``."""
-    faces = frames[frames["face_id"].notna()]
+    """Mean probabilities per face and time bin [k*bin, (k+1)*bin), the last bin ending at ``end_s``
+    (short tracks left out)."""
+    faces = tracked(frames)
     if faces.empty:
         return pd.DataFrame({c: pd.Series(dtype=FRAME_DTYPES.get(c, "float64")) for c in TIMELINE_COLUMNS}).astype(
             {"face_id": "Int64", "n_frames": "int64", "emotion": "string"})
@@ -67,8 +74,9 @@ def track_summaries(frames: pd.DataFrame) -> list[dict]:
     ``frames`` needs ``emotion_smoothed`` (``episodes.add_episodes``): a face's ``dominant_emotion``
     is its most common smoothed label, the label its episodes carry, so headline and episodes agree;
     ``emotion_share`` holds the shares of the smoothed labels, ``emotion_share_raw`` those of the
-    single-frame labels (``emotion``), which flicker wherever two emotions are close."""
-    faces = frames[frames["face_id"].notna()]
+    single-frame labels (``emotion``), which flicker wherever two emotions are close. Short tracks
+    (``short_track``) have none."""
+    faces = tracked(frames)
     summaries = []
     for face_id, rows in faces.groupby("face_id", sort=True):
         share = shares(rows["emotion_smoothed"])

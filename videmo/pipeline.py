@@ -14,14 +14,14 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .aggregate import frames_table, timeline, track_summaries
+from .aggregate import frames_table, timeline, track_summaries, tracked
 from .annotate import AnnotatedVideoWriter, FaceMark, FaceSheet, NoEncoder
 from .checkpoint import load_checkpoint, weights_path
 from .classify import EmotionClassifier
 from .decode import FrameBatch, StreamEnd, VideoInfo, open_video, select_frames, stream_frames
 from .detect import Detection, FaceDetector
 from .device import resolve_device
-from .episodes import add_episodes
+from .episodes import MIN_TRACK_S, add_episodes
 from .errors import printable
 from .lanes import default_lanes, ordered_map, prefetch, return_free_memory
 from .options import AnalyzeOptions
@@ -151,14 +151,15 @@ class Analyzer:
             video={"path": printable(str(info.path)), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
                    "frame_count": info.frame_count, "width": info.width, "height": info.height,
                    "codec": info.codec, "rotation": info.rotation},
-            settings={**asdict(self.options), "device": str(self.device), "precision": self.classifier.precision,
-                      "runtime": self.classifier.runtime},
+            settings={**asdict(self.options), "min_track_s": MIN_TRACK_S, "device": str(self.device),
+                      "precision": self.classifier.precision, "runtime": self.classifier.runtime},
             model={"name": self.checkpoint.name, "arch": self.checkpoint.meta["arch"], "vgg": self.checkpoint.meta.get("vgg"),
                    "image_size": self.checkpoint.meta["image_size"], "channels": self.checkpoint.meta["channels"],
                    "sha256": self.checkpoint.sha256},
             counts={"frames_analysed": analysed, "frames_undecodable": int((~table["decoded"]).sum()),
                     "frames_with_faces": int(faces["frame"].nunique()),
-                    "faces": int(len(faces)), "tracks": int(faces["face_id"].nunique())},
+                    "faces": int(len(faces)), "tracks": int(tracked(faces)["face_id"].nunique()),
+                    "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()) if "short_track" in faces else 0},
             frames_missing=end.missing(info),
             frames_unreadable=end.unreadable(),
             frames_undecodable=table.loc[~table["decoded"], "frame"].tolist(),

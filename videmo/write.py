@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import FRAME_DTYPES, TIMELINE_COLUMNS
+from .aggregate import FRAME_DTYPES, TIMELINE_COLUMNS, tracked
 from .checkpoint import CLASSES
 from .episodes import EPISODE_DTYPES
 from .errors import VidemoError, printable
@@ -17,7 +17,7 @@ from .results import SUMMARY_JSON, Summary, read_summary
 FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG = "frames.csv", "timeline.csv", "timeline.png"
 FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
 OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
-RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string"}  # frames.csv: the raw table and the episodes' label
+RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string", "short_track": "bool"}  # frames.csv: the raw table, the episodes' label, the flag
 # One colour per emotion, the same in every plot.
 EMOTION_COLOURS = {"surprise": "#f2c14e", "fear": "#7b4fa0", "disgust": "#5a8f29", "happiness": "#e8702a",
                    "sadness": "#3b6fb6", "anger": "#c62828", "neutral": "#9e9e9e"}
@@ -48,7 +48,7 @@ def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: p
     Drawn on a Figure of its own, not pyplot's: a notebook's backend is left as it was."""
     from matplotlib.figure import Figure
 
-    faces = frames[frames["face_id"].notna()]
+    faces = tracked(frames)
     counts = faces["face_id"].value_counts()
     shown = sorted(counts.index[:TIMELINE_FACES].tolist())
     panels = max(len(shown), 1)
