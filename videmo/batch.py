@@ -17,8 +17,8 @@ from .aggregate import most_common
 from .checkpoint import CLASSES
 from .errors import VidemoError, printable
 from .files import written_atomically
-from .results import SUMMARY_JSON, read_summary
-from .write import EPISODES_CSV, read_episodes
+from .results import read_summary
+from .write import EPISODES_CSV, read_episodes, results_folders
 
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
 INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
@@ -64,12 +64,11 @@ def headline(track: dict, episodes: pd.DataFrame | None) -> tuple[str | None, di
 def build_index(output: Path) -> pd.DataFrame:
     """Every finished results folder directly under ``output`` (hidden work in progress is not finished)."""
     rows = []
-    for folder in sorted(p for p in output.iterdir() if p.is_dir() and not p.name.startswith(".")) if output.is_dir() else []:
-        if (folder / SUMMARY_JSON).is_file():
-            try:
-                rows += index_rows(folder)
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a folder someone edited: left out, not stopping the batch
-                continue
+    for folder in results_folders(output) if output.is_dir() else []:
+        try:
+            rows += index_rows(folder)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a folder someone edited: left out, not stopping the batch
+            continue
     return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", **{f"episodes_{c}": "Int64" for c in CLASSES}})
 
 

@@ -105,12 +105,7 @@ def read_episodes(folder: str | Path) -> pd.DataFrame:
 
 def read_results_summary(folder: str | Path) -> dict:
     """A results folder's (or its summary.json's) summary, as written."""
-    path = Path(folder)
-    if path.is_dir():
-        not_one_video(path)
-        path = path / SUMMARY_JSON
-    if not path.is_file():
-        raise VidemoError(f"{printable(str(path))}: {NO_RESULTS}")
+    path = results_file(folder, SUMMARY_JSON, NO_RESULTS)
     try:
         return read_summary(path.parent)
     except (OSError, ValueError) as error:
@@ -160,10 +155,16 @@ def read_batch(output: str | Path) -> pd.DataFrame:
 
 def read_table(folder: str | Path, name: str, dtypes: dict, missing: str) -> pd.DataFrame:
     """``name`` in a results folder (or the file itself), with its dtypes; ``missing``: why there is none."""
+    return pd.read_csv(results_file(folder, name, missing), dtype=dtypes, keep_default_na=True)
+
+
+def results_file(folder: str | Path, name: str, missing: str) -> Path:
+    """``name`` in one video's results folder (or ``folder`` if it is that file); a VidemoError saying
+    ``missing`` where there is none, or what to read instead for an output folder of many videos."""
     path = Path(folder)
     if path.is_dir():
         not_one_video(path)
         path = path / name
     if not path.is_file():
-        raise VidemoError(f"{path}: {missing}")
-    return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+        raise VidemoError(f"{printable(str(path))}: {missing}")
+    return path
