@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .errors import VidemoError, check_creatable
-from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
+from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
                       PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
 from .signals import one_line_errors
 
@@ -61,6 +61,10 @@ def main():
               help="paper: the paper's rotations and partial crops alone.")
 @click.option("--balance", type=click.Choice(BALANCES), default="weights", show_default=True)
 @click.option("--label-smoothing", type=Number(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--noisy-labels", type=click.Choice(NOISY_LABEL_MODES), default="none", show_default=True,
+              help="Samples whose labels look wrong: discard (small-loss selection), reweight (Self-Cure Network's importance weights) or relabel (and its relabelling); see the README.")
+@click.option("--noisy-rate", type=Number(0, 1, max_open=True), default=0.2, show_default=True, help="discard: the share of each batch left out.")
+@click.option("--noisy-warmup", type=Number(0), default=2.0, show_default=True, help="Epochs over which the discarded share grows; relabelling starts after them.")
 @click.option("--amp", is_flag=True, help="Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")
 @click.option("--val-fraction", type=Number(0, 1, min_open=True, max_open=True), default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -145,6 +149,9 @@ def info(checkpoint, as_json):
 @click.option("--min-episode", "min_episode_s", type=Number(0), default=0.5, show_default=True,
               help="Episodes shorter than this many seconds merge into their neighbours.")
 @click.option("--bin", "bin_s", type=Number(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
+@click.option("--start", "start_s", type=Number(0), help="Analyse from this time in the video on, seconds [default: its start]; times stay the video's own.")
+@click.option("--end", "end_s", type=Number(0, min_open=True), help="Analyse the frames before this time in the video, seconds [default: to its end].")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write timeline.png and faces.png (--no-plots: the tables alone, for large batches).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")

@@ -182,5 +182,9 @@ class Awei(nn.Module):
             features = features + self.vgg(rgb)
         return features
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1792 hidden units, which the last layer maps to logits (``--noisy-labels`` weighs samples by them)."""
+        return self.head[:-1](self.fused_features(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.fused_features(x))

@@ -30,6 +30,7 @@ NORMALIZATIONS = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 LABEL_MODES = ("majority", "probability", "crossentropy")
+NOISY_LABEL_MODES = ("none", "discard", "reweight", "relabel")
 AUGMENTATIONS = ("none", "basic", "strong", "paper")
 BALANCES = ("none", "weights", "sampler")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -72,6 +73,9 @@ class AnalyzeOptions:
     precision: str = "auto"
     runtime: str = "auto"  # auto: ONNX Runtime where the classifier runs fp32 on the CPU, torch elsewhere (runtime.resolve_runtime)
     annotate: bool = False  # also write annotated.mp4
+    plots: bool = True  # write timeline.png and faces.png (a large batch can skip them: report.html then shows none)
+    start_s: float | None = None  # analyse the frames from this time in the video on (None: from its start)
+    end_s: float | None = None  # and before this one (None: to its end); frames keep the video's own times
     threads: int | None = None  # torch threads while analysing (None: the process's count when the Analyzer is made)
     lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see lanes.default_lanes)
 
@@ -84,11 +88,15 @@ class AnalyzeOptions:
             value = getattr(self, name)
             if value is None and name in OPTIONAL:
                 continue
+            if isinstance(value, str):
+                raise VidemoError(f"{name}: a number, not the text '{value}'")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise VidemoError(f"{name} {value!r}: not a finite number")
+                raise VidemoError(f"{name} {words(value)}: not a finite number")
             if value < low or (open_low and value == low) or (high is not None and value > high):
                 bounds = f"{'above' if open_low else 'at least'} {low}" + (f" and at most {high}" if high is not None else "")
-                raise VidemoError(f"{name} {value!r}: must be {bounds}")
+                raise VidemoError(f"{name} {words(value)}: must be {bounds}")
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise VidemoError(f"--start {words(self.start_s)} and --end {words(self.end_s)}: the end must come after the start")
         if self.precision not in PRECISIONS:
             raise VidemoError(f"--precision {self.precision}: choose one of {', '.join(PRECISIONS)}")
         if self.runtime not in RUNTIMES:
@@ -99,8 +107,19 @@ class AnalyzeOptions:
 OPTION_RANGES = {"fps": (0, True, None), "every": (1, False, None), "detect_width": (64, False, None), "min_face": (1, False, None),
                  "det_threshold": (0, False, 1), "detect_every": (1, False, None), "margin": (-0.5, False, None), "batch_size": (1, False, None),
                  "chunk": (1, False, None), "bin_s": (0, True, None), "smooth_s": (0, False, None),
-                 "min_episode_s": (0, False, None), "threads": (1, False, None), "lanes": (1, False, None)}
-OPTIONAL = ("fps", "every", "margin", "threads", "lanes")  # None: not set
+                 "min_episode_s": (0, False, None), "threads": (1, False, None), "lanes": (1, False, None),
+                 "start_s": (0, False, None), "end_s": (0, True, None)}
+OPTIONAL = ("fps", "every", "margin", "threads", "lanes", "start_s", "end_s")  # None: not set
+
+
+def words(value: object) -> str:
+    """A setting's value as a message shows it, never as Python writes it: 'not set' for None, no '.0'
+    on a whole number, a text as it is."""
+    if value is None:
+        return "not set"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @dataclass
@@ -133,6 +152,9 @@ class TrainConfig:
     crop_shift: float = CROP_SHIFT
     balance: str = "weights"
     label_smoothing: float = 0.1
+    noisy_labels: str = "none"  # what videmo.noisy does with samples whose labels look wrong
+    noisy_rate: float = 0.2  # discard: the share of each batch left out once warmed up
+    noisy_warmup: float = 2.0  # epochs before relabelling starts, over which the discarded share grows
     amp: bool = False
     val_fraction: float = 0.1
     seed: int = 0
@@ -156,11 +178,14 @@ class TrainConfig:
         """The rules that click cannot state (the library's callers skip click)."""
         for flag, value, choices in (("--normalize", self.normalize, NORMALIZATIONS), ("--augment", self.augment, AUGMENTATIONS),
                                      ("--labels", self.labels, LABEL_MODES), ("--balance", self.balance, BALANCES),
-                                     ("--optimizer", self.optimizer, OPTIMIZERS), ("--schedule", self.schedule, SCHEDULES)):
+                                     ("--optimizer", self.optimizer, OPTIMIZERS), ("--schedule", self.schedule, SCHEDULES),
+                                     ("--noisy-labels", self.noisy_labels, NOISY_LABEL_MODES)):
             if value not in choices:
                 raise VidemoError(f"{flag} {value}: choose one of {', '.join(choices)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise VidemoError("--epochs and --batch-size must be at least 1")
+        if not 0 <= self.noisy_rate < 1 or self.noisy_warmup < 0:
+            raise VidemoError("--noisy-rate must be at least 0 and below 1, --noisy-warmup at least 0")
         if not 0 < self.val_fraction < 1:
             raise VidemoError("--val-fraction must be between 0 and 1")
         if self.init and self.pretrained != "none":

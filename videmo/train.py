@@ -25,10 +25,11 @@ from .data import NO_LABEL, Dataset, format_counts, load_dataset
 from .device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
 from .errors import VidemoError, check_creatable
 from .files import written_atomically
-from .images import decode_samples
+from .images import decode_image, decode_samples
 from .inference import equalize, predict
 from .metrics import scores
-from .models import Awei, feature_grid
+from .models import HIDDEN_UNITS, Awei, feature_grid
+from .noisy import NoisyLabels
 from .options import NORMALIZATIONS, RESUME_TAKES, TrainConfig
 from .weights import load_vgg_weights
 
@@ -55,7 +56,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     say(f"dataset {dataset.root} ({dataset.layout} layout)\n{format_counts(dataset)}")
     for note in dataset.notes:
         say(f"note: {note}")
-    train_x, train_y, train_votes, val_x, val_y, val_source = prepare_splits(dataset, config, say)
+    train_x, train_y, train_votes, train_sources, val_x, val_y, val_source = prepare_splits(dataset, config, say)
     say(f"training on {len(train_y)} images ({config.labels} labels), validating on {len(val_y)} ({val_source}); "
         f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}{', equalised' if config.equalize else ''}; "
         f"device {device}, precision {precision}")
@@ -69,14 +70,18 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         say(f"starting from the weights of {config.init}")
     if config.freeze_vgg and model.vgg is not None:
         model.vgg.requires_grad_(False)
-    optimizer = make_optimizer(model, config)
+    noisy = NoisyLabels(config.noisy_labels, len(train_y), HIDDEN_UNITS, config.noisy_rate, config.noisy_warmup)
+    optimizer = make_optimizer([model, noisy], config)
     start_epoch, best, history = 0, {"accuracy": -1.0}, []
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best, history = state["epoch"], state["best"], state["history"]
+        if "noisy" in state:
+            noisy.load_state_dict(state["noisy"])
         say(f"resuming {resume} after epoch {start_epoch}")
     prepare_model(model, device, precision)
+    noisy.to(device)
     move_optimizer_state(optimizer, device)
     say(f"model {config.arch}{'+' + config.vgg if model.vgg is not None else ''}: {count_parameters(model):,} parameters")
 
@@ -86,12 +91,13 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
     calibration = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(config.seed))[: config.bn_recalibration]
     metrics_path = config.run_dir / "metrics.csv"
+    given = train_votes.argmax(1) if config.labels != "majority" else train_y
     for epoch in range(start_epoch, config.epochs):
         started = time.time()
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
         order = epoch_order(train_votes.argmax(1) if config.labels != "majority" else train_y, config.balance, generator)
-        targets = epoch_targets(train_y, train_votes, config.labels, generator)
+        targets = noisy.targets(epoch_targets(train_y, train_votes, config.labels, generator))
         model.train()
         total_loss, total_hits, seen = 0.0, 0, 0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=True if config.quiet else None, leave=False)
@@ -104,8 +110,9 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             images = ((images - mean) / std).contiguous(memory_format=memory_format_for(device, precision))
             labels = targets[index].to(device, non_blocking=True)
             with autocast(device, precision):
-                logits = model(images)
-            loss = F.cross_entropy(logits.float(), labels, weight=loss_weights, label_smoothing=config.label_smoothing)
+                hidden = model.hidden(images)
+                logits = model.head[-1](hidden)
+            loss = noisy.loss(logits.float(), hidden, labels, index, epoch + step / steps_per_epoch, loss_weights, config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -128,8 +135,11 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss}
             save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
         save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command),
-                        optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history, "config": asdict(config)})
+                        optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history,
+                                                                       "config": asdict(config), "noisy": noisy.state_dict()})
         write_metrics_csv(metrics_path, history)
+        if config.noisy_labels != "none":
+            noisy.write_table(config.run_dir / "noisy.csv", train_sources, given)
     say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
     return best
 
@@ -158,7 +168,7 @@ def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
 
 
 def prepare_splits(dataset: Dataset, config: TrainConfig, say):
-    """Decoded train (images, labels, votes) and validation (images, labels) tensors.
+    """Decoded train (images, labels, votes, the images' paths) and validation (images, labels) tensors.
 
     Validation is the val split, else test, else a held-out fraction; it scores labelled faces only,
     and so does training in ``majority`` mode (the soft modes also learn from FER+'s faces without
@@ -185,6 +195,9 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
     progress = not config.quiet
     train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.decode_threads, progress)
     val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.decode_threads, progress)
+    kept = train_samples if not skipped_train else \
+        [s for s in train_samples if decode_image(s.source, config.image_size, config.channels) is not None]  # a second pass only then
+    train_sources = [str(s.source) if isinstance(s.source, Path) else f"CSV row of pixels {i}" for i, s in enumerate(kept)]
     if skipped_train or skipped_val:
         say(f"skipped {skipped_train + skipped_val} unreadable images ({skipped_train} train, {skipped_val} validation)")
     if len(train_y) == 0 or len(val_y) == 0:
@@ -195,11 +208,11 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
                           "a model trained on them would answer it for every face")
     if config.equalize:
         train_x, val_x = equalize(train_x), equalize(val_x)
-    return train_x, train_y, train_votes, val_x, val_y, val_source
+    return train_x, train_y, train_votes, train_sources, val_x, val_y, val_source
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(modules: list[torch.nn.Module], config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay)
     if config.optimizer == "adam":
