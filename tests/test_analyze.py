@@ -451,7 +451,7 @@ def test_already_done_names_another_model_and_a_setting_older_results_lack(one_f
                                               ({"det_threshold": 1.5}, "det_threshold 1.5: must be at least 0 and at most 1"),
                                               ({"fps": float("nan")}, "fps nan: not a finite number"),
                                               ({"bin_s": 0}, "bin_s 0: must be above 0"),
-                                              ({"batch_size": "64"}, "batch_size '64': not a finite number")])
+                                              ({"batch_size": "64"}, "batch_size: a number, not the text '64'")])
 def test_the_library_refuses_the_options_the_command_refuses(tmp_path, options, message):
     with pytest.raises(VidemoError, match=re.escape(message)):  # before any model loads or video is read
         videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)

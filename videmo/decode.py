@@ -82,8 +82,26 @@ def open_video(path: Path) -> VideoInfo:
     return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
 
 
-def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None) -> np.ndarray:
-    """Indices of the frames to analyse: all, every Nth, or about ``fps`` per second of video."""
+def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None, start_s: float | None = None,
+                  end_s: float | None = None) -> np.ndarray:
+    """Indices of the frames to analyse: all, every Nth, or about ``fps`` per second of video; with
+    ``start_s`` or ``end_s``, those whose time in the index's frame rate (frame / fps) lies in
+    [start_s, end_s). The sampling keeps its grid from the video's first frame."""
+    picks = sampled_frames(info, fps, every)
+    if start_s is None and end_s is None:
+        return picks
+    if not info.fps:
+        raise VidemoError(f"{info.path}: --start and --end need the video's frame rate, which its container does not give")
+    times = picks / info.fps
+    kept = picks[(times >= (start_s or 0.0) - 1e-9) & (times < (end_s if end_s is not None else np.inf) - 1e-9)]
+    if not len(kept):
+        raise VidemoError(f"{info.path}: no frame to analyse from {start_s or 0:g} s to {end_s if end_s is not None else 'the end'}"
+                          f"{' s' if end_s is not None else ''} (the video lasts {info.duration_s:.3g} s)")
+    return kept
+
+
+def sampled_frames(info: VideoInfo, fps: float | None = None, every: int | None = None) -> np.ndarray:
+    """Indices of all frames, every Nth, or about ``fps`` per second of video."""
     if fps is not None and every is not None:
         raise VidemoError("--fps and --every cannot be used together")
     if every is not None:

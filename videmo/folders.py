@@ -128,9 +128,10 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         write_frames_csv(result.frames, partial / FRAMES_CSV)
         write_timeline_csv(result.timeline, partial / TIMELINE_CSV)
         write_episodes_csv(result.episodes, partial / EPISODES_CSV)
-        title = printable(result.info.path.name)
-        write_timeline_png(result.frames, partial / TIMELINE_PNG, title, result.episodes)
-        write_faces_png(result.faces, result.summary.tracks, partial / FACES_PNG, title)
+        if result.summary.settings.get("plots", True):  # --no-plots: a large batch's CSVs without the figures
+            title = printable(result.info.path.name)
+            write_timeline_png(result.frames, partial / TIMELINE_PNG, title, result.episodes)
+            write_faces_png(result.faces, result.summary.tracks, partial / FACES_PNG, title)
         if result.annotated is not None:
             shutil.move(result.annotated, partial / ANNOTATED_MP4)
         result.summary.files = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
@@ -143,7 +144,8 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
         else:
             os.replace(partial, folder)
     except OSError as e:
-        if results_of(folder) == printable(str(result.info.path)):  # another run on the same -o finished it first
+        # another run on the same -o finished it first; when overwriting, the results there are the old ones
+        if not overwrite and results_of(folder) == printable(str(result.info.path)):
             result.notes.append(f"{printable(result.info.path.name)}: done by another run meanwhile; its results in {folder} are kept")
             return
         raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None

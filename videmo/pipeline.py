@@ -77,7 +77,7 @@ class Analyzer:
         """Analyse one video; with ``annotate_to``, also stream the annotated video there."""
         started = time.perf_counter()
         info = open_video(path)
-        indices = select_frames(info, self.options.fps, self.options.every)
+        indices = select_frames(info, self.options.fps, self.options.every, self.options.start_s, self.options.end_s)
         tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
         sheet, notes = FaceSheet(), []
         annotated = None
