@@ -26,6 +26,7 @@ from .batch import build_index, read_failed
 from .checkpoint import CLASSES
 from .errors import VidemoError, printable
 from .files import written_atomically
+from .options import words
 from .results import RESULT_SETTINGS, SUMMARY_JSON, read_summary
 from .write import (ANNOTATED_MP4, EMOTION_COLOURS, EPISODES_CSV, FACES_PNG, FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG,
                     read_episodes)
@@ -239,7 +240,7 @@ def runs_table(summaries: dict[str, dict]) -> str:
     groups: Counter = Counter()
     for summary in summaries.values():
         model, settings = (part if isinstance(part, dict) else {} for part in (summary.get("model"), summary.get("settings")))
-        shown = [f"{s} {settings[s]}" for s in (*RESULT_SETTINGS, "device", "precision") if s in settings]
+        shown = [f"{s} {words(settings[s])}" for s in (*RESULT_SETTINGS, "device", "precision") if s in settings]
         key = (str(model.get("name")), str(model.get("arch")), str(model.get("image_size")), str(model.get("sha256", ""))[:12],
                ", ".join(shown), str(summary.get("videmo_version")))
         groups[key] += 1

@@ -5,22 +5,37 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .aggregate import FRAME_DTYPES, TIMELINE_COLUMNS, tracked
 from .checkpoint import CLASSES
-from .episodes import EPISODE_DTYPES
+from .episodes import EPISODE_DTYPES, frame_step
 from .errors import VidemoError, printable
 from .results import SUMMARY_JSON, Summary, read_summary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG = "frames.csv", "timeline.csv", "timeline.png"
 FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
 OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
 RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string", "short_track": "bool"}  # frames.csv: the raw table, the episodes' label, the flag
-# One colour per emotion, the same in every plot.
-EMOTION_COLOURS = {"surprise": "#f2c14e", "fear": "#7b4fa0", "disgust": "#5a8f29", "happiness": "#e8702a",
-                   "sadness": "#3b6fb6", "anger": "#c62828", "neutral": "#9e9e9e"}
+# One colour per emotion, the same in every figure, the annotated video and report.html: Okabe and Ito's
+# palette for colour-blind readers (six of its colours; its yellow, which white shows poorly, left out)
+# and a light grey for neutral, where their grey looked like fear's purple under deuteranopia. No two
+# emotions come closer than 17 CIELAB units for normal, protanopic or deuteranopic sight (tests/test_figures.py).
+EMOTION_COLOURS = {"surprise": "#56B4E9", "fear": "#CC79A7", "disgust": "#009E73", "happiness": "#E69F00",
+                   "sadness": "#0072B2", "anger": "#D55E00", "neutral": "#CCCCCC"}
+
+
+def ink(colour: str) -> str:
+    """Black or white, whichever reads better as text on ``colour`` (a '#rrggbb'), by its WCAG luminance."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#000000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
 
 
 def write_frames_csv(frames: pd.DataFrame, path: Path) -> None:
@@ -43,44 +58,64 @@ TIMELINE_FACES = 6  # panels in timeline.png: the faces seen in most frames
 
 
 def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: pd.DataFrame) -> None:
-    """Each track's emotion probabilities over time, stacked to 1, one panel per track
-    (the ``TIMELINE_FACES`` seen in most frames), its episodes as a band of colours beneath.
-    Drawn on a Figure of its own, not pyplot's: a notebook's backend is left as it was."""
+    timeline_figure(frames, title, episodes).savefig(path, dpi=100)
+
+
+def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) -> Figure:
+    """Each track's emotion probabilities over time, stacked to 1, one panel per track (the
+    ``TIMELINE_FACES`` seen in most frames), and beneath it a band of its episodes on an axis of its
+    own, each named where it is wide enough. A Figure of its own, not pyplot's: a notebook's backend
+    is left as it was."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     faces = tracked(frames)
     counts = faces["face_id"].value_counts()
     shown = sorted(counts.index[:TIMELINE_FACES].tolist())
     panels = max(len(shown), 1)
-    figure = Figure(figsize=(10, 1.9 * panels + 1.2))
-    axes = figure.subplots(panels, 1, sharex=True, squeeze=False)
-    end = max(float(frames["time_s"].max()) if len(frames) else 0.0, 1e-3)
-    for axis, face_id in zip(axes[:, 0], shown or [None]):
+    figure = Figure(figsize=(10, 2.3 * panels + 1.3))
+    grid = figure.add_gridspec(panels, 1, hspace=0.3)  # a face's probabilities and episodes close together, the faces apart
+    times = frames["time_s"].dropna()
+    start = float(times.min()) if len(times) else 0.0
+    end = max(float(times.max()) + frame_step(frames) if len(times) else 1.0, start + 1e-3)
+    first = None
+    for k, face_id in enumerate(shown or [None]):
+        pair = grid[k].subgridspec(2, 1, height_ratios=[4, 1], hspace=0.08)
+        axis = figure.add_subplot(pair[0], sharex=first)
+        band = figure.add_subplot(pair[1], sharex=axis)
+        first = first or axis
+        axis.set_xlim(start, end)
+        axis.tick_params(labelbottom=False)
         if face_id is None:
-            axis.text(0.5, 0.5, "no face found", ha="center", va="center", transform=axis.transAxes)
+            axis.text(0.5, 0.5, "no face found", ha="center", va="center", transform=axis.transAxes, fontsize=12)
             axis.set_yticks([])
+            axis.tick_params(labelbottom=True)
+            band.remove()
             continue
         rows = faces[faces["face_id"] == face_id].sort_values("time_s")
-        axis.stackplot(rows["time_s"], *(rows[c] for c in CLASSES), colors=[EMOTION_COLOURS[c] for c in CLASSES],
-                       labels=list(CLASSES), step="mid", alpha=0.9)
-        mine = episodes[episodes["face_id"] == face_id]
-        axis.broken_barh(list(zip(mine["t_start"], mine["duration_s"])), (-0.16, 0.12),
-                         facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]])
-        axis.set_ylim(-0.18, 1)
+        axis.stackplot(rows["time_s"], *(rows[c] for c in CLASSES), colors=[EMOTION_COLOURS[c] for c in CLASSES], step="mid")
+        axis.set_ylim(0, 1)
         axis.set_yticks([0, 0.5, 1])
-        axis.set_ylabel(f"face {face_id}\np(emotion)")
-        axis.margins(x=0)
-    for axis in axes[:, 0]:
-        axis.set_xlim(0, end)
-    axes[-1, 0].set_xlabel("time (s)")
+        axis.set_ylabel(f"face {face_id}\np(emotion)", fontsize=10)
+        mine = episodes[episodes["face_id"] == face_id]
+        band.broken_barh(list(zip(mine["t_start"], mine["duration_s"])), (0, 1), facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]],
+                         edgecolor="white", linewidth=0.8)
+        for episode in mine.itertuples(index=False):  # named where the name fits (the axes are about 880 px wide, a letter at 9 pt 7 px)
+            if episode.duration_s / (end - start) * 10 * 88 > 7.5 * len(episode.emotion) + 10:
+                band.text(episode.t_start + episode.duration_s / 2, 0.5, episode.emotion, ha="center", va="center", fontsize=9,
+                          color=ink(EMOTION_COLOURS[episode.emotion]))
+        band.set_ylim(0, 1)
+        band.set_yticks([])
+        band.set_ylabel("episodes", rotation=0, ha="right", va="center", fontsize=9)
+        band.tick_params(labelbottom=k == len(shown) - 1)
+    figure.axes[-1].set_xlabel("time in the video (s)")
     hidden = len(counts) - len(shown)
     suffix = f" ({len(shown)} of {len(counts)} faces, those seen longest)" if hidden > 0 else ""
-    figure.suptitle(f"{title}{suffix}", fontsize=11)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    if handles:
-        figure.legend(handles, labels, loc="upper center", ncol=len(CLASSES), bbox_to_anchor=(0.5, 0.965), fontsize=9, frameon=False)
-    figure.tight_layout(rect=(0, 0, 1, 0.93))
-    figure.savefig(path, dpi=100)
+    figure.suptitle(f"{title}{suffix}", fontsize=12)
+    figure.legend([Patch(color=EMOTION_COLOURS[c]) for c in CLASSES], list(CLASSES), loc="upper center", ncol=len(CLASSES),
+                  bbox_to_anchor=(0.5, 1 - 0.45 / figure.get_figheight()), fontsize=10, frameon=False)
+    figure.subplots_adjust(left=0.1, right=0.98, top=1 - 0.85 / figure.get_figheight(), bottom=0.55 / figure.get_figheight())
+    return figure
 
 
 NO_RESULTS = "no results here (expected a folder written by 'videmo analyze')"
