@@ -213,7 +213,7 @@ def test_a_read_only_file_system_met_mid_write_fails_that_video_in_one_line(one_
     run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", out, "-q", "--no-report")
     assert run.exit_code == 1
     assert run.stderr.splitlines() == [f"videmo: error: {out / one_face_video.stem}: cannot write results (Read-only file system)",
-                                       "videmo: 1 input(s) failed"]
+                                       "videmo: 1 input failed"]
     assert not (out / one_face_video.stem).exists() and not [p for p in entries(out) if p.startswith(".")]
 
 

@@ -17,13 +17,18 @@ from .aggregate import most_common
 from .checkpoint import CLASSES
 from .errors import VidemoError, printable
 from .files import written_atomically
-from .results import read_summary
+from .options import words
+from .results import SETTINGS_BEFORE, read_summary
 from .write import EPISODES_CSV, read_episodes, results_folders
 
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"
+# How each video was analysed, on each of its rows: what makes one video's numbers comparable with
+# another's (how often frames were analysed and searched, the part of the video, the episodes'
+# settings, the shortest track, the model). Empty where a setting is not set or predates it.
+SETTING_COLUMNS = ["fps", "every", "start_s", "end_s", "detect_every", "smooth_s", "min_episode_s", "min_track_s", "model", "model_sha256"]
 INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
                  "dominant_emotion", *[f"share_{c}" for c in CLASSES], *[f"episodes_{c}" for c in CLASSES],
-                 *[f"raw_share_{c}" for c in CLASSES]]
+                 *[f"raw_share_{c}" for c in CLASSES], *SETTING_COLUMNS]
 FAILED_COLUMNS = ["video", "error"]
 
 
@@ -31,7 +36,7 @@ def index_rows(folder: Path) -> list[dict]:
     """The rows of one results folder: one per face, or one with empty face fields when it has none."""
     summary = read_summary(folder)
     video = {"video": summary["video"]["path"], "folder": printable(folder.name), "duration_s": summary["video"]["duration_s"],
-             "frames_analysed": summary["counts"]["frames_analysed"]}
+             "frames_analysed": summary["counts"]["frames_analysed"], **made_with(summary)}
     episodes = read_episodes(folder) if (folder / EPISODES_CSV).is_file() else None
     rows = []
     for track in summary["tracks"]:
@@ -44,6 +49,49 @@ def index_rows(folder: Path) -> list[dict]:
                      **{f"episodes_{c}": (int(counts.get(c, 0)) if counts is not None else None) for c in CLASSES},
                      **{f"raw_share_{c}": raw[c] for c in CLASSES}})
     return rows or [video]
+
+
+def made_with(summary: dict) -> dict:
+    """The SETTING_COLUMNS of one results folder, from its summary (those from before a setting: what they were made with)."""
+    settings, model = (part if isinstance(part, dict) else {} for part in (summary.get("settings"), summary.get("model")))
+    settings = {**SETTINGS_BEFORE, **settings}  # an edited model or settings leaves these columns empty, not the row out
+    return {**{name: settings.get(name) for name in SETTING_COLUMNS[:-2]}, "model": model.get("name"), "model_sha256": model.get("sha256")}
+
+
+def mixed_settings(index: pd.DataFrame) -> str | None:
+    """A line saying which SETTING_COLUMNS differ between the batch's videos, with how many videos
+    have each value, or None when they all agree: such numbers are not comparable as they stand."""
+    videos = index.drop_duplicates("folder").astype(object).where(index.drop_duplicates("folder").notna(), None)
+    mixed = []
+    for group, columns in SETTING_GROUPS.items():
+        if not set(columns) <= set(videos.columns):
+            continue
+        values = videos[columns].apply(lambda row: setting_words(group, *row), axis=1).value_counts(sort=False)  # in table order
+        if len(values) > 1:
+            mixed.append(f"{group} " + " / ".join(f"{value} ({count} video{'' if count == 1 else 's'})" for value, count in values.items()))
+    if not mixed:
+        return None
+    return f"this batch mixes settings, so its videos' numbers are not comparable as they stand: {'; '.join(mixed)} (see index.csv's last columns)"
+
+
+# The settings the closing warning compares, as one reader thinks of them.
+SETTING_GROUPS = {"sampling": ["fps", "every"], "part": ["start_s", "end_s"], "detection": ["detect_every"],
+                  "episodes": ["smooth_s", "min_episode_s"], "shortest track": ["min_track_s"], "model": ["model", "model_sha256"]}
+
+
+def setting_words(group: str, first: object, second: object | None = None) -> str:
+    """One video's value of a SETTING_GROUPS group, in words."""
+    if group == "sampling":
+        return f"fps {words(first)}" if first is not None else f"1 frame in {words(second)}" if second not in (None, 1) else "every frame"
+    if group == "part":
+        return "whole video" if first is None and second is None else f"{words(first or 0)}-{words(second) if second is not None else 'end'} s"
+    if group == "detection":
+        return "searched every frame" if first in (None, 1) else f"searched 1 frame in {words(first)}"
+    if group == "episodes":
+        return f"smooth {words(first)} s, min episode {words(second)} s"
+    if group == "model":
+        return f"{words(first)} {str(second)[:8]}"
+    return "none" if first is None else f"{words(first)} s"
 
 
 def headline(track: dict, episodes: pd.DataFrame | None) -> tuple[str | None, dict | None, dict]:
@@ -69,7 +117,8 @@ def build_index(output: Path) -> pd.DataFrame:
             rows += index_rows(folder)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a folder someone edited: left out, not stopping the batch
             continue
-    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", **{f"episodes_{c}": "Int64" for c in CLASSES}})
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", "every": "Int64", "detect_every": "Int64",
+                                                            **{f"episodes_{c}": "Int64" for c in CLASSES}})
 
 
 def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[str, str], report: bool = True) -> None:
@@ -113,4 +162,5 @@ def read_index(output: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise VidemoError(f"{path}: no batch index here (expected an output folder of 'videmo analyze')")
     return pd.read_csv(path, dtype={"face_id": "Int64", "video": "string", "folder": "string", "dominant_emotion": "string",
+                                    "every": "Int64", "detect_every": "Int64", "model": "string", "model_sha256": "string",
                                     **{f"episodes_{c}": "Int64" for c in CLASSES}})

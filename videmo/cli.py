@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import VidemoError, check_creatable
+from .errors import VidemoError, check_creatable, printable
 from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
                       PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
 from .signals import one_line_errors
@@ -195,9 +195,70 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
 
         failed = analyze_on_ray(list(paths), output, options, RayOptions(ray_address, **per_worker),
                                 overwrite=overwrite, quiet=quiet, report=report, html_report=not no_report)
+    warn_if_mixed(output)
     if failed:
-        click.echo(f"videmo: {failed} input(s) failed", err=True)
+        click.echo(f"videmo: {plural(failed, 'input')} failed", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True)
+@click.option("--smooth", "smooth_s", type=Number(0), help="Seconds of the centred smoothing window [default: each folder's own].")
+@click.option("--min-episode", "min_episode_s", type=Number(0), help="Shortest episode, seconds [default: each folder's own].")
+@click.option("--bin", "bin_s", type=Number(0, min_open=True), help="Timeline bin, seconds [default: each folder's own].")
+@click.option("--plots/--no-plots", default=None, help="Write timeline.png and faces.png, or not [default: as each folder has them].")
+@click.option("--no-report", is_flag=True, help="Do not rewrite report.html beside the batch table.")
+@one_line_errors
+def episodes(results, no_report, **changes):
+    """Rebuild episodes, timeline, summary and plots from saved results, in seconds: no decoding or detection.
+
+    RESULTS are results folders, or output folders of 'videmo analyze' (each of their results folders);
+    the batch tables beside them are rebuilt after.
+    """
+    from pathlib import Path
+
+    from .batch import INDEX_CSV, update_index
+    from .reanalysis import changed_words, reanalyze, results_in
+    from .write import read_results_summary
+
+    changes = {name: value for name, value in changes.items() if value is not None}
+    folders, errors = results_in(list(results))
+    for line in errors:
+        click.echo(f"videmo: error: {line}", err=True)
+    for folder in folders:
+        try:
+            before = read_results_summary(folder).get("settings", {})
+            result = reanalyze(folder, **changes)
+        except VidemoError as e:
+            errors.append(str(e))
+            click.echo(f"videmo: error: {e}", err=True)
+            continue
+        counts = result.summary.counts
+        click.echo(printable(f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
+                             f"({changed_words(before, result.summary.settings)})"))
+    for output in dict.fromkeys(folder.parent for folder in folders):
+        if (output / INDEX_CSV).is_file():  # an output folder of 'videmo analyze': its batch tables follow
+            update_index(output, [], {}, report=not no_report)
+            warn_if_mixed(output)
+    if errors:
+        click.echo(f"videmo: {plural(len(errors), 'input')} failed", err=True)
+        sys.exit(1)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def warn_if_mixed(output) -> None:
+    """The closing warning of a batch whose videos were analysed with settings that make their numbers incomparable."""
+    from .batch import mixed_settings, read_index
+
+    try:
+        warning = mixed_settings(read_index(output))
+    except VidemoError:  # no batch table (nothing was written)
+        return
+    if warning:
+        click.echo(f"videmo: warning: {printable(warning)}", err=True)
 
 
 @main.command()

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import VidemoError
-from .options import AnalyzeOptions
+from .errors import VidemoError, printable
+from .options import AnalyzeOptions, words
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,24 +77,19 @@ def holds_foreign_files(folder: Path) -> bool:
 
 # The settings that change what a results folder holds (not how fast it was made); the model is
 # compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
-RESULT_SETTINGS = ("fps", "every", "detect_width", "min_face", "det_threshold", "detect_every", "margin", "mirror", "bin_s", "smooth_s",
-                   "min_episode_s", "annotate")
+RESULT_SETTINGS = ("fps", "every", "start_s", "end_s", "detect_width", "min_face", "det_threshold", "detect_every", "margin", "mirror",
+                   "bin_s", "smooth_s", "min_episode_s", "annotate", "plots")
+# Those that ``videmo episodes`` changes from frames.csv alone, without decoding, and the option of each.
+EPISODE_SETTINGS = {"smooth_s": "--smooth", "min_episode_s": "--min-episode", "bin_s": "--bin", "plots": "--plots"}
 # What results folders made before a setting existed were made with.
-SETTINGS_BEFORE = {"mirror": False, "detect_every": 1}
+SETTINGS_BEFORE = {"mirror": False, "detect_every": 1, "start_s": None, "end_s": None, "plots": True}
 
 
 def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:
     """', made with other settings (fps 5 now not set, ...)' when ``folder``'s results were made otherwise,
     by another model included (``model``: the name and sha256 of the one used now), else ''. Values in
-    words: an unset one is 'not set', a whole number has no '.0'; booleans read True and False."""
-
-    def shown(value) -> str:
-        if value is None:
-            return "not set"
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value)
-
+    words (``options.words``); booleans read True and False. Where only the episodes' settings differ,
+    it names the ``videmo episodes`` command that rebuilds them from frames.csv."""
     try:
         summary = read_summary(folder)
         earlier = {**SETTINGS_BEFORE, **summary["settings"]}
@@ -103,11 +98,24 @@ def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, st
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
     now = asdict(options)
-    changed = [f"{setting} {shown(earlier.get(setting))} now {shown(now[setting])}" for setting in RESULT_SETTINGS
-               if setting in earlier and earlier[setting] != now[setting]]
+    differ = [setting for setting in RESULT_SETTINGS if setting in earlier and earlier[setting] != now[setting]]
+    changed = [f"{setting} {words(earlier.get(setting))} now {words(now[setting])}" for setting in differ]
     if model is not None and isinstance(sha256, str) and sha256 != model[1]:  # a default model replaced by an update, say
-        changed.insert(0, f"model {shown(name)} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
-    return f", made with other settings ({', '.join(changed)})" if changed else ""
+        changed.insert(0, f"model {words(name)} now {model[0]}" if name != model[0] else f"model {name} sha256 {sha256[:8]} now {model[1][:8]}")
+    if not changed:
+        return ""
+    if len(changed) == len(differ) and set(differ) <= set(EPISODE_SETTINGS):
+        flags = " ".join(episode_flag(setting, now[setting]) for setting in differ)
+        return (f", made with other settings ({', '.join(changed)}; 'videmo episodes {printable(str(folder))} {flags}' "
+                "rebuilds its episodes, timeline and plots from frames.csv in seconds)")
+    return f", made with other settings ({', '.join(changed)})"
+
+
+def episode_flag(setting: str, value: object) -> str:
+    """The ``videmo episodes`` option that sets ``setting`` to ``value``."""
+    if setting == "plots":
+        return "--plots" if value else "--no-plots"
+    return f"{EPISODE_SETTINGS[setting]} {words(value)}"
 
 
 def model_identity(weights: str | None) -> tuple[str, str] | None:
