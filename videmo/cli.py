@@ -234,6 +234,8 @@ def episodes(results, no_report, **changes):
             click.echo(f"videmo: error: {e}", err=True)
             continue
         counts = result.summary.counts
+        for note in result.notes:
+            click.echo(f"videmo: note: {printable(note)}")
         click.echo(printable(f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
                              f"({changed_words(before, result.summary.settings)})"))
     for output in dict.fromkeys(folder.parent for folder in folders):

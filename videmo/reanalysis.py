@@ -56,8 +56,11 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
     saved["counts"] = {**(saved["counts"] or {}), "tracks": int(tracked(faces)["face_id"].nunique()),
                        "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()), "episodes": int(len(episodes))}
     saved["tracks"] = track_summaries(frames)
-    result = VideoResult(info, frames, timeline(frames, options.bin_s, info.duration_s), Summary(**saved),
-                         face_sheet(folder), episodes)
+    sheet = face_sheet(folder)
+    result = VideoResult(info, frames, timeline(frames, options.bin_s, info.duration_s), Summary(**saved), sheet, episodes)
+    if options.plots and saved["tracks"] and not sheet.best:
+        result.notes.append(f"{printable(str(folder))}: faces.png's tiles are empty: its face crops are not in the folder "
+                            "(no faces.png, or one from before they were kept); 'videmo analyze --overwrite' redraws them")
     if (folder / ANNOTATED_MP4).is_file():  # carried over: the boxes' colours are the single-frame labels', unchanged
         result.annotated = carried(folder / ANNOTATED_MP4, hidden(folder, "annotated", suffix=".mp4"))
     try:
@@ -104,8 +107,10 @@ def results_in(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def changed_words(before: dict, after: dict) -> str:
-    """'smooth_s 0.5 now 1, bin_s 1 now 2' for the episode settings that differ, or 'the same settings'."""
+    """'smooth_s 0.5 now 1, bin_s 1 now 2' for the episode settings that differ (the shortest track too: results
+    from before it get today's), or 'the same settings'."""
     before = {**SETTINGS_BEFORE, **before}
-    changed = [f"{name} {words(before.get(name))} now {words(after.get(name))}" for name in EPISODE_SETTINGS if before.get(name) != after.get(name)]
+    changed = [f"{name} {words(before.get(name))} now {words(after.get(name))}" for name in (*EPISODE_SETTINGS, "min_track_s")
+               if before.get(name) != after.get(name)]
     return ", ".join(changed) or "the same settings"
 
