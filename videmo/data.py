@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CLASSES
-from .errors import VidemoError
+from .errors import VidemoError, printable
 from .options import LAYOUTS, SPLITS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"}
+NOT_DATA = {"thumbs.db", "desktop.ini"}  # what file managers leave in folders: never noted
+NAMES_SHOWN = 3  # the files a note names, before 'and N more'
 RAFDB_LABELS = Path("basic/EmoLabel/list_patition_label.txt")
 FER_CSV_NAME = "fer2013.csv"  # the CSV that a FER2013 folder holds
 # FER2013's CSV numbers its classes 0..6 as angry, disgust, fear, happy, sad, surprise, neutral.
@@ -76,11 +79,15 @@ class Dataset:
 
 def detect_layout(root: Path) -> str:
     if root.is_file():
+        if root.name == "label.csv" and root.parent.name in FERPLUS_SPLITS:
+            raise DatasetError(f"{root}: FER+'s label file; give the folder that holds {root.parent.name}/ ({root.parent.parent})")
         if root.suffix.lower() == ".csv":
             return "fer-csv"
+        if root.suffix.lower() in ARCHIVE_SUFFIXES:
+            raise DatasetError(f"{root}: an archive; unpack it and give the folder")
         raise DatasetError(f"{root}: a dataset is a folder or FER2013's CSV file")
     if not root.is_dir():
-        raise DatasetError(f"{root}: dataset not found")
+        raise DatasetError(f"{root}: not a regular file or folder" if root.exists() else f"{root}: dataset not found")
     if (root / RAFDB_LABELS).is_file():
         return "rafdb"
     if any((root / name / "label.csv").is_file() for name in FERPLUS_SPLITS):
@@ -111,7 +118,10 @@ def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
         raise DatasetError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     dataset = readers[layout](root)
     if not dataset.samples:
-        raise DatasetError(f"{root}: no labelled images found ({layout} layout)")
+        shown = dataset.notes[:NAMES_SHOWN] + ([f"and {count(len(dataset.notes) - NAMES_SHOWN, 'more note')}"]
+                                               if len(dataset.notes) > NAMES_SHOWN else [])
+        why = f": {'; '.join(shown)}" if shown else ""
+        raise DatasetError(f"{root}: no labelled images found ({layout} layout){why}")
     return dataset
 
 
@@ -170,7 +180,7 @@ def read_ferplus(root: Path) -> Dataset:
         label_file = root / folder / "label.csv"
         if not label_file.is_file():
             continue
-        unusable = missing = no_majority = 0
+        unusable, missing, listed, no_majority = 0, [], set(), 0
         for number, row in enumerate(csv.reader(io.StringIO(read_text(label_file))), 1):
             if not row:
                 continue
@@ -185,17 +195,23 @@ def read_ferplus(root: Path) -> Dataset:
                                    f"and {len(FERPLUS_VOTES)} vote counts)") from None
             label, votes = ferplus_votes(counts)
             path = root / folder / row[0].strip()
+            listed.add(path.name)
             if votes is None:
                 unusable += 1
             elif not path.is_file():
-                missing += 1
+                missing.append(path)
             else:
                 no_majority += label == NO_LABEL
                 samples.append(Sample(path, label, split, votes))
+        if not listed:
+            notes.append(f"{label_file}: no rows")
+        unlisted = [p for p in visible_files(root / folder, recursive=False) if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in listed]
         if unusable:
             notes.append(f"{folder}: {unusable} faces left out, no usable emotion vote (contempt, unknown or not a face)")
         if missing:
-            notes.append(f"{folder}: {missing} listed images not found")
+            notes.append(f"{folder}: {len(missing)} listed images not found ({names(missing)})")
+        if unlisted:
+            notes.append(f"{folder}: {count(len(unlisted), 'image')} not in its label.csv left out, unlabelled ({names(unlisted)})")
         if no_majority:
             notes.append(f"{folder}: {no_majority} faces have no majority emotion: they train with --labels probability "
                          "or crossentropy and are never scored")
@@ -203,19 +219,19 @@ def read_ferplus(root: Path) -> Dataset:
 
 
 def read_numbered(root: Path) -> Dataset:
-    samples = []
+    samples, notes = [], []
     for split, folder in split_folders(root).items():
-        for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+        for class_dir in class_folders(folder, notes):
             if not class_dir.name.isdigit() or not 1 <= int(class_dir.name) <= len(CLASSES):
                 raise DatasetError(f"{class_dir}: class folder must be numbered 1..{len(CLASSES)} (RAF-DB order)")
-            samples += [Sample(p, int(class_dir.name) - 1, split) for p in image_files(class_dir)]
-    return Dataset(root, "numbered", samples)
+            samples += [Sample(p, int(class_dir.name) - 1, split) for p in class_images(class_dir, notes)]
+    return Dataset(root, "numbered", samples, notes)
 
 
 def read_class_folders(root: Path) -> Dataset:
     samples, notes = [], []
     for split, folder in split_folders(root).items():
-        for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+        for class_dir in class_folders(folder, notes):
             key = class_dir.name.lower()
             if key not in CLASS_ALIASES:
                 raise DatasetError(f"{class_dir}: unknown class {class_dir.name!r}; expected one of {', '.join(CLASSES)} or a common alias")
@@ -223,8 +239,48 @@ def read_class_folders(root: Path) -> Dataset:
                 notes.append(f"{class_dir}: class {class_dir.name!r} is not one of the seven emotions; skipped")
                 continue
             label = CLASSES.index(CLASS_ALIASES[key])
-            samples += [Sample(p, label, split) for p in image_files(class_dir)]
+            samples += [Sample(p, label, split) for p in class_images(class_dir, notes)]
     return Dataset(root, "folders", samples, notes)
+
+
+def class_folders(split_folder: Path, notes: list[str]) -> list[Path]:
+    """The class folders of a split folder (hidden ones are not); images beside them have no label,
+    and are noted as left out rather than passed over in silence."""
+    loose = [p for p in visible_files(split_folder, recursive=False) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if loose:
+        notes.append(f"{split_folder}: {count(len(loose), 'image')} outside the class folders left out, unlabelled ({names(loose)})")
+    return sorted(d for d in split_folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def class_images(class_dir: Path, notes: list[str]) -> list[Path]:
+    """The images under a class folder (recursively); an empty one, and files that are not images, are noted."""
+    files = visible_files(class_dir, recursive=True)
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        notes.append(f"{class_dir}: {count(len(others), 'file')} that {'is' if len(others) == 1 else 'are'} not an image "
+                     f"({', '.join(sorted(IMAGE_SUFFIXES))}) left out ({names(others)})")
+    if not images:
+        notes.append(f"{class_dir}: empty class folder (no images)")
+    return images
+
+
+def visible_files(folder: Path, recursive: bool) -> list[Path]:
+    """Files under ``folder`` that a user put there: not hidden ones (macOS's ``._`` copies, ``.DS_Store``)
+    or what file managers add (``Thumbs.db``), nor anything in a hidden folder."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.name.lower() not in NOT_DATA
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def names(paths: list) -> str:
+    """The first NAMES_SHOWN file names, and how many more."""
+    shown = ", ".join(printable(Path(p).name) for p in paths[:NAMES_SHOWN])
+    return shown + (f" and {len(paths) - NAMES_SHOWN} more" if len(paths) > NAMES_SHOWN else "")
 
 
 def read_fer_csv(root: Path) -> Dataset:
@@ -257,10 +313,6 @@ def read_text(path: Path) -> str:
         raise DatasetError(f"{path}: not a text file") from None
     except OSError as e:
         raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
-
-
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def format_counts(dataset: Dataset) -> str:

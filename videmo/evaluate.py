@@ -30,9 +30,15 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
         raise VidemoError(f"{dataset.root}: no '{wanted}' split here (has {', '.join(available) or 'none'}); choose one with --split")
     meta = checkpoint.meta
     samples = [s for s in dataset.split(split) if s.label != NO_LABEL]  # FER+: the majority label is scored
-    images, labels, _, skipped = decode_samples(samples, meta["image_size"], meta["channels"], workers, progress)
+    unreadable: list[str] = []  # each image skipped, and why: shown with the other notes, in the JSON too
+    images, labels, _, skipped = decode_samples(samples, meta["image_size"], meta["channels"], workers, progress,
+                                                report=lambda line: unreadable.append(line.removeprefix("note: ")))
     if len(labels) == 0:
-        raise VidemoError(f"{dataset.root}: no readable images in the {split} split")
+        if not samples:
+            raise VidemoError(f"{dataset.root}: no labelled images in the {split} split (no face of it has a majority label)")
+        first = unreadable[0].removeprefix("skipped ")
+        raise VidemoError(f"{dataset.root}: no readable images in the {split} split (none of its {len(samples)} could be used; {first}"
+                          f"{', ...' if len(samples) > 1 else ''})")
     torch_device = resolve_device(device)
     model, precision, runtime, note = inference_model(checkpoint.model, torch_device, precision, runtime, torch.get_num_threads())
     mean = torch.tensor(meta["mean"], device=torch_device).view(1, -1, 1, 1)
@@ -41,7 +47,7 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
         images = equalize(images)
     logits = predict(model, images, mean, std, torch_device, precision, batch_size, mirror)
     result = scores(labels, logits.argmax(1), len(meta["classes"]))
-    about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes + ([note] if note else []),
+    about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes + unreadable + ([note] if note else []),
              "counts": dataset.counts().get(split, []), "images": int(len(labels)), "skipped": skipped,
              "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision,
              "runtime": runtime, "mirror": mirror}
