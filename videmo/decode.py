@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VidemoError
-from .probe import (VideoError, VideoInfo, check_file, decoder_cause, frame_stamps, openable, probe_container, quiet_stderr,
-                    stream_size)
+from .probe import (VideoError, VideoInfo, check_file, decoder_cause, frame_stamps, grid_numbers, indexed_by_stream, openable,
+                    probe_container, quiet_stderr, stream_size, streams_note)
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
 
@@ -27,7 +27,7 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpe
 class FrameBatch:
     indices: np.ndarray  # 0-based frame numbers in the video, of the frames that decoded
     times: np.ndarray  # seconds, the decoder's timestamps (PyAV's frame.time)
-    frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation (decord turns the frames)
+    frames: np.ndarray  # uint8 (N, H, W, 3), RGB, displayed orientation (PyAV turns the frames)
     lost: list[tuple[int, float]] = field(default_factory=list)  # (frame, time) of this chunk's frames that did not decode
 
 
@@ -70,16 +70,63 @@ def open_video(path: Path) -> VideoInfo:
             raise VideoError(f"{path}: the video stream holds no frames (truncated?)")
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
-        raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
+        info = indexed_by_pyav(path) if "cannot find video stream" in str(e) else None
+        if info is None:
+            raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
+        return info
     codec, rotation = probe_container(path)
     try:
         height, width = reader[0].shape[:2]
         reader.seek(0)
     except (RuntimeError, decord.DECORDError, IndexError):  # the first frame is damaged: the frames after it may not be
         width, height = stream_size(path, rotation)
+    if rotation in (90, 270):  # decord turns an MP4's frames only, PyAV those of every container
+        width, height = stream_size(path, rotation)
     fps = float(reader.get_avg_fps()) or 0.0
+    frame_count = max(frame_count, streamed_frame_count(path, reader, fps))
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
-    return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation)
+    return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
+
+
+def indexed_by_pyav(path: Path) -> VideoInfo | None:
+    """The video's facts from PyAV, for a video stream whose codec decord's FFmpeg cannot decode (it has no
+    AV1 decoder, PyAV's has dav1d), so that decord finds no video stream; None where PyAV cannot decode it
+    either. The frames are counted by one pass over the stream's packets."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            stream = container.streams.best("video")
+            if stream is None or stream.codec_context is None or stream.time_base is None:
+                return None
+            rate, base, start = stream.average_rate or stream.guessed_rate, stream.time_base, stream.start_time
+            codec = stream.codec_context.codec.canonical_name
+    except (av.FFmpegError, OSError, AttributeError):
+        return None
+    stamps = frame_stamps(path, start)
+    if not stamps:
+        return None
+    fps = float(rate) if rate else 0.0
+    rotation = probe_container(path)[1]
+    width, height = stream_size(path, rotation)
+    duration = float((stamps[-1] - stamps[0]) * base) + (1 / fps if fps else 0.0)
+    return VideoInfo(path, width, height, fps, len(stamps), duration, codec, rotation, streams_note(path))
+
+
+def streamed_frame_count(path: Path, reader, fps: float) -> int:
+    """The frames of a container read as a stream whose index (decord's, made by demuxing) has gaps where damaged
+    data lost packets: counted on the frame rate's grid, the frames of the gaps included; 0 where there is none."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            if not indexed_by_stream(container):
+                return 0
+    except (av.FFmpegError, OSError):
+        return 0
+    times = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0]
+    numbers = grid_numbers(np.sort(times[times >= 0]).tolist(), 1 / fps) if fps else None  # decord's unknown time is -1e14
+    return numbers[-1] + 1 if numbers else 0
 
 
 def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None, start_s: float | None = None,
@@ -173,14 +220,16 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     data) is skipped, as ffmpeg does; from then on each frame is numbered by its timestamp's place among the
     stream's packets (``frame_stamps``), because after damage a decoder also drops the frames that refer to the lost
     one, and delivers others out of order (with B-frames, a damaged keyframe's predecessor came after the next
-    group's first frame): a frame not yet come counts as lost only once ``REORDER_FRAMES`` later ones have. Where
-    the container itself can no longer be read, the index's remaining frames are lost."""
+    group's first frame): a frame not yet come counts as lost only once ``REORDER_FRAMES`` later ones have. In a
+    container read as a stream (Matroska, MPEG-TS), a damaged stretch loses its packets without an error: a jump
+    in the times then numbers the frames by their timestamps too, and the frames of the gap are lost. Where the
+    container itself can no longer be read, the index's remaining frames are lost."""
     import av
 
     wanted, picked = iter(indices.tolist()), set(indices.tolist())
     position = next(wanted, None)
     number, decoded, first_pts = 0, 0, None  # the number of the stream's next frame; frames delivered; the first one's pts
-    numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed
+    numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed or the times jumped
     stamps: list[int] = []  # the stream's packets' pts, in order (with ``numbers``)
 
     held: dict[int, tuple[float, Callable[[], np.ndarray]]] = {}  # frames delivered, waiting for an earlier one
@@ -211,6 +260,17 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
             # Times from the stream's start, as decord's index (and players) count them: the example clip starts at 0.85 s.
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             base = float(stream.time_base) if stream.time_base is not None else None
+            rate = stream.guessed_rate or stream.average_rate
+            step = 1 / float(rate * stream.time_base) if rate and stream.time_base else None  # a frame's duration in pts
+            streamed = step is not None and indexed_by_stream(container)  # a damaged stretch is skipped in silence
+            last_pts = None  # the last delivered frame's, while frames are counted
+
+            def number_by_stamps() -> None:
+                """From now on, number each frame by its pts's place among the stream's frames (``frame_stamps``)."""
+                nonlocal stamps, numbers, window
+                stamps = frame_stamps(info.path, first_pts if first_pts is not None else stream.start_time, step)
+                numbers = {pts: n for n, pts in enumerate(stamps)}
+                window = REORDER_FRAMES if stream.codec_context.has_b_frames else 1
 
             def time_of(n: int, pts: int | None) -> float:
                 return pts * base - start if pts is not None and base is not None else n / info.fps if info.fps else 0.0
@@ -234,11 +294,13 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     out = packet.decode() if packet is not None else stream.codec_context.decode(None)
                 except av.FFmpegError:  # this packet's data is damaged: its frame is lost, the stream goes on
                     if numbers is None:  # counted from the first frame delivered, as until now
-                        stamps = frame_stamps(info.path, first_pts if first_pts is not None else stream.start_time)
-                        numbers = {pts: n for n, pts in enumerate(stamps)}
-                        window = REORDER_FRAMES if stream.codec_context.has_b_frames else 1
+                        number_by_stamps()
                     out = []
                 for frame in out:
+                    if numbers is None and streamed and last_pts is not None and frame.pts is not None \
+                            and frame.pts > last_pts + 1.5 * step:  # a jump: frames lost with their packets, or a variable rate
+                        number_by_stamps()
+                    last_pts = frame.pts if numbers is None else None
                     n = number if numbers is None else numbers.get(frame.pts, -1)
                     if n < number or n in held:  # after damage: later than the window, or a time no packet had
                         continue

@@ -79,7 +79,7 @@ class Analyzer:
         info = open_video(path)
         indices = select_frames(info, self.options.fps, self.options.every, self.options.start_s, self.options.end_s)
         tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
-        sheet, notes = FaceSheet(), []
+        sheet, notes = FaceSheet(), [f"{path.name}: {info.streams_note}"] if info.streams_note else []
         annotated = None
         if annotate_to is not None:
             try:

@@ -10,6 +10,7 @@ MP4 without its moov box and one cut inside its mdat box). ``decode`` opens, ind
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import stat
@@ -21,9 +22,12 @@ from pathlib import Path
 
 from .errors import VidemoError
 
-# The first bytes of the containers, other than MP4/MOV ('ftyp' at offset 4), that decord may open:
-# Matroska/WebM, RIFF (AVI), MPEG program stream, FLV, MPEG transport stream.
-CONTAINER_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV", b"G")
+# The first bytes of the containers, other than MP4/MOV ('ftyp' at offset 4) and MPEG-TS (see is_transport_stream),
+# that decord may open: Matroska/WebM, RIFF (AVI), MPEG program stream, FLV.
+CONTAINER_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV")
+# The first bytes of still (or GIF) images, which a user may have named as a video.
+IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+TS_PACKET = 188
 
 
 class VideoError(VidemoError):
@@ -39,7 +43,8 @@ class VideoInfo:
     frame_count: int
     duration_s: float
     codec: str
-    rotation: int  # degrees clockwise that the player (and decord) turns the stored frames
+    rotation: int  # degrees clockwise that the player (and PyAV) turns the stored frames
+    streams_note: str = ""  # where the file holds more than one video stream: which one is analysed
 
 
 @contextlib.contextmanager
@@ -103,17 +108,26 @@ def decoder_cause(path: Path, error: Exception) -> str:
     """Why decord failed, in the user's terms: its messages name its own source lines, not the file's fault."""
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            head = f.read(2 * TS_PACKET + 1)
         damage = mp4_damage(path) if head[4:8] == b"ftyp" else None
     except OSError as e:  # gone or unreadable since it was opened
         return f"cannot read the file ({e.strerror or e})"
-    if head[4:8] != b"ftyp" and not head.startswith(CONTAINER_MAGIC):
+    image = next((kind for magic, kind in IMAGE_MAGIC.items() if head.startswith(magic)), None)
+    if image is not None or head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return f"a {image or 'WebP'} image, not a video (convert it to a video file first)"
+    if head[4:8] != b"ftyp" and not head.startswith(CONTAINER_MAGIC) and not is_transport_stream(head):
         return "not a video file (unrecognised container)"
     if damage:
         return damage
     if "cannot find video stream" in str(error):
-        return "no video stream in the file (audio only?)"
+        codec = codec_name(path)
+        return "no video stream in the file (audio only?)" if codec == "unknown" else f"no decoder here for its {codec} video stream"
     return "cannot decode: truncated or corrupt video data"
+
+
+def is_transport_stream(head: bytes) -> bool:
+    """Whether ``head`` starts as an MPEG transport stream does: a sync byte every 188 bytes (one alone is a 'G')."""
+    return bool(head) and all(head[i] == 0x47 for i in range(0, len(head), TS_PACKET))
 
 
 def mp4_damage(path: Path) -> str | None:
@@ -135,9 +149,61 @@ def mp4_damage(path: Path) -> str | None:
 
 
 def probe_container(path: Path) -> tuple[str, int]:
-    """Codec (any container) and rotation (MP4/MOV) of the video stream, which decord reports neither of;
-    'unknown' and 0 where they cannot be read."""
-    return codec_name(path), mp4_rotation(path)
+    """Codec and rotation of the video stream, which decord reports neither of; 'unknown' and 0 where they
+    cannot be read. An MP4/MOV's rotation is its track header's; another container's (Matroska's, WebM's)
+    is read off its first frame, where FFmpeg puts the stream's display matrix."""
+    if is_mp4(path):
+        return codec_name(path), mp4_rotation(path)
+    return codec_name(path), first_frame_rotation(path)
+
+
+def streams_note(path: Path) -> str:
+    """Which video stream is analysed, where the file holds several: the one decord and PyAV both pick
+    (FFmpeg's best, the first unless another is marked as the default); '' where it holds one."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            videos, best = list(container.streams.video), container.streams.best("video")
+    except (av.FFmpegError, OSError):
+        return ""
+    if len(videos) < 2 or best is None:
+        return ""
+    which = "the first" if best is videos[0] else f"video stream {videos.index(best) + 1}"
+    size = f"{best.codec_context.width}x{best.codec_context.height}"
+    return f"holds {len(videos)} video streams: {which} ({size}) is analysed, the others are not"
+
+
+def is_mp4(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8)[4:8] == b"ftyp"
+    except OSError:
+        return False
+
+
+# Packets read for the first frame's rotation: past a damaged start, the frames' rotation is 0 as unknown.
+ROTATION_PACKETS = 64
+
+
+def first_frame_rotation(path: Path) -> int:
+    """Degrees clockwise that the player turns the video stream's frames, from the first that decodes; 0
+    where none does within ``ROTATION_PACKETS`` packets."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            stream = container.streams.best("video")
+            stream.thread_count = 1
+            for packet in itertools.islice(container.demux(stream), ROTATION_PACKETS):
+                try:
+                    for frame in packet.decode():
+                        return (-frame.rotation) % 360  # PyAV's angle is counter-clockwise
+                except av.FFmpegError:
+                    continue
+    except (av.FFmpegError, OSError, AttributeError):
+        pass
+    return 0
 
 
 def codec_name(path: Path) -> str:
@@ -167,22 +233,61 @@ def stream_size(path: Path, rotation: int) -> tuple[int, int]:
     return (height, width) if rotation in (90, 270) else (width, height)
 
 
-def frame_stamps(path: Path, start: int | None) -> list[int]:
+def frame_stamps(path: Path, start: int | None, step: float | None = None) -> list[int]:
     """The pts of every frame the video stream holds from ``start`` on, in presentation order: one pass
     over its packets, without decoding (as far as the container can be read). Packets before the first
-    frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames."""
+    frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames.
+    With ``step`` (the frame duration in pts units), a container read as a stream (not MP4/MOV) whose
+    frames lie on that grid but for a few gaps also gets the gaps' frames, at their grid times: their
+    packets were lost with damaged data, which such a demuxer skips in silence."""
     import av
 
     stamps = []
     with openable(path) as name, av.open(name) as container:
         stream = container.streams.best("video")
+        streamed = indexed_by_stream(container)
         try:
             for packet in container.demux(stream):
                 if packet.size and packet.pts is not None and (start is None or packet.pts >= start):
                     stamps.append(packet.pts)
         except av.FFmpegError:
             pass
-    return sorted(stamps)
+    stamps.sort()
+    numbers = grid_numbers(stamps, step) if step and streamed else None
+    if numbers is None:
+        return stamps
+    grid = [stamps[0] + round(n * step) for n in range(numbers[-1] + 1)]
+    for number, pts in zip(numbers, stamps):
+        grid[number] = pts
+    return grid
+
+
+def indexed_by_stream(container) -> bool:
+    """Whether the container's frames are found by reading its stream (Matroska, MPEG-TS, AVI...), where a
+    damaged stretch loses its packets without an error, rather than by an index of every frame (MP4/MOV)."""
+    return "mov" not in container.format.name.split(",")
+
+
+# A stream whose frames lie on its frame rate's grid but for gaps in at most this share of its steps has
+# lost those frames (damaged data); more gaps are a variable frame rate.
+MOST_GAPS = 0.1
+
+
+def grid_numbers(stamps, step: float) -> list[int] | None:
+    """Each of the ascending ``stamps``' frame number on a grid of ``step`` from the first, where the
+    frames lie on it (within a quarter step) and it has gaps, in at most ``MOST_GAPS`` of the steps (and
+    at least one), and fewer frames are missing than given; None otherwise: no gap, or a variable frame rate."""
+    if len(stamps) < 2 or not step or step <= 0:
+        return None
+    offsets = [(pts - stamps[0]) / step for pts in stamps]
+    numbers = [round(offset) for offset in offsets]
+    if any(abs(offset - number) > 0.25 for offset, number in zip(offsets, numbers)):
+        return None
+    steps = [b - a for a, b in zip(numbers, numbers[1:])]
+    gaps = sum(1 for s in steps if s > 1)
+    if min(steps) < 1 or gaps == 0 or gaps > max(1, MOST_GAPS * len(steps)) or numbers[-1] >= 2 * len(stamps):
+        return None  # more frames lost than kept is no stream on a grid: a wrong time, say
+    return numbers
 
 
 def mp4_rotation(path: Path) -> int:
