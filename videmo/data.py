@@ -44,7 +44,7 @@ CLASS_ALIASES = {
 
 
 class DatasetError(VidemoError):
-    pass
+    """A dataset that cannot be read as laid out: its file (and line) and why."""
 
 
 NO_LABEL = -1  # a FER+ face whose annotators reached no majority: trains on its votes, is never scored
@@ -52,6 +52,8 @@ NO_LABEL = -1  # a FER+ face whose annotators reached no majority: trains on its
 
 @dataclass
 class Sample:
+    """One labelled face: where its pixels are, its class, its split and (FER+) its vote shares."""
+
     source: Path | bytes  # an image file, or raw 48x48 grey pixels (FER2013's CSV)
     label: int  # the class, or NO_LABEL
     split: str
@@ -60,12 +62,15 @@ class Sample:
 
 @dataclass
 class Dataset:
+    """A dataset found under ``root``: its samples, and notes on what was left out and why."""
+
     root: Path
     layout: str
     samples: list[Sample]
     notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> list[Sample]:
+        """The samples of split ``name`` (train, val or test)."""
         return [s for s in self.samples if s.split == name]
 
     def counts(self) -> dict[str, list[int]]:
@@ -74,10 +79,12 @@ class Dataset:
         return {sp: [tally[(sp, c)] for c in range(len(CLASSES))] for sp in SPLITS if any(tally[(sp, c)] for c in range(len(CLASSES)))}
 
     def describe(self) -> dict:
+        """Where the data is, its layout, counts per split and class and the class names, for checkpoints."""
         return {"root": str(self.root), "layout": self.layout, "counts": self.counts(), "classes": list(CLASSES)}
 
 
 def detect_layout(root: Path) -> str:
+    """Which of ``LAYOUTS`` ``root`` is in; a DatasetError naming it when none, or when it is a file of another kind."""
     if root.is_file():
         if root.name == "label.csv" and root.parent.name in FERPLUS_SPLITS:
             raise DatasetError(f"{root}: FER+'s label file; give the folder that holds {root.parent.name}/ ({root.parent.parent})")
@@ -111,6 +118,7 @@ def split_folders(root: Path) -> dict[str, Path]:
 
 
 def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
+    """The samples under ``root`` (in ``layout``, else the one found); a DatasetError saying why when there are none."""
     root = Path(root)
     layout = layout or detect_layout(root)
     readers = {"rafdb": read_rafdb, "ferplus": read_ferplus, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
@@ -126,6 +134,7 @@ def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
 
 
 def read_rafdb(root: Path) -> Dataset:
+    """RAF-DB's official layout: its label file, the aligned images (else the original ones)."""
     label_file = root / RAFDB_LABELS
     if not label_file.is_file():
         raise DatasetError(f"{label_file}: RAF-DB label file not found")
@@ -175,6 +184,7 @@ def ferplus_votes(counts: list[float]) -> tuple[int, tuple[float, ...] | None]:
 
 
 def read_ferplus(root: Path) -> Dataset:
+    """FER+'s official layout: each split folder's label.csv of ten vote counts per image beside its PNGs."""
     samples, notes = [], []
     for folder, split in FERPLUS_SPLITS.items():
         label_file = root / folder / "label.csv"
@@ -219,6 +229,7 @@ def read_ferplus(root: Path) -> Dataset:
 
 
 def read_numbered(root: Path) -> Dataset:
+    """Split folders of class folders numbered 1..7 in RAF-DB's order."""
     samples, notes = [], []
     for split, folder in split_folders(root).items():
         for class_dir in class_folders(folder, notes):
@@ -229,6 +240,7 @@ def read_numbered(root: Path) -> Dataset:
 
 
 def read_class_folders(root: Path) -> Dataset:
+    """Split folders of class folders named by emotion (common aliases understood, contempt skipped)."""
     samples, notes = [], []
     for split, folder in split_folders(root).items():
         for class_dir in class_folders(folder, notes):
@@ -274,6 +286,7 @@ def visible_files(folder: Path, recursive: bool) -> list[Path]:
 
 
 def count(n: int, word: str) -> str:
+    """'1 image', '3 images'."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -284,6 +297,7 @@ def names(paths: list) -> str:
 
 
 def read_fer_csv(root: Path) -> Dataset:
+    """FER2013's CSV (emotion, 48x48 pixels, Usage), as a file or in a folder."""
     path = root if root.is_file() else root / FER_CSV_NAME
     rows = csv.reader(io.StringIO(read_text(path)))
     header = next(rows, None)
@@ -307,6 +321,7 @@ def read_fer_csv(root: Path) -> Dataset:
 
 
 def read_text(path: Path) -> str:
+    """A label file's text; a DatasetError naming it when it is not text or cannot be read."""
     try:
         return path.read_text(encoding="utf-8-sig")  # -sig: drop the byte-order mark that Windows tools write
     except UnicodeDecodeError:
@@ -316,6 +331,7 @@ def read_text(path: Path) -> str:
 
 
 def format_counts(dataset: Dataset) -> str:
+    """The table of images per split and class that train prints first."""
     counts = dataset.counts()
     width = max(len(c) for c in CLASSES)
     lines = [f"{'split':<6} " + " ".join(f"{c[:width]:>{width}}" for c in CLASSES) + f" {'total':>{width}}"]

@@ -55,6 +55,7 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
 
 
 def format_report(result: Scores, classes: list[str]) -> str:
+    """The per-class table, the averages and the confusion matrix as evaluate prints them."""
     width = max(len(c) for c in classes) + 2
     lines = [f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for i, name in enumerate(classes):
@@ -71,6 +72,7 @@ def format_report(result: Scores, classes: list[str]) -> str:
 
 
 def plot_confusion(result: Scores, classes: list[str], path: Path) -> None:
+    """confusion_matrix.png: the row-normalised matrix with each cell's count."""
     from matplotlib.figure import Figure  # not pyplot: a notebook's backend is left as it was
 
     matrix = torch.tensor(result.confusion, dtype=torch.float64)
@@ -93,6 +95,7 @@ def plot_confusion(result: Scores, classes: list[str], path: Path) -> None:
 
 
 def plot_class_accuracy(result: Scores, classes: list[str], path: Path) -> None:
+    """class_accuracy.png: each class's recall against the overall accuracy."""
     from matplotlib.figure import Figure  # not pyplot: a notebook's backend is left as it was
 
     figure = Figure(figsize=(7, 4))

@@ -74,6 +74,7 @@ def to_eight_bit(image: Image.Image) -> Image.Image:
 
 
 def composite_on_white(image: Image.Image) -> Image.Image:
+    """A transparent image laid on white, as a viewer shows it (its hidden colours would otherwise show)."""
     rgba = image.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
@@ -111,4 +112,5 @@ def decode_samples(samples: list[Sample], image_size: int, channels: int, worker
 
 
 def one_hot(label: int) -> tuple[float, ...]:
+    """A class as a vote share of 1 for it and 0 for the others."""
     return tuple(float(i == label) for i in range(len(CLASSES)))
