@@ -90,13 +90,13 @@ def test_timeline_and_summary(one_face_results):
 
 
 def test_api_returns_the_csv_rows(one_face_video, tiny_checkpoint, one_face_results):
-    from_api = videmo.analyze(one_face_video, weights=str(tiny_checkpoint))
+    from_api = videmo.analyze(one_face_video, weights=str(tiny_checkpoint)).frames
     from_csv = videmo.read_results(one_face_results[0])
     pd.testing.assert_frame_equal(from_api, from_csv, check_exact=False, rtol=1e-4)
 
 
 def test_two_faces_get_two_ids(two_face_video, tiny_checkpoint):
-    frames = videmo.analyze(two_face_video, weights=str(tiny_checkpoint))
+    frames = videmo.analyze(two_face_video, weights=str(tiny_checkpoint)).frames
     assert set(frames["face_id"]) == {0, 1}
     assert (frames.groupby("frame")["face_id"].nunique() == 2).all()
     left = frames[frames["x1"] < 240]["face_id"]
@@ -481,7 +481,7 @@ def test_analyze_with_an_output_names_folders_as_batches_do_and_spares_your_file
     other.parent.mkdir()
     other.write_bytes(one_face_video.read_bytes())
     for video in (one_face_video, other, one_face_video):  # the last one redoes its own folder
-        frames = videmo.analyze(video, out, weights=str(tiny_checkpoint), every=10)
+        frames = videmo.analyze(video, out, weights=str(tiny_checkpoint), every=10).frames
     assert len(frames) and entries(out) == sorted(["one_face", f"one_face-{hashlib.sha1(os.fsencode(str(other))).hexdigest()[:8]}"])
     index = videmo.read_index(out)
     assert sorted(set(index["video"])) == sorted([str(one_face_video), str(other)])

@@ -77,8 +77,8 @@ def test_a_consumer_that_stops_early_stops_the_workers():
 
 def test_lanes_find_and_label_the_same_faces_as_one_lane(two_face_video, tiny_checkpoint):
     threads = torch.get_num_threads()
-    one = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=1, chunk=2, threads=threads + 1)
-    lanes = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=2, chunk=2, threads=threads + 1)
+    one = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=1, chunk=2, threads=threads + 1).frames
+    lanes = videmo.analyze(two_face_video, weights=str(tiny_checkpoint), lanes=2, chunk=2, threads=threads + 1).frames
     assert torch.get_num_threads() == threads  # the library leaves the caller's process as it was
     assert len(one) == len(lanes) and one["face_id"].notna().sum() > 0
     assert (one["frame"].to_numpy() == lanes["frame"].to_numpy()).all()

@@ -36,7 +36,7 @@ def test_an_option_set_to_none_says_so_in_words(tmp_path):
                              ({"precision": None}, "precision not set: give a value or leave it out (default auto)")):
         with pytest.raises(VidemoError, match=re.escape(message)):
             videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)
-    with pytest.raises(VidemoError, match="bin_s 0: must be above 0"):  # the options' own checks, under the new name too
+    with pytest.raises(VidemoError, match="bin 0: must be above 0"):  # the options' own checks, under the new name too
         videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, bin=0)
 
 
@@ -55,8 +55,10 @@ def test_the_emotions_are_the_classifiers_and_import_videmo_stays_light():
 def batch(tmp_path_factory, one_face_video, two_face_video, tiny_checkpoint):
     """An output folder of two videos' results."""
     output = tmp_path_factory.mktemp("batch")
-    assert videmo.analyze_many([str(one_face_video), str(two_face_video)], output, weights=str(tiny_checkpoint), every=5,
-                               quiet=True, report=False) == 0
+    outcomes = videmo.analyze_many([str(one_face_video), str(two_face_video)], output, weights=str(tiny_checkpoint), every=5,
+                                   quiet=True, report=False)
+    assert [(o.video, o.folder, o.status, o.error) for o in outcomes] == [
+        (str(one_face_video), output / "one_face", "done", None), (str(two_face_video), output / "two_faces", "done", None)]
     return output
 
 

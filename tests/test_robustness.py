@@ -404,7 +404,7 @@ def test_sparse_sampling_keeps_a_still_face_in_one_track(tiny_checkpoint, tmp_pa
     """At --fps 0.5 analysed frames are 2 s apart, more than the tracker's usual 1 s memory."""
     video = write_video(tmp_path / "still.mp4", face_frames(60, moving=False), fps=29.97)
     for fps in (1, 0.5):
-        frames = videmo.analyze(video, weights=str(tiny_checkpoint), fps=fps)
+        frames = videmo.analyze(video, weights=str(tiny_checkpoint), fps=fps).frames
         assert len(frames) == (3 if fps == 1 else 2)
         assert list(frames["face_id"].unique()) == [0], frames
 

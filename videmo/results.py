@@ -40,6 +40,8 @@ class Summary:
 
 @dataclass
 class VideoResult:
+    """One video's analysis as it crosses the stages to the writers."""
+
     info: VideoInfo
     frames: pd.DataFrame
     timeline: pd.DataFrame
@@ -48,6 +50,53 @@ class VideoResult:
     episodes: pd.DataFrame  # episodes.csv: one row per stretch of one emotion on one face
     annotated: Path | None = None  # the streamed annotated video, moved into the results folder on saving
     notes: list[str] = field(default_factory=list)  # what the user should know, such as a skipped video
+
+
+@dataclass
+class Analysis:
+    """What ``videmo.analyze`` returns: one video's tables as its results folder holds them, and the folder
+    (None where none was written). Until a later release it also stands in for its frames table, as
+    ``analyze`` returned that alone (``len(result)``, ``result["emotion"]``, ``result.groupby``), with
+    a FutureWarning that says to use ``.frames``."""
+
+    frames: pd.DataFrame  # frames.csv: one row per analysed frame and face
+    episodes: pd.DataFrame  # episodes.csv: one row per stretch of one emotion on one face
+    timeline: pd.DataFrame  # timeline.csv: per face and time bin
+    summary: dict  # summary.json
+    folder: Path | None = None  # the results folder, where ``output`` was given
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name in ANALYSIS_FIELDS or not hasattr(self.frames, name):  # copying and unpickling
+            raise AttributeError(f"'Analysis' object has no attribute '{name}'")                # ask before the fields exist
+        return getattr(self.frames_as_before(), name)
+
+    def __getitem__(self, key):
+        return self.frames_as_before()[key]
+
+    def __len__(self) -> int:
+        return len(self.frames_as_before())
+
+    def frames_as_before(self) -> pd.DataFrame:
+        """The frames table, for code written when ``analyze`` returned it, with a warning that says how to change it."""
+        import warnings
+
+        warnings.warn("videmo.analyze returns an Analysis now (frames, episodes, timeline, summary, folder): "
+                      "use result.frames where the result was used as the frames table", FutureWarning, stacklevel=3)
+        return self.frames
+
+
+ANALYSIS_FIELDS = ("frames", "episodes", "timeline", "summary", "folder")
+OUTCOMES = ("done", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """What became of one input of ``videmo.analyze_many``."""
+
+    video: str  # its path, as index.csv and failed.csv show it
+    folder: Path | None  # its results folder; None for a path that gave no video
+    status: str  # one of OUTCOMES: analysed now, already done (not redone), or without results
+    error: str | None = None  # why it failed, as failed.csv says
 
 
 def read_summary(folder: Path) -> dict:
@@ -67,6 +116,7 @@ def results_of(folder: Path) -> str | None:
 
 
 def is_complete(folder: Path) -> bool:
+    """Whether ``folder`` holds finished results (summary.json is written last)."""
     return (folder / SUMMARY_JSON).is_file()
 
 

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 # Where HOME is not writable, matplotlib (imported below, for the plots) warns in two long lines that it
@@ -18,16 +19,15 @@ from pathlib import Path
 logging.getLogger("matplotlib").addFilter(
     lambda record: not ("mkdir -p failed" in record.getMessage() or "temporary cache directory" in record.getMessage()))
 
-import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from .batch import update_index  # noqa: E402
+from .batch import read_failed, update_index  # noqa: E402
 from .errors import VidemoError, printable  # noqa: E402
 from .files import hidden  # noqa: E402
 from .folders import find_videos, remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
 from .options import AnalyzeOptions  # noqa: E402
 from .pipeline import Analyzer  # noqa: E402
-from .results import VideoResult, changed_settings, holds_foreign_files, is_complete, model_identity  # noqa: E402
+from .results import Analysis, VideoOutcome, VideoResult, changed_settings, holds_foreign_files, is_complete, model_identity  # noqa: E402
 
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
@@ -48,22 +48,50 @@ def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
     return result
 
 
-def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> pd.DataFrame:
-    """Analyse one video; returns the rows of ``frames.csv``. With ``output``, also writes (or redoes)
-    its results folder there, named as ``analyze_many`` names it (``<video stem>``, or with a hash of
-    its path where that holds another video's results), and updates the batch table.
+def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> Analysis:
+    """Analyse one video; returns its frames, episodes, timeline and summary. With ``output``, also writes
+    (or redoes) its results folder there, named as ``analyze_many`` names it (``<video stem>``, or with a
+    hash of its path where that holds another video's results), and updates the batch table.
     ``options`` are AnalyzeOptions' fields."""
-    analyzer = Analyzer(AnalyzeOptions(**options))
+    options = AnalyzeOptions(**options)
     video = Path(path)
-    if output is None:
-        return analyzer.analyze_video(video).frames
+    folder = None
+    if output is not None:
+        output = Path(output)
+        check_writable(output)  # before the models load and the video is analysed
+        folder = output / result_folder_names([video], output)[video]  # as analyze_many names it: never another video's
+        if holds_foreign_files(folder):
+            raise VidemoError(f"{video}: {folder}: holds files that videmo did not write; move them or choose another output")
+    analyzer = Analyzer(options)
+    if folder is None:
+        result = analyzer.analyze_video(video)
+    else:
+        result = analyze_into(analyzer, video, folder, overwrite=True, progress=False)
+        update_index(output, [video], {})
+    return Analysis(result.frames, result.episodes, result.timeline, asdict(result.summary), folder)
+
+
+def outcomes_of(paths: list[str], output: str | os.PathLike, overwrite: bool, run: Callable[[], object]) -> list[VideoOutcome]:
+    """What became of each input of ``run``, a batch of ``paths`` into ``output`` (here or on Ray): a video
+    whose results were there before is skipped (unless ``overwrite``), one with results after it is done,
+    and the others failed, for the reason failed.csv gives; a path that gave no video failed too."""
+    videos, bad = find_videos(paths)
     output = Path(output)
-    folder = output / result_folder_names([video], output)[video]  # as analyze_many names it: never another video's
-    if holds_foreign_files(folder):
-        raise VidemoError(f"{video}: {folder}: holds files that videmo did not write; move them or choose another output")
-    frames = analyze_into(analyzer, video, folder, overwrite=True, progress=False).frames
-    update_index(output, [video], {})
-    return frames
+    folders = {video: output / name for video, name in result_folder_names(videos, output).items()}
+    before = {video for video, folder in folders.items() if not overwrite and is_complete(folder)}
+    run()
+    table = read_failed(output) if output.is_dir() else None
+    errors = dict(zip(table["video"], table["error"])) if table is not None else {}
+    outcomes = []
+    for video, folder in folders.items():
+        shown = printable(str(video))
+        if video in before:
+            outcomes.append(VideoOutcome(shown, folder, "skipped"))
+        elif shown not in errors and is_complete(folder):
+            outcomes.append(VideoOutcome(shown, folder, "done"))
+        else:
+            outcomes.append(VideoOutcome(shown, folder, "failed", errors.get(shown, "no results (see the lines reported)")))
+    return outcomes + [VideoOutcome(printable(given), None, "failed", printable(line)) for given, line in bad.items()]
 
 
 def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
@@ -159,6 +187,7 @@ def one_line(report: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def plural(count: int, word: str) -> str:
+    """'1 face', '2 faces'."""
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
