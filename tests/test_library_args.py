@@ -140,3 +140,13 @@ def test_analyze_many_says_what_became_of_each_video(tmp_path, one_face_video, t
     redone = videmo.analyze_many(str(one_face_video), output, overwrite=True, **options)
     assert [(o.folder.name, o.status) for o in redone] == [("one_face", "done")]
     assert isinstance(redone[0], videmo.VideoOutcome)
+
+
+def test_analyze_many_on_ray_says_the_same(tmp_path, one_face_video, tiny_checkpoint):
+    pytest.importorskip("ray")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    outcomes = videmo.analyze_many([one_face_video, broken], tmp_path / "out", ray=True, weights=str(tiny_checkpoint), every=15,
+                                   quiet=True, report=False)
+    assert [(o.folder.name, o.status) for o in outcomes] == [("one_face", "done"), ("broken", "failed")]
+    assert "not a video file" in outcomes[1].error
