@@ -67,6 +67,15 @@ def test_analyze_many_names_the_wrong_argument(tmp_path, monkeypatch, arguments,
     assert not list(tmp_path.iterdir())
 
 
+def test_analyze_into_an_output_that_is_a_file_fails_before_the_models_load(tmp_path, monkeypatch):
+    import videmo.runner
+
+    monkeypatch.setattr(videmo.runner, "Analyzer", None)  # loading the models would fail the test otherwise
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(VidemoError, match=f"^{re.escape(str(tmp_path / 'out'))}: cannot write results there: .* is a file, not a folder$"):
+        videmo.analyze(tmp_path / "video.mp4", tmp_path / "out")
+
+
 @pytest.mark.parametrize("read, argument", [(videmo.read_results, "folder"), (videmo.read_episodes, "folder"),
                                             (videmo.read_timeline, "folder"), (videmo.read_summary, "folder"),
                                             (videmo.read_index, "output"), (videmo.read_batch, "output")])

@@ -146,6 +146,15 @@ def test_train_refuses_a_split_of_unreadable_images(tmp_path):
     assert not (tmp_path / "run" / "best.pt").exists()
 
 
+def test_train_refuses_a_validation_split_of_unreadable_images(tmp_path):
+    root = write_folders(tmp_path / "d", {"train": {"happy": 2, "sad": 2}, "test": {"happy": 0}})
+    (root / "test/happy/empty.jpg").write_bytes(b"")
+    result = run("train", "--data", root, *QUICK, "--out", tmp_path / "run" / "best.pt")
+    assert error_line(result) == f"{root}: no readable images in the validation data"
+    assert f"note: skipped {root / 'test/happy/empty.jpg'}: an empty file (0 bytes)" in result.stderr
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
 @pytest.mark.parametrize("line, why", [
     ('fer0000009.png,"(0, 0, 48, 48)",10,0,0', "too few columns"),
     ('fer0000009.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0,0', "one column too many"),
