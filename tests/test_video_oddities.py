@@ -19,7 +19,8 @@ from media import entries, face_boxes, face_frames
 from PIL import Image
 
 import videmo
-from videmo.decode import StreamEnd, open_video, stream_frames
+from videmo import decode
+from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
 from videmo.probe import grid_numbers
 from videmo.write import OUTPUT_FILES
 
@@ -326,3 +327,14 @@ def test_two_video_streams_analyse_the_first_and_say_so(odd_run):
     assert_face_in_every_frame(frames, face_boxes(6))
     note = "videmo: note: two_streams.mkv: holds 2 video streams: the first (320x240) is analysed, the others are not"
     assert note in odd_run[1].stdout.splitlines()
+
+
+def test_a_codec_that_nothing_here_decodes_is_named(tmp_path, monkeypatch):
+    """decord's error for a codec its FFmpeg lacks is 'cannot find video stream': the cause names the codec, not
+    'audio only?' (as an AV1 file was told before PyAV indexed it; here PyAV is made to fail too)."""
+    if not (has_codec("libsvtav1", "w") and has_codec("libdav1d", "r")):
+        pytest.skip("this PyAV lacks libsvtav1 or libdav1d")
+    path = encode(tmp_path / "av1.mkv", SMALL[:2], codec="libsvtav1")
+    monkeypatch.setattr(decode, "indexed_by_pyav", lambda path: None)
+    with pytest.raises(VideoError, match=r"av1\.mkv: no decoder here for its av1 video stream$"):
+        open_video(path)
