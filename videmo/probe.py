@@ -1,10 +1,12 @@
-"""What the container says about a video before any frame decodes (``VideoInfo``'s codec, rotation and size, the
-frames' timestamps), and why a file cannot be read: ``VideoError`` and its cause messages, alone on stderr.
+"""What the container says about a video before its frames are streamed (``VideoInfo``'s codec, rotation, size and
+video streams, the frames' timestamps and their grid), and why a file cannot be read: ``VideoError`` and its cause
+messages, alone on stderr.
 
 PyAV reads the codec, the size and the timestamps for every container. The rest is read here by hand, because
 PyAV cannot tell it: the rotation (PyAV 18 writes a stream's display matrix but reads it only off decoded frames,
-``frame.rotation``), and how a file is damaged (``av.open`` raises the same InvalidDataError for a text file, an
-MP4 without its moov box and one cut inside its mdat box). ``decode`` opens, indexes and streams.
+``frame.rotation``: an MP4's is read from its track header, another container's off its first frame), and how a
+file is damaged (``av.open`` raises the same InvalidDataError for a text file, an image, an MP4 without its moov
+box and one cut inside its mdat box). ``decode`` opens, indexes and streams.
 """
 
 from __future__ import annotations
