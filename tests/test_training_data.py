@@ -216,6 +216,19 @@ def test_a_device_as_data_is_refused_without_reading_it():
         load_dataset("/dev/null")
 
 
+def test_a_dataset_folder_that_cannot_be_listed_is_one_line(tmp_path, monkeypatch):
+    root = write_folders(tmp_path / "d", {"train": {"happy": 1, "sad": 1}, "test": {"happy": 1}})
+    listed = Path.iterdir
+
+    def iterdir(self):
+        if self == root / "train":  # as a folder without read permission, which root (the CI's user, say) could still read
+            raise PermissionError(13, "Permission denied", str(self))
+        return listed(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert error_line(run("train", "--data", root, *QUICK, "--out", tmp_path / "best.pt")) == f"{root / 'train'}: cannot read (Permission denied)"
+
+
 def test_evaluate_names_the_images_it_skips_and_refuses_a_split_of_none(tmp_path):
     root = write_folders(tmp_path / "d", {"val": {"happy": 2, "sad": 2}})
     (root / "val/happy/empty.jpg").write_bytes(b"")

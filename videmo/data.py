@@ -120,16 +120,18 @@ def split_folders(root: Path) -> dict[str, Path]:
 def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     """The samples under ``root`` (in ``layout``, else the one found); a DatasetError saying why when there are none."""
     root = Path(root)
-    layout = layout or detect_layout(root)
     readers = {"rafdb": read_rafdb, "ferplus": read_ferplus, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
-    if layout not in readers:
+    if layout is not None and layout not in readers:
         raise DatasetError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    dataset = readers[layout](root)
+    try:
+        dataset = readers[layout or detect_layout(root)](root)
+    except OSError as e:  # a folder of the dataset that cannot be listed (its permissions, a failing disk or share)
+        raise DatasetError(f"{printable(str(e.filename or root))}: cannot read ({e.strerror or e})") from None
     if not dataset.samples:
         shown = dataset.notes[:NAMES_SHOWN] + ([f"and {count(len(dataset.notes) - NAMES_SHOWN, 'more note')}"]
                                                if len(dataset.notes) > NAMES_SHOWN else [])
         why = f": {'; '.join(shown)}" if shown else ""
-        raise DatasetError(f"{root}: no labelled images found ({layout} layout){why}")
+        raise DatasetError(f"{root}: no labelled images found ({dataset.layout} layout){why}")
     return dataset
 
 
