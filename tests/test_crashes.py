@@ -28,9 +28,9 @@ def start(*args) -> subprocess.Popen:
                             text=True, env=ENV)
 
 
-def assert_complete(folder: Path) -> dict:
-    """Every results file there, summary.json whole; the summary."""
-    assert sorted(os.listdir(folder)) == sorted(OUTPUT_FILES), folder
+def assert_complete(folder: Path, annotated: bool = False) -> dict:
+    """Every results file there (and annotated.mp4, with ``annotated``), summary.json whole; the summary."""
+    assert sorted(os.listdir(folder)) == sorted([*OUTPUT_FILES, *(["annotated.mp4"] if annotated else [])]), folder
     return json.loads((folder / "summary.json").read_text())
 
 
@@ -48,31 +48,31 @@ def clips(tmp_path_factory) -> Path:
 
 
 def test_sigkill_mid_video_then_the_same_command_redoes_it(clips, tiny_checkpoint, tmp_path):
+    """Killed while the second video's annotated video is being written: that video is redone, whole."""
     out = tmp_path / "out"
-    args = ("analyze", clips, "-w", tiny_checkpoint, "-o", out, "-q")
+    args = ("analyze", clips, "-w", tiny_checkpoint, "-o", out, "-q", "--annotate")
     process = start(*args)
     deadline = time.monotonic() + 300
-    while not (out / "clip0").is_dir():  # the first video finished: the second is under way
+    while not list(out.glob(".clip1.annotated-*")):  # the second video's analysis is under way
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-    partial = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+        time.sleep(0.01)
     process.kill()
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    for name in entries(out):  # a visible folder is a finished one; what was under way is hidden
-        if not name.startswith("."):
-            assert_complete(out / name)
-    assert "clip0" in partial
+    visible = [name for name in entries(out) if not name.startswith(".")]
+    assert "clip1" not in visible  # what was under way is hidden, and no visible folder is unfinished
+    for name in visible:
+        assert_complete(out / name, annotated=True)
 
     again = invoke(*args)
     assert again.exit_code == 0 and again.stderr == "", again.stderr
-    assert entries(out) == [f"clip{i}" for i in range(4)]  # no hidden leftovers of the killed run beside them
+    assert entries(out) == [f"clip{i}" for i in range(4)]  # the killed run's hidden leftovers are gone
     for i in range(4):
-        summary = assert_complete(out / f"clip{i}")
+        summary = assert_complete(out / f"clip{i}", annotated=True)
         assert summary["counts"]["frames_analysed"] == 40
         assert list(videmo.read_results(out / f"clip{i}")["frame"]) == list(range(40))
-    assert "clip0.mp4: already done" in again.stdout
+    assert "clip1.mp4: 40 frames analysed" in again.stdout
 
 
 def every_second_or_all(folder: Path) -> None:
