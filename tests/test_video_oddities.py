@@ -338,3 +338,12 @@ def test_a_codec_that_nothing_here_decodes_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(decode, "indexed_by_pyav", lambda path: None)
     with pytest.raises(VideoError, match=r"av1\.mkv: no decoder here for its av1 video stream$"):
         open_video(path)
+
+
+def test_a_recording_that_skipped_a_frame_is_not_taken_for_damage(tmp_path):
+    """A recorder under load skips frames, leaving a gap in the times of an intact file: no frame is lost there,
+    and the frames keep their numbers (only damage, bytes the demuxer had to skip, makes a gap lost frames)."""
+    times = [i / 10 for i in range(40) if i != 20]
+    numbers, got, lost, _ = decoded(encode(tmp_path / "skipped.mkv", face_frames(39), times=times, options={"g": "10"}))
+    assert numbers == list(range(39)) and lost == []
+    np.testing.assert_allclose(got, times, atol=2e-3)

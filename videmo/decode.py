@@ -115,18 +115,22 @@ def indexed_by_pyav(path: Path) -> VideoInfo | None:
 
 def streamed_frame_count(path: Path, reader, fps: float) -> int:
     """The frames of a container read as a stream whose index (decord's, made by demuxing) has gaps where damaged
-    data lost packets: counted on the frame rate's grid, the frames of the gaps included; 0 where there is none."""
+    data lost packets: counted on the frame rate's grid, the frames of the gaps included (``frame_stamps``); 0
+    where there is none."""
     import av
 
+    times = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0]
+    if not fps or grid_numbers(np.sort(times[times >= 0]).tolist(), 1 / fps) is None:  # decord's unknown time is -1e14
+        return 0
     try:
         with openable(path) as name, av.open(name) as container:
-            if not indexed_by_stream(container):
+            stream = container.streams.best("video")
+            if not indexed_by_stream(container) or stream is None or not stream.time_base:
                 return 0
+            start, step = stream.start_time, 1 / (fps * float(stream.time_base))
     except (av.FFmpegError, OSError):
         return 0
-    times = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0]
-    numbers = grid_numbers(np.sort(times[times >= 0]).tolist(), 1 / fps) if fps else None  # decord's unknown time is -1e14
-    return numbers[-1] + 1 if numbers else 0
+    return len(frame_stamps(path, start, step))
 
 
 def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None, start_s: float | None = None,

@@ -239,29 +239,45 @@ def frame_stamps(path: Path, start: int | None, step: float | None = None) -> li
     """The pts of every frame the video stream holds from ``start`` on, in presentation order: one pass
     over its packets, without decoding (as far as the container can be read). Packets before the first
     frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames.
-    With ``step`` (the frame duration in pts units), a container read as a stream (not MP4/MOV) whose
-    frames lie on that grid but for a few gaps also gets the gaps' frames, at their grid times: their
-    packets were lost with damaged data, which such a demuxer skips in silence."""
+    With ``step`` (the frame duration in pts units), a container read as a stream (not MP4/MOV) that shows
+    damage (``skipped_data``) and whose frames lie on that grid but for a few gaps also gets the gaps'
+    frames, at their grid times: their packets were lost with the damaged data, which such a demuxer skips
+    in silence. Without that sign a gap is frames the recorder skipped, not lost ones."""
     import av
 
-    stamps = []
+    stamps, packets, corrupt = [], [], False  # the video's pts; every stream's packets' (position, size)
     with openable(path) as name, av.open(name) as container:
         stream = container.streams.best("video")
         streamed = indexed_by_stream(container)
+        matroska = "matroska" in container.format.name
         try:
-            for packet in container.demux(stream):
-                if packet.size and packet.pts is not None and (start is None or packet.pts >= start):
+            for packet in container.demux():
+                corrupt = corrupt or packet.is_corrupt
+                if matroska and packet.size and packet.pos is not None and packet.pos >= 0:
+                    packets.append((packet.pos, packet.size))
+                if packet.stream is stream and packet.size and packet.pts is not None and (start is None or packet.pts >= start):
                     stamps.append(packet.pts)
         except av.FFmpegError:
             pass
     stamps.sort()
-    numbers = grid_numbers(stamps, step) if step and streamed else None
+    numbers = grid_numbers(stamps, step) if step and streamed and (corrupt or skipped_data(packets)) else None
     if numbers is None:
         return stamps
     grid = [stamps[0] + round(n * step) for n in range(numbers[-1] + 1)]
     for number, pts in zip(numbers, stamps):
         grid[number] = pts
     return grid
+
+
+# Bytes between two Matroska blocks: their headers, a cluster's; more is data the demuxer skipped as damaged.
+MATROSKA_SLACK = 256
+
+
+def skipped_data(packets: list[tuple[int, int]]) -> bool:
+    """Whether a Matroska file's packets, (position, size) of every stream's, leave bytes between them that no
+    element header explains: the demuxer skipped damaged data there (the only sign it gives, besides a log line)."""
+    packets = sorted(packets)
+    return any(b[0] - (a[0] + a[1]) > MATROSKA_SLACK for a, b in zip(packets, packets[1:]))
 
 
 def indexed_by_stream(container) -> bool:
