@@ -131,7 +131,7 @@ def test_train_names_the_images_it_skips_and_trains_on_the_rest(tmp_path):
     result = run("train", "--data", root, *QUICK, "--out", tmp_path / "run" / "best.pt")
     assert result.exit_code == 0, result.output
     for name, cause in causes.items():
-        assert f"note: skipped {root / 'train/happy' / name}: {cause}" in result.stderr
+        assert f"note: skipped {root / 'train/happy' / name}: {cause}" in result.stdout
     assert "skipped 4 unreadable images (4 train, 0 validation)" in result.stdout
     assert "training on 8 images" in result.stdout and (tmp_path / "run" / "best.pt").is_file()
 

@@ -193,8 +193,8 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
         keep = torch.randperm(len(train_samples), generator=generator)[: config.max_train_samples].sort().values
         train_samples = [train_samples[i] for i in keep.tolist()]
     progress = not config.quiet
-    train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.decode_threads, progress)
-    val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.decode_threads, progress)
+    train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.decode_threads, progress, report=say)
+    val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.decode_threads, progress, report=say)
     kept = train_samples if not skipped_train else \
         [s for s in train_samples if decode_image(s.source, config.image_size, config.channels) is not None]  # a second pass only then
     train_sources = [str(s.source) if isinstance(s.source, Path) else f"CSV row of pixels {i}" for i, s in enumerate(kept)]
