@@ -142,7 +142,7 @@ def test_train_refuses_a_split_of_unreadable_images(tmp_path):
     bad_images(root / "train" / "sad")
     result = run("train", "--data", root, *QUICK, "--out", tmp_path / "run" / "best.pt")
     assert error_line(result) == f"{root}: no readable images in the training data"
-    assert f"note: skipped {root / 'train/sad/empty.jpg'}: an empty file (0 bytes)" in result.stderr
+    assert f"note: skipped {root / 'train/sad/empty.jpg'}: an empty file (0 bytes)" in result.stdout
     assert not (tmp_path / "run" / "best.pt").exists()
 
 
@@ -151,7 +151,7 @@ def test_train_refuses_a_validation_split_of_unreadable_images(tmp_path):
     (root / "test/happy/empty.jpg").write_bytes(b"")
     result = run("train", "--data", root, *QUICK, "--out", tmp_path / "run" / "best.pt")
     assert error_line(result) == f"{root}: no readable images in the validation data"
-    assert f"note: skipped {root / 'test/happy/empty.jpg'}: an empty file (0 bytes)" in result.stderr
+    assert f"note: skipped {root / 'test/happy/empty.jpg'}: an empty file (0 bytes)" in result.stdout
     assert not (tmp_path / "run" / "best.pt").exists()
 
 
