@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import invoke
-from media import entries, face_boxes, face_frames
+from media import EXAMPLE, damage_frame, entries, face_boxes, face_frames
 from PIL import Image
 
 import videmo
@@ -112,6 +112,15 @@ def test_the_command_lists_the_lost_frames_and_analyses_those_after_them(damaged
     assert len(after) and after["decoded"].all() and (after["face_id"].notna()).all()
     np.testing.assert_allclose(after["time_s"], after["frame"] / DAMAGED_FPS, atol=1e-3)
     assert f"did not decode: damaged data at frame{'s' if len(lost) > 1 else ''} {lost[0]}" in result.stdout
+
+
+def test_the_reported_case_a_damaged_packet_at_frame_226_of_the_example_loses_that_frame_alone(tmp_path):
+    """Round two's report (issue 21.7): one bad packet at frame 226 of 275 lost the whole video. The frames after
+    it keep the clean file's numbers and times."""
+    clean_numbers, clean_times, _, _ = decoded(EXAMPLE)
+    numbers, times, lost, _ = decoded(damage_frame(EXAMPLE, tmp_path / "damaged.mp4", 226))
+    assert lost == [226] and numbers == [n for n in clean_numbers if n != 226]
+    np.testing.assert_allclose(times, [t for n, t in zip(clean_numbers, clean_times) if n != 226], atol=1e-6)
 
 
 def test_grid_numbers_tell_lost_frames_from_a_variable_frame_rate():
