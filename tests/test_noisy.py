@@ -30,7 +30,7 @@ def train_linear(mode: str, epochs: int = 6, **options) -> tuple[NoisyLabels, to
     x, labels, truth, wrong = clusters_with_flipped_labels()
     torch.manual_seed(0)
     model = torch.nn.Linear(16, 3)
-    noisy = NoisyLabels(mode, len(labels), 16, **options)
+    noisy = NoisyLabels(mode, len(labels), 16, given=labels, **options)
     optimizer = torch.optim.SGD([*model.parameters(), *noisy.parameters()], lr=0.05)
     generator = torch.Generator().manual_seed(1)
     for epoch in range(epochs):
@@ -72,6 +72,14 @@ def test_relabelling_gives_wrong_labels_their_true_class():
     assert (noisy.relabelled[changed] == truth[changed]).float().mean() > 0.9
     assert wrong[changed].float().mean() > 0.9  # right labels are left alone
     assert torch.equal(noisy.targets(labels)[changed], noisy.relabelled[changed])
+
+
+def test_a_sample_relabelled_back_to_its_own_label_trains_on_its_own_target_again():
+    noisy = NoisyLabels("relabel", 2, 4, given=torch.tensor([0, 1]))
+    noisy.relabelled[:] = 3
+    logits = torch.tensor([[5.0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 5.0, 0, 0, 0]])  # the first is back to class 0, the second stays 3
+    noisy.relabel(logits, torch.tensor([3, 3]), torch.arange(2), torch.tensor([0.1, 0.1]), torch.tensor(0.5))
+    assert noisy.relabelled.tolist() == [-1, 3]
 
 
 def test_new_labels_replace_hard_and_soft_targets():

@@ -46,7 +46,8 @@ class NoisyLabels(nn.Module):
     """The loss of one batch under ``mode`` (none, discard, reweight, relabel), and what it learnt
     about each of the ``n`` training samples."""
 
-    def __init__(self, mode: str, n: int, hidden_units: int, rate: float = 0.2, warmup: float = 2.0):
+    def __init__(self, mode: str, n: int, hidden_units: int, rate: float = 0.2, warmup: float = 2.0,
+                 given: torch.Tensor | None = None):
         super().__init__()
         self.mode, self.rate, self.warmup = mode, rate, warmup
         self.attention = nn.Linear(hidden_units, 1) if mode in ("reweight", "relabel") else None
@@ -55,6 +56,7 @@ class NoisyLabels(nn.Module):
         self.register_buffer("predicted", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("relabelled", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("discards", torch.zeros(n, dtype=torch.long))  # epochs in which it was left out
+        self.register_buffer("given", given.clone() if given is not None else torch.full((n,), -1, dtype=torch.long))  # the data's labels
 
     def targets(self, targets: torch.Tensor) -> torch.Tensor:
         """This epoch's targets with the relabelled samples' new labels (one-hot for soft targets)."""
@@ -101,14 +103,15 @@ class NoisyLabels(nn.Module):
         given = labels if labels.ndim == 1 else labels.argmax(1)
         best_p, best = probs.max(1)
         better = (alpha < cut) & (best != given) & (best_p - probs.gather(1, given[:, None]).squeeze(1) > RELABEL_MARGIN)
-        self.relabelled[index[better]] = best[better]
+        # a sample relabelled back to the data's own label trains on the data's target again (its vote shares)
+        self.relabelled[index[better]] = torch.where(best[better] == self.given[index[better]], -1, best[better])
 
-    def write_table(self, path: Path, sources: list[str], given: torch.Tensor) -> None:
+    def write_table(self, path: Path, sources: list[str]) -> None:
         """``noisy.csv``: one row per training sample, what the module made of its label."""
         with written_atomically(path) as partial, open(partial, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["image", "given", "predicted", "relabelled", "weight", "epochs_discarded"])
             for i, source in enumerate(sources):
                 predicted, relabelled = int(self.predicted[i]), int(self.relabelled[i])
-                writer.writerow([source, CLASSES[int(given[i])], CLASSES[predicted] if predicted >= 0 else "",
+                writer.writerow([source, CLASSES[int(self.given[i])], CLASSES[predicted] if predicted >= 0 else "",
                                  CLASSES[relabelled] if relabelled >= 0 else "", f"{float(self.weight[i]):.4f}", int(self.discards[i])])

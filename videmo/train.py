@@ -70,7 +70,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         say(f"starting from the weights of {config.init}")
     if config.freeze_vgg and model.vgg is not None:
         model.vgg.requires_grad_(False)
-    noisy = NoisyLabels(config.noisy_labels, len(train_y), HIDDEN_UNITS, config.noisy_rate, config.noisy_warmup)
+    given = train_votes.argmax(1) if config.labels != "majority" else train_y
+    noisy = NoisyLabels(config.noisy_labels, len(train_y), HIDDEN_UNITS, config.noisy_rate, config.noisy_warmup, given)
     optimizer = make_optimizer([model, noisy], config)
     start_epoch, best, history = 0, {"accuracy": -1.0}, []
     if state is not None:
@@ -91,7 +92,6 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
     calibration = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(config.seed))[: config.bn_recalibration]
     metrics_path = config.run_dir / "metrics.csv"
-    given = train_votes.argmax(1) if config.labels != "majority" else train_y
     for epoch in range(start_epoch, config.epochs):
         started = time.time()
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
@@ -139,7 +139,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
                                                                        "config": asdict(config), "noisy": noisy.state_dict()})
         write_metrics_csv(metrics_path, history)
         if config.noisy_labels != "none":
-            noisy.write_table(config.run_dir / "noisy.csv", train_sources, given)
+            noisy.write_table(config.run_dir / "noisy.csv", train_sources)
     say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
     return best
 
