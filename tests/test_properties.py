@@ -30,8 +30,9 @@ def test_tracker_ids_never_collide_and_expired_ids_never_return(frames):
         ids = tracker.update(time_s, np.array(boxes))
         assert len(ids) == len(boxes) and len(set(ids)) == len(ids)
         for face_id in ids:
-            if face_id in last_seen:  # a known id only for a track seen within the allowed gap
-                assert time_s - last_seen[face_id] <= tracker.max_gap_s
+            if face_id in last_seen:  # a known id only for a track missed for no longer than allowed,
+                # counted from the first frame that missed it (``gap`` after the one it was last seen in)
+                assert time_s - gap - last_seen[face_id] <= tracker.max_gap_s + 1e-9
             else:  # otherwise a fresh one, never an expired one
                 assert face_id == max(last_seen, default=-1) + 1
             last_seen[face_id] = time_s
