@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from .checkpoint import CLASSES
-from .errors import VidemoError
+from .errors import VidemoError, plural
 from .write import EMOTION_COLOURS, ink
 
 # The face sheet's layout, in pixels: legible at 100% (captions of 15 px type, a face 160 px high).
@@ -147,10 +147,6 @@ def tile_places(count: int) -> tuple[int, int, list[tuple[int, int]]]:
     rows = max(1, math.ceil(count / columns))
     places = [(GAP + (n % columns) * (TILE + GAP), HEADER + (n // columns) * (TILE + CAPTION + GAP)) for n in range(count)]
     return max(columns * (TILE + GAP) + GAP, 360), HEADER + rows * (TILE + CAPTION + GAP), places
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def tile_captions(track: dict) -> tuple[str, str, str]:

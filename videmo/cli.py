@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import VidemoError, check_creatable, printable
+from .errors import VidemoError, check_creatable, plural, printable
 from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
                       PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
 from .signals import one_line_errors
@@ -245,10 +245,6 @@ def episodes(results, no_report, **changes):
     if errors:
         click.echo(f"videmo: {plural(len(errors), 'input')} failed", err=True)
         sys.exit(1)
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def warn_if_mixed(output) -> None:

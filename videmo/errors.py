@@ -29,6 +29,11 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def plural(count: object, word: str) -> str:
+    """'1 face', '2 faces'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def check_creatable(path: Path, what: str) -> None:
     """A VidemoError now, not after the work, where ``path`` could not be made (with its missing folders)."""
     existing = path

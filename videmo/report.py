@@ -24,7 +24,7 @@ import pandas as pd
 from . import __version__
 from .batch import build_index, read_failed
 from .checkpoint import CLASSES
-from .errors import VidemoError, printable
+from .errors import VidemoError, plural, printable
 from .files import written_atomically
 from .options import words
 from .results import RESULT_SETTINGS, SUMMARY_JSON, read_summary
@@ -87,10 +87,6 @@ def page(output: Path, index: pd.DataFrame, failed: pd.DataFrame) -> str:
                            colours="".join(f".e-{c}{{background:{EMOTION_COLOURS[c]}}}" for c in CLASSES),
                            table=batch_table(index, anchors), videos=sections or "<p>No video has results yet.</p>",
                            failed=failed_table(failed), runs=runs_table(summaries), script=SCRIPT)
-
-
-def plural(count: object, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def swatch(emotion: object) -> str:

@@ -22,7 +22,7 @@ logging.getLogger("matplotlib").addFilter(
 from tqdm import tqdm  # noqa: E402
 
 from .batch import read_failed, update_index  # noqa: E402
-from .errors import VidemoError, printable  # noqa: E402
+from .errors import VidemoError, plural, printable  # noqa: E402
 from .files import hidden  # noqa: E402
 from .folders import find_videos, remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
 from .options import AnalyzeOptions  # noqa: E402
@@ -184,11 +184,6 @@ def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: b
 def one_line(report: Callable[[str], None]) -> Callable[[str], None]:
     """``report`` that escapes what would break a line or its encoding (see ``printable``)."""
     return lambda line: report(printable(line))
-
-
-def plural(count: int, word: str) -> str:
-    """'1 face', '2 faces'."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def frame_runs(frames: list[int], most: int = 3) -> str:
