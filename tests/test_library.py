@@ -33,6 +33,7 @@ def test_an_option_given_twice_or_unknown_is_one_clear_type_error(call, tmp_path
 def test_an_option_set_to_none_says_so_in_words(tmp_path):
     for options, message in (({"chunk": None}, "chunk not set: give a value or leave it out (default 16)"),
                              ({"smooth": None}, "smooth not set: give a value or leave it out (default 0.5)"),
+                             ({"bin": None}, "bin not set: give a value or leave it out (default 1)"),  # not 1.0
                              ({"precision": None}, "precision not set: give a value or leave it out (default auto)")):
         with pytest.raises(VidemoError, match=re.escape(message)):
             videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)
@@ -47,6 +48,7 @@ def test_the_emotions_are_the_classifiers_and_import_videmo_stays_light():
     from videmo.checkpoint import CLASSES
 
     assert videmo.EMOTIONS == CLASSES and "EMOTIONS" in videmo.__all__
+    assert {"VidemoError", "ArgumentError", "ArgumentTypeError"} <= set(videmo.__all__)  # what its errors are, importable with *
     code = "import sys, videmo; assert 'torch' not in sys.modules; from videmo import EMOTIONS; print(len(EMOTIONS))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "7\n"
 

@@ -26,17 +26,17 @@ def __getattr__(name):
 
 # The library's keywords are the command's option names (``--smooth`` is ``smooth=``); these differ
 # from AnalyzeOptions' field names, which are still accepted.
-KEYWORD_FIELDS = {"smooth": "smooth_s", "bin": "bin_s", "min_episode": "min_episode_s", "start": "start_s", "end": "end_s"}
-MAX_THREADS = 256  # more torch threads than any machine has cores only wait; tens of thousands abort the process (OpenMP)
+_KEYWORD_FIELDS = {"smooth": "smooth_s", "bin": "bin_s", "min_episode": "min_episode_s", "start": "start_s", "end": "end_s"}
+_MAX_THREADS = 256  # more torch threads than any machine has cores only wait; tens of thousands abort the process (OpenMP)
 
 
-def shown(value) -> str:
+def _shown(value) -> str:
     """A wrong argument as an error message shows it: its type and a short repr."""
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def path_argument(name: str, value, optional: bool = False) -> str | None:
+def _path_argument(name: str, value, optional: bool = False) -> str | None:
     """``value`` as a path string (bytes, as Linux names may be, decoded as os.fsdecode does); a TypeError
     naming ``name`` for anything else (None too, unless ``optional``), a ValueError for an empty path or a NUL."""
     import os
@@ -45,7 +45,7 @@ def path_argument(name: str, value, optional: bool = False) -> str | None:
         return None
     if not isinstance(value, (str, bytes, os.PathLike)):
         hint = " (analyze_many takes many)" if name == "path" and isinstance(value, (list, tuple, set)) else ""
-        raise ArgumentTypeError(f"{name}: a path (str or os.PathLike), not {shown(value)}{hint}")
+        raise ArgumentTypeError(f"{name}: a path (str or os.PathLike), not {_shown(value)}{hint}")
     text = os.fsdecode(os.fspath(value))
     if not text:
         raise ArgumentError(f"{name}: the path is empty")
@@ -54,7 +54,7 @@ def path_argument(name: str, value, optional: bool = False) -> str | None:
     return text
 
 
-def number_argument(name: str, value, whole: bool, low: float, open_low: bool = False, high: float | None = None) -> int | float:
+def _number_argument(name: str, value, whole: bool, low: float, open_low: bool = False, high: float | None = None) -> int | float:
     """``value`` as a plain int or float (numpy's too, which summary.json could not hold), checked as the
     command checks it and in its words: an ArgumentTypeError naming ``name`` for a bool, a text or a
     fraction where a whole number belongs, an ArgumentError for NaN, infinity or a value out of range."""
@@ -66,7 +66,7 @@ def number_argument(name: str, value, whole: bool, low: float, open_low: bool = 
     if isinstance(value, str):
         raise ArgumentTypeError(f"{name}: a number, not the text '{value}'")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
-        raise ArgumentTypeError(f"{name}: {'a whole number' if whole else 'a number'}, not {shown(value)}")
+        raise ArgumentTypeError(f"{name}: {'a whole number' if whole else 'a number'}, not {_shown(value)}")
     try:
         value = int(value) if whole else float(value)
     except OverflowError:  # an int past a float's range
@@ -79,16 +79,16 @@ def number_argument(name: str, value, whole: bool, low: float, open_low: bool = 
     return value
 
 
-def flag_argument(name: str, value) -> bool:
+def _flag_argument(name: str, value) -> bool:
     """``value`` if it is True or False: a string such as "no" would otherwise count as True."""
     import numpy as np
 
     if not isinstance(value, (bool, np.bool_)):
-        raise ArgumentTypeError(f"{name}: True or False, not {shown(value)}")
+        raise ArgumentTypeError(f"{name}: True or False, not {_shown(value)}")
     return bool(value)
 
 
-def option_argument(keyword: str, name: str, value):
+def _option_argument(keyword: str, name: str, value):
     """One option of ``videmo analyze`` given as ``keyword`` (field ``name``), checked by the kind its
     AnalyzeOptions field is: a TypeError or ValueError naming ``keyword``."""
     from dataclasses import fields
@@ -99,43 +99,44 @@ def option_argument(keyword: str, name: str, value):
     if value is None and "None" in kind:
         return None
     if name == "weights":
-        return path_argument(keyword, value)
+        return _path_argument(keyword, value)
     if name in OPTION_RANGES:
         low, open_low, high = OPTION_RANGES[name]
-        return number_argument(keyword, value, "int" in kind, low, open_low, MAX_THREADS if name == "threads" else high)
+        return _number_argument(keyword, value, "int" in kind, low, open_low, _MAX_THREADS if name == "threads" else high)
     if kind == "bool":
-        return flag_argument(keyword, value)
+        return _flag_argument(keyword, value)
     if not isinstance(value, str):
-        raise ArgumentTypeError(f"{keyword}: a text, not {shown(value)}")
+        raise ArgumentTypeError(f"{keyword}: a text, not {_shown(value)}")
     choices = {"precision": PRECISIONS, "runtime": RUNTIMES}.get(name)
     if choices and value not in choices:
         raise ArgumentError(f"{keyword} {value}: choose one of {', '.join(choices)}")
     return value
 
 
-def analyze_options(options: dict, also: tuple[str, ...] = ()) -> dict:
-    """``options`` given as keywords, as AnalyzeOptions' fields: ``smooth``, ``bin`` and ``min_episode``
-    renamed (their field names accepted too; both at once is a TypeError), an unknown keyword a TypeError
-    that lists the valid ones (and ``also``, the caller's own), and every value checked (``option_argument``):
-    None for an option that has a default is a TypeError that says so."""
+def _analyze_options(options: dict, also: tuple[str, ...] = ()) -> dict:
+    """``options`` given as keywords, as AnalyzeOptions' fields: ``smooth``, ``bin``, ``min_episode``,
+    ``start`` and ``end`` renamed as ``_KEYWORD_FIELDS`` says (their field names accepted too; both at once
+    is a TypeError), an unknown keyword a TypeError that lists the valid ones (and ``also``, the caller's
+    own), and every value checked (``_option_argument``): None for an option that has a default is a
+    TypeError that says so."""
     from dataclasses import MISSING, fields
 
     from .options import AnalyzeOptions, words
 
     defaults = {f.name: f.default for f in fields(AnalyzeOptions) if f.default is not MISSING}
-    keywords = [next((k for k, v in KEYWORD_FIELDS.items() if v == name), name) for name in defaults]
-    unknown = [k for k in options if k not in defaults and k not in KEYWORD_FIELDS]
+    keywords = [next((k for k, v in _KEYWORD_FIELDS.items() if v == name), name) for name in defaults]
+    unknown = [k for k in options if k not in defaults and k not in _KEYWORD_FIELDS]
     if unknown:
         valid = ", ".join(sorted([*keywords, *also]))
         raise ArgumentTypeError(f"unknown keyword{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: the valid ones are {valid}")
     named = {}
     for keyword, value in options.items():
-        name = KEYWORD_FIELDS.get(keyword, keyword)
+        name = _KEYWORD_FIELDS.get(keyword, keyword)
         if name in named:
             raise ArgumentTypeError(f"{name.removesuffix('_s')} and {name} are the same option: give one of them")
         if value is None and defaults[name] is not None:
-            raise ArgumentTypeError(f"{keyword} not set: give a value or leave it out (default {defaults[name]})")
-        named[name] = option_argument(keyword, name, value)
+            raise ArgumentTypeError(f"{keyword} not set: give a value or leave it out (default {words(defaults[name])})")
+        named[name] = _option_argument(keyword, name, value)
     if named.get("fps") is not None and named.get("every") is not None:
         raise ArgumentError("fps and every cannot be used together: give one of them")
     start, end = named.get("start_s"), named.get("end_s")
@@ -153,7 +154,7 @@ def analyze(path, output=None, **options):
     ``batch_size``, ``chunk``, ``smooth``, ``min_episode``, ``bin``, ``start``, ``end`` (seconds;
     ``smooth_s``, ``min_episode_s``, ``bin_s``, ``start_s`` and ``end_s``, the fields of
     ``options.AnalyzeOptions``, are accepted too), ``device``, ``precision``, ``runtime``, ``annotate``,
-    ``plots``, ``threads`` (at most MAX_THREADS), ``lanes``. An unknown keyword or an argument of the wrong
+    ``plots``, ``threads`` (at most 256), ``lanes``. An unknown keyword or an argument of the wrong
     type (None where a value belongs included) raises TypeError, a value out of range ValueError, each
     naming the argument (both are VidemoErrors too); a video that cannot be analysed raises VidemoError. With ``output`` its results folder is written
     (or redone) there as ``analyze_many`` names it, and the batch table updated; a folder of that name
@@ -161,27 +162,27 @@ def analyze(path, output=None, **options):
     """
     from .runner import analyze as run
 
-    path = path_argument("path", path)
-    output = path_argument("output", output, optional=True)
-    return run(path, output, **analyze_options(options, ("output",)))
+    path = _path_argument("path", path)
+    output = _path_argument("output", output, optional=True)
+    return run(path, output, **_analyze_options(options, ("output",)))
 
 
 ANALYZE_MANY_KEYWORDS = ("ray", "workers", "cpus_per_worker", "gpus_per_worker", "overwrite", "quiet", "report")
 
 
-def paths_argument(paths) -> list[str]:
+def _paths_argument(paths) -> list[str]:
     """``analyze_many``'s ``paths``: one path or an iterable of them, each checked, at least one."""
     import os
 
     if isinstance(paths, (str, bytes, os.PathLike)):
-        return [path_argument("paths", paths)]
+        return [_path_argument("paths", paths)]
     try:
         given = list(paths)
     except TypeError:
-        raise ArgumentTypeError(f"paths: a path or a list of paths, not {shown(paths)}") from None
+        raise ArgumentTypeError(f"paths: a path or a list of paths, not {_shown(paths)}") from None
     if not given:
         raise ArgumentError("paths: no paths given (give video files, folders or globs)")
-    return [path_argument(f"paths[{i}]", p) for i, p in enumerate(given)]
+    return [_path_argument(f"paths[{i}]", p) for i, p in enumerate(given)]
 
 
 def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus_per_worker=None, gpus_per_worker=None,
@@ -200,10 +201,10 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
     from .options import AnalyzeOptions
     from .runner import analyze_many as run, outcomes_of
 
-    options = AnalyzeOptions(**analyze_options(options, ANALYZE_MANY_KEYWORDS))
-    paths = paths_argument(paths)
-    output = path_argument("output", output)
-    overwrite, quiet, report = (flag_argument(name, value) for name, value in
+    options = AnalyzeOptions(**_analyze_options(options, ANALYZE_MANY_KEYWORDS))
+    paths = _paths_argument(paths)
+    output = _path_argument("output", output)
+    overwrite, quiet, report = (_flag_argument(name, value) for name, value in
                                 (("overwrite", overwrite), ("quiet", quiet), ("report", report)))
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}
@@ -213,9 +214,9 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
         return outcomes_of(paths, output, overwrite, lambda: run(paths, output, options, overwrite=overwrite, quiet=quiet,
                                                                  html_report=report))
     if not isinstance(ray, (bool, str)):
-        raise ArgumentTypeError(f"ray: True or a Ray address such as 'auto', not {shown(ray)}")
+        raise ArgumentTypeError(f"ray: True or a Ray address such as 'auto', not {_shown(ray)}")
     bounds = {"workers": (True, 1, False), "cpus_per_worker": (False, 0, True), "gpus_per_worker": (False, 0, False)}
-    per_worker = {k: number_argument(k, v, bounds[k][0], bounds[k][1], bounds[k][2]) for k, v in per_worker.items()}
+    per_worker = {k: _number_argument(k, v, bounds[k][0], bounds[k][1], bounds[k][2]) for k, v in per_worker.items()}
     from .cluster import RayOptions, analyze_on_ray
 
     address = None if ray is True else ray
@@ -227,7 +228,7 @@ def read_results(folder):
     """Read ``frames.csv`` of a results folder with proper dtypes (``face_id`` a nullable integer)."""
     from .write import read_results as read
 
-    return read(path_argument("folder", folder))
+    return read(_path_argument("folder", folder))
 
 
 def read_episodes(folder):
@@ -235,7 +236,7 @@ def read_episodes(folder):
     n_frames, mean_probability, peak_probability, t_peak``, one row per stretch of one emotion."""
     from .write import read_episodes as read
 
-    return read(path_argument("folder", folder))
+    return read(_path_argument("folder", folder))
 
 
 def read_timeline(folder):
@@ -244,7 +245,7 @@ def read_timeline(folder):
     face and time bin (``bin`` seconds)."""
     from .write import read_timeline as read
 
-    return read(path_argument("folder", folder))
+    return read(_path_argument("folder", folder))
 
 
 def read_summary(folder):
@@ -253,7 +254,7 @@ def read_summary(folder):
     each emotion) and how long the analysis took."""
     from .write import read_results_summary as read
 
-    return read(path_argument("folder", folder))
+    return read(_path_argument("folder", folder))
 
 
 def read_index(output):
@@ -263,7 +264,7 @@ def read_index(output):
     from .batch import read_index as read
     from .errors import VidemoError, printable
 
-    output = path_argument("output", output)
+    output = _path_argument("output", output)
     if (Path(output) / "summary.json").is_file():
         raise VidemoError(f"{printable(str(output))}: one video's results, not an output folder of many: "
                           "read it with videmo.read_results or videmo.read_summary")
@@ -276,8 +277,8 @@ def read_batch(output):
     summary.json names it) and ``folder`` (the results folder's name, as in ``index.csv``)."""
     from .write import read_batch as read
 
-    return read(path_argument("output", output))
+    return read(_path_argument("output", output))
 
 
-__all__ = ["EMOTIONS", "Analysis", "VideoOutcome", "__version__", "analyze", "analyze_many", "read_batch", "read_episodes", "read_index", "read_results",
-           "read_summary", "read_timeline"]
+__all__ = ["EMOTIONS", "Analysis", "ArgumentError", "ArgumentTypeError", "VideoOutcome", "VidemoError", "__version__", "analyze", "analyze_many",
+           "read_batch", "read_episodes", "read_index", "read_results", "read_summary", "read_timeline"]
