@@ -48,21 +48,30 @@ def train_linear(mode: str, epochs: int = 6, **options) -> tuple[NoisyLabels, to
 def test_small_loss_selection_leaves_out_the_wrong_labels():
     noisy, _, _, wrong = train_linear("discard", rate=0.2, warmup=1.0)
     left_out = noisy.weight == 0  # in the last epoch
-    assert left_out.float().mean() == pytest.approx(0.2, abs=0.01)
+    assert left_out.float().mean() == pytest.approx(0.2, abs=0.03)  # rounded class by class in each batch of 50
     assert wrong[left_out].float().mean() > 0.8  # against 0.2 among all samples
-    assert (noisy.discards[wrong] >= 4).float().mean() > 0.8  # the same ones, epoch after epoch
+    assert (noisy.discards[wrong] >= 4).float().mean() > 0.7  # the same ones, epoch after epoch
 
 
 def test_discarding_starts_after_warm_up():
     noisy = NoisyLabels("discard", 10, 4, rate=0.5, warmup=2.0)
-    logits, labels = torch.randn(10, 7), torch.randint(7, (10,))
+    logits, labels = torch.randn(10, 7), torch.tensor([0] * 6 + [1] * 4)
     noisy.loss(logits, None, labels, torch.arange(10), 0.0, None, 0.0)
     assert noisy.weight.sum() == 10  # none left out at the start
     noisy.loss(logits, None, labels, torch.arange(10), 1.0, None, 0.0)
-    assert noisy.weight.sum() == 8  # a quarter of the way (half the rate) after one of two warm-up epochs
+    assert noisy.weight.sum() == 7  # half the rate after one of two warm-up epochs: 2 of 6 and 1 of 4
+    # warmed up, half of each class: its three and two smallest losses
     loss = noisy.loss(logits, None, labels, torch.arange(10), 5.0, None, 0.0)
     per_sample = F.cross_entropy(logits, labels, reduction="none")
-    assert loss == pytest.approx(float(per_sample.sort().values[:5].mean()))  # the five smallest losses
+    smallest = torch.cat([per_sample[:6].sort().values[:3], per_sample[6:].sort().values[:2]])
+    assert loss.item() == pytest.approx(float(smallest.mean()))
+
+
+def test_a_rare_class_with_larger_losses_is_not_left_out_whole():
+    losses = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 5.0, 6.0])
+    classes = torch.tensor([0] * 8 + [2] * 2)  # the rare class's losses are all larger than the others'
+    kept = NoisyLabels.small_losses(losses, classes, 0.25)
+    assert kept.tolist() == [True] * 6 + [False, False] + [True, True]  # 2 of 8 and 0 of 2 (a quarter of 2 rounds to 0)
 
 
 def test_relabelling_gives_wrong_labels_their_true_class():

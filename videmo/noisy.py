@@ -9,8 +9,9 @@ extra pass over the data, so a run costs what a plain one does:
   rule, with one network rather than two). Networks learn the labels that agree with the rest of
   the data before they memorise the ones that do not, so early in training the samples with the
   largest loss in a batch are the likeliest to be mislabelled. Each batch leaves its ``rate``
-  largest-loss samples out of the gradient; the share grows from 0 to ``rate`` over the
-  ``warmup`` epochs, while the network is still learning what the clean labels look like.
+  largest-loss samples out of the gradient, ranked within each class (a rare class's losses are
+  larger throughout); the share grows from 0 to ``rate`` over the ``warmup`` epochs, while the
+  network is still learning what the clean labels look like.
 - ``reweight``: the **Self-Cure Network**'s importance weights (Wang et al., *Suppressing
   Uncertainties for Large-Scale Facial Expression Recognition*, CVPR 2020). A linear layer and a
   sigmoid on the classifier's 1792 hidden units give each sample a weight in (0, 1) that scales
@@ -80,10 +81,8 @@ class NoisyLabels(nn.Module):
             return F.cross_entropy(logits, labels, weight=class_weights, label_smoothing=label_smoothing)
         if self.mode == "discard":
             per_sample = F.cross_entropy(logits, labels, weight=class_weights, label_smoothing=label_smoothing, reduction="none")
-            dropped = int(round(self.rate * min(progress / self.warmup, 1.0) * len(per_sample))) if self.warmup > 0 else round(self.rate * len(per_sample))
-            keep = per_sample.detach().argsort()[: len(per_sample) - dropped]
-            kept = torch.zeros(len(per_sample), dtype=torch.bool, device=per_sample.device)
-            kept[keep] = True
+            rate = self.rate * (min(progress / self.warmup, 1.0) if self.warmup > 0 else 1.0)
+            kept = self.small_losses(per_sample.detach(), labels if labels.ndim == 1 else labels.argmax(1), rate)
             self.weight[index] = kept.float()
             self.discards[index[~kept]] += 1
             return per_sample[kept].mean()
@@ -97,6 +96,19 @@ class NoisyLabels(nn.Module):
         if self.mode == "relabel" and progress >= self.warmup and len(ranked) > 1:
             self.relabel(logits.detach(), labels, index, alpha.detach(), ranked[high - 1])
         return per_sample.mean() + rank_loss
+
+    @staticmethod
+    def small_losses(losses: torch.Tensor, classes: torch.Tensor, rate: float) -> torch.Tensor:
+        """Which samples to keep: all but the ``rate`` largest losses of each class in the batch. Ranked
+        within a class, because a rare class's losses are larger throughout: ranked over the whole
+        batch, FER2013 left out every one of its disgust faces and never learnt the class."""
+        kept = torch.ones(len(losses), dtype=torch.bool, device=losses.device)
+        for c in classes.unique():
+            members = (classes == c).nonzero().squeeze(1)
+            dropped = int(round(rate * len(members)))
+            if dropped:
+                kept[members[losses[members].argsort(descending=True)[:dropped]]] = False
+        return kept
 
     def relabel(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, alpha: torch.Tensor, cut: torch.Tensor) -> None:
         probs = logits.float().softmax(1)
