@@ -209,6 +209,16 @@ def test_bad_rafdb_label_lines_name_file_and_line(tmp_path, line, problem):
     assert str(caught.value).startswith(f"{tmp_path / RAFDB_LABELS}:2: ")
 
 
+def test_a_bad_label_line_is_quoted_as_it_reads_not_as_python_writes_it(tmp_path):
+    write_rafdb(tmp_path, {"train_00001.jpg": 1})
+    with open(tmp_path / RAFDB_LABELS, "a") as f:
+        f.write("don't_00002.jpg\tfive\n")  # a quote and a tab: repr would write "don't_00002.jpg\tfive" in double quotes
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path)
+    assert str(caught.value) == (f"{tmp_path / RAFDB_LABELS}:2: malformed line 'don't_00002.jpg\\x09five' "
+                                 "(expected 'train_00001.jpg 5')")
+
+
 def test_bad_inputs_name_the_file(tmp_path):
     def message(root, layout=None) -> str:
         with pytest.raises(VidemoError) as caught:

@@ -117,6 +117,8 @@ def bad_checkpoints(tmp_path_factory):
             "checkpoint metadata describes no valid model (image size 1000000000: a whole number of pixels from 32 to 4096 is needed)",
         edited("text_size.pt", image_size="32"):
             "checkpoint metadata describes no valid model (image size '32': a whole number of pixels from 32 to 4096 is needed)",
+        edited("no_size.pt", image_size=None):  # in words, not Python's None
+            "checkpoint metadata describes no valid model (image size not set: a whole number of pixels from 32 to 4096 is needed)",
         edited("class_count.pt", classes=7):
             "checkpoint metadata describes no valid model (classes 7: a list of at least two class names is needed)",
         edited("three_means.pt", mean=[0.5, 0.5, 0.5]):

@@ -129,12 +129,14 @@ def test_bad_results_paths_are_one_line_each(tmp_path, make, message):
 def test_an_edited_summary_is_one_line_and_the_folder_is_kept(analysed, tmp_path):
     out, folder = copy_of(analysed, tmp_path)
     summary = json.loads((folder / "summary.json").read_text())
-    del summary["video"]
-    (folder / "summary.json").write_text(json.dumps(summary))
-    result = invoke("episodes", folder)
-    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 2  # its line and the count
-    assert "summary.json lacks what re-analysis needs" in result.stderr
-    assert (folder / "frames.csv").is_file()
+    video = summary.pop("video")
+    for edit, why in ((summary, "no video field"),
+                      ({**summary, "video": {k: v for k, v in video.items() if k != "fps"}}, "the video field lacks fps")):
+        (folder / "summary.json").write_text(json.dumps(edit))
+        result = invoke("episodes", folder)
+        assert result.exit_code == 1 and len(result.stderr.splitlines()) == 2  # its line and the count
+        assert f"summary.json lacks what re-analysis needs ({why})" in result.stderr, result.stderr  # in words, not Python's
+        assert (folder / "frames.csv").is_file()
 
 
 def test_a_bad_setting_is_a_usage_error(analysed):

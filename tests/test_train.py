@@ -142,9 +142,10 @@ def test_resume_refuses_a_changed_setting_and_finds_moved_data(easy_data, tmp_pa
     common = ["--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
     invoke("--data", str(easy_data), *common, "--epochs", "1", "--out", str(tmp_path / "run/best.pt"))
     last = str(tmp_path / "run/best.last.pt")
-    changed = CliRunner().invoke(main, ["train", "--data", str(easy_data), *common, "--lr", "0.5", "--resume", last, "--epochs", "2"])
+    changed = CliRunner().invoke(main, ["train", "--data", str(easy_data), *common, "--lr", "0.5", "--augment", "strong", "--resume", last,
+                                        "--epochs", "2"])
     assert changed.exit_code == 1 and changed.stderr.count("\n") == 1, changed.stderr
-    assert "these differ: lr 0.5, the run's 0.001 (--data, --epochs" in changed.stderr
+    assert "these differ: lr 0.5, the run's 0.001; augment strong, the run's basic (--data, --epochs" in changed.stderr  # no quotes
     moved = shutil.copytree(easy_data, tmp_path / "moved")  # the same data elsewhere: --data says where it is now
     assert invoke("--data", str(moved), *common, "--resume", last, "--epochs", "2").exit_code == 0
     assert read_payload(last)["train_state"]["epoch"] == 2 and read_payload(last)["train_state"]["config"]["data"] == str(moved)
@@ -180,6 +181,12 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_model(easy_d
     assert other.stderr == (f"videmo: error: --init {trained}: the checkpoint differs from this run in equalize False, this run's True; "
                             "image_size 32, this run's 64 (whose features the head cannot take) "
                             "(give the options it was trained with: videmo info shows them)\n")
+    vgg = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "awei-vgg", *FAST, "--rgb",
+                                    "--init", str(trained), "--out", str(tmp_path / "vgg/best.pt")])
+    assert vgg.exit_code == 1 and vgg.stderr.count("\n") == 1, vgg.output  # in words, not as Python writes None, texts and lists
+    assert ("the checkpoint differs from this run in arch cnn, this run's awei-vgg; vgg not set, this run's vgg16; "
+            "residual not set, this run's one-stage; channels 1, this run's 3; mean 0, this run's 0, 0, 0; "
+            "std 1, this run's 1, 1, 1 (give") in vgg.stderr
     both = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--init", str(trained), "--pretrained", "imagenet"])
     assert both.exit_code == 1 and "--init sets every weight" in both.stderr
 

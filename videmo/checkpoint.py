@@ -244,11 +244,18 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 MAX_IMAGE_SIZE = 4096
 
 
+def stored_words(value: object) -> str:
+    """A value read from a checkpoint's metadata as a message shows it: a text quoted ('32', which is not the number 32), None as 'not set'."""
+    if isinstance(value, str):
+        return f"'{printable(value)}'"
+    return "not set" if value is None else printable(str(value))
+
+
 def check_meta(path: Path, meta: dict[str, Any]) -> None:
     """A CheckpointError where the metadata's input size, class list or normalisation is not one a model is built from or runs with."""
     size, classes = meta["image_size"], meta["classes"]
     if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= MAX_IMAGE_SIZE:
-        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (image size {size!r}: "
+        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (image size {stored_words(size)}: "
                               f"a whole number of pixels from 32 to {MAX_IMAGE_SIZE} is needed)")
     if not isinstance(classes, (list, tuple)) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (classes {printable(repr(classes))[:80]}: "

@@ -99,7 +99,7 @@ def train(preset, grey, resume, **options):
     if preset:  # the options given on the command line win: `--preset paper --epochs 2` is a quick trial of the recipe
         options.update({name: value for name, value in PRESETS[preset].items() if name not in given})
     if resume:  # the same command again with --resume continues; a changed setting would be silently ignored
-        conflicts = resume_conflicts(resume, {name: options[name] for name in given})
+        conflicts = resume_conflicts(resume, {name: value for name, value in options.items() if name in given})  # in the options' order
         if conflicts:
             raise VidemoError(f"--resume {resume}: a resumed run keeps its settings, and these differ: {'; '.join(conflicts)} "
                               "(--data, --epochs, --device, --decode-threads and --quiet may change; start a new run for the rest)")

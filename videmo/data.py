@@ -122,7 +122,7 @@ def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     root = Path(root)
     readers = {"rafdb": read_rafdb, "ferplus": read_ferplus, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
     if layout is not None and layout not in readers:
-        raise DatasetError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        raise DatasetError(f"unknown layout '{printable(str(layout))}'; choose one of {', '.join(LAYOUTS)}")
     try:
         dataset = readers[layout or detect_layout(root)](root)
     except OSError as e:  # a folder of the dataset that cannot be listed (its permissions, a failing disk or share)
@@ -147,13 +147,13 @@ def read_rafdb(root: Path) -> Dataset:
             continue
         parts = line.split()
         if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
-            raise DatasetError(f"{label_file}:{number}: malformed line {line.strip()!r} (expected 'train_00001.jpg 5')")
+            raise DatasetError(f"{label_file}:{number}: malformed line '{printable(line.strip())}' (expected 'train_00001.jpg 5')")
         name, label = parts[0], int(parts[1])
         if not 1 <= label <= len(CLASSES):
             raise DatasetError(f"{label_file}:{number}: label {label} is outside 1..{len(CLASSES)}")
         split = "train" if name.startswith("train") else "test" if name.startswith("test") else None
         if split is None:
-            raise DatasetError(f"{label_file}:{number}: file name {name!r} starts with neither 'train' nor 'test'")
+            raise DatasetError(f"{label_file}:{number}: file name '{printable(name)}' starts with neither 'train' nor 'test'")
         stem = Path(name).stem
         candidates = [aligned / f"{stem}_aligned{Path(name).suffix}", original / name]
         path = next((p for p in candidates if p.is_file()), None)
@@ -248,9 +248,9 @@ def read_class_folders(root: Path) -> Dataset:
         for class_dir in class_folders(folder, notes):
             key = class_dir.name.lower()
             if key not in CLASS_ALIASES:
-                raise DatasetError(f"{class_dir}: unknown class {class_dir.name!r}; expected one of {', '.join(CLASSES)} or a common alias")
+                raise DatasetError(f"{class_dir}: unknown class '{printable(class_dir.name)}'; expected one of {', '.join(CLASSES)} or a common alias")
             if CLASS_ALIASES[key] is None:
-                notes.append(f"{class_dir}: class {class_dir.name!r} is not one of the seven emotions; skipped")
+                notes.append(f"{class_dir}: class '{printable(class_dir.name)}' is not one of the seven emotions; skipped")
                 continue
             label = CLASSES.index(CLASS_ALIASES[key])
             samples += [Sample(p, label, split) for p in class_images(class_dir, notes)]

@@ -45,8 +45,8 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
                           **changes)
         info = VideoInfo(Path(saved["video"]["path"]), saved["video"]["width"], saved["video"]["height"], saved["video"]["fps"],
                          saved["video"]["frame_count"], saved["video"]["duration_s"], saved["video"]["codec"], saved["video"]["rotation"])
-    except (KeyError, TypeError) as e:
-        raise VidemoError(f"{printable(str(folder))}: its summary.json lacks what re-analysis needs ({e})") from None
+    except (KeyError, TypeError):
+        raise VidemoError(f"{printable(str(folder))}: its summary.json lacks what re-analysis needs ({lacking(summary)})") from None
     frames = read_results(folder).drop(columns=["emotion_smoothed", "short_track"], errors="ignore")
     min_track_s = settings.get("min_track_s", MIN_TRACK_S)
     frames, episodes = add_episodes(frames, options.smooth_s, options.min_episode_s, min_track_s)
@@ -69,6 +69,23 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
         if result.annotated is not None:
             result.annotated.unlink(missing_ok=True)
     return result
+
+
+VIDEO_FIELDS = ("path", "width", "height", "fps", "frame_count", "duration_s", "codec", "rotation")
+
+
+def lacking(summary: dict) -> str:
+    """What of a summary.json re-analysis needs is missing or not as written, in words: 'no video field',
+    'the video's fps and codec' (a KeyError's or TypeError's own text would read "('video')")."""
+    for name in ("video", "settings"):
+        if name not in summary:
+            return f"no {name} field"
+        if not isinstance(summary[name], dict):
+            return f"its {name} field is not a set of named values"
+    absent = [name for name in VIDEO_FIELDS if name not in summary["video"]]
+    if absent:
+        return f"the video field lacks {', '.join(absent)}"
+    return "a field of the video or settings holds a value of the wrong kind"
 
 
 def face_sheet(folder: Path) -> FaceSheet:

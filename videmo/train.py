@@ -30,7 +30,7 @@ from .inference import equalize, predict
 from .metrics import scores
 from .models import HIDDEN_UNITS, Awei, feature_grid
 from .noisy import NoisyLabels
-from .options import NORMALIZATIONS, RESUME_TAKES, TrainConfig
+from .options import NORMALIZATIONS, RESUME_TAKES, TrainConfig, words
 from .weights import load_vgg_weights
 
 def train(config: TrainConfig, resume: str | None = None, command: str = "", epochs: int | None = None) -> dict:
@@ -144,6 +144,11 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     return best
 
 
+def setting_words(value: object) -> str:
+    """A setting as a message shows it (``options.words``), a list's values joined by commas: 'mean 0.5, 0.5, 0.5', not '[0.5, 0.5, 0.5]'."""
+    return ", ".join(map(words, value)) if isinstance(value, (list, tuple)) else words(value)
+
+
 def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
     """``config.init``'s weights (fine-tuning a trained model on more epochs, new data or a larger
     input). The checkpoint must be the model these settings build and must see faces as they do: a
@@ -158,9 +163,10 @@ def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
     theirs = {"arch": loaded.model.arch, "vgg": loaded.model.vgg_variant, "residual": loaded.model.residual_mode,
               "channels": loaded.model.in_channels, "mean": list(loaded.meta["mean"]), "std": list(loaded.meta["std"]),
               "equalize": bool(loaded.meta.get("equalize", False))}
-    differ = [f"{name} {theirs[name]!r}, this run's {value!r}" for name, value in run.items() if theirs[name] != value]
+    differ = [f"{name} {setting_words(theirs[name])}, this run's {setting_words(value)}" for name, value in run.items() if theirs[name] != value]
     if feature_grid(loaded.meta["image_size"]) != feature_grid(config.image_size):  # another size fits where the head does
-        differ.append(f"image_size {loaded.meta['image_size']!r}, this run's {config.image_size!r} (whose features the head cannot take)")
+        differ.append(f"image_size {setting_words(loaded.meta['image_size'])}, this run's {config.image_size} "
+                      "(whose features the head cannot take)")
     if differ:
         raise VidemoError(f"--init {config.init}: the checkpoint differs from this run in {'; '.join(differ)} "
                           "(give the options it was trained with: videmo info shows them)")
@@ -299,7 +305,7 @@ def resume_conflicts(path: str, given: dict) -> list[str]:
     """The settings in ``given`` that the run ``path`` continues was set otherwise ("lr 0.01, the run's
     0.001"), beside ``epochs`` and RESUME_TAKES: a resumed run keeps its own, so they would be ignored."""
     kept = read_resume_state(path)["config"]
-    return [f"{name} {value!r}, the run's {kept.get(name)!r}" for name, value in given.items()
+    return [f"{name} {setting_words(value)}, the run's {setting_words(kept.get(name))}" for name, value in given.items()
             if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value]
 
 
