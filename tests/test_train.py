@@ -28,13 +28,7 @@ METRICS_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_acc
                    *[f"val_recall_{c}" for c in CLASSES], "lr", "seconds"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: with two cores shared with other work, two threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one CPU thread for training runs
 
 
 @pytest.fixture(scope="module")

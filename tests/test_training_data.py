@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from conftest import make_checkpoint
 from PIL import Image
@@ -20,13 +19,7 @@ from videmo.images import decode_samples, load_image
 QUICK = ["--arch", "cnn", "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--augment", "none", "--warmup-epochs", "0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: with two cores shared with other work, two threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one CPU thread for training runs
 
 
 def run(*args):
