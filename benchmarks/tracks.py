@@ -5,8 +5,8 @@
 
 Detection runs once per video, at every frame, with analyze's default settings (saved under
 ``--cache`` when given, so that a rerun only replays); the tracker then replays the saved
-detections and each frame's ``Shot`` at each sampling rate, on the frames ``videmo analyze --fps N``
-would analyse, with their decoder times: the tracker is the only stage that sees the sampling, and
+detections and the cuts the decoder found (between every two decoded frames) at each sampling
+rate, on the frames ``videmo analyze --fps N`` would analyse, with their decoder times: the tracker is the only stage that sees the sampling, and
 detection is frame by frame, so this is what ``analyze --fps N`` gives without detecting again.
 
 Per video and rate: tracks (those not flagged short_track), short tracks, and ``ids/track``: for
@@ -30,32 +30,28 @@ RATES = [None, 10.0, 5.0]  # None: every frame
 
 
 def detected(video: Path, cache: Path | None) -> dict[str, np.ndarray]:
-    """Every frame's faces (boxes in original pixels, scores), decoder time and Shot, as analyze finds them."""
+    """Every frame's faces (boxes in original pixels, scores), decoder time and cut, as analyze finds them."""
     saved = cache / f"{video.name}.npz" if cache is not None else None
-    if saved is not None and saved.exists():
+    if saved is not None and saved.exists() and "cuts" in np.load(saved):  # a cache from before the decoder's cuts is redone
         return dict(np.load(saved))
     import torch
 
     from videmo.decode import open_video, select_frames, stream_frames
     from videmo.detect import FaceDetector
     from videmo.options import AnalyzeOptions
-    from videmo.track import Shot
-
     options = AnalyzeOptions()
     info = open_video(video)
     detector = FaceDetector(torch.device("cpu"), options.detect_width, options.min_face, options.det_threshold)
-    frames, times, face_frame, boxes, scores, histograms, thumbnails = [], [], [], [], [], [], []
+    frames, times, face_frame, boxes, scores, cuts = [], [], [], [], [], []
     for batch in stream_frames(info, select_frames(info), options.chunk):
         found = detector.detect(batch.frames) if len(batch.frames) else []
-        for frame, time_s, faces, image in zip(batch.indices, batch.times, found, batch.frames):
-            shot = Shot.of(image)
-            frames.append(frame), times.append(time_s), histograms.append(shot.histogram), thumbnails.append(shot.thumbnail)
+        for frame, time_s, faces, cut in zip(batch.indices, batch.times, found, batch.cuts):
+            frames.append(frame), times.append(time_s), cuts.append(cut)
             for face in faces:
                 face_frame.append(frame), boxes.append(face.box), scores.append(face.score)
     result = {"frames": np.array(frames, dtype=np.int64), "times": np.array(times, dtype=np.float64),
               "face_frame": np.array(face_frame, dtype=np.int64), "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
-              "scores": np.array(scores, dtype=np.float64), "histograms": np.array(histograms),
-              "thumbnails": np.array(thumbnails),
+              "scores": np.array(scores, dtype=np.float64), "cuts": np.array(cuts, dtype=bool),
               "fps": np.array(info.fps), "frame_count": np.array(info.frame_count)}
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
@@ -70,18 +66,18 @@ def replayed(video: Path, found: dict[str, np.ndarray], fps: float | None) -> pd
     from videmo.decode import open_video, select_frames
     from videmo.episodes import add_episodes
     from videmo.pipeline import track_memory_s
-    from videmo.track import FaceTracker, Shot
+    from videmo.track import FaceTracker
 
     info = open_video(video)
     indices = np.intersect1d(select_frames(info, fps), found["frames"])  # the frames that decoded
     tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
     position = {int(frame): i for i, frame in enumerate(found["frames"])}
-    rows = []
+    rows, after = [], -1  # the position of the last analysed frame
     for frame in indices:
         i = position[int(frame)]
         mine = found["face_frame"] == frame
-        shot = Shot(found["histograms"][i], found["thumbnails"][i])
-        ids = tracker.observe(float(found["times"][i]), found["boxes"][mine], shot)
+        cut, after = bool(found["cuts"][after + 1:i + 1].any()) and after >= 0, i  # a cut anywhere since the last analysed frame
+        ids = tracker.observe(float(found["times"][i]), found["boxes"][mine], cut)
         rows += [{"frame": int(frame), "time_s": found["times"][i], "face_id": face_id, "x1": box[0], "y1": box[1],
                   "x2": box[2], "y2": box[3]} for face_id, box in zip(ids, found["boxes"][mine])]
         if not ids:

@@ -207,3 +207,19 @@ def test_a_header_cut_inside_a_track_gives_unknown_not_a_crash(tmp_path, tkhd):
     path = tmp_path / "cut_track.mp4"
     path.write_bytes(box(b"ftyp", b"isom") + box(b"moov", trak))
     assert probe_container(path) == ("unknown", 0)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj444p", "nv12", "gray", "yuv420p10le", "rgb24"])
+def test_the_luma_the_cut_test_reads_is_the_frames_grey_whatever_its_format(pix_fmt):
+    """luma_of reads 8-bit luma planes as they are and converts the other formats: either way the grey levels that
+    Shot compares are the frame's own, so that a cut scores alike in every format."""
+    import av
+
+    from videmo.decode import luma_of
+
+    rgb = face_frames(1, 320, 180)[0]
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+    luma = luma_of(frame).astype(float)
+    grey = (rgb.astype(float) @ [0.299, 0.587, 0.114])[:: 320 // luma.shape[1], :: 320 // luma.shape[1]]
+    assert luma.shape[1] >= 160 and abs(luma.mean() - grey.mean()) < 12  # limited-range luma (16-235) is near full range's
+    assert np.corrcoef(luma.ravel(), grey[: luma.shape[0], : luma.shape[1]].ravel())[0, 1] > 0.98

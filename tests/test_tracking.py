@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from media import EXAMPLE
 
 from videmo.checkpoint import CLASSES
 from videmo.episodes import add_episodes
-from videmo.track import FaceTracker, Shot
+from videmo.track import FaceTracker
 
 SIZE = 60.0
 
@@ -72,15 +73,29 @@ def test_a_single_false_detection_does_not_lie_in_wait_for_a_face():
 
 
 def test_a_cut_ends_every_track():
-    """The same box on both sides of a cut is two faces; the frames decide, and so do their Shots."""
+    """The same box on both sides of a cut is two faces; the frames decide, or the decoder's cuts."""
     dark, bright = np.zeros((90, 160, 3), np.uint8), np.full((90, 160, 3), 255, np.uint8)
     bright[:45] = 128
     tracker = FaceTracker()
     ids = [tracker.update(i / 25, box_at(300)[None], dark if i < 5 else bright)[0] for i in range(10)]
     assert ids == [0] * 5 + [1] * 5
     replayed = FaceTracker()
-    shots = [Shot.of(dark)] * 5 + [Shot.of(bright)] * 5
-    assert [replayed.observe(i / 25, box_at(300)[None], shot)[0] for i, shot in enumerate(shots)] == ids
+    assert [replayed.observe(i / 25, box_at(300)[None], cut=i == 5)[0] for i in range(10)] == ids
+
+
+def test_the_decoder_finds_cuts_between_frames_it_does_not_analyse():
+    """The example clip's cuts come after frames 19, 81 and 210. At --fps 5 the analysed frames are 0.2 s apart and a
+    close-up's motion between two of them scored nearly as a cut (0.090 and 0.159 against cuts' 0.085-0.093 and
+    0.19-0.40): the decoder compares every decoded frame with the one before, so the analysed frame after each real
+    cut, and no other, is marked, as at every frame."""
+    from videmo.decode import open_video, select_frames, stream_frames
+
+    info = open_video(EXAMPLE)
+    for fps in (None, 5.0):
+        batches = list(stream_frames(info, select_frames(info, fps), 16))
+        frames, cuts = np.concatenate([b.indices for b in batches]), np.concatenate([b.cuts for b in batches])
+        assert len(cuts) == len(frames)
+        assert [int(np.searchsorted(frames, cut)) for cut in (20, 82, 211)] == np.flatnonzero(cuts).tolist()
 
 
 @pytest.mark.slow

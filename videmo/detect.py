@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms, roi_align
 
 from .device import to_device
-from .track import Shot
+from .track import cuts_in
 
 # MTCNN's smallest face at its first pyramid level; asking for smaller ones only upsamples.
 MTCNN_MIN_FACE = 12
@@ -74,8 +74,9 @@ class FaceDetector:
         )
 
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray) -> list[list[Detection]]:
-        """Faces in each of ``frames`` (uint8 N,H,W,3), boxes in original pixels."""
+    def detect(self, frames: np.ndarray, cuts: np.ndarray | None = None) -> list[list[Detection]]:
+        """Faces in each of ``frames`` (uint8 N,H,W,3), boxes in original pixels. ``cuts`` (N bools) says which
+        frames follow a cut, where the decoder knows (FrameBatch.cuts); else the frames are taken as consecutive."""
         height, width = frames.shape[1:3]
         scale = detection_scale(width, self.detect_width)
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
@@ -86,7 +87,8 @@ class FaceDetector:
             images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
         images = images.float().contiguous(memory_format=torch.channels_last)
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
-        per_frame = self.find_boxes(images, min_face) if self.every <= 1 else self.find_and_follow(images, frames, min_face, scale)
+        per_frame = (self.find_boxes(images, min_face) if self.every <= 1
+                     else self.find_and_follow(images, cuts if cuts is not None else cuts_in(frames), min_face))
         found = []
         for boxes in per_frame:
             original = to_original(boxes[:, :4], scale, width, height)
@@ -97,13 +99,12 @@ class FaceDetector:
             ])
         return found
 
-    def find_and_follow(self, images: torch.Tensor, frames: np.ndarray, min_face: int, scale: float) -> list[np.ndarray]:
-        """Per frame, find_rows' rows: the whole pyramid on keyframes, the faces followed in between."""
-        found, followed, last_shot = [], np.zeros((0, 5)), None
+    def find_and_follow(self, images: torch.Tensor, cuts: np.ndarray, min_face: int) -> list[np.ndarray]:
+        """Per frame, find_rows' rows: the whole pyramid on keyframes and after a cut, the faces followed in between."""
+        found, followed = [], np.zeros((0, 5))
         for i in range(len(images)):
-            shot = Shot.of(frames[i])
             boxes = None
-            if i % self.every and len(followed) and not (last_shot is not None and shot.is_cut_from(last_shot)):
+            if i % self.every and len(followed) and not cuts[i]:
                 boxes = self.follow(images[i:i + 1], followed)
                 if len(boxes) < len(followed):
                     boxes = None  # a face was lost (or two merged): look at the whole frame again
@@ -112,7 +113,7 @@ class FaceDetector:
             found.append(boxes)
             # Every face O-Net accepts is followed, those below the reported score or size too: a face
             # whose score hovers about the threshold is then still reported wherever it passes it.
-            followed, last_shot = boxes, shot
+            followed = boxes
         return found
 
     def follow(self, image: torch.Tensor, previous: np.ndarray) -> np.ndarray:

@@ -56,7 +56,7 @@ class Analyzer:
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
-        detections = self.detector.detect(batch.frames) if len(batch.frames) else []
+        detections = self.detector.detect(batch.frames, batch.cuts) if len(batch.frames) else []
         frame_of_face, boxes = faces_of(detections)
         return LabelledChunk(batch, detections, boxes, self.classifier.classify(batch.frames, frame_of_face, boxes))
 
@@ -126,9 +126,9 @@ class Analyzer:
                         annotated.hold()
 
             face = 0
-            for frame, time_s, found, image in zip(batch.indices, batch.times, chunk.detections, batch.frames):
+            for frame, time_s, found, image, cut in zip(batch.indices, batch.times, chunk.detections, batch.frames, batch.cuts):
                 mark_lost(frame)
-                ids = tracker.update(float(time_s), face_boxes[face:face + len(found)], image)
+                ids = tracker.observe(float(time_s), face_boxes[face:face + len(found)], bool(cut))
                 marks = []
                 for face_id, detection in zip(ids, found):
                     frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id), decoded.append(True)

@@ -114,10 +114,17 @@ class Shot:
 
     @classmethod
     def of(cls, frame: np.ndarray) -> Shot:
-        """From a uint8 (H, W, 3) frame, read at about 160 columns."""
+        """From a uint8 (H, W, 3) RGB frame."""
         step = max(1, frame.shape[1] // 160)
         rgb = frame[::step, ::step].astype(np.uint32)
-        luma = (rgb[..., 0] * 77 + rgb[..., 1] * 150 + rgb[..., 2] * 29) >> 8
+        return cls.of_luma((rgb[..., 0] * 77 + rgb[..., 1] * 150 + rgb[..., 2] * 29) >> 8)
+
+    @classmethod
+    def of_luma(cls, luma: np.ndarray) -> Shot:
+        """From a frame's (H, W) 8-bit grey levels, read at about 160 columns: the decoder hands over its luma plane,
+        which gives the example clip's cuts the same scores as grey computed from RGB."""
+        step = max(1, luma.shape[1] // 160)
+        luma = luma[::step, ::step].astype(np.uint32)
         histogram = np.bincount((luma >> 3).ravel(), minlength=32) / luma.size
         rows, cols = luma.shape[0] // 9 * 9, luma.shape[1] // 16 * 16
         if rows == 0 or cols == 0:  # a frame too small to have shots worth telling apart
@@ -131,6 +138,12 @@ class Shot:
         layout = np.abs(self.thumbnail - previous.thumbnail).mean()
         levels = np.abs(self.histogram - previous.histogram).sum() / 2
         return layout > 0.07 and levels > 0.15
+
+
+def cuts_in(frames: np.ndarray) -> np.ndarray:
+    """For each of ``frames`` (uint8 N, H, W, 3, consecutive), whether it follows a cut from the one before it."""
+    shots = [Shot.of(frame) for frame in frames]
+    return np.array([i > 0 and shot.is_cut_from(shots[i - 1]) for i, shot in enumerate(shots)], dtype=bool)
 
 
 class FaceTracker:
@@ -159,19 +172,23 @@ class FaceTracker:
         self.last_time_s: float | None = None
 
     def update(self, time_s: float, boxes: np.ndarray, frame: np.ndarray | None = None) -> list[int]:
-        """Ids for ``boxes`` (K, 4) seen at ``time_s``, in the boxes' order; ``frame`` (uint8 H, W, 3) finds cuts."""
-        return self.observe(time_s, boxes, Shot.of(frame) if frame is not None else None)
+        """Ids for ``boxes`` (K, 4) seen at ``time_s``, in the boxes' order; ``frame`` (uint8 H, W, 3) finds cuts
+        between the frames given, when they are consecutive (see ``observe`` for sparse ones)."""
+        shot = Shot.of(frame) if frame is not None else None
+        cut = shot is not None and self.last_shot is not None and shot.is_cut_from(self.last_shot)
+        self.last_shot = shot if shot is not None else self.last_shot
+        return self.observe(time_s, boxes, cut)
 
-    def observe(self, time_s: float, boxes: np.ndarray, shot: Shot | None = None) -> list[int]:
-        """``update`` given the frame's Shot rather than the frame (to replay saved detections)."""
+    def observe(self, time_s: float, boxes: np.ndarray, cut: bool = False) -> list[int]:
+        """``update`` told whether a cut came since the last frame observed: the decoder compares every decoded
+        frame with the one before it, so that a cut means the same at every sampling rate (between frames 0.2 s
+        apart, motion within a shot can change a frame nearly as much as a cut does)."""
         step = time_s - self.last_time_s if self.last_time_s is not None else 0.0
         self.last_time_s = time_s
         self.tracks = [t for t in self.tracks
                        if time_s - step - t.last_seen_s <= (self.max_gap_s if t.hits > 1 else YOUNG_GAP_S) + 1e-9]
-        if shot is not None:
-            if self.last_shot is not None and shot.is_cut_from(self.last_shot):
-                self.tracks = []
-            self.last_shot = shot
+        if cut:
+            self.tracks = []
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         ids = [-1] * len(boxes)
         if self.tracks and len(boxes):
