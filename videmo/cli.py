@@ -215,7 +215,6 @@ def episodes(results, no_report, **changes):
     RESULTS are results folders, or output folders of 'videmo analyze' (each of their results folders);
     the batch tables beside them are rebuilt after.
     """
-    from pathlib import Path
 
     from .batch import INDEX_CSV, update_index
     from .reanalysis import changed_words, reanalyze, results_in
