@@ -48,6 +48,23 @@ def detection_scale(width: int, detect_width: int | None) -> float:
     return detect_width / width
 
 
+def shrunk(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` (uint8 H, W, 3) area-resampled to ``size`` (height, width), as uint8.
+
+    On the CPU, PIL's box filter beats torch's area resize of a float copy 3x at 1080p (19 ms a frame
+    against 6.7: that resize was a sixth of detecting a 1080p frame), and a whole factor, such as
+    1080p to 640 x 360, it reduces in 2.6 ms. Both average the pixels each output pixel covers; at a
+    whole factor they agree to rounding (within 0.7 of 255), between them PIL weighs the pixels that a
+    bin covers in part by the part it covers, where torch's bins take such pixels whole."""
+    from PIL import Image
+
+    height, width = frame.shape[:2]
+    image = Image.fromarray(np.ascontiguousarray(frame))
+    if height % size[0] == 0 and width % size[1] == 0 and height // size[0] == width // size[1]:
+        return np.asarray(image.reduce(width // size[1]))
+    return np.asarray(image.resize((size[1], size[0]), Image.BOX))
+
+
 def to_original(boxes: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
     """Map (K, 4) boxes from detection pixels back to the original frame, clipped to it."""
     mapped = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
@@ -79,11 +96,13 @@ class FaceDetector:
         frames follow a cut, where the decoder knows (FrameBatch.cuts); else the frames are taken as consecutive."""
         height, width = frames.shape[1:3]
         scale = detection_scale(width, self.detect_width)
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        if scale != 1.0 and self.device.type == "cpu":
+            frames = np.stack([shrunk(frame, size) for frame in frames])
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
-        if scale != 1.0:
+        if scale != 1.0 and self.device.type != "cpu":
             # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar
             # copies, which area resizing reads 1.3x faster than channels-last ones.
-            size = (max(1, round(height * scale)), max(1, round(width * scale)))
             images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
         images = images.float().contiguous(memory_format=torch.channels_last)
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
