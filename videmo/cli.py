@@ -140,9 +140,9 @@ def info(checkpoint, as_json):
               help="Search each chunk's first frame and every Nth after it for faces (and any frame after a cut or a lost face); follow the faces found in between. 1: search every frame.")
 @click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
-              help="Average each face with its mirror image: +1 point on FER+ Valid for a few percent more time.")
+              help="Average a face with its mirror image where its top two emotions are close: +0.4 points on FER+ Valid.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
-              help="Faces per classifier step (with --mirror, each step runs twice as many images).")
+              help="Faces per classifier step (with --mirror, its close calls run again mirrored).")
 @click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
 @click.option("--smooth", "smooth_s", type=Number(0), default=0.5, show_default=True,
               help="Seconds of the centred window that smooths each face's probabilities for episodes (0: none).")

@@ -63,7 +63,7 @@ class AnalyzeOptions:
     det_threshold: float = 0.9
     detect_every: int = 1  # the whole MTCNN pyramid on every Kth frame of a chunk, faces followed in between (see detect)
     margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
-    mirror: bool = True  # label each face by the mean of its and its mirror image's logits (see classify.logits_of)
+    mirror: bool = True  # a close call is labelled by the mean of its and its mirror image's logits (see inference.logits_of)
     batch_size: int = 64  # faces per classifier step
     chunk: int = 16  # frames decoded and detected together
     bin_s: float = 1.0
