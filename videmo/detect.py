@@ -9,7 +9,8 @@ one. A face that appears between keyframes is found at the next one.
 It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresholds, regressions
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
-a bounded set of shapes for oneDNN), the pyramid is resized from planar images, O-Net's landmarks
+a bounded set of shapes for oneDNN), frames wider than ``detect_width`` are shrunk by PIL's box
+filter on the CPU (see ``shrunk``), the pyramid is resized from planar images, O-Net's landmarks
 are left unused, and on a GPU the candidate boxes are cropped by one ``roi_align`` call.
 """
 
