@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VidemoError
-from .track import Shot
 from .probe import (VideoError, VideoInfo, check_file, decoder_cause, frame_stamps, grid_numbers, indexed_by_stream, openable,
                     probe_container, quiet_stderr, stream_size, streams_note)
+from .track import Shot
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
 
@@ -235,8 +235,8 @@ def luma_of(frame) -> np.ndarray:
 def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:
     """(frame, time in seconds, RGB frame as displayed, cut) at ``indices`` (ascending), the frame None where its data
     does not decode, cut True where a cut to another shot came since the previous decoded frame yielded (every
-    decoded frame is compared with the one before it, so that a cut is found the same way at every sampling rate), until the stream ends (``end`` then says after how many frames, if before the last of
-    ``indices``). A VideoError if the stream holds no frame that decodes.
+    decoded frame is compared with the one before it, so that a cut is found the same way at every sampling rate),
+    until the stream ends (``end`` then says after how many frames, if before the last of ``indices``). A VideoError if the stream holds no frame that decodes.
 
     Frame n is the n-th frame the decoder delivers, as long as every packet decodes. A packet that fails (damaged
     data) is skipped, as ffmpeg does; from then on each frame is numbered by its timestamp's place among the
