@@ -4,15 +4,17 @@
     python benchmarks/versus_fer.py VIDEO... --fer-python /work/fer-venv/bin/python --fer-keras
 
 ``fer`` needs TensorFlow and lives in its own virtual environment (``--fer-python``: its
-interpreter; ``python -m venv /work/fer-venv && /work/fer-venv/bin/pip install fer tensorflow-cpu
-'setuptools<81'``: fer 25.10 imports ``pkg_resources``, which setuptools 81 dropped). This script
-uses only the standard library and runs under videmo's interpreter.
+interpreter), made by ``python -m venv /work/fer-venv``, ``/work/fer-venv/bin/pip install fer
+tensorflow-cpu 'setuptools<81'`` (fer 25.10 imports ``pkg_resources``, which setuptools 81 dropped)
+and ``/work/fer-venv/bin/pip uninstall -y triton`` (torch's triton segfaults when loaded after
+TensorFlow; the CPU needs neither). This script uses only the standard library and runs under
+videmo's interpreter.
 
 For each video it alternates ``--repeat`` (3) times between
 (a) ``videmo analyze VIDEO -o TMP --quiet --overwrite --no-report --no-plots``, a subprocess of
     this interpreter, every frame analysed, with its defaults otherwise; and
 (b) fer's documented per-video analysis, ``Video(path).analyze(FER(mtcnn=True), display=False,
-    ...)``, in a subprocess of ``--fer-python``, every frame analysed (``frequency`` left at 1),
+    ...)``, in a subprocess of ``--fer-python``, every frame analysed (``frequency=1``, its default),
     nothing written (no frames, video, zip or data.csv).
 Alternating pairs see the same state of this shared machine. fer's time is that of ``analyze``
 alone, measured in its process (imports and model loads left out); videmo's "in-process" time is
@@ -124,6 +126,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="pairs of runs per video (medians shown)")
     parser.add_argument("--fer-keras", action="store_true", help="fer's Keras mini-Xception instead of its default quantized TFLite model")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     model = "keras" if args.fer_keras else "tflite"
 
     print(f"# {cpu_header()}; python {platform.python_version()}; {args.repeat} alternating pair(s) per video")
@@ -146,7 +150,7 @@ def main() -> None:
                      "fer fps": statistics.median(fer_fps),
                      "videmo/fer": statistics.median(v / f for v, f in zip(videmo_fps, fer_fps))})
         if not ours["in_process_recorded"]:
-            print(f"# {video.name}: summary.json records no wall_time_s: 'videmo fps' is the whole command's", file=sys.stderr)
+            print(f"# {video.name}: summary.json records no wall_time_s: its 'videmo fps' is the whole command's")
     print(f"# videmo {ours['version']} ({ours['runtime']} {ours['precision']}), every frame, defaults; "
           f"fer {theirs['fer_version']} (FER(mtcnn=True), {'Keras' if args.fer_keras else 'TFLite'} classifier), every frame")
     print("# frames and faces: videmo / fer; fps: frames per second, median; videmo fps: its in-process time "
