@@ -8,7 +8,8 @@ from torchvision.ops import box_iou
 
 from media import EXAMPLE
 
-from videmo.detect import FaceDetector, MTCNN_MIN_FACE, run_in_buckets
+from videmo import detect
+from videmo.detect import FaceDetector, MTCNN_MIN_FACE, crop_boxes, run_in_buckets
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,25 @@ def test_the_gpu_crop_path_finds_the_same_faces(example_frames):
     total = sum(len(a) for a in loop)
     assert total > 20 and matched >= 0.95 * total
     assert abs(sum(len(b) for b in one_call) - total) <= 0.05 * total
+
+
+@pytest.mark.parametrize("size", [24, 48])
+def test_crops_from_the_summed_area_table_are_the_area_resizes(monkeypatch, size):
+    """Boxes that cover their frame many times over are cropped from its summed-area table: the same
+    floats as area resizing each box, for boxes of every size, partly outside the frame or past it."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (3, 3, 90, 160), generator=generator).float().contiguous(memory_format=torch.channels_last)
+    corners = torch.randint(-50, 160, (300, 2), generator=generator).float() + 0.4
+    sides = torch.randint(1, 200, (300, 2), generator=generator).float()
+    boxes = torch.cat([corners, corners + sides, torch.rand(300, 1, generator=generator)], dim=1)
+    image_of = torch.randint(0, 3, (300,), generator=generator)
+    monkeypatch.setattr(detect, "TABLE_COVER", float("inf"))  # every box area-resized on its own
+    resized = crop_boxes(images, boxes, image_of, size)
+    monkeypatch.setattr(detect, "TABLE_COVER", 0.0)  # every box from its image's table
+    from_table = crop_boxes(images, boxes, image_of, size)
+    assert 150 < len(resized[0]) < 300  # some boxes lie wholly outside and are dropped
+    for a, b in zip(resized, from_table):
+        assert torch.equal(a, b)
 
 
 def test_buckets_give_the_same_outputs_as_one_batch():
