@@ -11,7 +11,8 @@ and suppressions, and on the CPU the same boxes) with these differences: the ref
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
 a bounded set of shapes for oneDNN), frames wider than ``detect_width`` are shrunk by PIL's box
 filter on the CPU (see ``shrunk``), the pyramid is resized from planar images, O-Net's landmarks
-are left unused, and on a GPU the candidate boxes are cropped by one ``roi_align`` call.
+are left unused, on a GPU the candidate boxes are cropped by one ``roi_align`` call, and on the CPU
+the boxes of a frame they cover many times over come from its summed-area table (the same floats).
 """
 
 from __future__ import annotations
