@@ -15,6 +15,8 @@ architecture) stays on torch: ``build_runtime`` says why.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch import nn
@@ -163,6 +165,15 @@ def onnx_model(model: Awei):
     return helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="videmo")
 
 
+def import_onnxruntime():
+    """The onnxruntime module, its telemetry off (read once, at its import): ONNX Runtime 1.32 keeps a
+    device id under HOME and, where HOME cannot be written, says so on stderr at the first session."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 class OnnxRuntimeModel:
     """Called like the torch model (a float32 CPU batch in, logits out), run by ONNX Runtime.
 
@@ -170,8 +181,7 @@ class OnnxRuntimeModel:
     threads, 1 in the lanes), so two lanes use two cores."""
 
     def __init__(self, model: Awei, threads: int = 1):
-        import onnxruntime
-
+        onnxruntime = import_onnxruntime()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -219,7 +229,7 @@ def inference_model(model: Awei, device: torch.device, precision: str, runtime: 
 def build_runtime(model: Awei, threads: int = 1) -> tuple[OnnxRuntimeModel | None, str | None]:
     """ONNX Runtime's form of ``model``, or None and the reason it stays on torch."""
     try:
-        import onnxruntime  # noqa: F401
+        import_onnxruntime()
     except ImportError:
         return None, "ONNX Runtime is not installed: the classifier runs on torch (pip install onnxruntime)"
     try:
