@@ -3,6 +3,7 @@ when its graph cannot be built."""
 
 import tarfile
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from videmo.data import load_dataset
 from videmo.device import cpu_has_fast_bf16
 from videmo.inference import predict
 from videmo.models import Awei
-from videmo.runtime import build_runtime, resolve_runtime
+from videmo.runtime import OPSET, WINOGRAD_POINTS, Graph, build_runtime, import_onnxruntime, resolve_runtime, winograd_matrices
 
 CPU = torch.device("cpu")
 
@@ -92,3 +93,36 @@ def test_analyze_records_the_runtime_and_torch_gives_the_same_labels(one_face_vi
     assert summaries["onnx"]["settings"]["runtime"] == "onnx" and summaries["torch"]["settings"]["runtime"] == "torch"
     frames = {r: videmo.read_results(tmp_path / r / "one_face") for r in ("onnx", "torch")}
     assert frames["onnx"]["emotion"].equals(frames["torch"]["emotion"])
+
+
+@pytest.mark.parametrize("m", sorted(WINOGRAD_POINTS))
+def test_winograd_transforms_compute_the_correlation(m):
+    bt, g, at = winograd_matrices(m)
+    rng = np.random.default_rng(m)
+    d, f = rng.normal(size=m + 2), rng.normal(size=3)
+    assert np.allclose(at @ ((g @ f) * (bt @ d)), [d[i:i + 3] @ f for i in range(m)], atol=1e-12)
+
+
+@pytest.mark.parametrize("m", sorted(WINOGRAD_POINTS))
+@pytest.mark.parametrize("side, pool", [(12, True), (12, False), (7, True), (5, False), (3, True), (1, False)])
+def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
+    """Every tile size at sides that fill whole tiles and sides that leave padding (cropped), pooled or not."""
+    from onnx import TensorProto, helper
+
+    monkeypatch.setattr("videmo.runtime.winograd_tile", lambda side, out_channels: m)
+    torch.manual_seed(side)
+    conv = torch.nn.Conv2d(16, 24, 3, padding=1)
+    x = torch.randn(3, 16, side, side)
+    graph = Graph()
+    y, out_side = graph.winograd_conv(graph.transpose("x"), conv.weight.detach(), conv.bias.detach(), side, pool)
+    graph.nodes.append(helper.make_node("Identity", [graph.transpose(y)], ["y"]))
+    model = helper.make_model(helper.make_graph(graph.nodes, "w", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], graph.weights),
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    session = import_onnxruntime().InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        expected = torch.relu(conv(x))
+        expected = torch.nn.functional.max_pool2d(expected, 2) if pool else expected
+    got = torch.from_numpy(session.run(["y"], {"x": x.numpy()})[0])
+    assert got.shape == expected.shape and out_side == expected.shape[-1]
+    assert (got - expected).abs().max() < 1e-4 * expected.abs().max()
