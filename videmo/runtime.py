@@ -131,11 +131,11 @@ class Graph:
         bt, g, at = winograd_matrices(m)
         size, tiles = m + 2, -(-side // m)
         padded = tiles * m + 2
-        x = self.op("Pad", [x, self.constant(np.array([0, 0, 1, 1, 0, 0, padded - side - 1, padded - side - 1]))])
-        # Input transform B^T d B of every tile, as a strided conv over each (channel, face) plane.
+        # Input transform B^T d B of every tile, as a strided conv over each (channel, face) plane, its
+        # padding the layer's and the last tiles' (whose outputs past the side are dropped).
         kernel = np.einsum("ai,bj->abij", bt, bt).reshape(size * size, 1, size, size)
-        v = self.op("Conv", [self.reshape(x, [-1, 1, padded, padded]), self.constant(kernel.astype(np.float32))],
-                    kernel_shape=[size, size], strides=[m, m])
+        v = self.op("Conv", [self.reshape(x, [-1, 1, side, side]), self.constant(kernel.astype(np.float32))],
+                    kernel_shape=[size, size], strides=[m, m], pads=[1, 1, padded - side - 1, padded - side - 1])
         v = self.op("Transpose", [self.reshape(v, [in_channels, -1, size * size, tiles * tiles])], perm=[2, 0, 1, 3])
         # Per tile position, a (out x in) by (in x faces*tiles) matrix product: the filter G g G^T
         # transformed once here.
