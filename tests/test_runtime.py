@@ -16,8 +16,7 @@ from videmo.data import load_dataset
 from videmo.device import cpu_has_fast_bf16
 from videmo.inference import predict
 from videmo.models import Awei
-from videmo.runtime import (OPSET, WINOGRAD_POINTS, Graph, build_runtime, import_onnxruntime, resolve_runtime, sequential,
-                            winograd_matrices)
+from videmo.runtime import WINOGRAD_POINTS, Graph, build_runtime, resolve_runtime, sequential, session, winograd_matrices
 
 CPU = torch.device("cpu")
 
@@ -124,14 +123,12 @@ def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
     graph = Graph()
     y, out_side = graph.winograd_conv(graph.transpose("x"), conv.weight.detach(), conv.bias.detach(), side, pool)
     graph.nodes.append(helper.make_node("Identity", [graph.transpose(y)], ["y"]))
-    model = helper.make_model(helper.make_graph(graph.nodes, "w", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], graph.weights),
-                              opset_imports=[helper.make_opsetid("", OPSET)])
-    session = import_onnxruntime().InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    run, _weights = session(graph, graph.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]))
     with torch.inference_mode():
         expected = torch.relu(conv.double()(x.double()))
         expected = torch.nn.functional.max_pool2d(expected, 2) if pool else expected
-    got = torch.from_numpy(session.run(["y"], {"x": x.numpy()})[0]).double()
+    got = torch.from_numpy(run.run(["y"], {"x": x.numpy()})[0]).double()
     assert got.shape == expected.shape and out_side == expected.shape[-1]
     assert (got - expected).abs().max() < WINOGRAD_ERROR[m] * expected.abs().max()
 

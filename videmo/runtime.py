@@ -42,6 +42,7 @@ OPSET = 17
 # Winograd tile sizes m and their interpolation points (the last one, infinity, is implicit): small
 # integers and halves, whose powers fp32 holds exactly, as in Lavin and Gray and in NNPACK's F(6x6, 3x3).
 WINOGRAD_POINTS = {2: (0, 1, -1), 3: (0, 1, -1, 2), 4: (0, 1, -1, 2, -2), 6: (0, 1, -1, 2, -2, 0.5, -0.5)}
+EXTERNAL_ELEMENTS = 4096  # weights this large are handed to ONNX Runtime in place (see Graph)
 WINOGRAD_MIN_CHANNELS = 16  # the first layers (1 or 3 input channels) stay direct: there is nothing to batch
 
 
@@ -83,11 +84,16 @@ def winograd_tile(side: int, out_channels: int) -> int:
 
 
 class Graph:
-    """An ONNX graph under construction: nodes in order, weights as initialisers, names made unique."""
+    """An ONNX graph under construction: nodes in order, weights as initialisers, names made unique.
+
+    Weight arrays (float32, EXTERNAL_ELEMENTS or more) stay outside the graph, in ``external``: ONNX
+    Runtime reads them where they are, where copying the Winograd layers' 200 MB of transformed
+    filters into the graph and out again took two seconds at every start."""
 
     def __init__(self) -> None:
         self.nodes: list = []
         self.weights: list = []
+        self.external: dict[str, np.ndarray] = {}
         self.count = 0
 
     def name(self, hint: str) -> str:
@@ -95,11 +101,25 @@ class Graph:
         return f"{hint}_{self.count}"
 
     def constant(self, array: np.ndarray, hint: str = "w") -> str:
-        from onnx import numpy_helper
+        from onnx import TensorProto, numpy_helper
 
-        name = self.name(hint)
-        self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        name, array = self.name(hint), np.ascontiguousarray(array)
+        if array.dtype != np.float32 or array.size < EXTERNAL_ELEMENTS:
+            self.weights.append(numpy_helper.from_array(array, name))
+            return name
+        tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape, data_location=TensorProto.EXTERNAL)
+        for key, value in (("location", name), ("offset", "0"), ("length", str(array.nbytes))):
+            tensor.external_data.add(key=key, value=value)
+        self.weights.append(tensor)
+        self.external[name] = array
         return name
+
+    def model(self, inputs: list, outputs: list):
+        """The ONNX model of this graph (its ``external`` weights named, not held)."""
+        from onnx import helper
+
+        return helper.make_model(helper.make_graph(self.nodes, "videmo", inputs, outputs, self.weights),
+                                 opset_imports=[helper.make_opsetid("", OPSET)], producer_name="videmo")
 
     def op(self, kind: str, inputs: list[str], hint: str | None = None, **attributes) -> str:
         from onnx import helper
@@ -139,10 +159,11 @@ class Graph:
         v = self.op("Conv", [self.reshape(x, [-1, 1, side, side]), self.constant(kernel.astype(np.float32))],
                     kernel_shape=[size, size], strides=[m, m], pads=[1, 1, padded - side - 1, padded - side - 1])
         v = self.op("Transpose", [self.reshape(v, [in_channels, -1, size * size, tiles * tiles])], perm=[2, 0, 1, 3])
-        # Per tile position, a (out x in) by (in x faces*tiles) matrix product: the filter G g G^T
-        # transformed once here.
-        u = np.einsum("ai,kcij,bj->abkc", g, weight.double().numpy(), g).reshape(size * size, out_channels, in_channels)
-        y = self.op("MatMul", [self.constant(u.astype(np.float32)), self.reshape(v, [size * size, in_channels, -1])])
+        # Per tile position, a (out x in) by (in x faces*tiles) matrix product, on the filters G g G^T
+        # (transformed in float64, (m+2)^2 / 9 times the size of the 3x3 ones).
+        u = torch.from_numpy(np.kron(g, g)) @ weight.double().reshape(-1, 9).T  # one product: [a * size + b, k * in + c]
+        y = self.op("MatMul", [self.constant(u.float().reshape(size * size, out_channels, in_channels).numpy()),
+                               self.reshape(v, [size * size, in_channels, -1])])
         # Output transform A^T M A, one side at a time: (m, m, out * faces * tiles).
         y = self.reshape(self.op("MatMul", [self.constant(at.astype(np.float32)), self.reshape(y, [size, -1])]), [m, size, -1])
         y = self.op("MatMul", [self.constant(at.astype(np.float32)), y])
@@ -255,9 +276,9 @@ def residual_branch(graph: Graph, x: str, conv: nn.Conv2d, side: int, grid: int)
     return bands[0] if len(bands) == 1 else graph.op("Concat", bands, axis=2)
 
 
-def onnx_model(model: Awei):
-    """The ONNX form of ``model`` at its input size, for any batch size: inputs ``x`` (N, C, S, S), outputs ``logits``."""
-    from onnx import TensorProto, helper
+def onnx_model(model: Awei) -> Graph:
+    """The ONNX graph of ``model`` at its input size, for any batch size: input ``x`` (N, C, S, S), output ``logits``."""
+    from onnx import helper
 
     if type(model) is not Awei:
         raise ValueError(f"no ONNX form for {type(model).__name__}")
@@ -284,11 +305,7 @@ def onnx_model(model: Awei):
                      transB=1)
         x = graph.op("Relu", [x]) if i < len(linears) - 1 else x
     graph.nodes.append(helper.make_node("Identity", [x], ["logits"]))
-    shape = ["n", model.in_channels, side, side]
-    onnx_graph = helper.make_graph(graph.nodes, "awei", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])],
-                                   graph.weights)
-    return helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="videmo")
+    return graph
 
 
 def import_onnxruntime():
@@ -307,14 +324,12 @@ class OnnxRuntimeModel:
     threads, 1 in the lanes), so two lanes use two cores."""
 
     def __init__(self, model: Awei, threads: int = 1):
-        onnxruntime = import_onnxruntime()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # its warnings are not the user's business
-        options.enable_cpu_mem_arena = False  # an arena keeps each lane's largest batch (the residual strips) for good
-        self.session = onnxruntime.InferenceSession(onnx_model(model).SerializeToString(), options, providers=["CPUExecutionProvider"])
+        from onnx import TensorProto, helper
+
+        graph = onnx_model(model)
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", model.in_channels, model.image_size, model.image_size])]
+        outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])]
+        self.session, self.weights = session(graph, graph.model(inputs, outputs), threads)
 
     def eval(self) -> OnnxRuntimeModel:  # an inference graph already: as torch's model.eval() for predict
         return self
@@ -322,6 +337,22 @@ class OnnxRuntimeModel:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.detach().float().contiguous().numpy()
         return torch.from_numpy(self.session.run(["logits"], {"x": x})[0])
+
+
+def session(graph: Graph, model, threads: int = 1):
+    """An ONNX Runtime session of ``model`` (``graph``'s), and the weights it reads in place, which must
+    live as long as it does."""
+    onnxruntime = import_onnxruntime()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # its warnings are not the user's business
+    options.enable_cpu_mem_arena = False  # an arena keeps each lane's largest batch (the residual strips) for good
+    weights = {name: onnxruntime.OrtValue.ortvalue_from_numpy(array) for name, array in graph.external.items()}
+    if weights:
+        options.add_external_initializers(list(weights), list(weights.values()))
+    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]), (weights, graph.external)
 
 
 def resolve_runtime(runtime: str, device: torch.device, precision: str) -> str:
