@@ -358,8 +358,9 @@ def session(graph: Graph, model, threads: int = 1):
 def resolve_runtime(runtime: str, device: torch.device, precision: str) -> str:
     """``auto``: ONNX Runtime where the classifier runs fp32 on the CPU (``--precision fp32``, or auto on
     a CPU without native bf16), torch elsewhere: on CPUs with native bf16, torch's bf16 ran the whole
-    pipeline faster (42 against 36 frames/s on the example, AMD EPYC with AVX512-BF16). ``onnx`` only
-    runs fp32 on the CPU."""
+    pipeline faster (42 against 36 frames/s on the example, AMD EPYC with AVX512-BF16, before the
+    graph's Winograd convolutions halved ONNX Runtime's time: to be measured again there). ``onnx``
+    only runs fp32 on the CPU."""
     if runtime not in RUNTIMES:
         raise VidemoError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
     fits = device.type == "cpu" and precision in ("auto", "fp32")
