@@ -16,8 +16,8 @@ shipped model's logits stay within 1.2e-6 of their scale of torch's. Between Win
 are kept channel-major (C, N, H, W), the layout the matrix products read; a 2x2 max-pool after a
 layer is taken inside its output tiles where m is even.
 
-The graph is written here from the model's weights for its fixed input size, in about a second,
-rather than exported by ``torch.onnx``: the exporter takes seconds, and the residual branch's pooling
+The graph is written here from the model's weights for its fixed input size (graph and session in
+0.5-0.7 s), rather than exported by ``torch.onnx``: the exporter takes seconds, and the residual branch's pooling
 windows follow from the input size, which a fixed size makes plain slices. The residual branch's
 full-resolution map (512 channels at input size) is computed in strips of rows, as the torch module
 does, so that it never exists whole. A model this module cannot write (another architecture) stays
