@@ -16,7 +16,8 @@ from videmo.data import load_dataset
 from videmo.device import cpu_has_fast_bf16
 from videmo.inference import predict
 from videmo.models import Awei
-from videmo.runtime import WINOGRAD_POINTS, Graph, build_runtime, resolve_runtime, sequential, session, winograd_matrices
+from videmo.runtime import Graph, build_runtime, resolve_runtime, sequential, session
+from videmo.winograd import WINOGRAD_POINTS, winograd_matrices
 
 CPU = torch.device("cpu")
 
