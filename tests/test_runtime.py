@@ -16,7 +16,7 @@ from videmo.data import load_dataset
 from videmo.device import cpu_has_fast_bf16
 from videmo.inference import predict
 from videmo.models import Awei
-from videmo.runtime import Graph, build_runtime, resolve_runtime, sequential, session
+from videmo.runtime import Graph, build_runtime, resolve_runtime, sequential
 from videmo.winograd import WINOGRAD_POINTS, winograd_matrices
 
 CPU = torch.device("cpu")
@@ -124,8 +124,8 @@ def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
     graph = Graph()
     y, out_side = graph.winograd_conv(graph.transpose("x"), conv.weight.detach(), conv.bias.detach(), side, pool)
     graph.nodes.append(helper.make_node("Identity", [graph.transpose(y)], ["y"]))
-    run, _weights = session(graph, graph.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]))
+    run = graph.session([helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     with torch.inference_mode():
         expected = torch.relu(conv.double()(x.double()))
         expected = torch.nn.functional.max_pool2d(expected, 2) if pool else expected

@@ -17,8 +17,8 @@ are kept channel-major (C, N, H, W), the layout the matrix products read; a 2x2 
 layer is taken inside its output tiles where m is even.
 
 The graph is written here from the model's weights for its fixed input size (graph and session in
-0.5-0.7 s), rather than exported by ``torch.onnx``: the exporter takes seconds, and the residual branch's pooling
-windows follow from the input size, which a fixed size makes plain slices. The residual branch's
+0.5-0.7 s), rather than exported by ``torch.onnx``: the exporter takes seconds, and the residual
+branch's pooling windows follow from the input size, which a fixed size makes plain slices. The residual branch's
 full-resolution map (512 channels at input size) is computed in strips of rows, as the torch module
 does, so that it never exists whole. A model this module cannot write (another architecture) stays
 on torch: ``build_runtime`` says why.
@@ -74,12 +74,23 @@ class Graph:
         self.external[name] = array
         return name
 
-    def model(self, inputs: list, outputs: list):
-        """The ONNX model of this graph (its ``external`` weights named, not held)."""
+    def session(self, inputs: list, outputs: list, threads: int = 1):
+        """An ONNX Runtime session of this graph with these input and output value infos. It reads the
+        ``external`` weights in place, so the graph must live as long as the session."""
         from onnx import helper
 
-        return helper.make_model(helper.make_graph(self.nodes, "videmo", inputs, outputs, self.weights),
-                                 opset_imports=[helper.make_opsetid("", OPSET)], producer_name="videmo")
+        onnxruntime = import_onnxruntime()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # its warnings are not the user's business
+        options.enable_cpu_mem_arena = False  # an arena keeps each lane's largest batch (the residual strips) for good
+        if self.external:
+            options.add_external_initializers(list(self.external), [onnxruntime.OrtValue.ortvalue_from_numpy(a) for a in self.external.values()])
+        model = helper.make_model(helper.make_graph(self.nodes, "videmo", inputs, outputs, self.weights),
+                                  opset_imports=[helper.make_opsetid("", OPSET)], producer_name="videmo")
+        return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     def op(self, kind: str, inputs: list[str], hint: str | None = None, **attributes) -> str:
         from onnx import helper
@@ -202,11 +213,13 @@ def sequential(graph: Graph, x: str, layers: nn.Sequential, in_channels: int, si
             relu = after < len(modules) and isinstance(modules[after], nn.ReLU)
             pool = relu and after + 1 < len(modules) and isinstance(modules[after + 1], nn.MaxPool2d)
             if relu and weight.shape[1] >= WINOGRAD_MIN_CHANNELS:
-                x, channel_major = (x, True) if channel_major else (graph.transpose(x), True)
+                if not channel_major:
+                    x, channel_major = graph.transpose(x), True
                 x, side = graph.winograd_conv(x, weight, bias, side, pool)
                 i = after + 1 + pool
                 continue
-            x, channel_major = (graph.transpose(x), False) if channel_major else (x, False)
+            if channel_major:
+                x, channel_major = graph.transpose(x), False
             x = graph.conv(x, weight, bias)
         elif isinstance(module, nn.ReLU):
             x = graph.op("Relu", [x])
@@ -286,10 +299,10 @@ class OnnxRuntimeModel:
     def __init__(self, model: Awei, threads: int = 1):
         from onnx import TensorProto, helper
 
-        graph = onnx_model(model)
-        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", model.in_channels, model.image_size, model.image_size])]
-        outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])]
-        self.session, self.weights = session(graph, graph.model(inputs, outputs), threads)
+        self.graph = onnx_model(model)  # its weights, which the session reads in place
+        self.session = self.graph.session(
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", model.in_channels, model.image_size, model.image_size])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])], threads)
 
     def eval(self) -> OnnxRuntimeModel:  # an inference graph already: as torch's model.eval() for predict
         return self
@@ -297,22 +310,6 @@ class OnnxRuntimeModel:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.detach().float().contiguous().numpy()
         return torch.from_numpy(self.session.run(["logits"], {"x": x})[0])
-
-
-def session(graph: Graph, model, threads: int = 1):
-    """An ONNX Runtime session of ``model`` (``graph``'s), and the weights it reads in place, which must
-    live as long as it does."""
-    onnxruntime = import_onnxruntime()
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3  # its warnings are not the user's business
-    options.enable_cpu_mem_arena = False  # an arena keeps each lane's largest batch (the residual strips) for good
-    weights = {name: onnxruntime.OrtValue.ortvalue_from_numpy(array) for name, array in graph.external.items()}
-    if weights:
-        options.add_external_initializers(list(weights), list(weights.values()))
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]), (weights, graph.external)
 
 
 def resolve_runtime(runtime: str, device: torch.device, precision: str) -> str:
