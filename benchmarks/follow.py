@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
@@ -35,6 +36,11 @@ def analysed(video: Path, every: int):
     return frames, frames["frame"].nunique() / (time.perf_counter() - started)
 
 
+def agree(a, b) -> bool:
+    """The same label, or none on both sides (a track too short to smooth is NA)."""
+    return bool(pd.isna(a) and pd.isna(b)) or (not pd.isna(a) and not pd.isna(b) and a == b)
+
+
 def compare(full, fast) -> dict:
     from videmo.track import iou
 
@@ -50,8 +56,8 @@ def compare(full, fast) -> dict:
             if overlap[i, j] >= 0.5:
                 found += 1
                 overlaps.append(overlap[i, j])
-                same += faces["emotion"].iloc[i] == others["emotion"].iloc[j]
-                same_smoothed += faces["emotion_smoothed"].iloc[i] == others["emotion_smoothed"].iloc[j]
+                same += agree(faces["emotion"].iloc[i], others["emotion"].iloc[j])
+                same_smoothed += agree(faces["emotion_smoothed"].iloc[i], others["emotion_smoothed"].iloc[j])
     return {"faces": len(full), "found": found / max(len(full), 1), "iou": float(np.median(overlaps)) if overlaps else 0.0,
             "same": same / max(found, 1), "same_smoothed": same_smoothed / max(found, 1), "extra": len(fast) - found}
 

@@ -9,7 +9,8 @@ from torchvision.ops import box_iou
 from media import EXAMPLE
 
 from videmo import detect
-from videmo.detect import FaceDetector, MTCNN_MIN_FACE, crop_boxes, run_in_buckets
+from videmo.detect import (FaceDetector, MTCNN_MIN_FACE, cell_boxes, crop_boxes, level_parts, run_in_buckets,
+                           summed_area_tables, table_level, table_parts)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_same_boxes_and_scores_as_facenet_pytorch(example_frames, min_face):
     detector = FaceDetector(torch.device("cpu"), detect_width=None, min_face=min_face, threshold=0.0)
     images = torch.as_tensor(example_frames).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        ours = detector.find_boxes(images, min_face)
+        ours = detector.find_boxes(images, summed_area_tables(example_frames), min_face)
     theirs = facenet_boxes(example_frames, min_face)
     assert sum(len(b) for b in theirs) > 20  # the clip has faces in most of these frames
     for mine, reference in zip(ours, theirs):
@@ -41,10 +42,11 @@ def test_same_boxes_and_scores_as_facenet_pytorch(example_frames, min_face):
 
 
 def test_the_gpu_crop_path_finds_the_same_faces(example_frames):
-    """On a GPU the candidate boxes are cropped by one roi_align call; the same code runs here."""
+    """On a GPU the pyramid is area-interpolated and the candidate boxes cropped by one roi_align call;
+    the same code runs here."""
     detector = FaceDetector(torch.device("cpu"))
     loop = detector.detect(example_frames)
-    detector.crop_in_one_call = True
+    detector.use_tables = False
     one_call = detector.detect(example_frames)
     matched = 0
     for a, b in zip(loop, one_call):
@@ -57,22 +59,73 @@ def test_the_gpu_crop_path_finds_the_same_faces(example_frames):
 
 
 @pytest.mark.parametrize("size", [24, 48])
-def test_crops_from_the_summed_area_table_are_the_area_resizes(monkeypatch, size):
-    """Boxes that cover their frame many times over are cropped from its summed-area table: the same
-    floats as area resizing each box, for boxes of every size, partly outside the frame or past it."""
+def test_crops_from_the_summed_area_tables_are_the_area_resizes(size):
+    """Boxes are cropped from their frame's summed-area table: the same floats as area resizing each box,
+    for boxes of every size, partly outside the frame or past it."""
     generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (3, 3, 90, 160), generator=generator).float().contiguous(memory_format=torch.channels_last)
+    frames = torch.randint(0, 256, (3, 90, 160, 3), generator=generator, dtype=torch.uint8)
+    images = frames.permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
     corners = torch.randint(-50, 160, (300, 2), generator=generator).float() + 0.4
     sides = torch.randint(1, 200, (300, 2), generator=generator).float()
     boxes = torch.cat([corners, corners + sides, torch.rand(300, 1, generator=generator)], dim=1)
     image_of = torch.randint(0, 3, (300,), generator=generator)
-    monkeypatch.setattr(detect, "TABLE_COVER", float("inf"))  # every box area-resized on its own
-    resized = crop_boxes(images, boxes, image_of, size)
-    monkeypatch.setattr(detect, "TABLE_COVER", 0.0)  # every box from its image's table
-    from_table = crop_boxes(images, boxes, image_of, size)
-    assert 150 < len(resized[0]) < 300  # some boxes lie wholly outside and are dropped
-    for a, b in zip(resized, from_table):
-        assert torch.equal(a, b)
+    crops, kept, kept_image_of = crop_boxes(images, summed_area_tables(frames.numpy()), boxes, image_of, size)
+    assert 150 < len(crops) < 300  # some boxes lie wholly outside and are dropped
+    for crop, box, i in zip(crops, kept, kept_image_of):
+        left, top = max(int(box[0]), 1) - 1, max(int(box[1]), 1) - 1
+        right, bottom = min(int(box[2]), 160), min(int(box[3]), 90)
+        assert torch.equal(crop, torch.nn.functional.adaptive_avg_pool2d(images[i, :, top:bottom, left:right], size))
+
+
+@pytest.mark.parametrize("shape", [(90, 160), (361, 641), (37, 13)])
+def test_pyramid_levels_from_the_tables_are_the_area_interpolation(shape):
+    generator = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (2, *shape, 3), generator=generator, dtype=torch.uint8)
+    images = frames.permute(0, 3, 1, 2).float()
+    tables = summed_area_tables(frames.numpy())
+    for scale in (0.92, 0.709, 0.3, 0.1):
+        size = (int(shape[0] * scale + 1), int(shape[1] * scale + 1))
+        level = torch.nn.functional.interpolate(images, size=size, mode="area")
+        assert torch.equal(table_level(tables, shape, size), level)
+        h, w = max(1, size[0] // 2), max(1, size[1] // 3)
+        top, left = min(1, size[0] - h), min(2, size[1] - w)
+        parts = torch.tensor([[0, 0, h, 0, w], [1, size[0] - h, size[0], size[1] - w, size[1]], [1, top, top + h, left, left + w]])
+        for part, pixels in zip(parts.tolist(), table_parts(tables, parts, shape, size)):
+            i, top, bottom, left, right = part
+            assert torch.equal(pixels, level[i, :, top:bottom, left:right])
+
+
+def test_p_net_on_parts_of_a_level_gives_the_whole_levels_cells(example_frames):
+    """Between keyframes P-Net sees only the parts of each level around the faces; its candidates there
+    are the whole level's own (same boxes; scores and offsets to rounding), so a face that stays put keeps its box."""
+    from facenet_pytorch.models.utils.detect_face import generateBoundingBox
+
+    detector = FaceDetector(torch.device("cpu"))
+    frames = example_frames[:2]
+    shape, tables = frames.shape[1:3], summed_area_tables(frames)
+    windows = [torch.tensor([[250.0, 40.0, 420.0, 230.0, 100.0], [0.0, 300.0, 60.0, 360.0, 60.0]]),
+               torch.tensor([[500.0, 0.0, 640.0, 90.0, 50.0]])]
+    found = 0
+    with torch.inference_mode():
+        for scale in (0.3, 0.3 * 0.709, 0.3 * 0.709 ** 3):
+            size = (int(shape[0] * scale + 1), int(shape[1] * scale + 1))
+            offsets, probs = detector.pnet(detect.normalise(table_level(tables, shape, size)))
+            parts = level_parts(windows, shape, size, scale)
+            assert len(parts) and (parts[:, [1, 3]] % 2 == 0).all()  # even starts: P-Net pairs rows as on the whole level
+            assert len(set((parts[:, 2] - parts[:, 1]).tolist())) == 1 and len(set((parts[:, 4] - parts[:, 3]).tolist())) == 1
+            part_offsets, part_probs = detector.pnet(detect.normalise(table_parts(tables, parts, shape, size)))
+            h, w = part_probs.shape[2:]
+            for (i, top, _, left, _), o, p in zip(parts.tolist(), part_offsets, part_probs):
+                cells = (i, slice(None), slice(top // 2, top // 2 + h), slice(left // 2, left // 2 + w))
+                # to fp32 rounding: oneDNN sums a smaller image's convolutions in another order
+                torch.testing.assert_close(p, probs[cells], rtol=0, atol=1e-5)
+                torch.testing.assert_close(o, offsets[cells], rtol=0, atol=1e-5)
+            everywhere, image_of = generateBoundingBox(offsets, probs[:, 1], scale, 0.6)
+            mine, part_of = cell_boxes(part_offsets, part_probs[:, 1], scale, parts[:, [1, 3]] // 2)
+            for box, i in zip(mine, parts[part_of, 0]):  # each candidate is the whole level's, at the same place
+                assert ((everywhere[:, :4] == box[:4]).all(dim=1) & (image_of == i)).any()
+            found += len(mine)
+    assert found  # the faces' windows have candidates
 
 
 def test_buckets_give_the_same_outputs_as_one_batch():

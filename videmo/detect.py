@@ -1,22 +1,26 @@
 """Find faces with facenet-pytorch's MTCNN networks, a batch of frames at a time, on a scaled-down copy.
 
 The three networks and their weights are facenet-pytorch's; the driver that runs them is ours.
-With ``every`` K > 1 it finds faces once, then follows them: the whole pyramid (P-Net over every
-scale, most of MTCNN's cost) runs on keyframes only (a chunk's first frame, every K-th after it, a
-cut, and any frame where a followed face is lost); in between, each face's box in the previous
-frame goes straight to R-Net and O-Net, which move it onto the face and say whether it is still
-one. A face that appears between keyframes is found at the next one.
+With ``every`` K > 1 it finds faces once, then looks only where they are: the whole pyramid (P-Net
+over every scale of the whole frame, most of MTCNN's cost) runs on keyframes (a chunk's first frame,
+every K-th after it, and after a cut); in between, the same three stages run only near the faces of
+the frame before (each box widened by ``NEAR`` of its side, on the levels whose cells suit its size).
+P-Net's cells there are the whole level's (to fp32 rounding), so a face that stays inside its window
+gets the box and score the whole search gives it, except where candidates from outside the window
+would have suppressed its own; a face that appears between keyframes is found at the next one.
 It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresholds, regressions
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
 a bounded set of shapes for oneDNN), frames wider than ``detect_width`` are shrunk by PIL's box
-filter on the CPU (see ``shrunk``), the pyramid is resized from planar images, O-Net's landmarks
-are left unused, on a GPU the candidate boxes are cropped by one ``roi_align`` call, and on the CPU
-the boxes of a frame they cover many times over come from its summed-area table (the same floats).
+filter on the CPU (see ``shrunk``), O-Net's landmarks are left unused, on the CPU the pyramid's
+levels and the boxes' crops come from each frame's summed-area table (the same floats as area
+resizing, at half its time or less), and on a GPU the candidate boxes are cropped by one
+``roi_align`` call.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,12 +38,20 @@ PYRAMID_FACTOR = 0.709
 # P-Net sees a pyramid level a few frames at a time, about this many pixels: its memory-bound
 # PReLUs and max-pools then work in cache (1.5x faster at 640x360 than 16 frames at once).
 PNET_PIXELS = 1 << 20
-REFINE_BATCH = 32  # R-/O-Net batch size (the rest: the next power of two >= 16); small batches stay in cache
-# An image whose boxes cover more than this many times its own area is cropped from its summed-area
-# table: area resizing reads every pixel of a box (8 ms for one of the boxes of a whole 640 x 360
-# frame that the pyramid's coarse levels propose), the table four per output pixel, for about the
-# cost of area-resizing two frames' worth of pixels to build it.
-TABLE_COVER = 2.0
+# Frames at detection size are searched at most this many pixels at a time (a chunk of 640 x 360 frames
+# at once, 4K ones two at a time): their float copies and summed-area tables take 24 bytes a pixel.
+DETECT_PIXELS = 1 << 24
+REFINE_BATCH = 32  # R-/O-Net's largest batch; small batches stay in cache
+# Their smallest batches: below these R-Net slows per box (0.53 ms a box alone, 0.16 at 16, 0.14 at 32
+# on one core) and O-Net does not (1.03-1.13 ms a box from 4 to 32), so O-Net's rest goes in 8s and
+# 4s rather than padded to 16.
+SMALLEST_BATCH = {24: 16, 48: 4}
+FOLLOW_GAP_S = 0.1  # faces are followed from one frame to the next only if they lie at most this far apart
+NEAR = 0.5  # between keyframes P-Net looks this far around each face of the frame before, in its sides
+# ... on the pyramid levels whose cells are this many times that face's side: candidates much smaller
+# or larger than the face do not become its box (0.5-2 lost a face of the example in 6 frames, as R-Net's
+# regression grows a cell of a third of a face into it; 0.35-3 found every face the whole search found).
+CELL_SIDES = (0.35, 3.0)
 
 
 @dataclass
@@ -86,8 +98,10 @@ class FaceDetector:
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
         self.device = device
-        self.every = every  # the whole pyramid on every K-th frame of a chunk, faces followed in between
-        self.crop_in_one_call = device.type == "cuda"
+        self.every = every  # the whole pyramid on every K-th frame of a chunk, only near the faces found in between
+        # On the CPU every area resize (pyramid levels, crops) reads the frame's summed-area table; on a
+        # GPU the levels are area-interpolated and the crops taken by one roi_align call.
+        self.use_tables = device.type == "cpu"
         self.detect_width = detect_width
         self.min_face = min_face
         self.threshold = threshold
@@ -98,23 +112,33 @@ class FaceDetector:
         )
 
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray, cuts: np.ndarray | None = None) -> list[list[Detection]]:
+    def detect(self, frames: np.ndarray, cuts: np.ndarray | None = None, times: np.ndarray | None = None) -> list[list[Detection]]:
         """Faces in each of ``frames`` (uint8 N,H,W,3), boxes in original pixels. ``cuts`` (N bools) says which
-        frames follow a cut, where the decoder knows (FrameBatch.cuts); else the frames are taken as consecutive."""
+        frames follow a cut, where the decoder knows (FrameBatch.cuts), else they are looked for; ``times``
+        (N seconds) where the frames lie, else they are taken as consecutive."""
         height, width = frames.shape[1:3]
         scale = detection_scale(width, self.detect_width)
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        if scale != 1.0 and self.device.type == "cpu":
+        group = max(1, DETECT_PIXELS // (size[0] * size[1]))
+        if len(frames) > group:  # large frames (no --detect-width) a few at a time
+            return [faces for start in range(0, len(frames), group)
+                    for faces in self.detect(*(None if a is None else a[start:start + group] for a in (frames, cuts, times)))]
+        if scale != 1.0 and self.use_tables:
             frames = np.stack([shrunk(frame, size) for frame in frames])
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
-        if scale != 1.0 and self.device.type != "cpu":
+        if scale != 1.0 and not self.use_tables:
             # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar
             # copies, which area resizing reads 1.3x faster than channels-last ones.
             images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
         images = images.float().contiguous(memory_format=torch.channels_last)
+        tables = summed_area_tables(frames) if self.use_tables else None
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
-        per_frame = (self.find_boxes(images, min_face) if self.every <= 1
-                     else self.find_and_follow(images, cuts if cuts is not None else cuts_in(frames), min_face))
+        if self.every > 1:
+            keyframes = cuts if cuts is not None else cuts_in(frames)
+            if times is not None:  # frames far apart (--fps, --every, lost frames) are searched whole
+                keyframes = keyframes | (np.diff(np.asarray(times, dtype=float), prepend=-np.inf) > FOLLOW_GAP_S)
+        per_frame = (self.find_boxes(images, tables, min_face) if self.every <= 1
+                     else self.find_and_follow(images, tables, keyframes, min_face))
         found = []
         for boxes in per_frame:
             original = to_original(boxes[:, :4], scale, width, height)
@@ -125,83 +149,65 @@ class FaceDetector:
             ])
         return found
 
-    def find_and_follow(self, images: torch.Tensor, cuts: np.ndarray, min_face: int) -> list[np.ndarray]:
-        """Per frame, find_rows' rows: the whole pyramid on keyframes and after a cut, the faces followed in between."""
-        found, followed = [], np.zeros((0, 5))
+    def find_and_follow(self, images: torch.Tensor, tables: torch.Tensor | None, searched: np.ndarray, min_face: int) -> list[np.ndarray]:
+        """Per frame, find_boxes' boxes: the whole pyramid on keyframes (every K-th frame of the chunk and
+        those ``searched`` says: after a cut, after a gap), and in between the same three stages only near
+        the faces of the frame before."""
+        keyframes = [i for i in range(len(images)) if i % self.every == 0 or searched[i]]
+        found = dict(zip(keyframes, self.find_boxes(images[keyframes], None if tables is None else tables[keyframes], min_face)))
         for i in range(len(images)):
-            boxes = None
-            if i % self.every and len(followed) and not cuts[i]:
-                boxes = self.follow(images[i:i + 1], followed)
-                if len(boxes) < len(followed):
-                    boxes = None  # a face was lost (or two merged): look at the whole frame again
-            if boxes is None:
-                boxes = self.find_rows(images[i:i + 1], min_face)[0]
-            found.append(boxes)
-            # Every face O-Net accepts is followed, those below the reported score or size too: a face
-            # whose score hovers about the threshold is then still reported wherever it passes it.
-            followed = boxes
-        return found
+            if i not in found:
+                # Every face O-Net accepted is followed, those below the reported score or size too: a face
+                # whose score hovers about the threshold is then still reported wherever it passes it.
+                near = torch.as_tensor(found[i - 1][:, :4], dtype=images.dtype)
+                found[i] = self.find_boxes(images[i:i + 1], None if tables is None else tables[i:i + 1], min_face,
+                                           [surroundings(near, images.shape[2:])])[0]
+        return [found[i] for i in range(len(images))]
 
-    def follow(self, image: torch.Tensor, previous: np.ndarray) -> np.ndarray:
-        """``step`` twice: the second from where the first moved each crop, so that a face that moved
-        or grew since the previous frame is refined from a crop placed as the pyramid would place it."""
-        return self.step(image, self.step(image, previous))
-
-    def step(self, image: torch.Tensor, previous: np.ndarray) -> np.ndarray:
-        """Where the faces ``previous`` (K,9 rows of find_rows, detection pixels) are in ``image`` (1,3,H,W).
-
-        O-Net sees each face's crop of the previous frame (the square it refined there) and moves the
-        box onto the face where it is now; the crop for the next frame moves and grows with the face,
-        so that O-Net keeps seeing the face placed in its crop as the pyramid's stages placed it."""
-        from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg
-
-        rows = torch.as_tensor(previous, dtype=image.dtype, device=image.device)
-        squares = torch.cat([rows[:, 5:9], rows[:, :4]], dim=1)  # crop_boxes reads its first four columns
-        crops, squares, image_of = crop_boxes(image, squares, torch.zeros(len(rows), dtype=torch.long, device=image.device), 48)
-        if len(squares) == 0:
-            return np.zeros((0, 9))
-        offsets, _, probabilities = run_in_buckets(self.onet, normalise(crops))
-        keep = probabilities[:, 1] > STAGE_THRESHOLDS[2]
-        squares, offsets, image_of = squares[keep], offsets[keep], image_of[keep]
-        boxes = bbreg(torch.cat([squares[:, :4].clone(), probabilities[keep, 1:2]], dim=1), offsets)
-        keep = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_of, 0.7, "Min")
-        boxes, squares = boxes[keep], squares[keep]
-        growth = (side(boxes) / side(squares[:, 4:8]).clamp(min=1e-6))[:, None]
-        centre = centres(boxes) + (centres(squares[:, :4]) - centres(squares[:, 4:8])) * growth
-        half = (squares[:, 2:3] - squares[:, 0:1]) * growth / 2
-        return torch.cat([boxes, centre - half, centre + half], dim=1).cpu().numpy()
-
-    def find_boxes(self, images: torch.Tensor, min_face: int) -> list[np.ndarray]:
-        """MTCNN's three stages over float (N,3,H,W) images in 0..255: per image, (K,5) boxes and scores."""
-        return [rows[:, :5] for rows in self.find_rows(images, min_face)]
-
-    def find_rows(self, images: torch.Tensor, min_face: int) -> list[np.ndarray]:
-        """find_boxes' boxes and scores, and the squares O-Net refined them from (K,9): what ``follow`` moves on."""
-        boxes, image_of = self.propose(images, min_face)
-        boxes, image_of = self.refine(images, boxes, image_of, self.rnet, 24, STAGE_THRESHOLDS[1])
-        boxes, image_of = self.refine(images, boxes, image_of, self.onet, 48, STAGE_THRESHOLDS[2], final=True)
+    def find_boxes(self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int,
+                   windows: list[torch.Tensor] | None = None) -> list[np.ndarray]:
+        """MTCNN's three stages over float (N,3,H,W) images in 0..255: per image, (K,5) boxes and scores.
+        With ``windows`` (per image, (K,4) regions in pixels) P-Net looks only inside them."""
+        boxes, image_of = self.propose(images, tables, min_face, windows)
+        boxes, image_of = self.refine(images, tables, boxes, image_of, self.rnet, 24, STAGE_THRESHOLDS[1])
+        boxes, image_of = self.refine(images, tables, boxes, image_of, self.onet, 48, STAGE_THRESHOLDS[2], final=True)
         boxes, image_of = boxes.cpu().numpy(), image_of.cpu().numpy()
         return [boxes[image_of == i] for i in range(len(images))]
 
-    def propose(self, images: torch.Tensor, min_face: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 1: P-Net over an image pyramid whose first level maps ``min_face`` to 12 px."""
-        from facenet_pytorch.models.utils.detect_face import generateBoundingBox, rerec
+    def propose(self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int,
+                windows: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage 1: P-Net over an image pyramid whose first level maps ``min_face`` to 12 px, over whole
+        levels or only over the parts of them that ``windows`` cover.
+
+        The parts are chosen (``level_parts``) so that P-Net's cells in them are the whole level's cells."""
+        from facenet_pytorch.models.utils.detect_face import rerec
 
         height, width = images.shape[2:]
         scale, side = MTCNN_MIN_FACE / min_face, min(height, width) * MTCNN_MIN_FACE / min_face
-        planar = images.contiguous()  # area resizing is twice as fast from planar images
         candidates, image_of = [], []
         while side >= MTCNN_MIN_FACE:
             size = (int(height * scale + 1), int(width * scale + 1))
-            group = max(1, PNET_PIXELS // (size[0] * size[1]))
-            outputs = []
-            for start in range(0, len(planar), group):
-                level = F.interpolate(planar[start:start + group], size=size, mode="area")
-                outputs.append(self.pnet(normalise(level).contiguous(memory_format=torch.channels_last)))
-            offsets, probs = (torch.cat(parts) for parts in zip(*outputs))
-            level_boxes, level_images = generateBoundingBox(offsets, probs[:, 1], scale, STAGE_THRESHOLDS[0])
-            keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], level_images, 0.5)
-            candidates.append(level_boxes[keep]), image_of.append(level_images[keep])
+            found = []
+            if windows is None:
+                group = max(1, PNET_PIXELS // (size[0] * size[1]))
+                for start in range(0, len(images), group):
+                    frames = torch.arange(start, min(start + group, len(images)))
+                    pixels = (table_level(tables[start:start + group], (height, width), size) if tables is not None
+                              else level_by_interpolation(images[start:start + group], size))
+                    found.append(self.cells(pixels, scale, frames, torch.zeros((len(frames), 2), dtype=torch.long)))
+            else:
+                parts = level_parts(windows, (height, width), size, scale)
+                if len(parts):
+                    if tables is not None:
+                        pixels = table_parts(tables, parts, (height, width), size)
+                    else:
+                        whole = level_by_interpolation(images, size)
+                        pixels = torch.stack([whole[i, :, top:bottom, left:right] for i, top, bottom, left, right in parts.tolist()])
+                    found.append(self.cells(pixels, scale, parts[:, 0], parts[:, [1, 3]] // 2))
+            if found:
+                level_boxes, level_images = (torch.cat(parts) for parts in zip(*found))
+                keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], level_images, 0.5)
+                candidates.append(level_boxes[keep]), image_of.append(level_images[keep])
             scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
         if not candidates:  # frames smaller than a face
             return images.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=images.device)
@@ -212,34 +218,155 @@ class FaceDetector:
         regressed = boxes[:, :4] + boxes[:, 5:9] * size
         return rerec(torch.cat([regressed, boxes[:, 4:5]], dim=1)), image_of
 
-    def refine(self, images, boxes, image_of, net, crop_size: int, threshold: float, final: bool = False):
+    def cells(self, pixels: torch.Tensor, scale: float, image_of: torch.Tensor, origins: torch.Tensor):
+        """P-Net's candidates in (N,3,h,w) parts of a pyramid level of ``scale``, each from the image
+        ``image_of`` and starting at the level's cell ``origins`` (N,2: row, column): (M,9) boxes, scores
+        and offsets, and each one's image."""
+        offsets, probs = self.pnet(normalise(pixels).contiguous(memory_format=torch.channels_last))
+        boxes, which = cell_boxes(offsets, probs[:, 1], scale, origins.to(offsets.device))
+        return boxes, image_of.to(offsets.device)[which]
+
+    def refine(self, images, tables, boxes, image_of, net, crop_size: int, threshold: float, final: bool = False):
         """Stages 2 and 3: score each box's crop, keep the likely faces, regress and suppress."""
         from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, rerec
 
-        crops, boxes, image_of = crop_boxes(images, boxes, image_of, crop_size, one_call=self.crop_in_one_call)
+        crops, boxes, image_of = crop_boxes(images, tables, boxes, image_of, crop_size)
         if len(boxes) == 0:
             return boxes, image_of
-        outputs = run_in_buckets(net, normalise(crops))
+        outputs = run_in_buckets(net, normalise(crops), SMALLEST_BATCH[crop_size])
         offsets, score = outputs[0], outputs[-1][:, 1]  # R-Net: offsets, probs; O-Net: offsets, landmarks, probs
         keep = score > threshold
         boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
         image_of, offsets = image_of[keep], offsets[keep]
-        if final:  # each face's box and score, and the square O-Net refined it from (that follow() moves on)
-            squares = boxes[:, :4].clone()
+        if final:
             boxes = bbreg(boxes, offsets)
             keep = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_of, 0.7, "Min")
-            return torch.cat([boxes[keep], squares[keep]], dim=1), image_of[keep]
+            return boxes[keep], image_of[keep]
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_of, 0.7)
         return rerec(bbreg(boxes[keep], offsets[keep])), image_of[keep]
 
 
-def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, image_of: torch.Tensor, size: int, one_call: bool = False):
-    """Each box's pixels, clipped to its image as facenet-pytorch clips them, resized to size x size.
+def surroundings(boxes: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Where to look for the faces ``boxes`` (K,4) in the next frame: (K,5) regions, each box widened by
+    NEAR of its longer side on every side and clipped to the image (height, width), and that side."""
+    side = (boxes[:, 2:4] - boxes[:, 0:2]).amax(dim=1, keepdim=True)
+    regions = torch.cat([boxes[:, 0:2] - side * NEAR, boxes[:, 2:4] + side * NEAR, side], dim=1)
+    regions[:, [0, 2]] = regions[:, [0, 2]].clamp(0, shape[1])
+    regions[:, [1, 3]] = regions[:, [1, 3]].clamp(0, shape[0])
+    return regions
+
+
+def level_parts(windows: list[torch.Tensor], shape: tuple[int, int], size: tuple[int, int], scale: float) -> torch.Tensor:
+    """(P,5) parts (image, top, bottom, left, right) of a pyramid level of ``size`` and ``scale`` that cover
+    the regions of ``windows`` (per image, (K,5) from ``surroundings``, in pixels of images of ``shape``)
+    where that level's cells (12 / scale pixels) are within CELL_SIDES of the region's face.
+
+    Each part starts at an even row and column, so that P-Net's 2x2 pooling pairs the rows and columns
+    the whole level pairs, and all have the same even size (the largest part's, moved inward at the
+    level's edges, or the whole level where that is smaller), so that P-Net sees them in one batch."""
+    spans = []
+    for image, regions in enumerate(windows):
+        for x1, y1, x2, y2, face in regions.tolist():
+            if CELL_SIDES[0] * face <= MTCNN_MIN_FACE / scale <= CELL_SIDES[1] * face:
+                spans.append((image, int(y1 * size[0] / shape[0]) // 2 * 2, math.ceil(y2 * size[0] / shape[0]),
+                              int(x1 * size[1] / shape[1]) // 2 * 2, math.ceil(x2 * size[1] / shape[1])))
+    if not spans:
+        return torch.zeros((0, 5), dtype=torch.long)
+    spans = torch.tensor(spans)
+    parts = [spans[:, 0]]
+    for first, last, length in ((1, 2, size[0]), (3, 4, size[1])):
+        extent = min(length, int((spans[:, last] - spans[:, first]).max() + 1) // 2 * 2)
+        start = torch.minimum(spans[:, first], torch.tensor(length - extent) // 2 * 2)
+        parts += [start, start + extent]
+    parts = torch.stack(parts, dim=1)
+    if (parts[:, 2] - parts[:, 1]).min() < MTCNN_MIN_FACE or (parts[:, 4] - parts[:, 3]).min() < MTCNN_MIN_FACE:
+        return torch.zeros((0, 5), dtype=torch.long)  # the level is smaller than P-Net's window
+    return parts
+
+
+def cell_boxes(offsets: torch.Tensor, probs: torch.Tensor, scale: float, origins: torch.Tensor):
+    """facenet-pytorch's ``generateBoundingBox`` for P-Net's cells of parts of a level, each part's first
+    cell being the level's cell ``origins`` (N,2: row, column): (M,9) boxes, scores and offsets, and
+    which part each one is from."""
+    where = torch.nonzero(probs >= STAGE_THRESHOLDS[0])
+    cells = (where[:, 1:] + origins[where[:, 0]]).to(offsets.dtype).flip(1)  # x, y
+    corners = torch.cat([((2 * cells + 1) / scale).floor(), ((2 * cells + 12) / scale).floor()], dim=1)
+    score = probs[where[:, 0], where[:, 1], where[:, 2]]
+    regression = offsets.permute(0, 2, 3, 1)[where[:, 0], where[:, 1], where[:, 2]]
+    return torch.cat([corners, score[:, None], regression], dim=1), where[:, 0]
+
+
+def level_by_interpolation(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A pyramid level by area interpolation (the GPU's way), from planar images, which it reads twice as fast."""
+    return F.interpolate(images.contiguous(), size=size, mode="area")
+
+
+def summed_area_tables(frames: np.ndarray) -> torch.Tensor:
+    """(N, H + 1, W + 1, C) sums of the uint8 (N, H, W, C) ``frames`` above and left of each corner: every
+    area resize of a frame (its pyramid levels, its boxes' crops) reads four per output pixel, the sums
+    exact. int32 where it holds them (up to 4K frames), as it gathers twice as fast as int64."""
+    count, height, width, channels = frames.shape
+    dtype = np.int32 if height * width * 255 < 2 ** 31 else np.int64
+    table = np.zeros((count, height + 1, width + 1, channels), dtype)
+    inner = table[:, 1:, 1:]
+    np.cumsum(frames, axis=1, dtype=dtype, out=inner)
+    np.add.accumulate(inner, axis=2, out=inner)
+    return torch.from_numpy(table)
+
+
+def area_windows(source: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last-plus-one source pixels of each output pixel of an area resize from ``source`` to
+    ``size`` pixels: adaptive_avg_pool2d's floor(k n / size) to ceil((k + 1) n / size)."""
+    k = torch.arange(size)
+    return k * source // size, -(-(k + 1) * source // size)
+
+
+def table_level(tables: torch.Tensor, shape: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The frames' area resize from ``shape`` to ``size``, (N,3,h,w), from their summed-area ``tables``:
+    F.interpolate's floats (sums exact, divided as it divides: by the window's height, then its width).
+    Rows are gathered first, then, turned, columns: both gathers then copy whole rows, at twice the
+    interpolation's speed."""
+    row_start, row_end = area_windows(shape[0], size[0])
+    col_start, col_end = area_windows(shape[1], size[1])
+    row_sums = (tables.index_select(1, row_end) - tables.index_select(1, row_start)).transpose(1, 2).contiguous()
+    sums = (row_sums.index_select(1, col_end) - row_sums.index_select(1, col_start)).permute(0, 3, 2, 1).float()
+    return sums / (row_end - row_start).float()[:, None] / (col_end - col_start).float()
+
+
+def table_parts(tables: torch.Tensor, parts: torch.Tensor, shape: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The (P,5) equal-sized ``parts`` (image, top, bottom, left, right) of the frames' area resize from
+    ``shape`` to ``size``, (P,3,h,w), from their summed-area ``tables``: table_level's floats there."""
+    rows = parts[:, 1:2] + torch.arange(int(parts[0, 2] - parts[0, 1]))
+    cols = parts[:, 3:4] + torch.arange(int(parts[0, 4] - parts[0, 3]))
+    return area_gather(tables, parts[:, 0], rows * shape[0] // size[0], -(-(rows + 1) * shape[0] // size[0]),
+                       cols * shape[1] // size[1], -(-(cols + 1) * shape[1] // size[1]))
+
+
+def area_gather(tables: torch.Tensor, image: torch.Tensor, row_start: torch.Tensor, row_end: torch.Tensor,
+                col_start: torch.Tensor, col_end: torch.Tensor) -> torch.Tensor:
+    """(K,C,h,w) means of the pixels of frames ``image`` (K) from (K,h) rows and (K,w) columns ``start``
+    to ``end`` (one past the last), from their summed-area ``tables``: the sums exact, divided by the
+    window's height, then its width, as ``adaptive_avg_pool2d`` divides them."""
+    pixels = tables.view(-1, tables.shape[3])
+    image = image[:, None]
+
+    def corner(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:  # (K, h, w, C); one row per pixel: 2x advanced indexing's speed
+        index = ((image * tables.shape[1] + rows)[:, :, None] * tables.shape[2] + cols[:, None, :]).flatten()
+        return pixels.index_select(0, index).view(len(rows), rows.shape[1], cols.shape[1], tables.shape[3])
+
+    sums = corner(row_end, col_end) - corner(row_start, col_end) - corner(row_end, col_start) + corner(row_start, col_start)
+    means = sums.permute(0, 3, 1, 2).float()
+    return means / (row_end - row_start).float()[:, None, :, None] / (col_end - col_start).float()[:, None, None, :]
+
+
+def crop_boxes(images: torch.Tensor, tables: torch.Tensor | None, boxes: torch.Tensor, image_of: torch.Tensor, size: int):
+    """Each box's pixels, clipped to its image as facenet-pytorch clips them, area-resized to size x size.
 
     Boxes that lie wholly outside their image are dropped (with their rows of ``boxes`` and ``image_of``).
-    On the CPU a loop of small area resizes, exactly facenet-pytorch's, beats one ``roi_align`` call;
-    on a GPU (``one_call``) one ``roi_align`` kernel replaces a launch per box; it averages ceil(bin)
-    bilinear samples per output pixel, which is area resampling up to sub-pixel weights.
+    On the CPU the crops come from the images' summed-area ``tables``: the same floats as area resizing
+    each box on its own, at four reads per output pixel. On a GPU (no tables) one ``roi_align`` kernel
+    replaces a launch per box; it averages ceil(bin) bilinear samples per output pixel, which is area
+    resampling up to sub-pixel weights.
     """
     height, width = images.shape[2:]
     corners = boxes[:, :4].trunc()
@@ -250,72 +377,35 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, image_of: torch.Tensor
     boxes, image_of = boxes[inside], image_of[inside]
     if len(regions) == 0:
         return images.new_zeros((0, 3, size, size)), boxes, image_of
-    if one_call:  # aligned: pixel i spans [i, i + 1), so a region from x1 to x2 covers pixels x1..x2-1
+    if tables is None:  # aligned: pixel i spans [i, i + 1), so a region from x1 to x2 covers pixels x1..x2-1
         return roi_align(images, regions, output_size=size, sampling_ratio=0, aligned=True), boxes, image_of
-    # Area resizing is adaptive average pooling; called directly, it skips F.interpolate's checks,
-    # which cost as much as the resize itself (about 50 of 100 us a box).
-    regions = regions.long()
-    area = (regions[:, 3] - regions[:, 1]) * (regions[:, 4] - regions[:, 2])
-    covered = torch.zeros(len(images), dtype=torch.long).index_add_(0, regions[:, 0], area)
-    by_table = covered[regions[:, 0]] > TABLE_COVER * height * width
-    crops = images.new_empty((len(regions), images.shape[1], size, size))
-    for row, (i, left, top, right, bottom) in zip(torch.nonzero(~by_table).flatten().tolist(), regions[~by_table].tolist()):
-        crops[row] = F.adaptive_avg_pool2d(images[i, :, top:bottom, left:right], size)
-    for i in regions[by_table, 0].unique().tolist():
-        mine = torch.nonzero(by_table & (regions[:, 0] == i)).flatten()
-        crops[mine] = table_crops(summed_area_table(images[i]), regions[mine, 1:], size)
-    return crops, boxes, image_of
+    return table_crops(tables, regions.long(), size), boxes, image_of
 
 
-def summed_area_table(image: torch.Tensor) -> torch.Tensor:
-    """(H + 1, W + 1, C) sums of the integer-valued float (C, H, W) ``image`` above and left of each corner;
-    int32 where it holds them (up to 4K frames), as it gathers twice as fast as int64."""
-    dtype = torch.int32 if image.shape[1] * image.shape[2] * 255 < 2 ** 31 else torch.int64
-    table = image.new_zeros((image.shape[1] + 1, image.shape[2] + 1, image.shape[0]), dtype=dtype)
-    table[1:, 1:] = image.permute(1, 2, 0).to(dtype).cumsum(0).cumsum(1)
-    return table
-
-
-def table_crops(table: torch.Tensor, regions: torch.Tensor, size: int) -> torch.Tensor:
-    """``adaptive_avg_pool2d`` of each (left, top, right, bottom) region to size x size, from its image's
-    summed-area table: the same windows (floor(k n / size) to ceil((k + 1) n / size)), their sums
-    exact, divided as that kernel divides (by the window's height, then its width): the same floats.
-    Detection's images hold whole numbers (uint8 frames, shrunk to uint8), which makes the sums exact."""
+def table_crops(tables: torch.Tensor, regions: torch.Tensor, size: int) -> torch.Tensor:
+    """``adaptive_avg_pool2d`` of each (image, left, top, right, bottom) region to size x size, from the
+    summed-area ``tables``: the same windows (floor(k n / size) to ceil((k + 1) n / size)), their sums
+    exact, divided as that kernel divides: the same floats."""
     k = torch.arange(size)
-    left, top, right, bottom = (column[:, None] for column in regions.unbind(1))
-    height, width = bottom - top, right - left
-    row_start, row_end = top + k * height // size, top - (-(k + 1) * height // size)
-    col_start, col_end = left + k * width // size, left - (-(k + 1) * width // size)
-    pixels = table.view(-1, table.shape[2])
-
-    def corner(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:  # (K, size, size, C); one row per pixel: 2x advanced indexing's speed
-        return pixels.index_select(0, (rows[:, :, None] * table.shape[1] + cols[:, None, :]).flatten()).view(len(rows), size, size, -1)
-
-    sums = corner(row_end, col_end) - corner(row_start, col_end) - corner(row_end, col_start) + corner(row_start, col_start)
-    crops = sums.permute(0, 3, 1, 2).float()
-    return crops / (row_end - row_start).float()[:, None, :, None] / (col_end - col_start).float()[:, None, None, :]
+    image, left, top, right, bottom = regions.unbind(1)
+    height, width = (bottom - top)[:, None], (right - left)[:, None]
+    return area_gather(tables, image, top[:, None] + k * height // size, top[:, None] - (-(k + 1) * height // size),
+                       left[:, None] + k * width // size, left[:, None] - (-(k + 1) * width // size))
 
 
-def run_in_buckets(net, batch: torch.Tensor) -> list[torch.Tensor]:
-    """``net`` (a batch -> a tuple of tensors) over ``batch`` in chunks of REFINE_BATCH; the last is zero-padded to a power of two."""
-    outputs = []
-    for start in range(0, len(batch), REFINE_BATCH):
-        part = batch[start:start + REFINE_BATCH]
-        padded = max(16, 1 << (len(part) - 1).bit_length())
-        if padded > len(part):
-            part = torch.cat([part, part.new_zeros((padded - len(part), *part.shape[1:]))])
+def run_in_buckets(net, batch: torch.Tensor, smallest: int = 16) -> list[torch.Tensor]:
+    """``net`` (a batch -> a tuple of tensors) over ``batch`` in batches whose sizes are powers of two from
+    REFINE_BATCH down to ``smallest``, the last zero-padded: a bounded set of shapes for oneDNN."""
+    outputs, start = [], 0
+    while start < len(batch):
+        size = min(REFINE_BATCH, max(smallest, 1 << (len(batch) - start).bit_length() - 1))
+        part = batch[start:start + size]
+        if size > len(part):
+            part = torch.cat([part, part.new_zeros((size - len(part), *part.shape[1:]))])
         results = net(part.contiguous(memory_format=torch.channels_last))
-        outputs.append([result[: min(REFINE_BATCH, len(batch) - start)] for result in results])
+        outputs.append([result[: len(batch) - start] for result in results])
+        start += size
     return [torch.cat(parts) for parts in zip(*outputs)]
-
-
-def side(boxes: torch.Tensor) -> torch.Tensor:
-    """Each (x1, y1, x2, y2, ...) box's geometric mean side."""
-    return ((boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)).sqrt()
-
-
-def centres(boxes: torch.Tensor) -> torch.Tensor:
-    return (boxes[:, :2] + boxes[:, 2:4]) / 2
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

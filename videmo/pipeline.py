@@ -56,7 +56,7 @@ class Analyzer:
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
-        detections = self.detector.detect(batch.frames, batch.cuts) if len(batch.frames) else []
+        detections = self.detector.detect(batch.frames, batch.cuts, batch.times) if len(batch.frames) else []
         frame_of_face, boxes = faces_of(detections)
         return LabelledChunk(batch, detections, boxes, self.classifier.classify(batch.frames, frame_of_face, boxes))
 
