@@ -153,7 +153,7 @@ def test_the_batch_table_says_how_each_video_was_made_and_warns_when_they_differ
     warning = [line for line in second.stderr.splitlines() if line.startswith("videmo: warning:")]
     assert len(warning) == 1
     assert "sampling 1 frame in 2 (1 video) / fps 5 (1 video)" in warning[0]  # in the order of the batch table
-    assert "detection searched every frame (1 video) / searched 1 frame in 2 (1 video)" in warning[0]
+    assert "detection searched whole 1 frame in 4 (1 video) / searched whole 1 frame in 2 (1 video)" in warning[0]
     assert "None" not in warning[0] and "model" not in warning[0]  # one model: not mixed
     index = videmo.read_index(tmp_path).drop_duplicates("folder").set_index("folder")
     assert index.loc["one_face", "every"] == 2 and pd.isna(index.loc["one_face", "fps"])

@@ -390,14 +390,23 @@ def test_4k_frames(odd_run):
     assert_faces_inside(frames, face_boxes(2, width=3840, height=2160, face_size=480))
 
 
-def test_faces_only_in_the_middle_frames(odd_run):
-    frames, timeline, summary = results(odd_run, "middle")
+def test_faces_only_in_the_middle_frames(odd_run, tiny_checkpoint, tmp_path):
+    """Searching every frame whole, the face is on exactly its frames; by default (--detect-every 4) a
+    face that appears between keyframes is found at the next one at the latest."""
+    exact = tmp_path / "exact"
+    run = run_videmo("analyze", odd_run[0].parent / "in" / "middle.mp4", "-w", tiny_checkpoint, "-o", exact, "-q", "--detect-every", "1")
+    assert run.returncode == 0, run.stderr
+    frames, timeline, summary = results((exact,), "middle")
     assert list(frames["frame"]) == list(range(12))
     empty = frames[frames["frame"].isin([0, 1, 2, 9, 10, 11])]
     assert empty["face_id"].isna().all() and empty[["x1", "det_score", "happiness"]].isna().all().all() and empty["emotion"].isna().all()
     assert (frames[frames["frame"].between(3, 8)]["face_id"] == 0).all()
     assert summary["counts"] == {"frames_analysed": 12, "frames_undecodable": 0, "frames_with_faces": 6, "faces": 6, "tracks": 1, "short_tracks": 0, "episodes": 1}
     assert timeline["n_frames"].sum() == 6 and summary["tracks"][0]["first_s"] == pytest.approx(0.3)
+    default = results(odd_run, "middle")[0]
+    assert list(default["frame"]) == list(range(12))
+    assert set(default.loc[default["face_id"].notna(), "frame"]) <= set(range(3, 9))
+    assert (default[default["frame"].between(6, 8)]["face_id"] == 0).all()  # by the next keyframe at the latest
 
 
 def test_sparse_sampling_keeps_a_still_face_in_one_track(tiny_checkpoint, tmp_path):

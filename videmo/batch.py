@@ -86,7 +86,7 @@ def setting_words(group: str, first: object, second: object | None = None) -> st
     if group == "part":
         return "whole video" if first is None and second is None else f"{words(first or 0)}-{words(second) if second is not None else 'end'} s"
     if group == "detection":
-        return "searched every frame" if first in (None, 1) else f"searched 1 frame in {words(first)}"
+        return "searched every frame whole" if first in (None, 1) else f"searched whole 1 frame in {words(first)}"
     if group == "episodes":
         return f"smooth {words(first)} s, min episode {words(second)} s"
     if group == "model":

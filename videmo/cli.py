@@ -137,7 +137,7 @@ def info(checkpoint, as_json):
 @click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
 @click.option("--det-threshold", type=Number(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
 @click.option("--detect-every", type=click.IntRange(1), default=AnalyzeOptions.detect_every, show_default=True,
-              help="Search each chunk's first frame and every Nth after it for faces (and any frame after a cut or a lost face); follow the faces found in between. 1: search every frame.")
+              help="Search the whole of each chunk's first frame and every Nth after it for faces (and any frame after a cut or a gap of over 0.15 s), and in between only near the faces of the frame before (a new face is found at the next such frame). 1: search every frame whole.")
 @click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
               help="Average a face with its mirror image where its top two emotions are close: +0.4 points on FER+ Valid.")

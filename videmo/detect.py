@@ -46,7 +46,7 @@ REFINE_BATCH = 32  # R-/O-Net's largest batch; small batches stay in cache
 # on one core) and O-Net does not (1.03-1.13 ms a box from 4 to 32), so O-Net's rest goes in 8s and
 # 4s rather than padded to 16.
 SMALLEST_BATCH = {24: 16, 48: 4}
-FOLLOW_GAP_S = 0.1  # faces are followed from one frame to the next only if they lie at most this far apart
+FOLLOW_GAP_S = 0.15  # faces are followed from one frame to the next only if they lie at most this far apart
 NEAR = 0.5  # between keyframes P-Net looks this far around each face of the frame before, in its sides
 # ... on the pyramid levels whose cells are this many times that face's side: candidates much smaller
 # or larger than the face do not become its box (0.5-2 lost a face of the example in 6 frames, as R-Net's

@@ -61,7 +61,7 @@ class AnalyzeOptions:
     detect_width: int = 640  # frames wider than this are shrunk for detection
     min_face: int = 40  # pixels of the original frame
     det_threshold: float = 0.9
-    detect_every: int = 1  # the whole MTCNN pyramid on every Kth frame of a chunk, faces followed in between (see detect)
+    detect_every: int = 4  # the whole MTCNN pyramid on every Kth frame of a chunk, only near the faces found in between (see detect)
     margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
     mirror: bool = True  # a close call is labelled by the mean of its and its mirror image's logits (see inference.logits_of)
     batch_size: int = 64  # faces per classifier step
