@@ -9,8 +9,8 @@ from torchvision.ops import box_iou
 from media import EXAMPLE
 
 from videmo import detect
-from videmo.detect import (FaceDetector, MTCNN_MIN_FACE, cell_boxes, crop_boxes, level_parts, run_in_buckets,
-                           summed_area_tables, table_level, table_parts)
+from videmo.areas import summed_area_tables, table_level, table_parts
+from videmo.detect import FaceDetector, MTCNN_MIN_FACE, cell_boxes, crop_boxes, level_parts, run_in_buckets
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresh
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
 a bounded set of shapes for oneDNN), frames wider than ``detect_width`` are shrunk by PIL's box
-filter on the CPU (see ``shrunk``), O-Net's landmarks are left unused, on the CPU the pyramid's
+filter on the CPU (see ``areas.shrunk``), O-Net's landmarks are left unused, on the CPU the pyramid's
 levels and the boxes' crops come from each frame's summed-area table (the same floats as area
 resizing, at half its time or less), and on a GPU the candidate boxes are cropped by one
 ``roi_align`` call.
@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms, roi_align
 
+from .areas import shrunk, summed_area_tables, table_crops, table_level, table_parts
 from .device import to_device
 from .track import cuts_in
 
@@ -65,23 +66,6 @@ def detection_scale(width: int, detect_width: int | None) -> float:
     if not detect_width or detect_width >= width:
         return 1.0
     return detect_width / width
-
-
-def shrunk(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``frame`` (uint8 H, W, 3) area-resampled to ``size`` (height, width), as uint8.
-
-    On the CPU, PIL's box filter beats torch's area resize of a float copy 3x at 1080p (19 ms a frame
-    against 6.7: that resize was a sixth of detecting a 1080p frame), and a whole factor, such as
-    1080p to 640 x 360, it reduces in 2.6 ms. Both average the pixels each output pixel covers; at a
-    whole factor they agree to rounding (within 0.7 of 255), between them PIL weighs the pixels that a
-    bin covers in part by the part it covers, where torch's bins take such pixels whole."""
-    from PIL import Image
-
-    height, width = frame.shape[:2]
-    image = Image.fromarray(np.ascontiguousarray(frame))
-    if height % size[0] == 0 and width % size[1] == 0 and height // size[0] == width // size[1]:
-        return np.asarray(image.reduce(width // size[1]))
-    return np.asarray(image.resize((size[1], size[0]), Image.BOX))
 
 
 def to_original(boxes: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
@@ -301,64 +285,6 @@ def level_by_interpolation(images: torch.Tensor, size: tuple[int, int]) -> torch
     return F.interpolate(images.contiguous(), size=size, mode="area")
 
 
-def summed_area_tables(frames: np.ndarray) -> torch.Tensor:
-    """(N, H + 1, W + 1, C) sums of the uint8 (N, H, W, C) ``frames`` above and left of each corner: every
-    area resize of a frame (its pyramid levels, its boxes' crops) reads four per output pixel, the sums
-    exact. int32 where it holds them (up to 4K frames), as it gathers twice as fast as int64."""
-    count, height, width, channels = frames.shape
-    dtype = np.int32 if height * width * 255 < 2 ** 31 else np.int64
-    table = np.zeros((count, height + 1, width + 1, channels), dtype)
-    inner = table[:, 1:, 1:]
-    np.cumsum(frames, axis=1, dtype=dtype, out=inner)
-    np.add.accumulate(inner, axis=2, out=inner)
-    return torch.from_numpy(table)
-
-
-def area_windows(source: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """First and last-plus-one source pixels of each output pixel of an area resize from ``source`` to
-    ``size`` pixels: adaptive_avg_pool2d's floor(k n / size) to ceil((k + 1) n / size)."""
-    k = torch.arange(size)
-    return k * source // size, -(-(k + 1) * source // size)
-
-
-def table_level(tables: torch.Tensor, shape: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-    """The frames' area resize from ``shape`` to ``size``, (N,3,h,w), from their summed-area ``tables``:
-    F.interpolate's floats (sums exact, divided as it divides: by the window's height, then its width).
-    Rows are gathered first, then, turned, columns: both gathers then copy whole rows, at twice the
-    interpolation's speed."""
-    row_start, row_end = area_windows(shape[0], size[0])
-    col_start, col_end = area_windows(shape[1], size[1])
-    row_sums = (tables.index_select(1, row_end) - tables.index_select(1, row_start)).transpose(1, 2).contiguous()
-    sums = (row_sums.index_select(1, col_end) - row_sums.index_select(1, col_start)).permute(0, 3, 2, 1).float()
-    return sums / (row_end - row_start).float()[:, None] / (col_end - col_start).float()
-
-
-def table_parts(tables: torch.Tensor, parts: torch.Tensor, shape: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-    """The (P,5) equal-sized ``parts`` (image, top, bottom, left, right) of the frames' area resize from
-    ``shape`` to ``size``, (P,3,h,w), from their summed-area ``tables``: table_level's floats there."""
-    rows = parts[:, 1:2] + torch.arange(int(parts[0, 2] - parts[0, 1]))
-    cols = parts[:, 3:4] + torch.arange(int(parts[0, 4] - parts[0, 3]))
-    return area_gather(tables, parts[:, 0], rows * shape[0] // size[0], -(-(rows + 1) * shape[0] // size[0]),
-                       cols * shape[1] // size[1], -(-(cols + 1) * shape[1] // size[1]))
-
-
-def area_gather(tables: torch.Tensor, image: torch.Tensor, row_start: torch.Tensor, row_end: torch.Tensor,
-                col_start: torch.Tensor, col_end: torch.Tensor) -> torch.Tensor:
-    """(K,C,h,w) means of the pixels of frames ``image`` (K) from (K,h) rows and (K,w) columns ``start``
-    to ``end`` (one past the last), from their summed-area ``tables``: the sums exact, divided by the
-    window's height, then its width, as ``adaptive_avg_pool2d`` divides them."""
-    pixels = tables.view(-1, tables.shape[3])
-    image = image[:, None]
-
-    def corner(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:  # (K, h, w, C); one row per pixel: 2x advanced indexing's speed
-        index = ((image * tables.shape[1] + rows)[:, :, None] * tables.shape[2] + cols[:, None, :]).flatten()
-        return pixels.index_select(0, index).view(len(rows), rows.shape[1], cols.shape[1], tables.shape[3])
-
-    sums = corner(row_end, col_end) - corner(row_start, col_end) - corner(row_end, col_start) + corner(row_start, col_start)
-    means = sums.permute(0, 3, 1, 2).float()
-    return means / (row_end - row_start).float()[:, None, :, None] / (col_end - col_start).float()[:, None, None, :]
-
-
 def crop_boxes(images: torch.Tensor, tables: torch.Tensor | None, boxes: torch.Tensor, image_of: torch.Tensor, size: int):
     """Each box's pixels, clipped to its image as facenet-pytorch clips them, area-resized to size x size.
 
@@ -380,17 +306,6 @@ def crop_boxes(images: torch.Tensor, tables: torch.Tensor | None, boxes: torch.T
     if tables is None:  # aligned: pixel i spans [i, i + 1), so a region from x1 to x2 covers pixels x1..x2-1
         return roi_align(images, regions, output_size=size, sampling_ratio=0, aligned=True), boxes, image_of
     return table_crops(tables, regions.long(), size), boxes, image_of
-
-
-def table_crops(tables: torch.Tensor, regions: torch.Tensor, size: int) -> torch.Tensor:
-    """``adaptive_avg_pool2d`` of each (image, left, top, right, bottom) region to size x size, from the
-    summed-area ``tables``: the same windows (floor(k n / size) to ceil((k + 1) n / size)), their sums
-    exact, divided as that kernel divides: the same floats."""
-    k = torch.arange(size)
-    image, left, top, right, bottom = regions.unbind(1)
-    height, width = (bottom - top)[:, None], (right - left)[:, None]
-    return area_gather(tables, image, top[:, None] + k * height // size, top[:, None] - (-(k + 1) * height // size),
-                       left[:, None] + k * width // size, left[:, None] - (-(k + 1) * width // size))
 
 
 def run_in_buckets(net, batch: torch.Tensor, smallest: int = 16) -> list[torch.Tensor]:
