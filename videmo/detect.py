@@ -117,12 +117,13 @@ class FaceDetector:
         images = images.float().contiguous(memory_format=torch.channels_last)
         tables = summed_area_tables(frames) if self.use_tables else None
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
-        if self.every > 1:
-            keyframes = cuts if cuts is not None else cuts_in(frames)
+        if self.every <= 1:
+            per_frame = self.find_boxes(images, tables, min_face)
+        else:
+            searched = cuts if cuts is not None else cuts_in(frames)
             if times is not None:  # frames far apart (--fps, --every, lost frames) are searched whole
-                keyframes = keyframes | (np.diff(np.asarray(times, dtype=float), prepend=-np.inf) > FOLLOW_GAP_S)
-        per_frame = (self.find_boxes(images, tables, min_face) if self.every <= 1
-                     else self.find_and_follow(images, tables, keyframes, min_face))
+                searched = searched | (np.diff(np.asarray(times, dtype=float), prepend=-np.inf) > FOLLOW_GAP_S)
+            per_frame = self.find_and_follow(images, tables, searched, min_face)
         found = []
         for boxes in per_frame:
             original = to_original(boxes[:, :4], scale, width, height)
@@ -151,7 +152,7 @@ class FaceDetector:
     def find_boxes(self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int,
                    windows: list[torch.Tensor] | None = None) -> list[np.ndarray]:
         """MTCNN's three stages over float (N,3,H,W) images in 0..255: per image, (K,5) boxes and scores.
-        With ``windows`` (per image, (K,4) regions in pixels) P-Net looks only inside them."""
+        With ``windows`` (per image, (K,5) regions from ``surroundings``) P-Net looks only inside them."""
         boxes, image_of = self.propose(images, tables, min_face, windows)
         boxes, image_of = self.refine(images, tables, boxes, image_of, self.rnet, 24, STAGE_THRESHOLDS[1])
         boxes, image_of = self.refine(images, tables, boxes, image_of, self.onet, 48, STAGE_THRESHOLDS[2], final=True)
