@@ -39,10 +39,9 @@ def summed_area_tables(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(table)
 
 
-def area_windows(source: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """First and last-plus-one source pixels of each output pixel of an area resize from ``source`` to
+def area_windows(k: torch.Tensor, source: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last-plus-one source pixels of output pixels ``k`` of an area resize from ``source`` to
     ``size`` pixels: adaptive_avg_pool2d's floor(k n / size) to ceil((k + 1) n / size)."""
-    k = torch.arange(size)
     return k * source // size, -(-(k + 1) * source // size)
 
 
@@ -51,8 +50,8 @@ def table_level(tables: torch.Tensor, shape: tuple[int, int], size: tuple[int, i
     F.interpolate's floats (sums exact, divided as it divides: by the window's height, then its width).
     Rows are gathered first, then, turned, columns: both gathers then copy whole rows, at twice the
     interpolation's speed."""
-    row_start, row_end = area_windows(shape[0], size[0])
-    col_start, col_end = area_windows(shape[1], size[1])
+    row_start, row_end = area_windows(torch.arange(size[0]), shape[0], size[0])
+    col_start, col_end = area_windows(torch.arange(size[1]), shape[1], size[1])
     row_sums = (tables.index_select(1, row_end) - tables.index_select(1, row_start)).transpose(1, 2).contiguous()
     sums = (row_sums.index_select(1, col_end) - row_sums.index_select(1, col_start)).permute(0, 3, 2, 1).float()
     return sums / (row_end - row_start).float()[:, None] / (col_end - col_start).float()
@@ -63,8 +62,7 @@ def table_parts(tables: torch.Tensor, parts: torch.Tensor, shape: tuple[int, int
     ``shape`` to ``size``, (P,3,h,w), from their summed-area ``tables``: table_level's floats there."""
     rows = parts[:, 1:2] + torch.arange(int(parts[0, 2] - parts[0, 1]))
     cols = parts[:, 3:4] + torch.arange(int(parts[0, 4] - parts[0, 3]))
-    return area_gather(tables, parts[:, 0], rows * shape[0] // size[0], -(-(rows + 1) * shape[0] // size[0]),
-                       cols * shape[1] // size[1], -(-(cols + 1) * shape[1] // size[1]))
+    return area_gather(tables, parts[:, 0], *area_windows(rows, shape[0], size[0]), *area_windows(cols, shape[1], size[1]))
 
 
 def area_gather(tables: torch.Tensor, image: torch.Tensor, row_start: torch.Tensor, row_end: torch.Tensor,
