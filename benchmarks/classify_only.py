@@ -1,13 +1,14 @@
 """The classifier alone, on one thread, over the faces an analysis found: faces per second.
 
     videmo analyze VIDEO -o OUT
-    python benchmarks/classify_only.py VIDEO OUT/<stem>/frames.csv
+    python benchmarks/classify_only.py VIDEO OUT/<stem>/frames.csv [RUNTIME [PRECISION]]
 
 Run from a checkout's root to measure that checkout's code (the script puts the working directory
 first on the path), alternating with another checkout, to pair two versions on the same faces:
 ``cd OTHER && python /path/to/classify_only.py VIDEO FRAMES_CSV``. The video's frames are decoded
 once, then ``EmotionClassifier.classify`` (the default model, runtime and mirror, as ``analyze``
 runs it in each lane) labels every face chunk by chunk (16 frames), after one warm-up chunk.
+RUNTIME and PRECISION (both ``auto`` by default) pair two runtimes of one checkout instead.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from videmo.classify import EmotionClassifier  # noqa: E402
 
 
 def main() -> None:
-    video, table = sys.argv[1:3]
+    video, table, runtime, precision = (sys.argv[1:] + ["auto", "auto"])[:4]
     torch.set_num_threads(1)
     with av.open(video) as container:
         frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
     faces = pd.read_csv(table)
     faces = faces[faces["face_id"].notna()]
-    classifier = EmotionClassifier(load_checkpoint(default_weights()), torch.device("cpu"), "auto")
+    classifier = EmotionClassifier(load_checkpoint(default_weights()), torch.device("cpu"), precision,
+                                   **({} if runtime == "auto" else {"runtime": runtime}))  # releases before ONNX Runtime lack the argument
     chunks = []
     for start in range(0, len(frames), 16):
         chunk = faces[(faces["frame"] >= start) & (faces["frame"] < start + 16)]
