@@ -13,7 +13,10 @@ most 1.0: the overlap pays), is the median of the pairs' ratios; the speeds are 
 ``cores busy`` is the pipeline's CPU time over its wall time; ``peak RSS`` the most any pipeline
 run held, warm-up included (the stages, which hold every decoded frame at once, are left out). The
 long video (the example clip looped, 640x360) runs the pipeline once and compares its speed over
-the first and the last minute of video.
+the first and the last minute of video. With ``--detect-every`` above 1 (the default), each short
+video is also analysed once searching every frame whole (``--detect-every 1``), and ``vs every
+frame`` gives, as ``benchmarks/follow.py`` does, the share of those face-frames the fast path found
+(box overlap 0.5 or more), their median box overlap and the share with the same ``emotion``.
 """
 
 from __future__ import annotations
@@ -64,9 +67,9 @@ def stage_times(analyzer, path: Path) -> dict:
             "decode_s": decode, "detect_s": detect, "classify_s": classify}
 
 
-def pipeline_times(analyzer, path: Path) -> dict:
-    """The whole pipeline; each labelled chunk is stamped as the pipeline takes it, in video order,
-    to see the speed over video time."""
+def pipeline_times(analyzer, path: Path) -> tuple[dict, object]:
+    """The whole pipeline, and its frames table; each labelled chunk is stamped as the pipeline takes
+    it, in video order, to see the speed over video time."""
     in_lanes = analyzer.in_lanes
     stamps = []  # (wall clock when the chunk reached the tracker, its last frame, frames in it)
 
@@ -81,8 +84,22 @@ def pipeline_times(analyzer, path: Path) -> dict:
     wall, cpu = time.perf_counter() - started, process_cpu_s() - cpu_started
     analyzer.in_lanes = in_lanes
     counts = result.summary.counts
-    return {"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall, "cores_busy": cpu / wall,
-            "fps": result.info.fps, "stamps": [(t - started, frame, n) for t, frame, n in stamps]}
+    return ({"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall, "cores_busy": cpu / wall,
+             "fps": result.info.fps, "stamps": [(t - started, frame, n) for t, frame, n in stamps]}, result.frames)
+
+
+def against_every_frame(analyzer, path: Path, frames) -> dict:
+    """``frames`` (the fast path's table) against the same analysis searching every frame whole:
+    follow.py's shares (faces found, median box IoU, same emotion)."""
+    from follow import compare  # benchmarks/, this script's folder
+
+    every = analyzer.detector.every
+    analyzer.detector.every = 1
+    try:
+        full = analyzer.analyze_video(path).frames
+    finally:
+        analyzer.detector.every = every
+    return compare(full, frames)
 
 
 def process_cpu_s() -> float:
@@ -108,11 +125,12 @@ def run_one(path: Path, options: dict, repeat: int) -> dict:
     from videmo.pipeline import Analyzer
 
     analyzer = Analyzer(AnalyzeOptions(**options))
-    pipelines, peaks = [pipeline_times(analyzer, path)], [peak_rss_mb()]
+    figures, frames = pipeline_times(analyzer, path)
+    pipelines, peaks = [figures], [peak_rss_mb()]
     stages = []
     for _ in range(repeat):
         reset_peak_rss()
-        pipelines.append(pipeline_times(analyzer, path))
+        pipelines.append(pipeline_times(analyzer, path)[0])
         peaks.append(peak_rss_mb())
         stages.append(stage_times(analyzer, path))
     measured = pipelines[1:] or pipelines
@@ -126,6 +144,8 @@ def run_one(path: Path, options: dict, repeat: int) -> dict:
         figures["classifier_images"] = stages[-1]["classifier_images"]
         figures["ratio"] = statistics.median(p["pipeline_s"] / (s["decode_s"] + s["detect_s"] + s["classify_s"])
                                              for p, s in zip(measured, stages))
+        if analyzer.detector.every > 1:  # after the timed runs, so that its memory is not theirs
+            figures["vs_every_frame"] = against_every_frame(analyzer, path, frames)
     return figures
 
 
@@ -255,7 +275,7 @@ def header(options: dict) -> str:
 def table(rows: list[dict]) -> str:
     columns = ["video", "frames", "faces", "decode fps", "detect fps", "classify fps", "classify faces/s",
                "classify GFLOP/s (share of matmul peak)", "pipeline fps", "faces/s", "ratio", "cores busy", "peak RSS MB",
-               "classifier"]
+               "classifier", "vs every frame: found (IoU, same emotion)"]
     lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
     for r in rows:
         def fps(key):
@@ -266,9 +286,15 @@ def table(rows: list[dict]) -> str:
                  f" of {r['peak_gflops']:.0f})" if r.get("classify_s") else "-",
                  fps("pipeline_s"), f"{r['faces'] / r['pipeline_s']:.1f}",
                  f"{r['ratio']:.2f}" if "ratio" in r else "-", f"{r['cores_busy']:.2f}",
-                 f"{r['peak_rss_mb']:.0f}", f"{r['precision']} {r['runtime']}"]
+                 f"{r['peak_rss_mb']:.0f}", f"{r['precision']} {r['runtime']}", versus(r.get("vs_every_frame"))]
         lines.append(" | ".join(str(c) for c in cells))
     return "\n".join(lines)
+
+
+def versus(shares: dict | None) -> str:
+    if not shares:
+        return "-"
+    return f"{shares['found']:.1%} of {shares['faces']} ({shares['iou']:.3f}, {shares['same']:.1%})"
 
 
 def boolean(text: str) -> bool:
