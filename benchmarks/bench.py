@@ -91,7 +91,8 @@ def pipeline_times(analyzer, path: Path) -> tuple[dict, object]:
 def against_every_frame(analyzer, path: Path, frames) -> dict:
     """``frames`` (the fast path's table) against the same analysis searching every frame whole:
     follow.py's shares (faces found, median box IoU, same emotion)."""
-    from follow import compare  # benchmarks/, this script's folder
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # follow.py lies beside this script
+    from follow import compare
 
     every = analyzer.detector.every
     analyzer.detector.every = 1
@@ -292,7 +293,7 @@ def table(rows: list[dict]) -> str:
 
 
 def versus(shares: dict | None) -> str:
-    if not shares:
+    if not shares or not shares["faces"]:
         return "-"
     return f"{shares['found']:.1%} of {shares['faces']} ({shares['iou']:.3f}, {shares['same']:.1%})"
 

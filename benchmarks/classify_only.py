@@ -28,6 +28,8 @@ from videmo.classify import EmotionClassifier  # noqa: E402
 
 
 def main() -> None:
+    if not 3 <= len(sys.argv) <= 5:
+        sys.exit(f"usage: {sys.argv[0]} VIDEO FRAMES_CSV [RUNTIME [PRECISION]]")
     video, table, runtime, precision = (sys.argv[1:] + ["auto", "auto"])[:4]
     torch.set_num_threads(1)
     with av.open(video) as container:

@@ -24,7 +24,8 @@ import torch
 from videmo import detect
 from videmo.options import AnalyzeOptions
 
-HELPERS = ["crop_boxes", "summed_area_tables", "shrunk", "level_parts", "cell_boxes", "cuts_in", "surroundings"]
+HELPERS = ["crop_boxes", "summed_area_tables", "table_level", "table_parts", "shrunk", "level_parts", "cell_boxes", "cuts_in",
+           "surroundings"]
 
 
 def main() -> None:

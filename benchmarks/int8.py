@@ -92,23 +92,13 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=1024, help="FER+ Train faces the activation ranges are measured on")
     parser.add_argument("--only-convs", action="store_true", help="quantize the convolutions only (pools, sums and the head stay fp32)")
     args = parser.parse_args()
-    from videmo.runtime import OnnxRuntimeModel, import_onnxruntime
+    from videmo.runtime import import_onnxruntime
 
     import_onnxruntime()  # its telemetry off before the quantization tools import it
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import CalibrationDataReader
 
     from videmo.checkpoint import load_checkpoint
     from videmo.data import load_dataset
-    from videmo.device import autocast, cpu_has_fast_bf16
-    from videmo.inference import predict
-    from videmo.metrics import scores
 
     checkpoint = load_checkpoint(str(WEIGHTS))
     model, meta = checkpoint.model.eval(), checkpoint.meta
@@ -124,12 +114,32 @@ def main() -> None:
         def get_next(self):
             return next(self.batches, None)
 
-    folder = Path(tempfile.mkdtemp(prefix="videmo-int8-"))
+    with tempfile.TemporaryDirectory(prefix="videmo-int8-") as folder:
+        measure(Path(folder), model, meta, dataset, inputs, args.only_convs, Calibration)
+
+
+def measure(folder: Path, model, meta: dict, dataset, inputs: np.ndarray, only_convs: bool, calibration_reader) -> None:
+    """Write the fp32 and int8 graphs into ``folder`` (int8 calibrated on ``inputs``, read by
+    ``calibration_reader``), then print their speeds and FER+ Valid figures."""
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from videmo.device import autocast, cpu_has_fast_bf16
+    from videmo.inference import predict
+    from videmo.metrics import scores
+    from videmo.runtime import OnnxRuntimeModel
+
+    mean, std = (torch.tensor(meta[key]).view(1, -1, 1, 1) for key in ("mean", "std"))
     plain_graph(model, folder / "fp32.onnx")
     quant_pre_process(str(folder / "fp32.onnx"), str(folder / "prepared.onnx"))
-    quantize_static(str(folder / "prepared.onnx"), str(folder / "int8.onnx"), Calibration(), quant_format=QuantFormat.QDQ,
+    quantize_static(str(folder / "prepared.onnx"), str(folder / "int8.onnx"), calibration_reader(), quant_format=QuantFormat.QDQ,
                     per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"] if args.only_convs else None)
+                    calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"] if only_convs else None)
 
     torch.set_num_threads(1)
     batch = torch.from_numpy(inputs[:64])
@@ -142,14 +152,14 @@ def main() -> None:
         rates["torch bf16 (channels-last)"] = bf16
     rates["ONNX Runtime fp32, direct"] = Session(folder / "fp32.onnx", 1)
     rates["ONNX Runtime fp32, Winograd (analyze's)"] = OnnxRuntimeModel(model, 1)
-    rates[f"ONNX Runtime int8 ({'convs' if args.only_convs else 'whole graph'})"] = Session(folder / "int8.onnx", 1)
+    rates[f"ONNX Runtime int8 ({'convs' if only_convs else 'whole graph'})"] = Session(folder / "int8.onnx", 1)
     print(f"one thread, batches of 64 ({'native bf16' if cpu_has_fast_bf16() else 'no native bf16'}):")
     for name, run in rates.items():
         print(f"  {name:42s} {images_per_second(run, batch):7.1f} images/s", flush=True)
 
     torch.set_num_threads(2)
     images, labels = faces(dataset, meta, "val")
-    print(f"FER+ Valid ({len(labels)} faces), int8 calibrated on {len(calibration)} FER+ Train faces:")
+    print(f"FER+ Valid ({len(labels)} faces), int8 calibrated on {len(inputs)} FER+ Train faces:")
     predictions = {}
     for name in ("fp32", "int8"):
         session = Session(folder / f"{name}.onnx", 2)

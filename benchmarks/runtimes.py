@@ -24,7 +24,8 @@ BOX = ["frame", "x1", "y1", "x2", "y2"]
 
 
 def analysed(video: Path, runtime: str, precision: str):
-    """The video's frames table with the classifier on ``runtime`` in ``precision``, after a warm-up run, and its frames per second."""
+    """The video's frames table with the classifier on ``runtime`` in ``precision``, after a warm-up run, its frames
+    per second, and the runtime and precision that ran."""
     from videmo.options import AnalyzeOptions
     from videmo.pipeline import Analyzer
 
@@ -32,7 +33,8 @@ def analysed(video: Path, runtime: str, precision: str):
     analyzer.analyze_video(video)
     started = time.perf_counter()
     frames = analyzer.analyze_video(video).frames
-    return frames, frames["frame"].nunique() / (time.perf_counter() - started)
+    ran = f"{analyzer.classifier.runtime} {analyzer.classifier.precision}"  # what ran: a graph that cannot be built leaves torch
+    return frames, frames["frame"].nunique() / (time.perf_counter() - started), ran
 
 
 def main() -> None:
@@ -46,10 +48,9 @@ def main() -> None:
     paths = [("onnx", "fp32")] + ([("torch", "bf16")] if cpu_has_fast_bf16() else [])
     print(f"{'video':28s} {'path':10s} {'face-frames':>11s} {'same emotion':>12s} {'smoothed':>9s} {'max prob diff':>13s} {'fp32 fps':>9s} {'path fps':>9s}")
     for video in videos:
-        torch_frames, torch_fps = analysed(video, "torch", "fp32")
+        torch_frames, torch_fps, _ = analysed(video, "torch", "fp32")
         for runtime, precision in paths:
-            frames, fps = analysed(video, runtime, precision)
-            name = f"{runtime} {precision}"
+            frames, fps, name = analysed(video, runtime, precision)
             faces = torch_frames[torch_frames["face_id"].notna()].merge(frames[frames["face_id"].notna()], on=BOX, suffixes=("_t", "_o"))
             if len(faces) == 0:
                 print(f"{video.name:28s} {name:10s} {0:11d} {'-':>12s} {'-':>9s} {'-':>13s} {torch_fps:9.1f} {fps:9.1f}")
