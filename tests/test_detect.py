@@ -10,7 +10,8 @@ from media import EXAMPLE
 
 from videmo import detect
 from videmo.areas import summed_area_tables, table_level, table_parts
-from videmo.detect import FaceDetector, MTCNN_MIN_FACE, cell_boxes, crop_boxes, level_parts, run_in_buckets
+from videmo.detect import (FaceDetector, MTCNN_MIN_FACE, PNET_FAST_PIXELS, cell_boxes, crop_boxes, level_parts, max_pool_2x2,
+                           pnet_forward, prelu_, run_in_buckets)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def facenet_boxes(frames: np.ndarray, min_face: int) -> list[np.ndarray]:
     return [np.zeros((0, 5)) if b is None else np.column_stack([b, p]) for b, p in zip(boxes, probs)]
 
 
-@pytest.mark.parametrize("min_face", [40, 20])  # at 20 P-Net sees the first pyramid level in groups of 12 frames
+@pytest.mark.parametrize("min_face", [40, 20])  # at 20 P-Net sees the first pyramid level in groups of 3 frames
 def test_same_boxes_and_scores_as_facenet_pytorch(example_frames, min_face):
     detector = FaceDetector(torch.device("cpu"), detect_width=None, min_face=min_face, threshold=0.0)
     images = torch.as_tensor(example_frames).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
@@ -143,6 +144,33 @@ def test_buckets_give_the_same_outputs_as_one_batch():
     assert all(size & (size - 1) == 0 for size in sizes)  # only powers of two reach the network
     torch.testing.assert_close(parts[0], whole, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(parts[1], whole * 2, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 333, 591), (2, 3, 128, 129), (3, 3, 13, 12)])  # odd and even sides; the last below the fast path
+def test_p_nets_own_prelu_and_pool_give_its_floats(shape):
+    from facenet_pytorch.models.mtcnn import PNet
+
+    net = PNet().eval().to(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    x = (torch.rand(shape) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for theirs, ours in zip(net(x), pnet_forward(net, x)):
+            assert torch.equal(theirs, ours)
+    assert shape[0] * shape[2] * shape[3] >= PNET_FAST_PIXELS or shape[2] < 20
+    for channels, rows in ((10, 8), (16, 4), (32, 1)):
+        y = torch.randn(2, channels, 7, 9).contiguous(memory_format=torch.channels_last)  # 126 pixels: a partial last row
+        weight = torch.randn(channels)
+        expected = torch.nn.functional.prelu(y, weight)
+        assert torch.equal(prelu_(y.clone(), weight, rows), expected)
+        assert torch.equal(max_pool_2x2(y), torch.nn.functional.max_pool2d(y, 2, 2, ceil_mode=True))
+
+
+def test_summed_area_tables_are_the_running_sums():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    expected = np.zeros((2, 6, 8, 3), np.int64)
+    expected[:, 1:, 1:] = frames.astype(np.int64).cumsum(axis=1).cumsum(axis=2)
+    tables = summed_area_tables(frames)
+    assert tables.dtype == torch.int32 and np.array_equal(tables.numpy(), expected)
 
 
 def test_no_faces_and_tiny_frames():

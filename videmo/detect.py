@@ -36,9 +36,11 @@ from .track import cuts_in
 MTCNN_MIN_FACE = 12
 STAGE_THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for P-, R- and O-Net
 PYRAMID_FACTOR = 0.709
-# P-Net sees a pyramid level a few frames at a time, about this many pixels: its memory-bound
-# PReLUs and max-pools then work in cache (1.5x faster at 640x360 than 16 frames at once).
-PNET_PIXELS = 1 << 20
+# P-Net sees a pyramid level a few frames at a time, at most about this many pixels (or one frame): its
+# maps then stay in cache. On Zen 4 P-Net took 62-69 ns a pixel in calls of 0.18 million pixels, 89-107
+# in calls of 0.29-0.36 million (1.5x faster at 640x360 than 16 frames at once on Zen 1).
+PNET_PIXELS = 1 << 18
+PNET_FAST_PIXELS = 1 << 14  # P-Net's inputs of this many pixels or more go through pnet_forward's own PReLU and max-pool
 # Frames at detection size are searched at most this many pixels at a time (a chunk of 640 x 360 frames
 # at once, 4K ones two at a time): their float copies and summed-area tables take 24 bytes a pixel.
 DETECT_PIXELS = 1 << 24
@@ -207,7 +209,7 @@ class FaceDetector:
         """P-Net's candidates in (N,3,h,w) parts of a pyramid level of ``scale``, each from the image
         ``image_of`` and starting at the level's cell ``origins`` (N,2: row, column): (M,9) boxes, scores
         and offsets, and each one's image."""
-        offsets, probs = self.pnet(normalise(pixels).contiguous(memory_format=torch.channels_last))
+        offsets, probs = pnet_forward(self.pnet, normalise(pixels).contiguous(memory_format=torch.channels_last))
         boxes, which = cell_boxes(offsets, probs[:, 1], scale, origins.to(offsets.device))
         return boxes, image_of.to(offsets.device)[which]
 
@@ -322,6 +324,46 @@ def run_in_buckets(net, batch: torch.Tensor, smallest: int = 16) -> list[torch.T
         outputs.append([result[: len(batch) - start] for result in results])
         start += size
     return [torch.cat(parts) for parts in zip(*outputs)]
+
+
+def pnet_forward(pnet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """facenet-pytorch's ``PNet.forward`` on channels-last ``x``: on the CPU, over large inputs, its first
+    PReLU and max-pool by ``prelu_`` and ``max_pool_2x2``, as torch's kernels for them crawl over its 10
+    channels (together a third of P-Net's time at 333 x 591, where they take a tenth of it). The same
+    floats; below PNET_FAST_PIXELS torch's own calls are quicker."""
+    if x.device.type != "cpu" or x.shape[0] * x.shape[2] * x.shape[3] < PNET_FAST_PIXELS:
+        return pnet(x)
+    x = max_pool_2x2(prelu_(pnet.conv1(x), pnet.prelu1.weight))
+    x = pnet.prelu3(pnet.conv3(pnet.prelu2(pnet.conv2(x))))
+    return pnet.conv4_2(x), pnet.softmax4_1(pnet.conv4_1(x))
+
+
+def prelu_(x: torch.Tensor, weight: torch.Tensor, rows: int = 8) -> torch.Tensor:
+    """``F.prelu(x, weight)`` in place for channels-last ``x``, on a view of its memory as ``rows`` pixels'
+    channels a row, with ``weight`` repeated to match: long rows that the CPU's vector units fill. The
+    same floats: ``max(x, 0) + min(x, 0) * weight`` is x or x * weight exactly."""
+    channels = x.shape[1]
+    flat = x.permute(0, 2, 3, 1).reshape(-1)  # a view, x being channels-last
+    whole = flat.numel() // (channels * rows) * (channels * rows)
+    for part, slope in ((flat[:whole].view(-1, channels * rows), weight.repeat(rows)), (flat[whole:].view(-1, channels), weight)):
+        negative = part.clamp(max=0)
+        part.clamp_(min=0).addcmul_(negative, slope)
+    return x
+
+
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2, 2, ceil_mode=True)`` of channels-last ``x``, as maxima of column pairs, then of
+    row pairs (an odd last column or row taken alone), channels-last."""
+    count, channels, height, width = x.shape
+    cols = torch.empty((count, channels, height, (width + 1) // 2), dtype=x.dtype, memory_format=torch.channels_last)
+    torch.maximum(x[..., : width // 2 * 2 : 2], x[..., 1::2], out=cols[..., : width // 2])
+    if width % 2:
+        cols[..., -1:] = x[..., -1:]
+    out = torch.empty((count, channels, (height + 1) // 2, (width + 1) // 2), dtype=x.dtype, memory_format=torch.channels_last)
+    torch.maximum(cols[:, :, : height // 2 * 2 : 2], cols[:, :, 1::2], out=out[:, :, : height // 2])
+    if height % 2:
+        out[:, :, -1:] = cols[:, :, -1:]
+    return out
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
