@@ -51,15 +51,21 @@ def area_windows(k: torch.Tensor, source: int, size: int) -> tuple[torch.Tensor,
 
 
 def table_level(tables: torch.Tensor, shape: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-    """The frames' area resize from ``shape`` to ``size``, (N,3,h,w), from their summed-area ``tables``:
-    F.interpolate's floats (sums exact, divided as it divides: by the window's height, then its width).
-    Rows are gathered first, then, turned, columns: both gathers then copy whole rows, at twice the
-    interpolation's speed."""
+    """The frames' area resize from ``shape`` to ``size``, (N,3,h,w) channels-last, from their summed-area
+    ``tables``: F.interpolate's floats (sums exact, divided as it divides: by the window's height, then its
+    width). Rows are gathered first (whole rows), then columns as whole pixel records (numpy's take):
+    0.65x the time of gathering columns from a turned copy."""
     row_start, row_end = area_windows(torch.arange(size[0]), shape[0], size[0])
     col_start, col_end = area_windows(torch.arange(size[1]), shape[1], size[1])
-    row_sums = (tables.index_select(1, row_end) - tables.index_select(1, row_start)).transpose(1, 2).contiguous()
-    sums = (row_sums.index_select(1, col_end) - row_sums.index_select(1, col_start)).permute(0, 3, 2, 1).float()
-    return sums / (row_end - row_start).float()[:, None] / (col_end - col_start).float()
+    rows = (tables.index_select(1, row_end) - tables.index_select(1, row_start)).numpy()  # (N, h, W + 1, C)
+    records = rows.view(np.dtype((np.void, rows.shape[3] * rows.itemsize)))  # (N, h, W + 1, 1): a pixel's C sums
+
+    def columns(index: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(records.take(index.numpy(), axis=2).view(rows.dtype))
+
+    sums = (columns(col_end) - columns(col_start)).float()  # (N, h, w, C)
+    means = sums / (row_end - row_start).float()[:, None, None] / (col_end - col_start).float()[:, None]
+    return means.permute(0, 3, 1, 2)
 
 
 def table_parts(tables: torch.Tensor, parts: torch.Tensor, shape: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
