@@ -112,11 +112,12 @@ class FaceDetector:
         if scale != 1.0 and self.use_tables:
             frames = np.stack([shrunk(frame, size) for frame in frames])
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
-        if scale != 1.0 and not self.use_tables:
-            # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar
-            # copies, which area resizing reads 1.3x faster than channels-last ones.
-            images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
-        images = images.float().contiguous(memory_format=torch.channels_last)
+        if not self.use_tables:  # on the CPU every pixel read goes through the tables: `images` gives only the frames' shape
+            if scale != 1.0:
+                # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar
+                # copies, which area resizing reads 1.3x faster than channels-last ones.
+                images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
+            images = images.float().contiguous(memory_format=torch.channels_last)
         tables = summed_area_tables(frames) if self.use_tables else None
         min_face = max(MTCNN_MIN_FACE, int(self.min_face * scale))
         if self.every <= 1:
@@ -146,14 +147,15 @@ class FaceDetector:
             if i not in found:
                 # Every face O-Net accepted is followed, those below the reported score or size too: a face
                 # whose score hovers about the threshold is then still reported wherever it passes it.
-                near = torch.as_tensor(found[i - 1][:, :4], dtype=images.dtype)
+                near = torch.as_tensor(found[i - 1][:, :4], dtype=torch.float32)
                 found[i] = self.find_boxes(images[i:i + 1], None if tables is None else tables[i:i + 1], min_face,
                                            [surroundings(near, images.shape[2:])])[0]
         return [found[i] for i in range(len(images))]
 
     def find_boxes(self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int,
                    windows: list[torch.Tensor] | None = None) -> list[np.ndarray]:
-        """MTCNN's three stages over float (N,3,H,W) images in 0..255: per image, (K,5) boxes and scores.
+        """MTCNN's three stages over (N,3,H,W) images in 0..255 (float, or where ``tables`` gives every pixel
+        read, the frames as they came): per image, (K,5) boxes and scores.
         With ``windows`` (per image, (K,5) regions from ``surroundings``) P-Net looks only inside them."""
         boxes, image_of = self.propose(images, tables, min_face, windows)
         boxes, image_of = self.refine(images, tables, boxes, image_of, self.rnet, 24, STAGE_THRESHOLDS[1])
@@ -197,7 +199,7 @@ class FaceDetector:
                 candidates.append(level_boxes[keep]), image_of.append(level_images[keep])
             scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
         if not candidates:  # frames smaller than a face
-            return images.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=images.device)
+            return torch.zeros((0, 5), device=images.device), torch.zeros(0, dtype=torch.long, device=images.device)
         boxes, image_of = torch.cat(candidates), torch.cat(image_of)
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_of, 0.7)
         boxes, image_of = boxes[keep], image_of[keep]
@@ -302,10 +304,10 @@ def crop_boxes(images: torch.Tensor, tables: torch.Tensor | None, boxes: torch.T
     x1, y1 = corners[:, 0].clamp(min=1) - 1, corners[:, 1].clamp(min=1) - 1
     x2, y2 = corners[:, 2].clamp(max=width), corners[:, 3].clamp(max=height)
     inside = (x2 > x1) & (y2 > y1)
-    regions = torch.stack([image_of.to(images.dtype), x1, y1, x2, y2], dim=1)[inside]
+    regions = torch.stack([image_of.to(boxes.dtype), x1, y1, x2, y2], dim=1)[inside]
     boxes, image_of = boxes[inside], image_of[inside]
     if len(regions) == 0:
-        return images.new_zeros((0, 3, size, size)), boxes, image_of
+        return torch.zeros((0, 3, size, size), device=images.device), boxes, image_of
     if tables is None:  # aligned: pixel i spans [i, i + 1), so a region from x1 to x2 covers pixels x1..x2-1
         return roi_align(images, regions, output_size=size, sampling_ratio=0, aligned=True), boxes, image_of
     return table_crops(tables, regions.long(), size), boxes, image_of
