@@ -37,8 +37,8 @@ MTCNN_MIN_FACE = 12
 STAGE_THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for P-, R- and O-Net
 PYRAMID_FACTOR = 0.709
 # P-Net sees a pyramid level a few frames at a time, at most about this many pixels (or one frame): its
-# maps then stay in cache. On Zen 4 P-Net took 62-69 ns a pixel in calls of 0.18 million pixels, 89-107
-# in calls of 0.29-0.36 million (1.5x faster at 640x360 than 16 frames at once on Zen 1).
+# maps then stay in cache. On Zen 4 P-Net ran the crowd video's keyframes at 64-72 ns a pixel so, 95-102
+# in calls of up to 2^20 pixels (benchmarks/detect_profile.py --pnet-pixels).
 PNET_PIXELS = 1 << 18
 PNET_FAST_PIXELS = 1 << 14  # P-Net's inputs of this many pixels or more go through pnet_forward's own PReLU and max-pool
 # Frames at detection size are searched at most this many pixels at a time (a chunk of 640 x 360 frames
@@ -331,7 +331,7 @@ def run_in_buckets(net, batch: torch.Tensor, smallest: int = 16) -> list[torch.T
 def pnet_forward(pnet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """facenet-pytorch's ``PNet.forward`` on channels-last ``x``: on the CPU, over large inputs, its first
     PReLU and max-pool by ``prelu_`` and ``max_pool_2x2``, as torch's kernels for them crawl over its 10
-    channels (together a third of P-Net's time at 333 x 591, where they take a tenth of it). The same
+    channels (3.1 ms for the pool of one 333 x 591 level on Zen 4, 0.7 for max_pool_2x2). The same
     floats; below PNET_FAST_PIXELS torch's own calls are quicker."""
     if x.device.type != "cpu" or x.shape[0] * x.shape[2] * x.shape[3] < PNET_FAST_PIXELS:
         return pnet(x)
