@@ -42,7 +42,7 @@ PYRAMID_FACTOR = 0.709
 PNET_PIXELS = 1 << 18
 PNET_FAST_PIXELS = 1 << 14  # P-Net's inputs of this many pixels or more go through pnet_forward's own PReLU and max-pool
 # Frames at detection size are searched at most this many pixels at a time (a chunk of 640 x 360 frames
-# at once, 4K ones two at a time): their float copies and summed-area tables take 24 bytes a pixel.
+# at once, 4K ones two at a time): their summed-area tables (CPU) or float copies (GPU) take 12 bytes a pixel.
 DETECT_PIXELS = 1 << 24
 REFINE_BATCH = 32  # R-/O-Net's largest batch; small batches stay in cache
 # Their smallest batches: below these R-Net slows per box (0.53 ms a box alone, 0.16 at 16, 0.14 at 32
