@@ -134,6 +134,20 @@ def test_done_videos_are_skipped_and_overwrite_redoes_them(one_face_video, tiny_
     assert entries(tmp_path) == ["one_face"]  # no partial or retired folder left behind
 
 
+def test_redoing_results_keeps_the_users_own_files_in_their_folder(one_face_video, tiny_checkpoint, tmp_path):
+    assert invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q").exit_code == 0
+    folder = tmp_path / "one_face"
+    (folder / "notes.txt").write_text("my annotations")
+    (folder / "mine").mkdir()
+    (folder / "mine" / "a.csv").write_text("x\n1\n")
+    redo = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "3", "--overwrite")
+    assert redo.exit_code == 0 and len(videmo.read_results(folder)) == 10
+    assert invoke("episodes", folder, "--smooth", "1").exit_code == 0
+    assert (folder / "notes.txt").read_text() == "my annotations" and (folder / "mine" / "a.csv").read_text() == "x\n1\n"
+    assert json.loads((folder / "summary.json").read_text())["settings"]["smooth_s"] == 1
+    assert entries(tmp_path) == ["one_face"]
+
+
 def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
     from videmo import folders
 

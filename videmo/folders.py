@@ -108,6 +108,20 @@ def remove_dead_leftovers(folder: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
+# What a results folder holds that videmo wrote; anything else in it is the user's.
+VIDEMO_FILES = frozenset({FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, TIMELINE_PNG, FACES_PNG, ANNOTATED_MP4, SUMMARY_JSON})
+
+
+def keep_users_files(retired: Path, folder: Path) -> None:
+    """Move what the user put in a results folder (notes, their own analyses) from its ``retired`` old
+    version into the new ``folder``, so that redoing the results (--overwrite, ``videmo episodes``)
+    replaces only videmo's files. A crash before this leaves them in the hidden old folder, which no
+    later run removes."""
+    for entry in retired.iterdir():
+        if entry.name not in VIDEMO_FILES:
+            os.replace(entry, folder / entry.name)
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -140,6 +154,7 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
             retired = hidden(folder, "old")
             os.replace(folder, retired)
             os.replace(partial, folder)
+            keep_users_files(retired, folder)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(partial, folder)
