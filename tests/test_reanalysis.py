@@ -58,6 +58,21 @@ def test_episodes_are_rebuilt_from_frames_csv_without_the_video(analysed, tmp_pa
     assert not [p for p in out.rglob(".*")]  # no hidden work left behind
 
 
+def test_damaged_results_each_fail_in_one_line_and_the_others_are_rebuilt(analysed, tmp_path):
+    out, good = copy_of(analysed, tmp_path)
+    damage = {"cut": lambda text: text[:len(text) // 2], "empty": lambda text: "", "renamed": lambda text: text.replace("fear", "feer", 1)}
+    for name, change in damage.items():
+        shutil.copytree(good, out / name)
+        (out / name / "frames.csv").write_text(change((good / "frames.csv").read_text()))
+    result = invoke("episodes", out, "--smooth", "0")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("videmo: error:")]
+    assert len(errors) == 3 and all(str(out / name / "frames.csv") in " ".join(errors) for name in damage)
+    assert "lacks the column(s) fear" in result.stderr and "cannot be read as videmo's frames.csv" in result.stderr
+    assert videmo.read_summary(good)["settings"]["smooth_s"] == 0  # the good folder was rebuilt all the same
+    assert set(videmo.read_index(out)["smooth_s"]) == {0, 1}  # and the batch table after it
+
+
 def test_the_same_settings_give_what_a_fresh_analysis_gives(analysed, one_face_video, tiny_checkpoint, tmp_path):
     out, folder = copy_of(analysed, tmp_path)
     assert invoke("episodes", out, "--smooth", "0.5").exit_code == 0  # an output folder: each of its results folders

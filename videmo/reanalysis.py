@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .aggregate import timeline, track_summaries, tracked
 from .annotate import FaceSheet, read_face_sheet
+from .checkpoint import CLASSES
 from .episodes import MIN_TRACK_S, add_episodes
 from .errors import VidemoError, printable
 from .files import hidden
@@ -25,7 +26,7 @@ from .folders import save_results
 from .options import AnalyzeOptions, words
 from .probe import VideoInfo
 from .results import EPISODE_SETTINGS, SETTINGS_BEFORE, SUMMARY_JSON, Summary, VideoResult
-from .write import ANNOTATED_MP4, FACES_PNG, read_results, read_results_summary, results_folders
+from .write import ANNOTATED_MP4, FACES_PNG, FRAMES_CSV, read_results, read_results_summary, results_folders
 
 
 def reanalyze(folder: Path, **changes) -> VideoResult:
@@ -48,6 +49,9 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
     except (KeyError, TypeError):
         raise VidemoError(f"{printable(str(folder))}: its summary.json lacks what re-analysis needs ({lacking(summary)})") from None
     frames = read_results(folder).drop(columns=["emotion_smoothed", "short_track"], errors="ignore")
+    absent = [column for column in ("frame", "time_s", "face_id", *CLASSES) if column not in frames.columns]
+    if absent:  # an edited frames.csv
+        raise VidemoError(f"{printable(str(folder / FRAMES_CSV))}: lacks the column(s) {', '.join(absent)}, which re-analysis needs")
     min_track_s = settings.get("min_track_s", MIN_TRACK_S)
     frames, episodes = add_episodes(frames, options.smooth_s, options.min_episode_s, min_track_s)
     faces = frames[frames["face_id"].notna()]

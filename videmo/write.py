@@ -189,8 +189,15 @@ def read_batch(output: str | Path) -> pd.DataFrame:
 
 
 def read_table(folder: str | Path, name: str, dtypes: dict, missing: str) -> pd.DataFrame:
-    """``name`` in a results folder (or the file itself), with its dtypes; ``missing``: why there is none."""
-    return pd.read_csv(results_file(folder, name, missing), dtype=dtypes, keep_default_na=True)
+    """``name`` in a results folder (or the file itself), with its dtypes; ``missing``: why there is none.
+    A VidemoError naming the file where it is damaged or edited past reading (cut short, empty, a value of
+    the wrong kind)."""
+    path = results_file(folder, name, missing)
+    try:
+        return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+    except (ValueError, OSError) as error:  # pandas' parse errors and empty files are ValueErrors
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise VidemoError(f"{printable(str(path))}: cannot be read as videmo's {name} ({printable(cause)})") from None
 
 
 def results_file(folder: str | Path, name: str, missing: str) -> Path:
