@@ -369,3 +369,12 @@ def test_the_papers_augmentation_rotates_and_crops_without_flipping():
     left, right = out[..., :, :8].mean(dim=(1, 2, 3)), out[..., :, 24:].mean(dim=(1, 2, 3))
     assert (left > right).all()  # never flipped
     assert not torch.equal(out, images.float() / 255) and out.min() >= 0 and out.max() <= 1
+
+
+def test_a_training_that_diverges_stops_with_one_line_and_saves_no_nan_checkpoint(easy_data, tmp_path):
+    out = tmp_path / "run/best.pt"
+    result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", *FAST, "--epochs", "3", "--lr", "10",
+                                       "--optimizer", "sgd", "--weight-decay", "1e30", "--out", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith("videmo: error: the training diverged in epoch 1") and "lower --lr" in result.stderr
+    assert "no checkpoint was written" in result.stderr and not out.exists() and not out.with_suffix(".last.pt").exists()

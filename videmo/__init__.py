@@ -27,7 +27,6 @@ def __getattr__(name):
 # The library's keywords are the command's option names (``--smooth`` is ``smooth=``); these differ
 # from AnalyzeOptions' field names, which are still accepted.
 _KEYWORD_FIELDS = {"smooth": "smooth_s", "bin": "bin_s", "min_episode": "min_episode_s", "start": "start_s", "end": "end_s"}
-_MAX_THREADS = 256  # more torch threads than any machine has cores only wait; tens of thousands abort the process (OpenMP)
 
 
 def _shown(value) -> str:
@@ -102,7 +101,7 @@ def _option_argument(keyword: str, name: str, value):
         return _path_argument(keyword, value)
     if name in OPTION_RANGES:
         low, open_low, high = OPTION_RANGES[name]
-        return _number_argument(keyword, value, "int" in kind, low, open_low, _MAX_THREADS if name == "threads" else high)
+        return _number_argument(keyword, value, "int" in kind, low, open_low, high)
     if kind == "bool":
         return _flag_argument(keyword, value)
     if not isinstance(value, str):

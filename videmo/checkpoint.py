@@ -29,6 +29,7 @@ from . import __version__
 from .errors import VidemoError, printable
 from .files import written_atomically
 from .models import Awei
+from .options import MAX_IMAGE_SIZE
 
 FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
@@ -237,11 +238,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     model.eval()
     extra = {k: v for k, v in payload.items() if k not in ("format", "format_version", "meta", "state_dict")}
     return Checkpoint(model=model, meta=meta, path=path, sha256=file_sha256(path), extra=extra)
-
-
-# Input sizes a checkpoint may declare: the paper's model takes 224 px; far larger would build a head of
-# billions of weights.
-MAX_IMAGE_SIZE = 4096
 
 
 def stored_words(value: object) -> str:

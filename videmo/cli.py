@@ -11,8 +11,8 @@ import click
 
 from . import __version__
 from .errors import VidemoError, check_creatable, plural, printable
-from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS,
-                      PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
+from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, MAX_IMAGE_SIZE, MAX_LR, MAX_THREADS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS,
+                      PRECISIONS, PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
 from .signals import one_line_errors
 
 
@@ -44,7 +44,7 @@ def main():
 @click.option("--residual", type=click.Choice(RESIDUALS), default="one-stage", show_default=True,
               help="The paper's one 32x32-pooled jump, or its proposed two-stage path (blocks 1->3->5).")
 @click.option("--vgg", type=click.Choice(VGG_VARIANTS), default="vgg16", show_default=True)
-@click.option("--image-size", type=click.IntRange(32), default=64, show_default=True, help="Input side in pixels.")
+@click.option("--image-size", type=click.IntRange(32, MAX_IMAGE_SIZE), default=64, show_default=True, help="Input side in pixels.")
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
 @click.option("--normalize", type=click.Choice(list(NORMALIZATIONS)), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
 @click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
@@ -53,7 +53,7 @@ def main():
 @click.option("--epochs", type=click.IntRange(1), help="[default: 20; with --resume, the run's own]")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", show_default=True)
-@click.option("--lr", type=Number(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--lr", type=Number(0, MAX_LR, min_open=True), default=1e-3, show_default=True)
 @click.option("--weight-decay", type=Number(0), default=0.05, show_default=True)
 @click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True)
 @click.option("--warmup-epochs", type=Number(0), default=1.0, show_default=True)
@@ -157,8 +157,8 @@ def info(checkpoint, as_json):
               help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
               help="What runs the classifier: auto is ONNX Runtime where it runs fp32 on the CPU (CPUs without native bf16, or --precision fp32), torch elsewhere.")
-@click.option("--threads", type=click.IntRange(1), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
-@click.option("--lanes", type=click.IntRange(1),
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
+@click.option("--lanes", type=click.IntRange(1, MAX_THREADS),
               help="Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one per thread, up to 4; on a GPU 1].")
 @click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
 @click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")

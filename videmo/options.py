@@ -103,11 +103,16 @@ class AnalyzeOptions:
             raise VidemoError(f"--runtime {self.runtime}: choose one of {', '.join(RUNTIMES)}")
 
 
+# Input sides a checkpoint may declare, and train take: the paper's model takes 224 px; far larger would build
+# a head of billions of weights.
+MAX_IMAGE_SIZE = 4096
+MAX_LR = 10.0  # far past any rate that trains; above float32's range the optimizer itself fails
+MAX_THREADS = 256  # more torch threads or lanes than any machine has cores only wait; tens of thousands abort the process (OpenMP)
 # Each number option's range, as the CLI checks it: (lowest, whether the lowest is excluded, highest or None).
 OPTION_RANGES = {"fps": (0, True, None), "every": (1, False, None), "detect_width": (64, False, None), "min_face": (1, False, None),
                  "det_threshold": (0, False, 1), "detect_every": (1, False, None), "margin": (-0.5, False, None), "batch_size": (1, False, None),
                  "chunk": (1, False, None), "bin_s": (0, True, None), "smooth_s": (0, False, None),
-                 "min_episode_s": (0, False, None), "threads": (1, False, None), "lanes": (1, False, None),
+                 "min_episode_s": (0, False, None), "threads": (1, False, MAX_THREADS), "lanes": (1, False, MAX_THREADS),
                  "start_s": (0, False, None), "end_s": (0, True, None)}
 OPTIONAL = ("fps", "every", "margin", "threads", "lanes", "start_s", "end_s")  # None: not set
 

@@ -131,6 +131,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         }
         history.append(row)
         say(format_epoch(row))
+        diverged(model, row, best, config)
         if val_scores.accuracy > best["accuracy"]:
             best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss}
             save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
@@ -289,6 +290,18 @@ def validate(model, images, labels, mean, std, device, precision, batch_size):
     logits = predict(model, images, mean, std, device, precision, batch_size)
     loss = float(F.cross_entropy(logits, labels))
     return loss, scores(labels, logits.argmax(1), len(CLASSES))
+
+
+def diverged(model: Awei, row: dict, best: dict, config: TrainConfig) -> None:
+    """A VidemoError, before this epoch's weights are saved anywhere, where its loss or weights are no
+    longer finite: every later epoch would be NaN too, and a NaN checkpoint saved as the best would
+    only fail later, in every command that loads it. The best and resume files of earlier epochs stay."""
+    if math.isfinite(row["train_loss"]) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return
+    kept = (f"the best of the epochs before, epoch {best['epoch']}, is in {config.out}; " if "epoch" in best
+            else "no checkpoint was written; ")
+    raise VidemoError(f"the training diverged in epoch {row['epoch']} (train loss {row['train_loss']}, weights not finite): "
+                      f"{kept}lower --lr (now {config.lr:g}) or --weight-decay (now {config.weight_decay:g})")
 
 
 def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
