@@ -219,6 +219,20 @@ def test_a_read_only_file_system_met_mid_write_fails_that_video_in_one_line(one_
     assert not (out / one_face_video.stem).exists() and not [p for p in entries(out) if p.startswith(".")]
 
 
+def test_a_disk_that_fills_while_the_batch_tables_are_written_fails_in_one_line(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
+    from videmo import batch
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(batch, "write_atomically", full)
+    out = tmp_path / "out"
+    run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", out, "-q")
+    assert run.exit_code == 1
+    assert run.stderr.splitlines() == [f"videmo: error: {out}: cannot write the batch tables (No space left on device)"]
+    assert (out / one_face_video.stem / "summary.json").is_file()  # the video's own results were written before
+
+
 ODD_NAMES = ["-dash.mp4", "caf\u00e9 \u00e0 l'\u00e9t\u00e9.mp4", "it's \"quoted\" name.mp4"]
 
 

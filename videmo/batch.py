@@ -134,12 +134,15 @@ def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[st
     kept = {v: e for v, e in zip(earlier["video"], earlier["error"]) if v not in tried_now and v not in done}
     failures = {v: e.removeprefix("videmo: error: ") for v, e in failures.items() if v}  # "": no video was given at all
     failed = pd.DataFrame([{"video": v, "error": e} for v, e in {**kept, **failures}.items() if v not in done], columns=FAILED_COLUMNS)
-    write_atomically(index, output / INDEX_CSV)
-    write_atomically(failed, output / FAILED_CSV)
-    if report:
-        from .report import write_report  # the report reads this module's tables: imported here, not in a circle
+    try:
+        write_atomically(index, output / INDEX_CSV)
+        write_atomically(failed, output / FAILED_CSV)
+        if report:
+            from .report import write_report  # the report reads this module's tables: imported here, not in a circle
 
-        write_report(output, index, failed)
+            write_report(output, index, failed)
+    except OSError as e:  # a full disk, say: the results folders are complete; the old tables stay until a later run rewrites them
+        raise VidemoError(f"{printable(str(output))}: cannot write the batch tables ({e.strerror or e})") from None
 
 
 def read_failed(output: Path) -> pd.DataFrame:
