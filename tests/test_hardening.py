@@ -109,7 +109,19 @@ def bad_checkpoints(tmp_path_factory):
         absurd_checkpoint(good, folder / "absurd_view.pt", 4, (10**12,)):
             "not a readable checkpoint, truncated or corrupt (a tensor's declared size does not match its stored data)",
         edited("five_classes.pt", classes=meta["classes"][:5]):
-            "weights do not match the architecture in its metadata (it names 5 classes, the weights have 7 outputs)",
+            "checkpoint metadata describes no valid model (classes ['surprise', 'fear', 'disgust', 'happiness', 'sadness']: "
+            "videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
+        edited("reversed_classes.pt", classes=meta["classes"][::-1]):  # the outputs are read in videmo's order whatever it names
+            "checkpoint metadata describes no valid model (classes ['neutral', 'anger', 'sadness', 'happiness', 'disgust', 'fear', "
+            "'surprise']: videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
+        edited("text_shift.pt", crop={"margin": 0.1, "shift": "x"}):
+            "checkpoint metadata describes no valid model (crop {'margin': 0.1, 'shift': 'x'}: a margin from -0.5 to 3 and a shift "
+            "from -1 to 1 are needed)",
+        edited("nan_margin.pt", crop={"margin": float("nan"), "shift": 0.0}):
+            "checkpoint metadata describes no valid model (crop {'margin': nan, 'shift': 0.0}: a margin from -0.5 to 3 and a shift "
+            "from -1 to 1 are needed)",
+        edited("text_crop.pt", crop="big"):
+            "checkpoint metadata describes no valid model (crop 'big': a margin from -0.5 to 3 and a shift from -1 to 1 are needed)",
         edited("other_size.pt", image_size=64):
             "weights do not match the architecture in its metadata (its image size of 64 px gives 2048 features, "
             "the weights take 512: they were trained at another input size)",
@@ -120,7 +132,7 @@ def bad_checkpoints(tmp_path_factory):
         edited("no_size.pt", image_size=None):  # in words, not Python's None
             "checkpoint metadata describes no valid model (image size not set: a whole number of pixels from 32 to 4096 is needed)",
         edited("class_count.pt", classes=7):
-            "checkpoint metadata describes no valid model (classes 7: a list of at least two class names is needed)",
+            "checkpoint metadata describes no valid model (classes 7: videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
         edited("three_means.pt", mean=[0.5, 0.5, 0.5]):
             "checkpoint metadata describes no valid model (mean [0.5, 0.5, 0.5]: one finite number for its 1 channel is needed)",
         edited("zero_std.pt", std=[0.0]):

@@ -29,7 +29,7 @@ from . import __version__
 from .errors import VidemoError, printable
 from .files import written_atomically
 from .models import Awei
-from .options import MAX_IMAGE_SIZE
+from .options import CROP_MARGINS, CROP_SHIFTS, MAX_IMAGE_SIZE, words
 
 FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
@@ -253,9 +253,18 @@ def check_meta(path: Path, meta: dict[str, Any]) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= MAX_IMAGE_SIZE:
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (image size {stored_words(size)}: "
                               f"a whole number of pixels from 32 to {MAX_IMAGE_SIZE} is needed)")
-    if not isinstance(classes, (list, tuple)) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+    if not isinstance(classes, (list, tuple)) or list(classes) != list(CLASSES):  # the outputs are read in this order, whatever it names
         raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (classes {printable(repr(classes))[:80]}: "
-                              "a list of at least two class names is needed)")
+                              f"videmo's seven in RAF-DB's order, {', '.join(CLASSES)}, are needed)")
+    crop = meta.get("crop")  # how analyze frames each face for this model (None: checkpoints from before it was stored)
+    if crop is not None:
+        ranges = {"margin": CROP_MARGINS, "shift": CROP_SHIFTS}
+        fits = isinstance(crop, dict) and all(isinstance(crop.get(k), (int, float)) and not isinstance(crop.get(k), bool)
+                                              and low <= crop[k] <= high for k, (low, high) in ranges.items())
+        if not fits:  # NaN fails the comparisons too
+            raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (crop {printable(repr(crop))[:80]}: "
+                                  f"a margin from {words(CROP_MARGINS[0])} to {words(CROP_MARGINS[1])} and a shift from "
+                                  f"{words(CROP_SHIFTS[0])} to {words(CROP_SHIFTS[1])} are needed)")
     channels = meta["channels"]
     for key in ("mean", "std") if channels in (1, 3) else ():  # (other counts: build_model says why) the normalisation of
         # every face: a wrong one fails each video, or labels faces from NaN

@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .errors import VidemoError, check_creatable, plural, printable
-from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, LABEL_MODES, LAYOUTS, MAX_IMAGE_SIZE, MAX_LR, MAX_THREADS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS,
+from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, CROP_MARGINS, CROP_SHIFTS, LABEL_MODES, LAYOUTS, MAX_IMAGE_SIZE, MAX_LR, MAX_THREADS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS,
                       PRECISIONS, PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions)
 from .signals import one_line_errors
 
@@ -74,9 +74,9 @@ def main():
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file with its settings (--data: where the data is now; --epochs: another length; others must match).")
 @click.option("--max-train-samples", type=click.IntRange(1), help="Use only N training images, drawn at random (fixed by --seed; quick trials).")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
-@click.option("--crop-margin", type=Number(-0.5, 3),
+@click.option("--crop-margin", type=Number(*CROP_MARGINS),
               help="How analyze crops video faces for this model: side = MTCNN box's longer side x (1 + margin) [default: FER2013's framing].")
-@click.option("--crop-shift", type=Number(-1, 1),
+@click.option("--crop-shift", type=Number(*CROP_SHIFTS),
               help="And the crop's centre moved down by this x the box's longer side [default: FER2013's framing].")
 @click.option("--bn-recalibration", type=click.IntRange(0), default=4096, show_default=True,
               help="Train images that re-estimate BatchNorm statistics before each validation (0: off).")

@@ -46,6 +46,7 @@ PRESETS = {
 # the crop it was trained with; these are the defaults of ``videmo train``.
 CROP_MARGIN = -0.04
 CROP_SHIFT = -0.01
+CROP_MARGINS, CROP_SHIFTS = (-0.5, 3.0), (-1.0, 1.0)  # the ranges train takes and a checkpoint may store
 
 SMOOTH_S = 0.5  # see the README: what the real videos showed
 MIN_EPISODE_S = 0.5
