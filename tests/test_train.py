@@ -154,6 +154,24 @@ def test_an_out_that_cannot_be_written_fails_before_training(easy_data, tmp_path
         assert result.stderr.startswith(f"videmo: error: --out {out}: {cause}") and result.stderr.count("\n") == 1
 
 
+def test_an_out_that_exists_in_a_folder_that_cannot_be_written_fails_before_training(easy_data, trained, tmp_path, monkeypatch):
+    """The checkpoint is written beside its name, then renamed over it: the folder's permission counts, the
+    file's existence does not (as root, which may write anywhere, the refusal is simulated)."""
+    from videmo import errors
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    out = folder / "best.pt"
+    out.write_bytes(trained.read_bytes())
+    writable = errors.os.access
+    monkeypatch.setattr(errors.os, "access", lambda path, mode: writable(path, mode) and not (Path(path) == folder and mode & os.W_OK))
+    result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", "--out", str(out)])
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert result.stderr == f"videmo: error: --out {out}: cannot be made there: {folder} is not writable (permission denied)\n"
+    plots = CliRunner().invoke(main, ["evaluate", "--data", str(easy_data), "-w", str(trained), "--plots", str(folder)])
+    assert plots.exit_code == 1 and plots.stderr.endswith(f"--plots {folder}: cannot be made there: {folder} is not writable (permission denied)\n")
+
+
 def test_resume_needs_a_last_checkpoint(easy_data, trained):
     result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--resume", str(trained)])
     assert result.exit_code == 1

@@ -281,7 +281,7 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
 
     weights = weights_path(weights)
     if plots:
-        check_creatable(Path(plots), "--plots")  # before the scoring, not after
+        check_creatable(Path(plots), "--plots", folder=True)  # before the scoring, not after
     result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json,
                                    mirror=mirror, runtime=runtime)
     if plots:

@@ -34,13 +34,14 @@ def plural(count: object, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def check_creatable(path: Path, what: str) -> None:
-    """A VidemoError now, not after the work, where ``path`` could not be made (with its missing folders)."""
-    existing = path
+def check_creatable(path: Path, what: str, folder: bool = False) -> None:
+    """A VidemoError now, not after the work, where the file ``path`` (with ``folder``, a folder to write
+    files into) could not be written: the nearest folder on its way that exists must be a folder that
+    can be written, files being written beside their final name and then renamed (over an existing
+    one too: the folder's permission is what counts)."""
+    existing = path if folder else path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if existing == path:
-        return
     if not existing.is_dir():
         raise VidemoError(f"{what} {path}: cannot be made there: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
