@@ -130,6 +130,22 @@ def test_resume_without_epochs_keeps_the_runs_length(easy_data, tmp_path):
     assert read_payload(tmp_path / "run/best.last.pt")["train_state"]["epoch"] == 2
 
 
+def test_a_moved_run_resumes_in_its_new_folder_and_leaves_the_old_one_alone(easy_data, tmp_path):
+    import shutil
+
+    common = ["--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
+    invoke(*common, "--epochs", "1", "--out", str(tmp_path / "run/best.pt"))
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    assert invoke(*common, "--resume", str(tmp_path / "moved/best.last.pt"), "--epochs", "2").exit_code == 0
+    assert not (tmp_path / "run").exists()  # not written where the run first was
+    assert read_payload(tmp_path / "moved/best.last.pt")["train_state"]["epoch"] == 2 and (tmp_path / "moved/best.pt").is_file()
+    given = invoke(*common, "--resume", str(tmp_path / "copy/best.last.pt"), "--epochs", "2", "--out", str(tmp_path / "copy/best.pt"))
+    assert given.exit_code == 0  # --out naming where the resumed run writes is no conflict
+    assert read_payload(tmp_path / "copy/best.last.pt")["train_state"]["epoch"] == 2
+    assert read_payload(tmp_path / "copy/best.last.pt")["train_state"]["config"]["out"] == str(tmp_path / "copy/best.pt")
+
+
 def test_resume_refuses_a_changed_setting_and_finds_moved_data(easy_data, tmp_path):
     import shutil
 

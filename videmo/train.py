@@ -41,7 +41,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     if resume:
         state = read_resume_state(resume)
         kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
-        overrides = {"epochs": epochs or kept["epochs"], **{name: getattr(config, name) for name in RESUME_TAKES}}
+        overrides = {"epochs": epochs or kept["epochs"], "out": resumed_out(resume, kept["out"]),
+                     **{name: getattr(config, name) for name in RESUME_TAKES}}
         config = TrainConfig(**{**kept, **overrides})
     config.check()
     if Path(config.out).is_dir():
@@ -318,8 +319,17 @@ def resume_conflicts(path: str, given: dict) -> list[str]:
     """The settings in ``given`` that the run ``path`` continues was set otherwise ("lr 0.01, the run's
     0.001"), beside ``epochs`` and RESUME_TAKES: a resumed run keeps its own, so they would be ignored."""
     kept = read_resume_state(path)["config"]
+    kept = {**kept, "out": resumed_out(path, kept.get("out"))}
     return [f"{name} {setting_words(value)}, the run's {setting_words(kept.get(name))}" for name, value in given.items()
             if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value]
+
+
+def resumed_out(path: str, out: str) -> str:
+    """Where a resumed run writes its best checkpoint: beside the '*.last.pt' file it continues (``path``),
+    wherever that run was first written (``out``) -- a run folder copied or moved must not write into the
+    old one."""
+    last = Path(path)
+    return str(last.with_name(last.name.removesuffix(".last.pt") + ".pt")) if last.name.endswith(".last.pt") else out
 
 
 def read_resume_state(path: str) -> dict:
