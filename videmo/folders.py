@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -92,16 +93,18 @@ def cut_to_bytes(name: str, limit: int) -> str:
     return name
 
 
-def remove_dead_leftovers(folder: Path) -> None:
-    """Hidden files beside ``folder`` from a run killed outright (SIGKILL skips every cleanup):
-    only those of this machine's dead processes, since a shared folder may hold other machines'
-    work in progress."""
-    prefix = f".{folder.name}."
+def remove_dead_leftovers(output: Path) -> None:
+    """Hidden files and folders in ``output`` from runs killed outright (SIGKILL skips every cleanup),
+    whatever video they were for: only those of this machine's dead processes, since a shared folder
+    may hold other machines' work in progress. Retired old folders (``save_results``) stay: a crash
+    may have left a user's own files in one."""
+    if not output.is_dir():
+        return
     host = socket.gethostname()
-    for path in folder.parent.glob(f"{glob.escape(prefix)}*-{glob.escape(host)}-*"):
-        kind, _, tag = path.name[len(prefix):].removesuffix(".mp4").partition("-")
-        writer, _, pid = tag.rpartition("-")
-        if kind in ("partial", "annotated") and writer == host and pid.isdigit() and not process_alive(int(pid)):
+    leftover = re.compile(rf"\.(?:.+)\.(?:partial|annotated)-{re.escape(host)}-(\d+)(?:\.mp4)?")
+    for path in output.glob(f".*-{glob.escape(host)}-*"):
+        match = leftover.fullmatch(path.name)
+        if match and not process_alive(int(match.group(1))):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:

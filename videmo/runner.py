@@ -32,7 +32,7 @@ from .results import Analysis, VideoOutcome, VideoResult, changed_settings, hold
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
     """Analyse ``video`` and save its results folder; the annotated video streams to a hidden file beside it."""
-    remove_dead_leftovers(folder)
+    remove_dead_leftovers(folder.parent)
     annotate_to = hidden(folder, "annotated", suffix=".mp4") if analyzer.options.annotate else None
     try:
         if annotate_to is not None:
