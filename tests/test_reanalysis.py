@@ -192,6 +192,9 @@ def test_start_and_end_analyse_part_of_the_video_in_its_own_times(one_face_video
     (["--start", "2", "--end", "1"], 2, "the end must come after the start"),
     (["--start", "-1"], 2, "--start"),
     (["--start", "60"], 1, "no frame to analyse from 60 s to the end (the video lasts 3 s)"),
+    (["--start", "60", "--end", "70.5"], 1, "no frame to analyse from 60 s to 70.5 s (the video lasts 3 s)"),
+    (["--start", "0.2", "--end", "1", "--fps", "0.5"], 1,  # frames lie there, but the grid of a frame every 2 s picks none
+     "no frame to analyse from 0.2 s to 1 s: the --fps sampling counts from the video's first frame and picks none of the frames there"),
 ])
 def test_bad_start_and_end_are_one_line(one_face_video, tiny_checkpoint, tmp_path, args, status, message):
     result = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", *args)

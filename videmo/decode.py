@@ -147,11 +147,18 @@ def select_frames(info: VideoInfo, fps: float | None = None, every: int | None =
         return picks
     if not info.fps:
         raise VidemoError(f"{info.path}: --start and --end need the video's frame rate, which its container does not give")
-    times = picks / info.fps
-    kept = picks[(times >= (start_s or 0.0) - 1e-9) & (times < (end_s if end_s is not None else np.inf) - 1e-9)]
+    def within(frames: np.ndarray) -> np.ndarray:
+        times = frames / info.fps
+        return frames[(times >= (start_s or 0.0) - 1e-9) & (times < (end_s if end_s is not None else np.inf) - 1e-9)]
+
+    kept = within(picks)
     if not len(kept):
-        raise VidemoError(f"{info.path}: no frame to analyse from {start_s or 0:g} s to {end_s if end_s is not None else 'the end'}"
-                          f"{' s' if end_s is not None else ''} (the video lasts {info.duration_s:.3g} s)")
+        window = f"from {start_s or 0:g} s to {f'{end_s:g} s' if end_s is not None else 'the end'}"
+        if len(within(np.arange(info.frame_count))):  # the window holds frames, but none of the sampling's
+            raise VidemoError(f"{info.path}: no frame to analyse {window}: the {'--fps' if fps is not None else '--every'} "
+                              "sampling counts from the video's first frame and picks none of the frames there; "
+                              "widen the window or sample more often")
+        raise VidemoError(f"{info.path}: no frame to analyse {window} (the video lasts {info.duration_s:.3g} s)")
     return kept
 
 
