@@ -59,13 +59,15 @@ def bad_files(tmp_path, good):
     newer = tmp_path / "newer.pt"
     payload = torch.load(good, weights_only=True)
     torch.save({**payload, "format_version": 99}, newer)
+    text_version = tmp_path / "text_version.pt"
+    torch.save({**payload, "format_version": "x"}, text_version)
     other_arch = tmp_path / "other_arch.pt"
     torch.save({**payload, "meta": {**payload["meta"], "arch": "awei-vgg"}}, other_arch)
     other_size = tmp_path / "other_size.pt"
     torch.save({**payload, "meta": {**payload["meta"], "image_size": 64}}, other_size)
     return {
         truncated: "truncated or corrupt", random: "truncated or corrupt", empty: "empty", malicious: "refused",
-        plain: "not a videmo checkpoint", newer: "newer", other_arch: "do not match", other_size: "do not match",
+        plain: "not a videmo checkpoint", newer: "newer", text_version: "format version 'x': a whole number is needed", other_arch: "do not match", other_size: "do not match",
         tmp_path / "missing.pt": "not found",
     }
 

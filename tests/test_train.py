@@ -128,6 +128,8 @@ def test_resume_without_epochs_keeps_the_runs_length(easy_data, tmp_path):
     invoke(*common, "--epochs", "2", "--out", str(tmp_path / "run/best.pt"))
     assert invoke("--data", str(easy_data), "--resume", str(tmp_path / "run/best.last.pt"), "--quiet").exit_code == 0  # nothing left
     assert read_payload(tmp_path / "run/best.last.pt")["train_state"]["epoch"] == 2
+    shorter = invoke("--data", str(tmp_path / "gone"), "--resume", str(tmp_path / "run/best.last.pt"), "--epochs", "1")
+    assert shorter.exit_code == 0 and "nothing to train" in shorter.stdout and "has trained 2 epochs, and --epochs is 1" in shorter.stdout
 
 
 def test_a_moved_run_resumes_in_its_new_folder_and_leaves_the_old_one_alone(easy_data, tmp_path):

@@ -144,7 +144,9 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a videmo checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path}: not a videmo checkpoint (format version {stored_words(version)}: a whole number is needed)")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {version} is newer than this videmo reads ({FORMAT_VERSION}); upgrade videmo"
         )

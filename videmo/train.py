@@ -49,6 +49,10 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         raise VidemoError(f"--out {config.out}: is a folder; give the checkpoint's file name (for example {Path(config.out) / 'best.pt'})")
     check_creatable(Path(config.out), "--out")  # before the data loads and the first epoch runs
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
+    if state is not None and state["epoch"] >= config.epochs:  # before the data loads
+        say(f"nothing to train: {resume} has trained {state['epoch']} epochs, and --epochs is {config.epochs}; "
+            "a larger --epochs goes on")
+        return state["best"]
     device = resolve_device(config.device)
     precision = resolve_precision("auto", device) if config.amp else "fp32"
     start_weights = weights_to_start_from(config) if config.init and state is None else None  # before the data loads
