@@ -87,3 +87,26 @@ def test_lanes_find_and_label_the_same_faces_as_one_lane(two_face_video, tiny_ch
     np.testing.assert_allclose(one[["x1", "y1", "x2", "y2"]], lanes[["x1", "y1", "x2", "y2"]], atol=1e-3)
     probabilities = list(CLASSES)
     np.testing.assert_allclose(one[probabilities], lanes[probabilities], atol=1e-3)  # a thread count can move the last digits
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_a_video_that_fails_midway_leaves_no_lane_or_decoding_thread_running(two_face_video, tiny_checkpoint, lanes):
+    """Stopped at once, not when the error's traceback is freed: threads still inside torch or a decoder when
+    the interpreter exits abort it (after Ctrl-C: 'terminate called without an active exception')."""
+    from videmo.options import AnalyzeOptions
+    from videmo.pipeline import Analyzer
+
+    analyzer = Analyzer(AnalyzeOptions(weights=str(tiny_checkpoint), lanes=lanes, chunk=2))
+    label_chunk, calls = analyzer.label_chunk, []
+
+    def fails_on_the_third_chunk(batch):
+        calls.append(batch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return label_chunk(batch)
+
+    analyzer.label_chunk = fails_on_the_third_chunk
+    with pytest.raises(KeyboardInterrupt) as raised:
+        analyzer.analyze_video(two_face_video)
+    assert raised.traceback  # the traceback, and the frames it holds, still alive here
+    assert [t.name for t in threading.enumerate() if t.name.startswith("videmo-")] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -109,39 +110,43 @@ class Analyzer:
         chunks = stream_frames(info, indices, self.options.chunk, end)
         if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
             chunks = prefetch(chunks)
-        for chunk in self.in_lanes(self.label_chunk, chunks):
-            batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.probabilities
-            lost = list(batch.lost)
+        # Closed on the way out, an interrupt or error included, so that the lanes (and the decoding thread) stop
+        # now: threads still inside torch or a decoder when the interpreter exits abort it ("terminate called
+        # without an active exception" after Ctrl-C, in about one run in three with --annotate).
+        with contextlib.closing(chunks), contextlib.closing(self.in_lanes(self.label_chunk, chunks)) as labelled:
+            for chunk in labelled:
+                batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.probabilities
+                lost = list(batch.lost)
 
-            def faceless_row(frame: int, time_s: float, was_decoded: bool) -> None:
-                frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None), decoded.append(was_decoded)
-                boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+                def faceless_row(frame: int, time_s: float, was_decoded: bool) -> None:
+                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None), decoded.append(was_decoded)
+                    boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
 
-            def mark_lost(before: float) -> None:
-                """Rows for the chunk's damaged frames numbered below ``before``, in frame order among the others;
-                the annotated video holds its last frame in their place."""
-                while lost and lost[0][0] < before:
-                    faceless_row(*lost.pop(0), was_decoded=False)
+                def mark_lost(before: float) -> None:
+                    """Rows for the chunk's damaged frames numbered below ``before``, in frame order among the others;
+                    the annotated video holds its last frame in their place."""
+                    while lost and lost[0][0] < before:
+                        faceless_row(*lost.pop(0), was_decoded=False)
+                        if annotated is not None:
+                            annotated.hold()
+
+                face = 0
+                for frame, time_s, found, image, cut in zip(batch.indices, batch.times, chunk.detections, batch.frames, batch.cuts):
+                    mark_lost(frame)
+                    ids = tracker.observe(float(time_s), face_boxes[face:face + len(found)], bool(cut))
+                    marks = []
+                    for face_id, detection in zip(ids, found):
+                        frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id), decoded.append(True)
+                        boxes.append(detection.box), scores.append(detection.score), probabilities.append(face_probs[face])
+                        sheet.offer(image, face_id, detection.box, detection.score)
+                        marks.append(FaceMark(face_id, detection.box, face_probs[face]))
+                        face += 1
+                    if not found:
+                        faceless_row(frame, time_s, was_decoded=True)
                     if annotated is not None:
-                        annotated.hold()
-
-            face = 0
-            for frame, time_s, found, image, cut in zip(batch.indices, batch.times, chunk.detections, batch.frames, batch.cuts):
-                mark_lost(frame)
-                ids = tracker.observe(float(time_s), face_boxes[face:face + len(found)], bool(cut))
-                marks = []
-                for face_id, detection in zip(ids, found):
-                    frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id), decoded.append(True)
-                    boxes.append(detection.box), scores.append(detection.score), probabilities.append(face_probs[face])
-                    sheet.offer(image, face_id, detection.box, detection.score)
-                    marks.append(FaceMark(face_id, detection.box, face_probs[face]))
-                    face += 1
-                if not found:
-                    faceless_row(frame, time_s, was_decoded=True)
-                if annotated is not None:
-                    annotated.add(image, marks)
-            mark_lost(np.inf)
-            bar.update(len(batch.indices) + len(batch.lost))
+                        annotated.add(image, marks)
+                mark_lost(np.inf)
+                bar.update(len(batch.indices) + len(batch.lost))
         bar.close()
         return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded)
 
