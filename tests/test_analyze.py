@@ -383,7 +383,8 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
 
 @pytest.mark.parametrize("option", [["--fps", "0"], ["--fps", "-1"], ["--fps", "nan"], ["--fps", "inf"], ["--bin", "nan"],
                                     ["--smooth", "-1"], ["--min-episode", "nan"], ["--det-threshold", "nan"],
-                                    ["--fps", "2", "--every", "3"], ["--threads", "100000"], ["--lanes", "1000"]])
+                                    ["--fps", "2", "--every", "3"], ["--threads", "100000"], ["--lanes", "1000"],
+                                    ["-o", ""]])
 def test_every_option_is_checked_up_front_as_a_usage_error(one_face_video, tmp_path, option):
     (tmp_path / "out" / "one_face").mkdir(parents=True)  # "already done" must not hide a bad option
     (tmp_path / "out" / "one_face" / "summary.json").write_text("{}")

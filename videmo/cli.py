@@ -179,6 +179,8 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
         options = AnalyzeOptions(**options)
     except VidemoError as e:
         raise click.UsageError(str(e)) from None
+    if not output.strip():  # Path("") is the current folder: the batch tables would land among the user's files
+        raise click.UsageError("-o/--output is empty: name the folder for the results")
     from .runner import analyze_many
 
     report = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
