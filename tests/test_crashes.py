@@ -47,27 +47,6 @@ def clips(tmp_path_factory) -> Path:
     return videos
 
 
-def test_a_run_removes_dead_runs_leftovers_in_its_output_whatever_video_they_were_for(one_face_video, tiny_checkpoint, tmp_path):
-    import socket
-
-    out = tmp_path / "out"
-    out.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    host = socket.gethostname()
-    annotated, partial = out / f".other.mp4.annotated-{host}-{dead.pid}.mp4", out / f".other.partial-{host}-{dead.pid}"
-    annotated.write_bytes(b"half a video")
-    partial.mkdir()
-    alive = out / f".other.partial-{host}-{os.getpid()}"  # a live process's work in progress
-    elsewhere = out / f".other.partial-another-machine-{dead.pid}"  # another machine's, on a shared folder
-    retired = out / f".other.old-{host}-{dead.pid}"  # may hold a user's files after a crash
-    for folder in (alive, elsewhere, retired):
-        folder.mkdir()
-    assert invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", out, "-q").exit_code == 0
-    assert not annotated.exists() and not partial.exists()
-    assert alive.is_dir() and elsewhere.is_dir() and retired.is_dir()
-
-
 def test_sigkill_mid_video_then_the_same_command_redoes_it(clips, tiny_checkpoint, tmp_path):
     """Killed while the second video's annotated video is being written: that video is redone, whole."""
     out = tmp_path / "out"

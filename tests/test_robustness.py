@@ -199,16 +199,18 @@ def test_a_file_gone_before_its_cause_is_read_is_named_so(tmp_path):
     assert decode.decoder_cause(tmp_path / "gone.mp4", RuntimeError("decord")) == "cannot read the file (No such file or directory)"
 
 
-def test_what_killed_runs_on_this_machine_left_is_removed(good_video, tiny_checkpoint, tmp_path):
+def test_what_killed_runs_on_this_machine_left_is_removed_whatever_video_it_was_for(good_video, tiny_checkpoint, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
     host = socket.gethostname()
-    stale = [out / f".good.partial-{host}-{dead.pid}", out / f".good.annotated-{host}-{dead.pid}.mp4"]
-    kept = [out / f".good.partial-{host}-{os.getppid()}", out / f".good.partial-another-host-{dead.pid}"]  # alive; another machine's
+    stale = [out / f".good.partial-{host}-{dead.pid}", out / f".good.annotated-{host}-{dead.pid}.mp4",
+             out / f".other.partial-{host}-{dead.pid}", out / f".other.mp4.annotated-{host}-{dead.pid}.mp4"]  # a video not run again
+    kept = [out / f".good.partial-{host}-{os.getppid()}", out / f".good.partial-another-host-{dead.pid}",  # alive; another machine's
+            out / f".other.old-{host}-{dead.pid}"]  # a retired folder may hold a user's own files after a crash
     for path in stale + kept:
-        if "partial" in path.name:
+        if not path.name.endswith(".mp4"):
             path.mkdir()
         else:
             path.write_bytes(b"half")
