@@ -107,7 +107,8 @@ def save_checkpoint(path: str | os.PathLike, model: Awei, meta: dict[str, Any], 
     except OSError as e:  # a full disk, say: the epochs so far are in the last file written
         raise VidemoError(f"{path}: cannot write the checkpoint ({e.strerror or e})") from None
     except RuntimeError as e:  # torch's zip writer reports a failed write so (a disk that fills mid-file)
-        raise VidemoError(f"{path}: cannot write the checkpoint (torch: {str(e).strip().splitlines()[0] if str(e).strip() else 'write failed'})") from None
+        cause = str(e).strip().splitlines()[0] if str(e).strip() else "write failed"
+        raise VidemoError(f"{path}: cannot write the checkpoint (torch: {cause})") from None
 
 
 def file_sha256(path: Path) -> str:
