@@ -301,11 +301,13 @@ def diverged(model: Awei, row: dict, best: dict, config: TrainConfig) -> None:
     """A VidemoError, before this epoch's weights are saved anywhere, where its loss or weights are no
     longer finite: every later epoch would be NaN too, and a NaN checkpoint saved as the best would
     only fail later, in every command that loads it. The best and resume files of earlier epochs stay."""
-    if math.isfinite(row["train_loss"]) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+    weights_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if math.isfinite(row["train_loss"]) and weights_finite:
         return
     kept = (f"the best of the epochs before, epoch {best['epoch']}, is in {config.out}; " if "epoch" in best
             else "no checkpoint was written; ")
-    raise VidemoError(f"the training diverged in epoch {row['epoch']} (train loss {row['train_loss']}, weights not finite): "
+    raise VidemoError(f"the training diverged in epoch {row['epoch']} (train loss {row['train_loss']}"
+                      f"{'' if weights_finite else ', weights not finite'}): "
                       f"{kept}lower --lr (now {config.lr:g}) or --weight-decay (now {config.weight_decay:g})")
 
 
