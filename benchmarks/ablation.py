@@ -46,8 +46,9 @@ def train(name: str, options: list[str], args: argparse.Namespace, extra: list[s
 
 
 def row(name: str, checkpoint: Path) -> tuple[float, list[str], list[int]]:
-    from videmo.checkpoint import CLASSES, load_checkpoint
-    from videmo.metrics import Scores
+    from videmo.core.emotions import CLASSES
+    from videmo.model.checkpoint import load_checkpoint
+    from videmo.training.metrics import Scores
 
     meta = load_checkpoint(checkpoint).meta
     m = meta["metrics"]
@@ -63,7 +64,7 @@ def row(name: str, checkpoint: Path) -> tuple[float, list[str], list[int]]:
 
 
 def main() -> None:
-    from videmo.checkpoint import CLASSES
+    from videmo.core.emotions import CLASSES
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)

@@ -41,8 +41,8 @@ CACHE = ROOT / "benchmarks" / ".cache"
 def stage_times(analyzer, path: Path) -> dict:
     """Decode, detect and classify run one after another over every analysed frame, each timed alone;
     detect and classify in the pipeline's lanes, so that each stage gets the machine as it does there."""
-    from videmo.decode import open_video, select_frames, stream_frames
-    from videmo.pipeline import faces_of
+    from videmo.video.decode import open_video, select_frames, stream_frames
+    from videmo.run.pipeline import faces_of
 
     info = open_video(path)
     indices = select_frames(info, analyzer.options.fps, analyzer.options.every)
@@ -122,8 +122,8 @@ def run_one(path: Path, options: dict, repeat: int) -> dict:
     """Runs in a child process: a warm-up pipeline run, then ``repeat`` pairs of a pipeline run and a
     stages run (none for ``repeat`` 0: the pipeline once, the long video's case); the figures as a
     dict, each the median of the runs."""
-    from videmo.options import AnalyzeOptions
-    from videmo.pipeline import Analyzer
+    from videmo.core.options import AnalyzeOptions
+    from videmo.run.pipeline import Analyzer
 
     analyzer = Analyzer(AnalyzeOptions(**options))
     figures, frames = pipeline_times(analyzer, path)
@@ -187,7 +187,7 @@ def onnx_matmul_peak(threads: int) -> float:
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    from videmo.runtime import import_onnxruntime
+    from videmo.model.onnx import import_onnxruntime
 
     onnxruntime = import_onnxruntime()  # as the classifier imports it: telemetry off
     n = 2048
@@ -258,10 +258,10 @@ def header(options: dict) -> str:
     import torch
 
     import videmo
-    from videmo.device import resolve_device
-    from videmo.lanes import default_lanes
+    from videmo.model.device import resolve_device
+    from videmo.run.lanes import default_lanes
 
-    from videmo.device import cpu_has_fast_bf16
+    from videmo.model.device import cpu_has_fast_bf16
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
@@ -306,7 +306,7 @@ def boolean(text: str) -> bool:
 
 
 def main() -> None:
-    from videmo.options import AnalyzeOptions
+    from videmo.core.options import AnalyzeOptions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path)

@@ -21,9 +21,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from videmo import __version__
-from videmo.checkpoint import default_weights, load_checkpoint
-from videmo.evaluate import evaluate, format_report
+from videmo.core.version import __version__
+from videmo.model.checkpoint import default_weights, load_checkpoint
+from videmo.training.evaluate import evaluate, format_report
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SPLITS = {"FER+ Valid": "FER2013Valid", "FER2013 val": "val"}  # what the card calls each split, and its folder

@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from videmo.checkpoint import default_weights, load_checkpoint  # noqa: E402
-from videmo.classify import EmotionClassifier  # noqa: E402
+from videmo.model.checkpoint import default_weights, load_checkpoint  # noqa: E402
+from videmo.faces.classify import EmotionClassifier  # noqa: E402
 
 
 def main() -> None:

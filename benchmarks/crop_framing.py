@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from videmo.classify import framing
-from videmo.detect import FaceDetector
+from videmo.faces.classify import framing
+from videmo.faces.detect import FaceDetector
 
 UPSCALE = 4
 

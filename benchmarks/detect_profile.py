@@ -24,8 +24,8 @@ import av
 import numpy as np
 import torch
 
-from videmo import detect
-from videmo.options import AnalyzeOptions
+from videmo.faces import detect
+from videmo.core.options import AnalyzeOptions
 
 HELPERS = ["crop_boxes", "summed_area_tables", "table_level", "table_parts", "shrunk", "level_parts", "cell_boxes", "cuts_in",
            "surroundings"]

@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 import videmo
-from videmo.episodes import add_episodes
+from videmo.results.episodes import add_episodes
 
 SETTINGS = [(0.0, 0.0), (0.25, 0.25), (0.5, 0.5), (1.0, 1.0), (0.5, 1.0)]
 

@@ -45,7 +45,8 @@ def tracks(checkpoint: Path, videos: list[Path], out: Path, every: int) -> dict[
 
 
 def main() -> None:
-    from videmo.checkpoint import CLASSES, load_checkpoint
+    from videmo.core.emotions import CLASSES
+    from videmo.model.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)

@@ -26,8 +26,8 @@ BOX = ["x1", "y1", "x2", "y2"]
 
 def analysed(video: Path, every: int):
     """The video's frames table at --detect-every ``every`` (after a warm-up run), and its frames per second."""
-    from videmo.options import AnalyzeOptions
-    from videmo.pipeline import Analyzer
+    from videmo.core.options import AnalyzeOptions
+    from videmo.run.pipeline import Analyzer
 
     analyzer = Analyzer(AnalyzeOptions(detect_every=every))
     analyzer.analyze_video(video)
@@ -42,7 +42,7 @@ def agree(a, b) -> bool:
 
 
 def compare(full, fast) -> dict:
-    from videmo.track import iou
+    from videmo.faces.track import iou
 
     full, fast = full[full["face_id"].notna()], fast[fast["face_id"].notna()]
     found, overlaps, same, same_smoothed = 0, [], 0, 0

@@ -28,9 +28,9 @@ WEIGHTS = ROOT / "models" / "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 def faces(dataset, meta: dict, split: str, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Model inputs (uint8, equalised where the model is) and majority labels of ``split``; ``count`` drawn at random (seed 0)."""
-    from videmo.data import NO_LABEL
-    from videmo.images import decode_samples
-    from videmo.inference import equalize
+    from videmo.training.datasets import NO_LABEL
+    from videmo.training.images import decode_samples
+    from videmo.model.inference import equalize
 
     samples = [s for s in dataset.split(split) if s.label != NO_LABEL]
     if count is not None:
@@ -43,7 +43,7 @@ def plain_graph(model, path: Path) -> None:
     """The fp32 ONNX graph with direct convolutions only, weights inside, written to ``path``."""
     from onnx import TensorProto, helper, numpy_helper, save
 
-    from videmo import runtime
+    from videmo.model import onnx as runtime
 
     winograd_from = runtime.WINOGRAD_MIN_CHANNELS
     runtime.WINOGRAD_MIN_CHANNELS = 1 << 30  # no layer has that many channels: every conv stays direct
@@ -63,7 +63,7 @@ class Session:
     """An ONNX Runtime session called like the torch model (for ``predict``)."""
 
     def __init__(self, path: Path, threads: int):
-        from videmo.runtime import import_onnxruntime
+        from videmo.model.onnx import import_onnxruntime
 
         onnxruntime = import_onnxruntime()
         options = onnxruntime.SessionOptions()
@@ -92,13 +92,13 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=1024, help="FER+ Train faces the activation ranges are measured on")
     parser.add_argument("--only-convs", action="store_true", help="quantize the convolutions only (pools, sums and the head stay fp32)")
     args = parser.parse_args()
-    from videmo.runtime import import_onnxruntime
+    from videmo.model.onnx import import_onnxruntime
 
     import_onnxruntime()  # its telemetry off before the quantization tools import it
     from onnxruntime.quantization import CalibrationDataReader
 
-    from videmo.checkpoint import load_checkpoint
-    from videmo.data import load_dataset
+    from videmo.model.checkpoint import load_checkpoint
+    from videmo.training.datasets import load_dataset
 
     checkpoint = load_checkpoint(str(WEIGHTS))
     model, meta = checkpoint.model.eval(), checkpoint.meta
@@ -129,10 +129,10 @@ def measure(folder: Path, model, meta: dict, dataset, inputs: np.ndarray, only_c
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from videmo.device import autocast, cpu_has_fast_bf16
-    from videmo.inference import predict
-    from videmo.metrics import scores
-    from videmo.runtime import OnnxRuntimeModel
+    from videmo.model.device import autocast, cpu_has_fast_bf16
+    from videmo.model.inference import predict
+    from videmo.training.metrics import scores
+    from videmo.model.onnx import OnnxRuntimeModel
 
     mean, std = (torch.tensor(meta[key]).view(1, -1, 1, 1) for key in ("mean", "std"))
     plain_graph(model, folder / "fp32.onnx")

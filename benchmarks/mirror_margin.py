@@ -1,4 +1,4 @@
-"""What the mirror's margin (``videmo.inference.MIRROR_MARGIN``) costs and buys: a face is also seen
+"""What the mirror's margin (``videmo.model.inference.MIRROR_MARGIN``) costs and buys: a face is also seen
 mirrored only where its top emotion leads the second by less than the margin.
 
     python benchmarks/mirror_margin.py --data /tmp/data/ferplus           # FER+ Valid and the videos
@@ -25,11 +25,11 @@ WEIGHTS = ROOT / "models" / "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 
 def ferplus(data: str, margins: list[float]) -> None:
-    from videmo.checkpoint import load_checkpoint
-    from videmo.data import NO_LABEL, load_dataset
-    from videmo.images import decode_samples
-    from videmo.inference import equalize
-    from videmo.runtime import inference_model
+    from videmo.model.checkpoint import load_checkpoint
+    from videmo.training.datasets import NO_LABEL, load_dataset
+    from videmo.training.images import decode_samples
+    from videmo.model.inference import equalize
+    from videmo.model.onnx import inference_model
 
     checkpoint = load_checkpoint(str(WEIGHTS))
     meta = checkpoint.meta
@@ -58,9 +58,9 @@ def ferplus(data: str, margins: list[float]) -> None:
 
 
 def videos(paths: list[Path], margins: list[float]) -> None:
-    import videmo.inference
-    from videmo.options import AnalyzeOptions
-    from videmo.pipeline import Analyzer
+    import videmo.model.inference
+    from videmo.core.options import AnalyzeOptions
+    from videmo.run.pipeline import Analyzer
 
     print(f"video | margin | forward images a face | same emotion as at {margins[0]} | same emotion_smoothed")
     print("--- | --- | --- | --- | ---")
@@ -75,7 +75,7 @@ def videos(paths: list[Path], margins: list[float]) -> None:
     for path in paths:
         reference = None
         for margin in margins:
-            videmo.inference.MIRROR_MARGIN = margin
+            videmo.model.inference.MIRROR_MARGIN = margin
             images[0] = 0
             frames = analyzer.analyze_video(path).frames
             faces = frames[frames["face_id"].notna()].set_index(["frame", "face_id"])

@@ -48,8 +48,8 @@ def crowd_labels(fer2013_images: list[str], ferplus_root: Path, cache: Path) -> 
     """For each FER2013 image, FER+'s majority label of the same face ('' where it has none or no
     match is found): the nearest FER+ Train face by 8x8 thumbnails, accepted when the full images
     differ by less than 6 grey levels on average (JPEG's loss is 1-3)."""
-    from videmo.checkpoint import CLASSES
-    from videmo.data import NO_LABEL, load_dataset
+    from videmo.core.emotions import CLASSES
+    from videmo.training.datasets import NO_LABEL, load_dataset
 
     if cache.is_file():
         known = pd.read_csv(cache, keep_default_na=False).set_index("image")["crowd"]
@@ -77,8 +77,8 @@ def crowd_labels(fer2013_images: list[str], ferplus_root: Path, cache: Path) -> 
 @functools.lru_cache
 def ferplus_shares(root: Path) -> dict[str, dict[str, float]]:
     """Each FER+ Train image's usable vote shares, by class."""
-    from videmo.checkpoint import CLASSES
-    from videmo.data import load_dataset
+    from videmo.core.emotions import CLASSES
+    from videmo.training.datasets import load_dataset
 
     return {str(s.source): {c: v for c, v in zip(CLASSES, s.votes) if v > 0}
             for s in load_dataset(root).samples if s.split == "train" and s.votes}

@@ -7,7 +7,7 @@ pipeline, alternating in one process, with both sides' frames tables compared.
 OpenVINO compiles each network into one plan with its PReLUs fused into the convolutions, where
 torch runs every convolution, PReLU and max-pool as a kernel of its own. The graphs are written here
 from facenet-pytorch's modules, as their ``forward`` computes them, over NHWC input (the channels-last
-batches ``videmo.detect`` makes), in fp32 (OpenVINO would pick bf16 on CPUs that have it, which moves
+batches ``videmo.faces.detect`` makes), in fp32 (OpenVINO would pick bf16 on CPUs that have it, which moves
 MTCNN's boxes enough to change labels). Each lane takes an idle compiled copy of its own: one
 compiled model runs one call at a time. In the pipeline, ``detect.pnet_forward`` and the detector's
 R-Net and O-Net are swapped for the OpenVINO ones between runs (``analyze``'s defaults otherwise).
@@ -29,9 +29,9 @@ import openvino
 import torch
 from torch import nn
 
-from videmo import detect
-from videmo.options import AnalyzeOptions
-from videmo.pipeline import Analyzer
+from videmo.faces import detect
+from videmo.core.options import AnalyzeOptions
+from videmo.run.pipeline import Analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = [ROOT / "examples" / "hamilton_clip.mp4", ROOT.parent / "shared" / "data" / "videos" / "crowd_walking_1080p.mp4"]

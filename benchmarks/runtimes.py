@@ -26,8 +26,8 @@ BOX = ["frame", "x1", "y1", "x2", "y2"]
 def analysed(video: Path, runtime: str, precision: str):
     """The video's frames table with the classifier on ``runtime`` in ``precision``, after a warm-up run, its frames
     per second, and the runtime and precision that ran."""
-    from videmo.options import AnalyzeOptions
-    from videmo.pipeline import Analyzer
+    from videmo.core.options import AnalyzeOptions
+    from videmo.run.pipeline import Analyzer
 
     analyzer = Analyzer(AnalyzeOptions(runtime=runtime, precision=precision))
     analyzer.analyze_video(video)
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("videos", nargs="*", type=Path)
     args = parser.parse_args()
     from videmo import EMOTIONS
-    from videmo.device import cpu_has_fast_bf16
+    from videmo.model.device import cpu_has_fast_bf16
 
     videos = args.videos or list({v.name: v for v in [ROOT / "examples" / "hamilton_clip.mp4", *sorted(SHARED_VIDEOS.glob("*.mp4"))]}.values())
     paths = [("onnx", "fp32")] + ([("torch", "bf16")] if cpu_has_fast_bf16() else [])

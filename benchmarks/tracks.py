@@ -36,9 +36,9 @@ def detected(video: Path, cache: Path | None) -> dict[str, np.ndarray]:
         return dict(np.load(saved))
     import torch
 
-    from videmo.decode import open_video, select_frames, stream_frames
-    from videmo.detect import FaceDetector
-    from videmo.options import AnalyzeOptions
+    from videmo.video.decode import open_video, select_frames, stream_frames
+    from videmo.faces.detect import FaceDetector
+    from videmo.core.options import AnalyzeOptions
     options = AnalyzeOptions()
     info = open_video(video)
     detector = FaceDetector(torch.device("cpu"), options.detect_width, options.min_face, options.det_threshold)
@@ -62,11 +62,11 @@ def detected(video: Path, cache: Path | None) -> dict[str, np.ndarray]:
 def replayed(video: Path, found: dict[str, np.ndarray], fps: float | None) -> pd.DataFrame:
     """The frames table (frame, time_s, face_id, box, short_track) that tracking the saved detections gives
     on the frames ``analyze --fps fps`` analyses, with the tracker and its memory that analyze uses."""
-    from videmo.checkpoint import CLASSES
-    from videmo.decode import open_video, select_frames
-    from videmo.episodes import add_episodes
-    from videmo.pipeline import track_memory_s
-    from videmo.track import FaceTracker
+    from videmo.core.emotions import CLASSES
+    from videmo.video.decode import open_video, select_frames
+    from videmo.results.episodes import add_episodes
+    from videmo.run.pipeline import track_memory_s
+    from videmo.faces.track import FaceTracker
 
     info = open_video(video)
     indices = np.intersect1d(select_frames(info, fps), found["frames"])  # the frames that decoded
@@ -90,7 +90,7 @@ def replayed(video: Path, found: dict[str, np.ndarray], fps: float | None) -> pd
 
 def ids_per_track(every_frame: pd.DataFrame, sampled: pd.DataFrame) -> list[int]:
     """For each long every-frame track, how many distinct long-track ids its faces get in ``sampled``."""
-    from videmo.track import iou
+    from videmo.faces.track import iou
 
     box = ["x1", "y1", "x2", "y2"]
     full = every_frame[every_frame["face_id"].notna() & ~every_frame["short_track"]]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 import videmo
-from videmo.errors import VidemoError
+from videmo.core.errors import VidemoError
 
 EMOTIONS = list(videmo.EMOTIONS)
 

@@ -15,7 +15,7 @@ import sys
 import pandas as pd
 
 import videmo
-from videmo.errors import VidemoError
+from videmo.core.errors import VidemoError
 
 EMOTIONS = list(videmo.EMOTIONS)
 

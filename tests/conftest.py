@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from media import blank_frames, face_frames, write_video  # noqa: E402
 
-from videmo.checkpoint import model_meta, save_checkpoint  # noqa: E402
-from videmo.models import Awei  # noqa: E402
+from videmo.model.checkpoint import model_meta, save_checkpoint  # noqa: E402
+from videmo.model.awei import Awei  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -62,7 +62,7 @@ def no_face_video(media) -> Path:
 @pytest.fixture(scope="session")
 def shipped():
     """The shipped default model, loaded once for the session."""
-    from videmo.checkpoint import default_weights, load_checkpoint
+    from videmo.model.checkpoint import default_weights, load_checkpoint
 
     path = default_weights()
     assert path is not None, "models/ must hold the default model"

@@ -16,12 +16,12 @@ from conftest import invoke, make_checkpoint
 from media import entries
 
 import videmo
-from videmo import runner
-from videmo.checkpoint import file_sha256
+from videmo.run import runner
+from videmo.core.files import file_sha256
 from videmo.cli import main
-from videmo.errors import VidemoError
-from videmo.options import AnalyzeOptions
-from videmo.write import OUTPUT_FILES
+from videmo.core.errors import VidemoError
+from videmo.core.options import AnalyzeOptions
+from videmo.results.io import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
 COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed", "short_track"]
@@ -149,7 +149,7 @@ def test_redoing_results_keeps_the_users_own_files_in_their_folder(one_face_vide
 
 
 def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
-    from videmo import folders
+    from videmo.results import store as folders
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -188,8 +188,8 @@ def test_results_inside_an_input_folder_are_never_inputs(one_face_video, tiny_ch
 
 
 def test_a_video_finished_meanwhile_by_another_run_is_done_not_failed(one_face_video, tiny_checkpoint, tmp_path):
-    from videmo.pipeline import Analyzer
-    from videmo.runner import analyze_into
+    from videmo.run.pipeline import Analyzer
+    from videmo.run.runner import analyze_into
 
     analyzer = Analyzer(AnalyzeOptions(weights=str(tiny_checkpoint), every=10))
     folder = tmp_path / "out" / "one_face"
@@ -223,7 +223,7 @@ def test_bad_inputs_are_reported_in_one_line_and_the_good_video_still_runs(one_f
 
 
 def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr("videmo.checkpoint.default_weights", lambda: None)  # a partial clone: no models/
+    monkeypatch.setattr("videmo.model.checkpoint.default_weights", lambda: None)  # a partial clone: no models/
     for command in (["analyze", str(one_face_video), "-o", str(tmp_path), "-q"], ["evaluate", "--data", str(tmp_path)], ["info"]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 1, command
@@ -312,7 +312,7 @@ def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(
 
 
 def test_damaged_frames_are_named_as_runs():
-    from videmo.runner import frame_runs
+    from videmo.run.runner import frame_runs
 
     assert frame_runs([226]) == "frame 226"
     assert frame_runs([12, 40, 41, 42, 60]) == "frames 12, 40-42, 60"
@@ -473,7 +473,7 @@ def test_the_library_refuses_the_options_the_command_refuses(tmp_path, options, 
 
 
 def test_edited_results_and_failed_tables_never_stop_the_batch_table(tmp_path):
-    from videmo import batch
+    from videmo.batch import index as batch
 
     for name, summary in {"list": "[]", "text_video": '{"video": "x", "counts": {}, "tracks": []}'}.items():
         (tmp_path / name).mkdir()
@@ -505,7 +505,7 @@ def test_analyze_with_an_output_names_folders_as_batches_do_and_spares_your_file
 def test_the_batch_table_gives_older_results_the_headline_of_their_episodes(one_face_results, tmp_path):
     """Summaries from before emotion_share_raw held the single-frame labels' shares and headline: the batch
     table takes the smoothed ones from their episodes, and keeps those as raw_share_."""
-    from videmo.batch import build_index
+    from videmo.batch.index import build_index
 
     fresh = build_index(one_face_results[0].parent)
     old = tmp_path / "out" / one_face_results[0].name

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 import videmo
-from videmo.annotate import TILE, FaceSheet, tile_places, write_faces_png
+from videmo.results.figures import TILE, FaceSheet, tile_places, write_faces_png
 from videmo.cli import main
-from videmo.write import EMOTION_COLOURS
+from videmo.core.emotions import EMOTION_COLOURS
 
 
 def rgb(hex_colour):

@@ -7,9 +7,9 @@ from click.testing import CliRunner
 from conftest import invoke, make_checkpoint
 from media import EXAMPLE
 
-from videmo.checkpoint import CheckpointError, load_checkpoint, model_meta, save_checkpoint
+from videmo.model.checkpoint import CheckpointError, load_checkpoint, model_meta, save_checkpoint
 from videmo.cli import main
-from videmo.models import Awei
+from videmo.model.awei import Awei
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torchvision.ops import roi_align
 
-from videmo.checkpoint import load_checkpoint
-from videmo.classify import EmotionClassifier, square_crop_boxes
+from videmo.model.checkpoint import load_checkpoint
+from videmo.faces.classify import EmotionClassifier, square_crop_boxes
 
 
 def test_crops_follow_the_faces_order_and_match_one_roi_align(tiny_checkpoint):
@@ -51,7 +51,7 @@ def test_probabilities_sum_to_one_and_no_face_gives_an_empty_table(tiny_checkpoi
 
 def test_framing_inverts_the_crop():
     """The crop derived from boxes found in square face images turns those boxes back into the images."""
-    from videmo.classify import framing, square_crop_boxes
+    from videmo.faces.classify import framing, square_crop_boxes
 
     # Face boxes as a detector finds them in 48 px face images: taller than wide, a little low.
     boxes = np.array([[5.0, 2.0, 43.0, 52.0], [4.0, 0.0, 44.0, 50.0], [6.0, 1.0, 42.0, 51.0]])
@@ -62,9 +62,9 @@ def test_framing_inverts_the_crop():
 
 
 def test_checkpoint_crop_and_equalisation_reach_the_crops(tmp_path):
-    from videmo.checkpoint import load_checkpoint, model_meta, save_checkpoint
-    from videmo.classify import EmotionClassifier
-    from videmo.models import Awei
+    from videmo.model.checkpoint import load_checkpoint, model_meta, save_checkpoint
+    from videmo.faces.classify import EmotionClassifier
+    from videmo.model.awei import Awei
 
     model = Awei("cnn", 1, 32)
     path = tmp_path / "m.pt"
@@ -82,7 +82,7 @@ def test_the_mirror_image_is_averaged_in_where_the_top_two_emotions_are_close():
     """With ``mirror`` a face whose top emotion leads by less than MIRROR_MARGIN gets the mean of its and its mirror
     image's logits, so that it and its mirror image are labelled alike; a face that leads by more keeps its own
     (the mean could not overturn it), and ``mirror`` False keeps every face's own."""
-    from videmo.inference import MIRROR_MARGIN, logits_of
+    from videmo.model.inference import MIRROR_MARGIN, logits_of
 
     def model(batch):  # logit 0 reads the left column, logit 1 the right one: a mirror image swaps them
         return torch.nn.functional.pad(torch.stack([batch[:, 0, :, 0].mean(1), batch[:, 0, :, -1].mean(1)], dim=1), (0, 5))

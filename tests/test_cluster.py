@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from media import entries, face_frames, write_video
 
 import videmo
-from videmo import cluster
+from videmo.run import cluster
 from videmo.cli import main
-from videmo.options import AnalyzeOptions
+from videmo.core.options import AnalyzeOptions
 
 ray = pytest.importorskip("ray")
 

@@ -16,9 +16,9 @@ from conftest import invoke
 from media import blank_frames, entries, face_frames, write_video
 
 import videmo
-from videmo import pipeline, runner
-from videmo.options import AnalyzeOptions
-from videmo.write import OUTPUT_FILES
+from videmo.run import pipeline, runner
+from videmo.core.options import AnalyzeOptions
+from videmo.results.io import OUTPUT_FILES
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

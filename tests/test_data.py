@@ -12,20 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from videmo.checkpoint import CLASSES
+from videmo.core.emotions import CLASSES
 from videmo.cli import main
-from videmo.data import (
-    FER_CSV_TO_CLASS,
-    RAFDB_LABELS,
-    DatasetError,
-    Sample,
-    detect_layout,
-    format_counts,
-    load_dataset,
-    read_rafdb,
-)
-from videmo.errors import VidemoError
-from videmo.images import decode_image, decode_samples
+from videmo.training.datasets import FER_CSV_TO_CLASS, RAFDB_LABELS, DatasetError, Sample, detect_layout, format_counts, load_dataset, read_rafdb
+from videmo.core.errors import VidemoError
+from videmo.training.images import decode_image, decode_samples
 
 # FER2013's CSV numbers its classes in another order than RAF-DB (and videmo).
 FER_CSV_NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
@@ -375,7 +366,7 @@ def write_ferplus(root: Path, rows: dict[str, list[list[int]]]) -> Path:
 
 
 def test_ferplus_votes_majority_and_distribution():
-    from videmo.data import NO_LABEL, ferplus_votes
+    from videmo.training.datasets import NO_LABEL, ferplus_votes
 
     def votes(**named):
         return [named.get(name, 0) for name in FERPLUS_ORDER]

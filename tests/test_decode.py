@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from media import EXAMPLE, damage_frame, drop_leading_frames, face_frames, ffmpeg, unreadable_after, write_video
 
-from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
-from videmo.probe import mp4_damage, probe_container
+from videmo.video.decode import StreamEnd, VideoError, open_video, stream_frames
+from videmo.video.probe import mp4_damage, probe_container
 
 
 def streamed(path, indices, chunk=16):
@@ -215,7 +215,7 @@ def test_the_luma_the_cut_test_reads_is_the_frames_grey_whatever_its_format(pix_
     Shot compares are the frame's own, so that a cut scores alike in every format."""
     import av
 
-    from videmo.decode import luma_of
+    from videmo.video.decode import luma_of
 
     rgb = face_frames(1, 320, 180)[0]
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)

@@ -19,16 +19,16 @@ from torchvision.ops import box_iou
 
 from media import EXAMPLE
 
-from videmo.aggregate import BOX_COLUMNS
-from videmo.checkpoint import CLASSES
-from videmo.data import NO_LABEL, Sample, load_dataset
-from videmo.device import cpu_has_fast_bf16, prepare_model
-from videmo.evaluate import evaluate
-from videmo.images import decode_samples
-from videmo.inference import predict
-from videmo.metrics import Scores, scores
-from videmo.options import AnalyzeOptions
-from videmo.pipeline import Analyzer
+from videmo.results.tables import BOX_COLUMNS
+from videmo.core.emotions import CLASSES
+from videmo.training.datasets import NO_LABEL, Sample, load_dataset
+from videmo.model.device import cpu_has_fast_bf16, prepare_model
+from videmo.training.evaluate import evaluate
+from videmo.training.images import decode_samples
+from videmo.model.inference import predict
+from videmo.training.metrics import Scores, scores
+from videmo.core.options import AnalyzeOptions
+from videmo.run.pipeline import Analyzer
 
 FAST = "bf16"  # what --precision auto picks on CPUs with native bf16
 CARD = Path(__file__).resolve().parents[1] / "models" / "README.md"

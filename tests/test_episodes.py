@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videmo.aggregate import frames_table, timeline, track_summaries
-from videmo.checkpoint import CLASSES
-from videmo.episodes import add_episodes
+from videmo.results.tables import frames_table, timeline, track_summaries
+from videmo.core.emotions import CLASSES
+from videmo.results.episodes import add_episodes
 
 HAPPY, SAD, NEUTRAL = CLASSES.index("happiness"), CLASSES.index("sadness"), CLASSES.index("neutral")
 

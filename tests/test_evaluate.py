@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from conftest import make_checkpoint
 from test_data import write_folders
 
-from videmo.checkpoint import CLASSES
+from videmo.core.emotions import CLASSES
 from videmo.cli import main
-from videmo.metrics import confusion_matrix, scores
+from videmo.training.metrics import confusion_matrix, scores
 
 # Four classes, ten samples; class 3 never occurs and is never predicted.
 LABELS = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
@@ -117,7 +117,7 @@ def test_macro_averages_are_over_the_classes_present():
     assert result.present == [3, 6]
     assert result.macro_recall == pytest.approx((2 / 3 + 1) / 2)
     assert result.macro_f1 == pytest.approx((0.8 + 1) / 2)
-    from videmo.evaluate import format_report
+    from videmo.training.evaluate import format_report
 
     assert "no surprise, fear, disgust, sadness, anger in this split" in format_report(result, list(CLASSES))
 

@@ -12,9 +12,11 @@ from conftest import invoke
 from PIL import Image
 
 import videmo
-from videmo.annotate import TILE, AnnotatedVideoWriter, FaceMark, FaceSheet, read_face_sheet, tile_captions, tile_places, write_faces_png
-from videmo.checkpoint import CLASSES
-from videmo.write import EMOTION_COLOURS, ink, timeline_figure
+from videmo.results.figures import TILE, FaceSheet, read_face_sheet, tile_captions, tile_places, write_faces_png
+from videmo.results.annotated import AnnotatedVideoWriter, FaceMark
+from videmo.core.emotions import CLASSES
+from videmo.core.emotions import EMOTION_COLOURS, ink
+from videmo.results.figures import timeline_figure
 
 # Machado, Oliveira and Fernandes (2009): linear-RGB matrices that show colours as protanopes and deuteranopes see them.
 SIGHT = {"normal": np.eye(3),

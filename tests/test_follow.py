@@ -6,7 +6,7 @@ import torch
 
 from media import face_frames, face_sprite
 
-from videmo.detect import FaceDetector
+from videmo.faces.detect import FaceDetector
 
 CPU = torch.device("cpu")
 SIZE = 96

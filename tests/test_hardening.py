@@ -17,8 +17,10 @@ import torch
 from conftest import invoke, make_checkpoint
 from media import entries
 
-from videmo import checkpoint, folders, runner
-from videmo.options import AnalyzeOptions
+from videmo.model import checkpoint
+from videmo.results import store as folders
+from videmo.run import runner
+from videmo.core.options import AnalyzeOptions
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -232,7 +234,7 @@ def test_a_read_only_file_system_met_mid_write_fails_that_video_in_one_line(one_
 
 
 def test_a_disk_that_fills_while_the_batch_tables_are_written_fails_in_one_line(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
-    from videmo import batch
+    from videmo.batch import index as batch
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import videmo
-from videmo.checkpoint import CLASSES
-from videmo.decode import chunk_bounds
-from videmo.lanes import ordered_map
+from videmo.core.emotions import CLASSES
+from videmo.video.decode import chunk_bounds
+from videmo.run.lanes import ordered_map
 
 
 @pytest.mark.parametrize("count,chunk", [(0, 16), (1, 16), (3, 16), (5, 16), (105, 16), (275, 16), (10, 1), (40, 5)])
@@ -93,8 +93,8 @@ def test_lanes_find_and_label_the_same_faces_as_one_lane(two_face_video, tiny_ch
 def test_a_video_that_fails_midway_leaves_no_lane_or_decoding_thread_running(two_face_video, tiny_checkpoint, lanes):
     """Stopped at once, not when the error's traceback is freed: threads still inside torch or a decoder when
     the interpreter exits abort it (after Ctrl-C: 'terminate called without an active exception')."""
-    from videmo.options import AnalyzeOptions
-    from videmo.pipeline import Analyzer
+    from videmo.core.options import AnalyzeOptions
+    from videmo.run.pipeline import Analyzer
 
     analyzer = Analyzer(AnalyzeOptions(weights=str(tiny_checkpoint), lanes=lanes, chunk=2))
     label_chunk, calls = analyzer.label_chunk, []

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import videmo
-from videmo.errors import VidemoError
+from videmo.core.errors import VidemoError
 
 
 def test_the_library_takes_the_commands_names_for_smoothing_bins_and_episodes(one_face_video, tiny_checkpoint, tmp_path):
@@ -45,7 +45,7 @@ def test_the_emotions_are_the_classifiers_and_import_videmo_stays_light():
     import subprocess
     import sys
 
-    from videmo.checkpoint import CLASSES
+    from videmo.core.emotions import CLASSES
 
     assert videmo.EMOTIONS == CLASSES and "EMOTIONS" in videmo.__all__
     assert {"VidemoError", "ArgumentError", "ArgumentTypeError"} <= set(videmo.__all__)  # what its errors are, importable with *
@@ -132,8 +132,8 @@ def test_a_folder_of_the_wrong_kind_says_which_reader_to_use(batch, tmp_path):
 def test_other_settings_are_told_in_words_not_python(batch, one_face_video, tiny_checkpoint):
     from conftest import invoke
 
-    from videmo.options import AnalyzeOptions
-    from videmo.results import changed_settings
+    from videmo.core.options import AnalyzeOptions
+    from videmo.results.store import changed_settings
 
     now = AnalyzeOptions(weights=str(tiny_checkpoint), fps=5.0, bin_s=2.0, smooth_s=0.25, mirror=False)
     assert changed_settings(batch / "one_face", now, None) == (

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import videmo
-from videmo.errors import VidemoError
+from videmo.core.errors import VidemoError
 
 
 @pytest.mark.parametrize("arguments, options, error, message", [
@@ -68,9 +68,9 @@ def test_analyze_many_names_the_wrong_argument(tmp_path, monkeypatch, arguments,
 
 
 def test_analyze_into_an_output_that_is_a_file_fails_before_the_models_load(tmp_path, monkeypatch):
-    import videmo.runner
+    import videmo.run.runner
 
-    monkeypatch.setattr(videmo.runner, "Analyzer", None)  # loading the models would fail the test otherwise
+    monkeypatch.setattr(videmo.run.runner, "Analyzer", None)  # loading the models would fail the test otherwise
     (tmp_path / "out").write_text("a file")
     with pytest.raises(VidemoError, match=f"^{re.escape(str(tmp_path / 'out'))}: cannot write results there: .* is a file, not a folder$"):
         videmo.analyze(tmp_path / "video.mp4", tmp_path / "out")
@@ -143,7 +143,7 @@ def test_analyze_many_says_what_became_of_each_video(tmp_path, one_face_video, t
                                                             (str(tmp_path / "absent.mp4"), None, "failed")]
     assert first[0].error is None and "not a video file" in first[1].error
     assert first[2].error == f"{tmp_path / 'absent.mp4'}: no such file or folder"
-    assert first[1].error == videmo.batch.read_failed(output).set_index("video").loc[str(broken), "error"]  # as failed.csv says
+    assert first[1].error == videmo.batch.index.read_failed(output).set_index("video").loc[str(broken), "error"]  # as failed.csv says
     again = videmo.analyze_many([one_face_video, two_face_video], output, **options)
     assert [(o.folder.name, o.status) for o in again] == [("one_face", "skipped"), ("two_faces", "done")]
     redone = videmo.analyze_many(str(one_face_video), output, overwrite=True, **options)

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from videmo.models import Awei, ResidualBranch, feature_grid
+from videmo.model.awei import Awei, ResidualBranch, feature_grid
 
 
 @pytest.mark.parametrize("arch", ["cnn", "awei", "awei-vgg"])

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from test_data import write_folders
 
-from videmo.checkpoint import load_checkpoint, read_payload
+from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
-from videmo.noisy import RANK_MARGIN, NoisyLabels
+from videmo.training.noisy import RANK_MARGIN, NoisyLabels
 
 
 def clusters_with_flipped_labels(n: int = 600, classes: int = 3, flipped: float = 0.2, seed: int = 0):

@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from media import EXAMPLE
 
-from videmo.aggregate import frames_table, timeline
-from videmo.checkpoint import CLASSES
-from videmo.detect import detection_scale, to_original
-from videmo.track import FaceTracker, Shot, iou
+from videmo.results.tables import frames_table, timeline
+from videmo.core.emotions import CLASSES
+from videmo.faces.detect import detection_scale, to_original
+from videmo.faces.track import FaceTracker, iou
+from videmo.video.cuts import Shot
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

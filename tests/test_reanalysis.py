@@ -11,10 +11,11 @@ from conftest import invoke
 from PIL import Image
 
 import videmo
-from videmo import folders
-from videmo.annotate import TILE, TILES_KEY
-from videmo.checkpoint import CLASSES, file_sha256
-from videmo.episodes import add_episodes
+from videmo.results import store as folders
+from videmo.results.figures import TILE, TILES_KEY
+from videmo.core.emotions import CLASSES
+from videmo.core.files import file_sha256
+from videmo.results.episodes import add_episodes
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +204,7 @@ def test_bad_start_and_end_are_one_line(one_face_video, tiny_checkpoint, tmp_pat
 
 
 def test_classes_are_the_index_share_columns():
-    from videmo.batch import INDEX_COLUMNS, SETTING_COLUMNS
+    from videmo.batch.index import INDEX_COLUMNS, SETTING_COLUMNS
 
     assert INDEX_COLUMNS[-len(SETTING_COLUMNS):] == SETTING_COLUMNS
     assert [f"share_{c}" for c in CLASSES] == [c for c in INDEX_COLUMNS if c.startswith("share_")]

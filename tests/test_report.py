@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import videmo
-from videmo import runner
-from videmo.options import AnalyzeOptions
+from videmo.run import runner
+from videmo.core.options import AnalyzeOptions
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ODD_NAME = 'two <faces> & "co".mp4'  # every character HTML and URLs must escape
@@ -51,7 +51,7 @@ def test_the_report_is_written_with_every_value_escaped(batch):
 
 
 def test_results_someone_edited_never_stop_the_report(batch, tmp_path):
-    from videmo.report import write_report
+    from videmo.batch.report import write_report
 
     edited = tmp_path / "out"
     shutil.copytree(batch, edited)

@@ -27,11 +27,14 @@ from PIL import Image
 from test_data import save_image, write_folders
 
 import videmo
-from videmo import cli, decode, folders, pipeline, probe, runner
-from videmo.checkpoint import load_checkpoint, read_payload
+from videmo import cli
+from videmo.video import decode, probe
+from videmo.results import store as folders
+from videmo.run import pipeline, runner
+from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
-from videmo.options import AnalyzeOptions
-from videmo.write import OUTPUT_FILES
+from videmo.core.options import AnalyzeOptions
+from videmo.results.io import OUTPUT_FILES
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

@@ -8,16 +8,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from videmo.checkpoint import default_weights, load_checkpoint
-from videmo.classify import EmotionClassifier
+from videmo.model.checkpoint import default_weights, load_checkpoint
+from videmo.faces.classify import EmotionClassifier
 from videmo.cli import main
-from videmo.images import decode_samples
-from videmo.data import load_dataset
-from videmo.device import cpu_has_fast_bf16
-from videmo.inference import predict
-from videmo.models import Awei
-from videmo.runtime import Graph, build_runtime, resolve_runtime, sequential
-from videmo.winograd import WINOGRAD_POINTS, winograd_matrices
+from videmo.training.images import decode_samples
+from videmo.training.datasets import load_dataset
+from videmo.model.device import cpu_has_fast_bf16
+from videmo.model.inference import predict
+from videmo.model.awei import Awei
+from videmo.model.onnx import Graph, build_runtime, resolve_runtime, sequential
+from videmo.model.winograd import WINOGRAD_POINTS, winograd_matrices
 
 CPU = torch.device("cpu")
 
@@ -117,7 +117,7 @@ def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
     """Every tile size at sides that fill whole tiles and sides that leave padding (cropped), pooled or not."""
     from onnx import TensorProto, helper
 
-    monkeypatch.setattr("videmo.runtime.winograd_tile", lambda side, out_channels: m)
+    monkeypatch.setattr("videmo.model.onnx.winograd_tile", lambda side, out_channels: m)
     torch.manual_seed(side)
     conv = torch.nn.Conv2d(256, 64, 3, padding=1)
     x = torch.randn(2, 256, side, side)

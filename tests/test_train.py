@@ -13,13 +13,14 @@ import torchvision
 from click.testing import CliRunner
 from test_data import write_folders
 
-from videmo.checkpoint import CLASSES, load_checkpoint, read_payload
+from videmo.core.emotions import CLASSES
+from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
-from videmo.device import cpu_has_fast_bf16
-from videmo.errors import VidemoError
-from videmo.models import vgg_features
-from videmo.options import PRESETS, TrainConfig
-from videmo.weights import load_vgg_weights
+from videmo.model.device import cpu_has_fast_bf16
+from videmo.core.errors import VidemoError
+from videmo.model.awei import vgg_features
+from videmo.core.options import PRESETS, TrainConfig
+from videmo.model.vgg import load_vgg_weights
 
 # Quick settings for the easy task: no augmentation, a constant LR from the first step. Two epochs usually
 # learn it; the learning test trains three so that it passes with margin on any CPU.
@@ -175,7 +176,7 @@ def test_an_out_that_cannot_be_written_fails_before_training(easy_data, tmp_path
 def test_an_out_that_exists_in_a_folder_that_cannot_be_written_fails_before_training(easy_data, trained, tmp_path, monkeypatch):
     """The checkpoint is written beside its name, then renamed over it: the folder's permission counts, the
     file's existence does not (as root, which may write anywhere, the refusal is simulated)."""
-    from videmo import errors
+    from videmo.core import errors
 
     folder = tmp_path / "locked"
     folder.mkdir()
@@ -298,7 +299,7 @@ def test_bad_pretrained_path_is_one_line(easy_data, tmp_path):
 
 def test_paper_preset_sets_the_papers_settings(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr("videmo.train.train", lambda config, resume=None, command="", epochs=None: seen.update(config=config))
+    monkeypatch.setattr("videmo.training.train.train", lambda config, resume=None, command="", epochs=None: seen.update(config=config))
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--preset", "paper"])
     assert result.exit_code == 0, result.output
     config: TrainConfig = seen["config"]
@@ -327,8 +328,8 @@ def test_amp_trains(easy_data, tmp_path):
 
 
 def test_batch_norm_recalibration_measures_the_current_weights():
-    from videmo.models import Awei
-    from videmo.train import recalibrate_batch_norm
+    from videmo.model.awei import Awei
+    from videmo.training.train import recalibrate_batch_norm
 
     torch.manual_seed(0)
     model = Awei("awei-vgg", 1, 32, vgg="vgg11_bn")
@@ -344,7 +345,7 @@ def test_batch_norm_recalibration_measures_the_current_weights():
 
 
 def test_label_modes_give_the_papers_targets():
-    from videmo.augment import epoch_targets
+    from videmo.training.augment import epoch_targets
 
     labels = torch.tensor([3, -1])
     votes = torch.tensor([[0, 0, 0, 1.0, 0, 0, 0], [0.5, 0, 0, 0, 0, 0, 0.5]])
@@ -397,7 +398,7 @@ def test_the_two_stage_residual_path_trains_and_round_trips(easy_data, tmp_path,
 
 
 def test_the_papers_augmentation_rotates_and_crops_without_flipping():
-    from videmo.augment import augment
+    from videmo.training.augment import augment
 
     images = torch.zeros(64, 1, 32, 32, dtype=torch.uint8)
     images[:, :, :, :16] = 255  # left half white: a flip would put it on the right

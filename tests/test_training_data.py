@@ -12,8 +12,8 @@ from PIL import Image
 from test_data import save_image, write_ferplus, write_folders
 
 from videmo.cli import main
-from videmo.data import DatasetError, load_dataset
-from videmo.images import decode_samples, load_image
+from videmo.training.datasets import DatasetError, load_dataset
+from videmo.training.images import decode_samples, load_image
 
 # One epoch of the plain CNN on a handful of 32 px images: a second or two.
 QUICK = ["--arch", "cnn", "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--augment", "none", "--warmup-epochs", "0"]
@@ -49,7 +49,7 @@ def bad_images(folder: Path) -> dict[str, str]:
 
 
 def test_each_unusable_image_is_named_with_its_cause_and_skipped(tmp_path):
-    from videmo.data import Sample
+    from videmo.training.datasets import Sample
 
     causes = bad_images(tmp_path / "happy")
     good = [save_image(tmp_path / "sad" / f"good{i}.jpg", kind=1) for i in range(2)]
@@ -63,7 +63,7 @@ def test_each_unusable_image_is_named_with_its_cause_and_skipped(tmp_path):
 
 
 def test_many_unusable_images_are_named_up_to_ten_then_counted(tmp_path):
-    from videmo.data import Sample
+    from videmo.training.datasets import Sample
 
     for i in range(13):
         (tmp_path / f"empty{i:02d}.png").write_bytes(b"")

@@ -19,10 +19,10 @@ from media import EXAMPLE, damage_frame, entries, face_boxes, face_frames
 from PIL import Image
 
 import videmo
-from videmo import decode
-from videmo.decode import StreamEnd, VideoError, open_video, stream_frames
-from videmo.probe import grid_numbers
-from videmo.write import OUTPUT_FILES
+from videmo.video import decode
+from videmo.video.decode import StreamEnd, VideoError, open_video, stream_frames
+from videmo.video.probe import grid_numbers
+from videmo.results.io import OUTPUT_FILES
 
 
 def encode(path: Path, frames: np.ndarray, fps: int = 10, codec: str = "libx264", pix_fmt: str = "yuv420p",

@@ -9,12 +9,10 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import VidemoError, check_creatable, plural, printable
-from .options import (ARCHITECTURES, AUGMENTATIONS, BALANCES, CROP_MARGINS, CROP_SHIFTS, LABEL_MODES, LAYOUTS, MAX_IMAGE_SIZE, MAX_LR,
-                      MAX_THREADS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, PRESETS, RESIDUALS, RUNTIMES, SCHEDULES,
-                      SPLITS, VGG_VARIANTS, AnalyzeOptions)
-from .signals import one_line_errors
+from videmo.core.version import __version__
+from videmo.core.errors import VidemoError, check_creatable, plural, printable
+from videmo.core.options import ARCHITECTURES, AUGMENTATIONS, BALANCES, CROP_MARGINS, CROP_SHIFTS, LABEL_MODES, LAYOUTS, MAX_IMAGE_SIZE, MAX_LR, MAX_THREADS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions
+from videmo.signals import one_line_errors
 
 
 class Number(click.FloatRange):
@@ -85,9 +83,9 @@ def main():
 @one_line_errors
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
-    from .checkpoint import weights_path
-    from .options import TrainConfig
-    from .train import resume_conflicts, train as run_training
+    from videmo.model.checkpoint import weights_path
+    from videmo.core.options import TrainConfig
+    from videmo.training.train import resume_conflicts, train as run_training
 
     options["channels"] = 1 if grey else 3
     if options.get("init") == "default":
@@ -114,7 +112,7 @@ def train(preset, grey, resume, **options):
 @one_line_errors
 def info(checkpoint, as_json):
     """Print a checkpoint's metadata and parameter count (default: the shipped model)."""
-    from .checkpoint import count_parameters, load_checkpoint, weights_path
+    from videmo.model.checkpoint import count_parameters, load_checkpoint, weights_path
 
     loaded = load_checkpoint(weights_path(checkpoint))
     meta = {k: v for k, v in loaded.meta.items() if k != "history"}
@@ -182,7 +180,7 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
         raise click.UsageError(str(e)) from None
     if not output.strip():  # Path("") is the current folder: the batch tables would land among the user's files
         raise click.UsageError("-o/--output is empty: name the folder for the results")
-    from .runner import analyze_many
+    from videmo.run.runner import analyze_many
 
     report = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
@@ -194,7 +192,7 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
     else:
         if options.threads:
             raise VidemoError("--threads is for runs without --ray; a worker has --cpus-per-worker threads")
-        from .cluster import RayOptions, analyze_on_ray
+        from videmo.run.cluster import RayOptions, analyze_on_ray
 
         failed = analyze_on_ray(list(paths), output, options, RayOptions(ray_address, **per_worker),
                                 overwrite=overwrite, quiet=quiet, report=report, html_report=not no_report)
@@ -219,9 +217,10 @@ def episodes(results, no_report, **changes):
     the batch tables beside them are rebuilt after.
     """
 
-    from .batch import INDEX_CSV, update_index
-    from .reanalysis import changed_words, reanalyze, results_in
-    from .write import read_results_summary
+    from videmo.batch.report import update_batch
+    from videmo.results.io import INDEX_CSV
+    from videmo.results.reanalysis import changed_words, reanalyze, results_in
+    from videmo.results.io import read_results_summary
 
     changes = {name: value for name, value in changes.items() if value is not None}
     folders, errors = results_in(list(results))
@@ -242,7 +241,7 @@ def episodes(results, no_report, **changes):
                              f"({changed_words(before, result.summary.settings)})"))
     for output in dict.fromkeys(folder.parent for folder in folders):
         if (output / INDEX_CSV).is_file():  # an output folder of 'videmo analyze': its batch tables follow
-            update_index(output, [], {}, report=not no_report)
+            update_batch(output, [], {}, report=not no_report)
             warn_if_mixed(output)
     if errors:
         click.echo(f"videmo: {plural(len(errors), 'input')} failed", err=True)
@@ -251,7 +250,7 @@ def episodes(results, no_report, **changes):
 
 def warn_if_mixed(output) -> None:
     """The closing warning of a batch whose videos were analysed with settings that make their numbers incomparable."""
-    from .batch import mixed_settings, read_index
+    from videmo.batch.index import mixed_settings, read_index
 
     try:
         warning = mixed_settings(read_index(output))
@@ -279,8 +278,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
     """Accuracy, macro-F1, per-class precision and recall, confusion matrix."""
     from pathlib import Path
 
-    from .checkpoint import weights_path
-    from .evaluate import evaluate as run_evaluation, format_report, plot_class_accuracy, plot_confusion
+    from videmo.model.checkpoint import weights_path
+    from videmo.training.evaluate import evaluate as run_evaluation, format_report, plot_class_accuracy, plot_confusion
 
     weights = weights_path(weights)
     if plots:

@@ -13,7 +13,7 @@ import threading
 
 import click
 
-from .errors import VidemoError, printable
+from videmo.core.errors import VidemoError, printable
 
 
 class Terminated(KeyboardInterrupt):

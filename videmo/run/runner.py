@@ -1,0 +1,233 @@
+"""The batch runner: every video under the given paths analysed into its results folder under an
+output folder, one line reported per video, one bad video never stopping the others, and the batch
+table rebuilt after the run (after Ctrl-C too). ``videmo analyze``, ``videmo.analyze_many`` and the
+Ray workers (``cluster``) all analyse through ``analyze_into``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+# Where HOME is not writable, matplotlib (imported below, for the plots) warns in two long lines that it
+# uses a temporary folder for its font cache instead; it works so, and stderr keeps one line per problem.
+logging.getLogger("matplotlib").addFilter(
+    lambda record: not ("mkdir -p failed" in record.getMessage() or "temporary cache directory" in record.getMessage()))
+
+from tqdm import tqdm  # noqa: E402
+
+from videmo.batch.index import read_failed
+from videmo.batch.report import update_batch  # noqa: E402
+from videmo.core.errors import VidemoError, plural, printable  # noqa: E402
+from videmo.core.files import hidden  # noqa: E402
+from videmo.run.inputs import find_videos
+from videmo.results.store import remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
+from videmo.core.options import AnalyzeOptions  # noqa: E402
+from videmo.run.pipeline import Analyzer  # noqa: E402
+from videmo.results.types import Analysis, VideoOutcome, VideoResult
+from videmo.results.store import changed_settings, holds_foreign_files, is_complete
+
+
+def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
+    """Analyse ``video`` and save its results folder; the annotated video streams to a hidden file beside it."""
+    remove_dead_leftovers(folder.parent)
+    annotate_to = hidden(folder, "annotated", suffix=".mp4") if analyzer.options.annotate else None
+    try:
+        if annotate_to is not None:
+            try:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise VidemoError(f"{folder}: cannot write results ({e.strerror or e})") from None
+        result = analyzer.analyze_video(video, progress=progress, annotate_to=annotate_to)
+        save_results(result, folder, overwrite)
+    finally:
+        if annotate_to is not None:
+            annotate_to.unlink(missing_ok=True)
+    return result
+
+
+def analyze(path: str | os.PathLike, output: str | os.PathLike | None = None, **options) -> Analysis:
+    """Analyse one video; returns its frames, episodes, timeline and summary. With ``output``, also writes
+    (or redoes) its results folder there, named as ``analyze_many`` names it (``<video stem>``, or with a
+    hash of its path where that holds another video's results), and updates the batch table.
+    ``options`` are AnalyzeOptions' fields."""
+    options = AnalyzeOptions(**options)
+    video = Path(path)
+    folder = None
+    if output is not None:
+        output = Path(output)
+        check_writable(output)  # before the models load and the video is analysed
+        folder = output / result_folder_names([video], output)[video]  # as analyze_many names it: never another video's
+        if holds_foreign_files(folder):
+            raise VidemoError(f"{video}: {folder}: holds files that videmo did not write; move them or choose another output")
+    analyzer = Analyzer(options)
+    if folder is None:
+        result = analyzer.analyze_video(video)
+    else:
+        result = analyze_into(analyzer, video, folder, overwrite=True, progress=False)
+        update_batch(output, [video], {})
+    return Analysis(result.frames, result.episodes, result.timeline, asdict(result.summary), folder)
+
+
+def outcomes_of(paths: list[str], output: str | os.PathLike, overwrite: bool, run: Callable[[], object]) -> list[VideoOutcome]:
+    """What became of each input of ``run``, a batch of ``paths`` into ``output`` (here or on Ray): a video
+    whose results were there before is skipped (unless ``overwrite``), one with results after it is done,
+    and the others failed, for the reason failed.csv gives; a path that gave no video failed too."""
+    videos, bad = find_videos(paths)
+    output = Path(output)
+    folders = {video: output / name for video, name in result_folder_names(videos, output).items()}
+    before = {video for video, folder in folders.items() if not overwrite and is_complete(folder)}
+    run()
+    table = read_failed(output) if output.is_dir() else None
+    errors = dict(zip(table["video"], table["error"])) if table is not None else {}
+    outcomes = []
+    for video, folder in folders.items():
+        shown = printable(str(video))
+        if video in before:
+            outcomes.append(VideoOutcome(shown, folder, "skipped"))
+        elif shown not in errors and is_complete(folder):
+            outcomes.append(VideoOutcome(shown, folder, "done"))
+        else:
+            outcomes.append(VideoOutcome(shown, folder, "failed", errors.get(shown, "no results (see the lines reported)")))
+    return outcomes + [VideoOutcome(printable(given), None, "failed", printable(line)) for given, line in bad.items()]
+
+
+def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
+                 quiet: bool = False, report=print, html_report: bool = True) -> int:
+    """Analyse every video found under ``paths``; one line per video. Returns the number that failed
+    (bad paths included). A bad video is reported and the others still run. ``html_report``: write report.html."""
+    report = one_line(report)
+    todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
+    try:
+        if todo:
+            if not quiet:  # loading takes seconds: say what the silence is
+                print("videmo: loading the face detector and the emotion model", file=sys.stderr, flush=True)
+            analyzer = Analyzer(options)
+            if analyzer.classifier.note:
+                report(f"videmo: note: {analyzer.classifier.note}")
+            for video in tqdm(todo, desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None):
+                result, error = analyze_reported(analyzer, video, folders[video], overwrite, progress=not quiet)
+                if error is not None:
+                    report(error)
+                    failures[printable(str(video))] = printable(error)
+                    continue
+                for line in closing_lines(video, result, folders[video]):
+                    report(line)
+    finally:  # also after Ctrl-C: the index then holds what finished
+        update_batch(output, todo, failures, report=html_report)
+    return len(failures)
+
+
+def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report: Callable[[str], None],
+                options: AnalyzeOptions) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
+    """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
+    bad paths with their error lines; bad paths and videos already done are reported."""
+    videos, failures = find_videos(paths)
+    for line in failures.values():
+        report(f"videmo: error: {line}")
+    failures = {printable(given): printable(line) for given, line in failures.items()}
+    if not videos:
+        if not failures:
+            report("videmo: error: no videos given")
+            failures[""] = "no videos given"
+        return [], {}, failures
+    output = Path(output)
+    if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
+        raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
+    names = result_folder_names(videos, output)
+    folders = {v: output / names[v] for v in videos}
+    todo = [v for v in videos if overwrite or not is_complete(folders[v])]
+    if todo:
+        check_writable(output)
+    model = model_identity(options.weights) if len(todo) < len(videos) else None
+    for video in videos:
+        if video not in todo:
+            changed = changed_settings(folders[video], options, model)
+            report(f"{video.name}: already done in {folders[video]}{changed} (use --overwrite to redo)")
+    for video in list(todo):  # say it now, not after the analysis that could not be saved
+        folder = folders[video]
+        if holds_foreign_files(folder):
+            line = f"{folder}: holds files that videmo did not write; move them or choose another -o"
+            report(f"videmo: error: {video}: {line}")
+            failures[printable(str(video))] = printable(f"{video}: {line}")
+            todo.remove(video)
+    return todo, {v: folders[v] for v in todo}, failures
+
+
+def check_writable(output: Path) -> None:
+    """A VidemoError now, not after the analysis, where no results folder could be made in ``output``
+    (a read-only folder or file system, or a file where a folder on its way should be)."""
+    existing = output
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VidemoError(f"{output}: cannot write results there: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VidemoError(f"{output}: cannot write results there: {existing} is not writable (permission denied or a read-only file system)")
+
+
+def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
+                     progress: bool) -> tuple[VideoResult | None, str | None]:
+    """analyze_into, with a failure of this one video turned into its error line instead of raised."""
+    try:
+        return analyze_into(analyzer, video, folder, overwrite, progress), None
+    except VidemoError as e:
+        return None, f"videmo: error: {e}"
+    except OSError as e:  # the file moved or its disk failed mid-run, say: the other videos still run
+        return None, f"videmo: error: {video}: cannot read or write ({e.strerror or e})"
+    except (RuntimeError, ValueError, MemoryError) as e:  # an unforeseen failure on one video spares the rest
+        return None, f"videmo: error: {video}: analysis failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+
+
+def one_line(report: Callable[[str], None]) -> Callable[[str], None]:
+    """``report`` that escapes what would break a line or its encoding (see ``printable``)."""
+    return lambda line: report(printable(line))
+
+
+def frame_runs(frames: list[int], most: int = 3) -> str:
+    """'frame 12', 'frames 12, 40-49' or 'frames 12, 40-49, 60, ...': the first ``most`` runs of ascending frame numbers."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most]) + (", ..." if len(runs) > most else "")
+    return f"frame{'s' if len(frames) > 1 else ''} {shown}"
+
+
+def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
+    """The notes and the closing line reported for a video analysed into ``folder``."""
+    counts, missing = result.summary.counts, result.summary.frames_missing
+    shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
+    unreadable = result.summary.frames_unreadable
+    cut = unreadable["from_frame"] if unreadable else math.inf
+    lost = [frame for frame in result.summary.frames_undecodable if frame < cut]
+    if lost:
+        shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at {frame_runs(lost)})"
+    if unreadable:
+        after = len(result.summary.frames_undecodable) - len(lost)
+        shortfall += (f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
+                      f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})")
+    return [f"videmo: note: {note}" for note in result.notes] + [
+        f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
+        f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
+        f"{result.summary.frames_per_second} frames/s -> {folder}"]
+
+
+def model_identity(weights: str | None) -> tuple[str, str] | None:
+    """The name and sha256 of the checkpoint that ``weights`` names (None: the default), as a summary
+    records them; None if there is no such file (loading it will say why)."""
+    from videmo.core.files import file_sha256
+    from videmo.model.checkpoint import weights_path
+
+    try:
+        path = weights_path(weights)
+        return (path.stem, file_sha256(path)) if path.is_file() else None
+    except (OSError, VidemoError):
+        return None

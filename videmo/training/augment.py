@@ -1,0 +1,83 @@
+"""What each training epoch sees: the order of the faces, their targets (FER+'s three label modes)
+and the augmentation of each batch, all drawn from the epoch's own generator so that a resumed
+run repeats them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from videmo.core.emotions import CLASSES
+
+
+def epoch_order(labels: torch.Tensor, balance: str, generator: torch.Generator) -> torch.Tensor:
+    if balance == "sampler":
+        per_sample = (1.0 / torch.bincount(labels, minlength=len(CLASSES)).double().clamp(min=1))[labels]
+        return torch.multinomial(per_sample, len(labels), replacement=True, generator=generator)
+    return torch.randperm(len(labels), generator=generator)
+
+
+def epoch_targets(labels: torch.Tensor, votes: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """This epoch's training targets, as in the FERPlus paper: the majority labels; a label drawn
+    from each face's vote shares (afresh every epoch); or the vote shares themselves (soft targets)."""
+    if mode == "majority":
+        return labels
+    if mode == "probability":
+        return torch.multinomial(votes, 1, generator=generator).squeeze(1)
+    return votes
+
+
+def augment(images: torch.Tensor, level: str, generator: torch.Generator) -> torch.Tensor:
+    """uint8 (N,C,H,W) -> float [0,1], with random flips, affine jitter and (strong) photometric
+    jitter and erasing, all as batched tensor operations. ``paper``: the paper's proposed
+    augmentation alone, rotations (+-20 degrees) and partial crops (a random 80-100% of the side,
+    enlarged back to full size), without flips."""
+    x = images.float() / 255
+    if level == "none":
+        return x
+    n = x.shape[0]
+    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    flip = torch.where(rand(n) < 0.5, -1.0, 1.0) if level != "paper" else torch.ones(n)
+    if level == "paper":
+        crop = 0.8 + rand(n) * 0.2  # the crop's side, as a share of the image's
+        scale, degrees = 1 / crop, 20.0
+        angle = (rand(n) * 2 - 1) * math.radians(degrees)
+        tx, ty = ((rand(n) * 2 - 1) * (1 - crop) for _ in range(2))  # the crop anywhere inside the image
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
+    scale_range, degrees, shift = (0.1, 10.0, 0.1) if level == "basic" else (0.2, 15.0, 0.15)
+    scale = 1 + (rand(n) * 2 - 1) * scale_range
+    angle = (rand(n) * 2 - 1) * math.radians(degrees)
+    tx, ty = ((rand(n) * 2 - 1) * shift * 2 for _ in range(2))
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if level == "strong":
+        brightness = 1 + (rand(n, 1, 1, 1) * 2 - 1) * 0.3
+        contrast = 1 + (rand(n, 1, 1, 1) * 2 - 1) * 0.3
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * contrast + mean) * brightness
+        x = erase(x, generator)
+    return x.clamp(0, 1)
+
+
+def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Random erasing: blank a rectangle of 2-20% of the area in about half the images."""
+    n, _, h, w = x.shape
+    rand = torch.rand(n, 5, generator=generator)
+    area = (0.02 + rand[:, 0] * 0.18) * h * w
+    aspect = torch.exp((rand[:, 1] * 2 - 1) * math.log(3))
+    eh = (area * aspect).sqrt().clamp(max=h)
+    ew = (area / aspect).sqrt().clamp(max=w)
+    top = rand[:, 2] * (h - eh)
+    left = rand[:, 3] * (w - ew)
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    box = (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1)) & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
+    box &= (rand[:, 4] < p).view(n, 1, 1)
+    return x.masked_fill(box.unsqueeze(1), 0.5)

@@ -1,0 +1,362 @@
+"""Train an Awei model on a labelled face dataset; keep the best checkpoint by validation accuracy.
+
+The loop reads top to bottom: data -> model -> optimiser -> per epoch (train, validate, log,
+checkpoint). Every epoch writes ``<out stem>.last.pt`` (weights, optimiser, epoch, history) so that a
+run stopped at any moment resumes with ``--resume`` and loses at most the epoch in progress.
+Shuffling, augmentation and dropout are seeded per epoch, so a resumed run on the CPU ends
+with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from videmo.training.augment import augment, epoch_order, epoch_targets
+from videmo.core.emotions import CLASSES
+from videmo.model.checkpoint import CheckpointError, count_parameters, load_checkpoint, model_meta, read_payload, save_checkpoint
+from videmo.training.datasets import NO_LABEL, Dataset, format_counts, load_dataset
+from videmo.model.device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
+from videmo.core.errors import VidemoError, check_creatable
+from videmo.core.files import written_atomically
+from videmo.training.images import decode_image, decode_samples
+from videmo.model.inference import equalize, predict
+from videmo.training.metrics import scores
+from videmo.model.awei import HIDDEN_UNITS, Awei, feature_grid
+from videmo.training.noisy import NoisyLabels
+from videmo.core.options import NORMALIZATIONS, RESUME_TAKES, TrainConfig, words
+from videmo.model.vgg import load_vgg_weights
+
+def train(config: TrainConfig, resume: str | None = None, command: str = "", epochs: int | None = None) -> dict:
+    """Run the training; returns the best checkpoint's metrics. A resumed run keeps its own settings
+    (but RESUME_TAKES) and length, unless ``epochs`` sets another (the cosine schedule is then
+    recomputed for it)."""
+    state = None
+    if resume:
+        state = read_resume_state(resume)
+        kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
+        overrides = {"epochs": epochs or kept["epochs"], "out": resumed_out(resume, kept["out"]),
+                     **{name: getattr(config, name) for name in RESUME_TAKES}}
+        config = TrainConfig(**{**kept, **overrides})
+    config.check()
+    if Path(config.out).is_dir():
+        raise VidemoError(f"--out {config.out}: is a folder; give the checkpoint's file name (for example {Path(config.out) / 'best.pt'})")
+    check_creatable(Path(config.out), "--out")  # before the data loads and the first epoch runs
+    say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
+    if state is not None and state["epoch"] >= config.epochs:  # before the data loads
+        say(f"nothing to train: {resume} has trained {state['epoch']} epochs, and --epochs is {config.epochs}; "
+            "a larger --epochs goes on")
+        return state["best"]
+    device = resolve_device(config.device)
+    precision = resolve_precision("auto", device) if config.amp else "fp32"
+    start_weights = weights_to_start_from(config) if config.init and state is None else None  # before the data loads
+
+    dataset = load_dataset(config.data, config.layout)
+    say(f"dataset {dataset.root} ({dataset.layout} layout)\n{format_counts(dataset)}")
+    for note in dataset.notes:
+        say(f"note: {note}")
+    train_x, train_y, train_votes, train_sources, val_x, val_y, val_source = prepare_splits(dataset, config, say)
+    say(f"training on {len(train_y)} images ({config.labels} labels), validating on {len(val_y)} ({val_source}); "
+        f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}{', equalised' if config.equalize else ''}; "
+        f"device {device}, precision {precision}")
+
+    torch.manual_seed(config.seed)  # the initial weights: the same seed starts from the same model
+    model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg, residual=config.residual)
+    if config.arch == "awei-vgg" and config.pretrained != "none" and state is None:
+        load_vgg_weights(model.vgg, config.vgg, config.pretrained)
+    if start_weights is not None:
+        model.load_state_dict(start_weights)
+        say(f"starting from the weights of {config.init}")
+    if config.freeze_vgg and model.vgg is not None:
+        model.vgg.requires_grad_(False)
+    given = train_votes.argmax(1) if config.labels != "majority" else train_y
+    noisy = NoisyLabels(config.noisy_labels, len(train_y), HIDDEN_UNITS, config.noisy_rate, config.noisy_warmup, given)
+    optimizer = make_optimizer([model, noisy], config)
+    start_epoch, best, history = 0, {"accuracy": -1.0}, []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best, history = state["epoch"], state["best"], state["history"]
+        if "noisy" in state:
+            noisy.load_state_dict(state["noisy"])
+        say(f"resuming {resume} after epoch {start_epoch}")
+    prepare_model(model, device, precision)
+    noisy.to(device)
+    move_optimizer_state(optimizer, device)
+    say(f"model {config.arch}{'+' + config.vgg if model.vgg is not None else ''}: {count_parameters(model):,} parameters")
+
+    per_class = torch.bincount(train_y, minlength=len(CLASSES)).float() if config.labels == "majority" else train_votes.sum(0)
+    loss_weights = class_weights(per_class).to(device) if config.balance == "weights" else None
+    mean, std = (torch.tensor(v[: config.channels], device=device).view(1, -1, 1, 1) for v in NORMALIZATIONS[config.normalize])
+    steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
+    calibration = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(config.seed))[: config.bn_recalibration]
+    metrics_path = config.run_dir / "metrics.csv"
+    for epoch in range(start_epoch, config.epochs):
+        started = time.time()
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+        order = epoch_order(train_votes.argmax(1) if config.labels != "majority" else train_y, config.balance, generator)
+        targets = noisy.targets(epoch_targets(train_y, train_votes, config.labels, generator))
+        model.train()
+        total_loss, total_hits, seen = 0.0, 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=True if config.quiet else None, leave=False)
+        for step in bar:
+            lr = learning_rate(config, epoch + step / steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            images = augment(train_x[index], config.augment, generator).to(device, non_blocking=True)
+            images = ((images - mean) / std).contiguous(memory_format=memory_format_for(device, precision))
+            labels = targets[index].to(device, non_blocking=True)
+            with autocast(device, precision):
+                hidden = model.hidden(images)
+                logits = model.head[-1](hidden)
+            loss = noisy.loss(logits.float(), hidden, labels, index, epoch + step / steps_per_epoch, loss_weights, config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(labels)
+            total_hits += int((logits.argmax(1) == (labels if labels.ndim == 1 else labels.argmax(1))).sum())
+            seen += len(labels)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_hits / seen:.3f}")
+        bar.close()
+        recalibrate_batch_norm(model, train_x[calibration], mean, std, device, precision, config.batch_size * 2)
+        val_loss, val_scores = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2)
+        row = {
+            "epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": total_hits / seen,
+            "val_loss": val_loss, "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
+            **{f"val_recall_{c}": r for c, r in zip(CLASSES, val_scores.recall)},
+            "lr": learning_rate(config, epoch + 1 - 1e-9), "seconds": time.time() - started,
+        }
+        history.append(row)
+        say(format_epoch(row))
+        diverged(model, row, best, config)
+        if val_scores.accuracy > best["accuracy"]:
+            best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss}
+            save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
+        save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command),
+                        optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history,
+                                                                       "config": asdict(config), "noisy": noisy.state_dict()})
+        write_metrics_csv(metrics_path, history)
+        if config.noisy_labels != "none":
+            noisy.write_table(config.run_dir / "noisy.csv", train_sources)
+    say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
+    return best
+
+
+def setting_words(value: object) -> str:
+    """A setting as a message shows it (``options.words``), a list's values joined by commas: 'mean 0.5, 0.5, 0.5', not '[0.5, 0.5, 0.5]'."""
+    return ", ".join(map(words, value)) if isinstance(value, (list, tuple)) else words(value)
+
+
+def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
+    """``config.init``'s weights (fine-tuning a trained model on more epochs, new data or a larger
+    input). The checkpoint must be the model these settings build and must see faces as they do: a
+    model trained on equalised grey faces fine-tuned on raw ones would unlearn, not learn. The input
+    size may grow as long as the five pools still end on the same grid (32-63 px all end on 1x1):
+    training small and then fine-tuning larger gets the larger model for a fraction of its epochs."""
+    loaded = load_checkpoint(config.init)
+    mean, std = NORMALIZATIONS[config.normalize]
+    run = {"arch": config.arch, "vgg": config.vgg if config.arch == "awei-vgg" else None,
+           "residual": config.residual if config.arch != "cnn" else None, "channels": config.channels,
+           "mean": list(mean[: config.channels]), "std": list(std[: config.channels]), "equalize": config.equalize}
+    theirs = {"arch": loaded.model.arch, "vgg": loaded.model.vgg_variant, "residual": loaded.model.residual_mode,
+              "channels": loaded.model.in_channels, "mean": list(loaded.meta["mean"]), "std": list(loaded.meta["std"]),
+              "equalize": bool(loaded.meta.get("equalize", False))}
+    differ = [f"{name} {setting_words(theirs[name])}, this run's {setting_words(value)}" for name, value in run.items() if theirs[name] != value]
+    if feature_grid(loaded.meta["image_size"]) != feature_grid(config.image_size):  # another size fits where the head does
+        differ.append(f"image_size {setting_words(loaded.meta['image_size'])}, this run's {config.image_size} "
+                      "(whose features the head cannot take)")
+    if differ:
+        raise VidemoError(f"--init {config.init}: the checkpoint differs from this run in {'; '.join(differ)} "
+                          "(give the options it was trained with: videmo info shows them)")
+    return loaded.model.state_dict()
+
+
+def prepare_splits(dataset: Dataset, config: TrainConfig, say):
+    """Decoded train (images, labels, votes, the images' paths) and validation (images, labels) tensors.
+
+    Validation is the val split, else test, else a held-out fraction; it scores labelled faces only,
+    and so does training in ``majority`` mode (the soft modes also learn from FER+'s faces without
+    a majority).
+    """
+    train_samples = [s for s in dataset.split("train") if config.labels != "majority" or s.label != NO_LABEL]
+    if not train_samples:
+        raise VidemoError(f"{dataset.root}: the dataset has no training split")
+    val_source = next((name for name in ("val", "test") if dataset.split(name)), None)
+    if val_source is None:
+        generator = torch.Generator().manual_seed(config.seed)
+        order = torch.randperm(len(train_samples), generator=generator).tolist()
+        n_val = max(1, round(config.val_fraction * len(train_samples)))
+        val_samples = [train_samples[i] for i in order[:n_val]]
+        train_samples = [train_samples[i] for i in order[n_val:]]
+        val_source = f"{config.val_fraction:.0%} of train, seed {config.seed}"
+    else:
+        val_samples = [s for s in dataset.split(val_source) if s.label != NO_LABEL]
+        val_source = f"the {val_source} split"
+    if config.max_train_samples and config.max_train_samples < len(train_samples):
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        keep = torch.randperm(len(train_samples), generator=generator)[: config.max_train_samples].sort().values
+        train_samples = [train_samples[i] for i in keep.tolist()]
+    progress = not config.quiet
+    train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.decode_threads, progress, report=say)
+    val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.decode_threads, progress, report=say)
+    kept = train_samples if not skipped_train else \
+        [s for s in train_samples if decode_image(s.source, config.image_size, config.channels) is not None]  # a second pass only then
+    train_sources = [str(s.source) if isinstance(s.source, Path) else f"CSV row of pixels {i}" for i, s in enumerate(kept)]
+    if skipped_train or skipped_val:
+        say(f"skipped {skipped_train + skipped_val} unreadable images ({skipped_train} train, {skipped_val} validation)")
+    if len(train_y) == 0 or len(val_y) == 0:
+        raise VidemoError(f"{dataset.root}: no readable images in the {'training' if len(train_y) == 0 else 'validation'} data")
+    taught = torch.unique(train_votes.argmax(1) if config.labels != "majority" else train_y)
+    if len(taught) < 2:
+        raise VidemoError(f"{dataset.root}: the training images are all of one class ({CLASSES[int(taught[0])]}): "
+                          "a model trained on them would answer it for every face")
+    if config.equalize:
+        train_x, val_x = equalize(train_x), equalize(val_x)
+    return train_x, train_y, train_votes, train_sources, val_x, val_y, val_source
+
+
+def make_optimizer(modules: list[torch.nn.Module], config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise VidemoError(f"--optimizer {config.optimizer}: choose sgd, adam or adamw")
+
+
+def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for per_param in optimizer.state.values():
+        for key, value in per_param.items():
+            if torch.is_tensor(value) and key != "step":
+                per_param[key] = value.to(device)
+
+
+def learning_rate(config: TrainConfig, progress: float) -> float:
+    """LR at ``progress`` epochs into the run: linear warm-up, then cosine, step or constant."""
+    if progress < config.warmup_epochs:
+        return config.lr * (progress + 1e-3) / config.warmup_epochs
+    if config.schedule == "constant":
+        return config.lr
+    span = max(config.epochs - config.warmup_epochs, 1e-9)
+    done = min((progress - config.warmup_epochs) / span, 1.0)
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * done))
+    if config.schedule == "step":
+        return config.lr * 0.1 ** int(done * 3)
+    raise VidemoError(f"--schedule {config.schedule}: choose cosine, step or constant")
+
+
+def class_weights(per_class: torch.Tensor) -> torch.Tensor:
+    """Inverse square-root class frequency (``per_class``: how many faces, or votes, of each class),
+    scaled to mean 1: lifts rare classes without sacrificing much overall accuracy (full inverse
+    frequency over-weights FER2013's 436 'disgust')."""
+    weights = per_class.double().clamp(min=1).rsqrt()
+    return (weights / weights.mean()).float()
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                           device: torch.device, precision: str, batch_size: int) -> None:
+    """Re-estimate every BatchNorm's running statistics on unaugmented ``images`` with the current weights.
+
+    The running averages gathered during an epoch lag behind weights that keep moving and come from
+    augmented images; on FER2013 the stale ones cost most of the validation accuracy early in training
+    (0.26 against 0.39 with fresh statistics, the train accuracy). Images (uint8) are the train split's.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(images) == 0:
+        return
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # a plain average over all the batches
+    model.train()
+    memory_format = memory_format_for(device, precision)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device).float() / 255
+        with autocast(device, precision):
+            model(((batch - mean) / std).contiguous(memory_format=memory_format))
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    model.eval()
+
+
+def validate(model, images, labels, mean, std, device, precision, batch_size):
+    logits = predict(model, images, mean, std, device, precision, batch_size)
+    loss = float(F.cross_entropy(logits, labels))
+    return loss, scores(labels, logits.argmax(1), len(CLASSES))
+
+
+def diverged(model: Awei, row: dict, best: dict, config: TrainConfig) -> None:
+    """A VidemoError, before this epoch's weights are saved anywhere, where its loss or weights are no
+    longer finite: every later epoch would be NaN too, and a NaN checkpoint saved as the best would
+    only fail later, in every command that loads it. The best and resume files of earlier epochs stay."""
+    weights_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if math.isfinite(row["train_loss"]) and weights_finite:
+        return
+    kept = (f"the best of the epochs before, epoch {best['epoch']}, is in {config.out}; " if "epoch" in best
+            else "no checkpoint was written; ")
+    raise VidemoError(f"the training diverged in epoch {row['epoch']} (train loss {row['train_loss']}"
+                      f"{'' if weights_finite else ', weights not finite'}): "
+                      f"{kept}lower --lr (now {config.lr:g}) or --weight-decay (now {config.weight_decay:g})")
+
+
+def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
+    mean, std = NORMALIZATIONS[config.normalize]
+    return model_meta(
+        model, mean[: config.channels], std[: config.channels],
+        crop={"margin": config.crop_margin, "shift": config.crop_shift}, equalize=config.equalize,
+        trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
+        train_config=asdict(config), pretrained=config.pretrained, command=command,
+    )
+
+
+def resume_conflicts(path: str, given: dict) -> list[str]:
+    """The settings in ``given`` that the run ``path`` continues was set otherwise ("lr 0.01, the run's
+    0.001"), beside ``epochs`` and RESUME_TAKES: a resumed run keeps its own, so they would be ignored."""
+    kept = read_resume_state(path)["config"]
+    kept = {**kept, "out": resumed_out(path, kept.get("out"))}
+    return [f"{name} {setting_words(value)}, the run's {setting_words(kept.get(name))}" for name, value in given.items()
+            if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value]
+
+
+def resumed_out(path: str, out: str) -> str:
+    """Where a resumed run writes its best checkpoint: beside the '*.last.pt' file it continues (``path``),
+    wherever that run was first written (``out``) -- a run folder copied or moved must not write into the
+    old one."""
+    last = Path(path)
+    return str(last.with_name(last.name.removesuffix(".last.pt") + ".pt")) if last.name.endswith(".last.pt") else out
+
+
+def read_resume_state(path: str) -> dict:
+    payload = read_payload(path)
+    state = payload.get("train_state")
+    if not isinstance(state, dict) or "optimizer" not in payload:
+        raise CheckpointError(f"{path}: holds no training state; resume from the '*.last.pt' file that training writes")
+    return {**state, "state_dict": payload["state_dict"], "optimizer": payload["optimizer"]}
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    with written_atomically(path) as partial, open(partial, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def format_epoch(row: dict) -> str:
+    recalls = " ".join(f"{c[:4]}={row[f'val_recall_{c}']:.2f}" for c in CLASSES)
+    return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}  "
+            f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f} macro-F1 {row['val_macro_f1']:.4f}  "
+            f"lr {row['lr']:.2e}  {row['seconds']:.0f}s\n           recall {recalls}")
+

@@ -1,0 +1,376 @@
+"""What the container says about a video before its frames are streamed (``VideoInfo``'s codec, rotation, size and
+video streams, the frames' timestamps and their grid), and why a file cannot be read: ``VideoError`` and its cause
+messages, alone on stderr.
+
+PyAV reads the codec, the size and the timestamps for every container. The rest is read here by hand, because
+PyAV cannot tell it: the rotation (PyAV 18 writes a stream's display matrix but reads it only off decoded frames,
+``frame.rotation``: an MP4's is read from its track header, another container's off its first frame), and how a
+file is damaged (``av.open`` raises the same InvalidDataError for a text file, an image, an MP4 without its moov
+box and one cut inside its mdat box). ``decode`` opens, indexes and streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import stat
+import struct
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from videmo.core.errors import VidemoError
+
+# The first bytes of the containers, other than MP4/MOV ('ftyp' at offset 4) and MPEG-TS (see is_transport_stream),
+# that decord may open: Matroska/WebM, RIFF (AVI), MPEG program stream, FLV.
+CONTAINER_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV")
+# The first bytes of still (or GIF) images, which a user may have named as a video.
+IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+TS_PACKET = 188
+
+
+class VideoError(VidemoError):
+    pass
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int  # as displayed: the rotation is applied to the frames
+    height: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    codec: str
+    rotation: int  # degrees clockwise that the player (and PyAV) turns the stored frames
+    streams_note: str = ""  # where the file holds more than one video stream: which one is analysed
+
+
+@contextlib.contextmanager
+def openable(path: Path) -> Iterator[str]:
+    """A name of ``path`` that decord and PyAV can open: the path itself, or, for a name that is not
+    valid UTF-8 (legal on Linux; both libraries encode names strictly), the ``/proc/self/fd``
+    (``/dev/fd``) name of a descriptor held open meanwhile."""
+    try:
+        str(path).encode("utf-8")
+        yield str(path)
+        return
+    except UnicodeEncodeError:
+        pass
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        yield f"{'/proc/self/fd' if os.path.isdir('/proc/self/fd') else '/dev/fd'}/{descriptor}"
+    finally:
+        os.close(descriptor)
+
+
+def check_file(path: Path) -> None:
+    """A VideoError if ``path`` is not a file that a decoder may open, checked without opening it."""
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video")
+    if not path.is_file():  # never opened: reading a FIFO or a device could block for ever
+        raise VideoError(f"{path}: not a regular file ({special_kind(path)}), not a video")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+
+
+def special_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    kinds = [(stat.S_ISFIFO, "a FIFO, a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ code's std::cerr) for the block; Python's stderr is flushed first."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def decoder_cause(path: Path, error: Exception) -> str:
+    """Why decord failed, in the user's terms: its messages name its own source lines, not the file's fault."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2 * TS_PACKET + 1)
+        damage = mp4_damage(path) if head[4:8] == b"ftyp" else None
+    except OSError as e:  # gone or unreadable since it was opened
+        return f"cannot read the file ({e.strerror or e})"
+    image = next((kind for magic, kind in IMAGE_MAGIC.items() if head.startswith(magic)), None)
+    if image is not None or head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return f"a {image or 'WebP'} image, not a video (convert it to a video file first)"
+    if head[4:8] != b"ftyp" and not head.startswith(CONTAINER_MAGIC) and not is_transport_stream(head):
+        return "not a video file (unrecognised container)"
+    if damage:
+        return damage
+    if "cannot find video stream" in str(error):
+        codec = codec_name(path)
+        return "no video stream in the file (audio only?)" if codec == "unknown" else f"no decoder here for its {codec} video stream"
+    return "cannot decode: truncated or corrupt video data"
+
+
+def is_transport_stream(head: bytes) -> bool:
+    """Whether ``head`` starts as an MPEG transport stream does: a sync byte every 188 bytes (one alone is a 'G')."""
+    return bool(head) and all(head[i] == 0x47 for i in range(0, len(head), TS_PACKET))
+
+
+def mp4_damage(path: Path) -> str | None:
+    """How an MP4/MOV file is cut short, from its top-level boxes: the mark of an unfinished copy or recording."""
+    size = path.stat().st_size
+    kinds, walked = set(), 0
+    with open(path, "rb") as f:
+        for kind, _, walked in boxes(f, 0, size):
+            if walked > size:
+                return f"truncated: the file ends inside its '{kind.decode('latin-1')}' box"
+            kinds.add(kind)
+    if walked + 8 <= size:  # a header that cannot be one: not the mark of a cut
+        return None
+    if b"moov" not in kinds:
+        return "truncated: the file has no 'moov' index box"
+    if b"mdat" not in kinds and b"moof" not in kinds:
+        return "truncated: the file has no media data ('mdat' box)"
+    return None
+
+
+def probe_container(path: Path) -> tuple[str, int]:
+    """Codec and rotation of the video stream, which decord reports neither of; 'unknown' and 0 where they
+    cannot be read. An MP4/MOV's rotation is its track header's; another container's (Matroska's, WebM's)
+    is read off its first frame, where FFmpeg puts the stream's display matrix."""
+    if is_mp4(path):
+        return codec_name(path), mp4_rotation(path)
+    return codec_name(path), first_frame_rotation(path)
+
+
+def streams_note(path: Path) -> str:
+    """Which video stream is analysed, where the file holds several: the one decord and PyAV both pick
+    (FFmpeg's best, the first unless another is marked as the default); '' where it holds one."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            videos, best = list(container.streams.video), container.streams.best("video")
+    except (av.FFmpegError, OSError):
+        return ""
+    if len(videos) < 2 or best is None:
+        return ""
+    which = "the first" if best is videos[0] else f"video stream {videos.index(best) + 1}"
+    size = f"{best.codec_context.width}x{best.codec_context.height}"
+    return f"holds {len(videos)} video streams: {which} ({size}) is analysed, the others are not"
+
+
+def is_mp4(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8)[4:8] == b"ftyp"
+    except OSError:
+        return False
+
+
+# Packets read for the first frame's rotation: past a damaged start, the frames' rotation is 0 as unknown.
+ROTATION_PACKETS = 64
+
+
+def first_frame_rotation(path: Path) -> int:
+    """Degrees clockwise that the player turns the video stream's frames, from the first that decodes; 0
+    where none does within ``ROTATION_PACKETS`` packets."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            stream = container.streams.best("video")
+            stream.thread_count = 1
+            for packet in itertools.islice(container.demux(stream), ROTATION_PACKETS):
+                try:
+                    for frame in packet.decode():
+                        return (-frame.rotation) % 360  # PyAV's angle is counter-clockwise
+                except av.FFmpegError:
+                    continue
+    except (av.FFmpegError, OSError, AttributeError):
+        pass
+    return 0
+
+
+def codec_name(path: Path) -> str:
+    """The video stream's codec as FFmpeg names the format ('h264', 'hevc', 'av1'), not its decoder
+    ('libdav1d'); 'unknown' if the container cannot be read."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            return container.streams.best("video").codec_context.codec.canonical_name
+    except (av.FFmpegError, OSError, AttributeError):
+        return "unknown"
+
+
+def stream_size(path: Path, rotation: int) -> tuple[int, int]:
+    """Width and height of the video as displayed, from the stream's header (no frame decoded)."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            context = container.streams.best("video").codec_context
+            width, height = context.width, context.height
+    except (av.FFmpegError, OSError, AttributeError):
+        width = height = 0
+    if not width or not height:
+        raise VideoError(f"{path}: {decoder_cause(path, EOFError())}")
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+def frame_stamps(path: Path, start: int | None, step: float | None = None) -> list[int]:
+    """The pts of every frame the video stream holds from ``start`` on, in presentation order: one pass
+    over its packets, without decoding (as far as the container can be read). Packets before the first
+    frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames.
+    With ``step`` (the frame duration in pts units), a container read as a stream (not MP4/MOV) that shows
+    damage (``skipped_data``) and whose frames lie on that grid but for a few gaps also gets the gaps'
+    frames, at their grid times: their packets were lost with the damaged data, which such a demuxer skips
+    in silence. Without that sign a gap is frames the recorder skipped, not lost ones."""
+    import av
+
+    stamps, packets, corrupt = [], [], False  # the video's pts; every stream's packets' (position, size)
+    with openable(path) as name, av.open(name) as container:
+        stream = container.streams.best("video")
+        streamed = indexed_by_stream(container)
+        matroska = "matroska" in container.format.name
+        try:
+            for packet in container.demux():
+                corrupt = corrupt or packet.is_corrupt
+                if matroska and packet.size and packet.pos is not None and packet.pos >= 0:
+                    packets.append((packet.pos, packet.size))
+                if packet.stream is stream and packet.size and packet.pts is not None and (start is None or packet.pts >= start):
+                    stamps.append(packet.pts)
+        except av.FFmpegError:
+            pass
+    stamps.sort()
+    numbers = grid_numbers(stamps, step) if step and streamed and (corrupt or skipped_data(packets)) else None
+    if numbers is None:
+        return stamps
+    grid = [stamps[0] + round(n * step) for n in range(numbers[-1] + 1)]
+    for number, pts in zip(numbers, stamps):
+        grid[number] = pts
+    return grid
+
+
+# Bytes between two Matroska blocks: their headers, a cluster's; more is data the demuxer skipped as damaged.
+MATROSKA_SLACK = 256
+
+
+def skipped_data(packets: list[tuple[int, int]]) -> bool:
+    """Whether a Matroska file's packets, (position, size) of every stream's, leave bytes between them that no
+    element header explains: the demuxer skipped damaged data there (the only sign it gives, besides a log line)."""
+    packets = sorted(packets)
+    return any(b[0] - (a[0] + a[1]) > MATROSKA_SLACK for a, b in zip(packets, packets[1:]))
+
+
+def indexed_by_stream(container) -> bool:
+    """Whether the container's frames are found by reading its stream (Matroska, MPEG-TS, AVI...), where a
+    damaged stretch loses its packets without an error, rather than by an index of every frame (MP4/MOV)."""
+    return "mov" not in container.format.name.split(",")
+
+
+# A stream whose frames lie on its frame rate's grid but for gaps in at most this share of its steps has
+# lost those frames (damaged data); more gaps are a variable frame rate.
+MOST_GAPS = 0.1
+
+
+def grid_numbers(stamps, step: float) -> list[int] | None:
+    """Each of the ascending ``stamps``' frame number on a grid of ``step`` from the first, where the
+    frames lie on it (within a quarter step) and it has gaps, in at most ``MOST_GAPS`` of the steps (and
+    at least one), and fewer frames are missing than given; None otherwise: no gap, or a variable frame rate."""
+    if len(stamps) < 2 or not step or step <= 0:
+        return None
+    offsets = [(pts - stamps[0]) / step for pts in stamps]
+    numbers = [round(offset) for offset in offsets]
+    if any(abs(offset - number) > 0.25 for offset, number in zip(offsets, numbers)):
+        return None
+    steps = [b - a for a, b in zip(numbers, numbers[1:])]
+    gaps = sum(1 for s in steps if s > 1)
+    if min(steps) < 1 or gaps == 0 or gaps > max(1, MOST_GAPS * len(steps)) or numbers[-1] >= 2 * len(stamps):
+        return None  # more frames lost than kept is no stream on a grid: a wrong time, say
+    return numbers
+
+
+def mp4_rotation(path: Path) -> int:
+    """Degrees clockwise that the player turns an MP4/MOV's video track (its tkhd matrix); 0 otherwise."""
+    try:
+        with open(path, "rb") as f:
+            moov = find_box(f, 0, path.stat().st_size, b"moov")
+            if moov is None:
+                return 0
+            for trak in iter_boxes(f, *moov, b"trak"):
+                handler = nested_box(f, trak, [b"mdia", b"hdlr"])
+                if handler is None:
+                    continue
+                f.seek(handler[0] + 8)
+                if f.read(4) == b"vide":
+                    return track_rotation(f, trak)
+    except (OSError, struct.error, IndexError):  # cut short: read() returned too few bytes
+        pass
+    return 0
+
+
+def track_rotation(f, trak: tuple[int, int]) -> int:
+    tkhd = nested_box(f, trak, [b"tkhd"])
+    if tkhd is None:
+        return 0
+    f.seek(tkhd[0])
+    version = f.read(1)[0]
+    f.seek(tkhd[0] + (40 if version == 0 else 52))
+    a, b, _, c, d = struct.unpack(">iiiii", f.read(20))
+    angle = round(math.degrees(math.atan2(b / 65536, a / 65536))) % 360
+    return angle if angle in (90, 180, 270) else 0
+
+
+def boxes(f, start: int, end: int):
+    """(kind, payload start, end as the box's header declares it) of each box in [start, end); the
+    end may lie past ``end`` where the data is cut short. Stops at a header too small to be one."""
+    position = start
+    while position + 8 <= end:
+        f.seek(position)
+        size, kind = struct.unpack(">I4s", f.read(8))
+        header = 8
+        if size == 1 and position + 16 <= end:
+            size, header = struct.unpack(">Q", f.read(8))[0], 16
+        elif size == 0:  # runs to the end
+            size = end - position
+        if size < header:
+            return
+        yield kind, position + header, position + size
+        position += size
+
+
+def iter_boxes(f, start: int, end: int, kind: bytes | None = None):
+    """(payload start, payload end) of each box in [start, end), optionally of one kind."""
+    for box_kind, payload, box_end in boxes(f, start, end):
+        if kind is None or box_kind == kind:
+            yield payload, min(box_end, end)
+
+
+def find_box(f, start: int, end: int, kind: bytes):
+    return next(iter_boxes(f, start, end, kind), None)
+
+
+def nested_box(f, box: tuple[int, int], path: list[bytes]):
+    for kind in path:
+        box = find_box(f, *box, kind)
+        if box is None:
+            return None
+    return box
