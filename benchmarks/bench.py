@@ -41,7 +41,8 @@ CACHE = ROOT / "benchmarks" / ".cache"
 def stage_times(analyzer, path: Path) -> dict:
     """Decode, detect and classify run one after another over every analysed frame, each timed alone;
     detect and classify in the pipeline's lanes, so that each stage gets the machine as it does there."""
-    from videmo.video.decode import open_video, select_frames, stream_frames
+    from videmo.video.decode import open_video, stream_frames
+    from videmo.video.sampling import select_frames
     from videmo.run.pipeline import faces_of
 
     info = open_video(path)

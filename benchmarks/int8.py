@@ -132,7 +132,7 @@ def measure(folder: Path, model, meta: dict, dataset, inputs: np.ndarray, only_c
     from videmo.model.device import autocast, cpu_has_fast_bf16
     from videmo.model.inference import predict
     from videmo.training.metrics import scores
-    from videmo.model.onnx import OnnxRuntimeModel
+    from videmo.model.runtime import OnnxRuntimeModel
 
     mean, std = (torch.tensor(meta[key]).view(1, -1, 1, 1) for key in ("mean", "std"))
     plain_graph(model, folder / "fp32.onnx")

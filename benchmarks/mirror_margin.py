@@ -29,7 +29,7 @@ def ferplus(data: str, margins: list[float]) -> None:
     from videmo.training.datasets import NO_LABEL, load_dataset
     from videmo.training.images import decode_samples
     from videmo.model.inference import equalize
-    from videmo.model.onnx import inference_model
+    from videmo.model.runtime import inference_model
 
     checkpoint = load_checkpoint(str(WEIGHTS))
     meta = checkpoint.meta

@@ -36,7 +36,8 @@ def detected(video: Path, cache: Path | None) -> dict[str, np.ndarray]:
         return dict(np.load(saved))
     import torch
 
-    from videmo.video.decode import open_video, select_frames, stream_frames
+    from videmo.video.decode import open_video, stream_frames
+    from videmo.video.sampling import select_frames
     from videmo.faces.detect import FaceDetector
     from videmo.core.options import AnalyzeOptions
     options = AnalyzeOptions()
@@ -63,7 +64,8 @@ def replayed(video: Path, found: dict[str, np.ndarray], fps: float | None) -> pd
     """The frames table (frame, time_s, face_id, box, short_track) that tracking the saved detections gives
     on the frames ``analyze --fps fps`` analyses, with the tracker and its memory that analyze uses."""
     from videmo.core.emotions import CLASSES
-    from videmo.video.decode import open_video, select_frames
+    from videmo.video.decode import open_video
+    from videmo.video.sampling import select_frames
     from videmo.results.episodes import add_episodes
     from videmo.run.pipeline import track_memory_s
     from videmo.faces.track import FaceTracker

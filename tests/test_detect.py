@@ -10,7 +10,9 @@ from media import EXAMPLE
 
 from videmo.faces import detect
 from videmo.faces.areas import summed_area_tables, table_level, table_parts
-from videmo.faces.detect import FaceDetector, MTCNN_MIN_FACE, PNET_FAST_PIXELS, cell_boxes, crop_boxes, level_parts, max_pool_2x2, pnet_forward, prelu_, run_in_buckets
+from videmo.faces.detect import FaceDetector
+from videmo.faces.mtcnn import MTCNN_MIN_FACE, PNET_FAST_PIXELS
+from videmo.faces.mtcnn import cell_boxes, crop_boxes, level_parts, max_pool_2x2, pnet_forward, prelu_, run_in_buckets
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 import videmo
 from videmo.core.emotions import CLASSES
-from videmo.video.decode import chunk_bounds
+from videmo.video.sampling import chunk_bounds
 from videmo.run.lanes import ordered_map
 
 

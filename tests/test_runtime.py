@@ -16,7 +16,8 @@ from videmo.training.datasets import load_dataset
 from videmo.model.device import cpu_has_fast_bf16
 from videmo.model.inference import predict
 from videmo.model.awei import Awei
-from videmo.model.onnx import Graph, build_runtime, resolve_runtime, sequential
+from videmo.model.onnx import Graph, sequential
+from videmo.model.runtime import build_runtime, resolve_runtime
 from videmo.model.winograd import WINOGRAD_POINTS, winograd_matrices
 
 CPU = torch.device("cpu")

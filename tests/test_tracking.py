@@ -88,7 +88,8 @@ def test_the_decoder_finds_cuts_between_frames_it_does_not_analyse():
     close-up's motion between two of them scored nearly as a cut (0.090 and 0.159 against cuts' 0.085-0.093 and
     0.19-0.40): the decoder compares every decoded frame with the one before, so the analysed frame after each real
     cut, and no other, is marked, as at every frame."""
-    from videmo.video.decode import open_video, select_frames, stream_frames
+    from videmo.video.decode import open_video, stream_frames
+    from videmo.video.sampling import select_frames
 
     info = open_video(EXAMPLE)
     for fps in (None, 5.0):
@@ -103,7 +104,8 @@ def test_the_crowd_at_5_fps_keeps_one_id_per_walker(shared_data):
     """The 1080p crowd at --fps 5 (21 frames): the greedy IoU tracker gave 15 tracks where every
     frame gave 8, the woman in profile walking across the front 7 ids, one frame each. Now: 6 tracks
     (every frame: 6 and a one-frame coat), the woman one id from her first frame to her last."""
-    from videmo.video.decode import open_video, select_frames, stream_frames
+    from videmo.video.decode import open_video, stream_frames
+    from videmo.video.sampling import select_frames
     from videmo.faces.detect import FaceDetector
 
     info = open_video(shared_data / "videos" / "crowd_walking_1080p.mp4")

@@ -4,6 +4,7 @@ Torch-free at import: the analysis is imported when a video is analysed.
 """
 
 from videmo.core.errors import VidemoError
+from videmo.core.spec import Spec, default_of, keyword_of, numeric, optional, specs, whole
 
 class ArgumentError(VidemoError, ValueError):
     """A library argument out of range: a ValueError, and a VidemoError as these were before."""
@@ -12,10 +13,6 @@ class ArgumentError(VidemoError, ValueError):
 class ArgumentTypeError(VidemoError, TypeError):
     """A library argument of the wrong type (None where a value belongs too): a TypeError, and a VidemoError."""
 
-
-# The library's keywords are the command's option names (``--smooth`` is ``smooth=``); these differ
-# from AnalyzeOptions' field names, which are still accepted.
-_KEYWORD_FIELDS = {"smooth": "smooth_s", "bin": "bin_s", "min_episode": "min_episode_s", "start": "start_s", "end": "end_s"}
 
 
 def _shown(value) -> str:
@@ -42,10 +39,11 @@ def _path_argument(name: str, value, optional: bool = False) -> str | None:
     return text
 
 
-def _number_argument(name: str, value, whole: bool, low: float, open_low: bool = False, high: float | None = None) -> int | float:
-    """``value`` as a plain int or float (numpy's too, which summary.json could not hold), checked as the
-    command checks it and in its words: an ArgumentTypeError naming ``name`` for a bool, a text or a
-    fraction where a whole number belongs, an ArgumentError for NaN, infinity or a value out of range."""
+def _number_argument(name: str, value, whole: bool, spec: Spec) -> int | float:
+    """``value`` as a plain int or float (numpy's too, which summary.json could not hold), checked against
+    its option's ``spec`` as the command checks it and in its words: an ArgumentTypeError naming ``name``
+    for a bool, a text or a fraction where a whole number belongs, an ArgumentError for NaN, infinity or a
+    value out of range."""
     import math
     import numbers
 
@@ -61,9 +59,8 @@ def _number_argument(name: str, value, whole: bool, low: float, open_low: bool =
         raise ArgumentError(f"{name}: a number past a float's range (over 1e308)") from None
     if not math.isfinite(value):
         raise ArgumentError(f"{name} {words(value)}: not a finite number")
-    if value < low or (open_low and value == low) or (high is not None and value > high):
-        bounds = f"{'above' if open_low else 'at least'} {words(low)}" + (f" and at most {words(high)}" if high is not None else "")
-        raise ArgumentError(f"{name} {words(value)}: must be {bounds}")
+    if not spec.in_range(value):
+        raise ArgumentError(f"{name} {words(value)}: must be {spec.bounds()}")
     return value
 
 
@@ -76,55 +73,48 @@ def _flag_argument(name: str, value) -> bool:
     return bool(value)
 
 
-def _option_argument(keyword: str, name: str, value):
-    """One option of ``videmo analyze`` given as ``keyword`` (field ``name``), checked by the kind its
-    AnalyzeOptions field is: a TypeError or ValueError naming ``keyword``."""
-    from dataclasses import fields
-
-    from videmo.core.options import OPTION_RANGES, PRECISIONS, RUNTIMES, AnalyzeOptions
-
-    kind = next(f.type for f in fields(AnalyzeOptions) if f.name == name)
-    if value is None and "None" in kind:
+def _option_argument(options: type, keyword: str, name: str, value):
+    """One option of ``options`` (a dataclass of ``core.options``) given as ``keyword`` (field ``name``),
+    checked by its field's kind and spec: a TypeError or ValueError naming ``keyword``."""
+    f, spec = next((f, s) for f, s in specs(options) if f.name == name)
+    if value is None and optional(f):
         return None
-    if name == "weights":
+    if spec.path:
         return _path_argument(keyword, value)
-    if name in OPTION_RANGES:
-        low, open_low, high = OPTION_RANGES[name]
-        return _number_argument(keyword, value, "int" in kind, low, open_low, high)
-    if kind == "bool":
+    if numeric(f):
+        return _number_argument(keyword, value, whole(f), spec)
+    if str(f.type) == "bool":
         return _flag_argument(keyword, value)
     if not isinstance(value, str):
         raise ArgumentTypeError(f"{keyword}: a text, not {_shown(value)}")
-    choices = {"precision": PRECISIONS, "runtime": RUNTIMES}.get(name)
-    if choices and value not in choices:
-        raise ArgumentError(f"{keyword} {value}: choose one of {', '.join(choices)}")
+    if spec.choices and value not in spec.choices:
+        raise ArgumentError(f"{keyword} {value}: choose one of {', '.join(spec.choices)}")
     return value
 
 
 def _analyze_options(options: dict, also: tuple[str, ...] = ()) -> dict:
     """``options`` given as keywords, as AnalyzeOptions' fields: ``smooth``, ``bin``, ``min_episode``,
-    ``start`` and ``end`` renamed as ``_KEYWORD_FIELDS`` says (their field names accepted too; both at once
+    ``start`` and ``end`` named by their flags, as the command names them (their field names accepted too; both at once
     is a TypeError), an unknown keyword a TypeError that lists the valid ones (and ``also``, the caller's
     own), and every value checked (``_option_argument``): None for an option that has a default is a
     TypeError that says so."""
-    from dataclasses import MISSING, fields
-
     from videmo.core.options import AnalyzeOptions, words
 
-    defaults = {f.name: f.default for f in fields(AnalyzeOptions) if f.default is not MISSING}
-    keywords = [next((k for k, v in _KEYWORD_FIELDS.items() if v == name), name) for name in defaults]
-    unknown = [k for k in options if k not in defaults and k not in _KEYWORD_FIELDS]
+    defaults = {f.name: default_of(f) for f, _ in specs(AnalyzeOptions)}
+    keywords = [keyword_of(f, spec) for f, spec in specs(AnalyzeOptions)]
+    fields_of = {keyword_of(f, spec): f.name for f, spec in specs(AnalyzeOptions)}
+    unknown = [k for k in options if k not in defaults and k not in fields_of]
     if unknown:
         valid = ", ".join(sorted([*keywords, *also]))
         raise ArgumentTypeError(f"unknown keyword{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: the valid ones are {valid}")
     named = {}
     for keyword, value in options.items():
-        name = _KEYWORD_FIELDS.get(keyword, keyword)
+        name = fields_of.get(keyword, keyword)
         if name in named:
             raise ArgumentTypeError(f"{name.removesuffix('_s')} and {name} are the same option: give one of them")
         if value is None and defaults[name] is not None:
             raise ArgumentTypeError(f"{keyword} not set: give a value or leave it out (default {words(defaults[name])})")
-        named[name] = _option_argument(keyword, name, value)
+        named[name] = _option_argument(AnalyzeOptions, keyword, name, value)
     if named.get("fps") is not None and named.get("every") is not None:
         raise ArgumentError("fps and every cannot be used together: give one of them")
     start, end = named.get("start_s"), named.get("end_s")
@@ -155,7 +145,7 @@ def analyze(path, output=None, **options):
     return run(path, output, **_analyze_options(options, ("output",)))
 
 
-ANALYZE_MANY_KEYWORDS = ("ray", "workers", "cpus_per_worker", "gpus_per_worker", "overwrite", "quiet", "report")
+ANALYZE_MANY_KEYWORDS = ("ray", "workers", "cpus_per_worker", "gpus_per_worker", "overwrite", "quiet", "report")  # BatchOptions' but output
 
 
 def _paths_argument(paths) -> list[str]:
@@ -186,7 +176,7 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
     ``options`` are those of ``analyze`` (``smooth``, ``bin``, ``min_episode``, ...); arguments are
     checked as ``analyze`` checks them.
     """
-    from videmo.core.options import AnalyzeOptions
+    from videmo.core.options import AnalyzeOptions, BatchOptions
     from videmo.run.runner import analyze_many as run, outcomes_of
 
     options = AnalyzeOptions(**_analyze_options(options, ANALYZE_MANY_KEYWORDS))
@@ -203,8 +193,7 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
                                                                  html_report=report))
     if not isinstance(ray, (bool, str)):
         raise ArgumentTypeError(f"ray: True or a Ray address such as 'auto', not {_shown(ray)}")
-    bounds = {"workers": (True, 1, False), "cpus_per_worker": (False, 0, True), "gpus_per_worker": (False, 0, False)}
-    per_worker = {k: _number_argument(k, v, bounds[k][0], bounds[k][1], bounds[k][2]) for k, v in per_worker.items()}
+    per_worker = {k: _option_argument(BatchOptions, k, k, v) for k, v in per_worker.items()}
     from videmo.run.cluster import RayOptions, analyze_on_ray
 
     address = None if ray is True else ray

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
@@ -11,7 +12,8 @@ import click
 
 from videmo.core.version import __version__
 from videmo.core.errors import VidemoError, check_creatable, plural, printable
-from videmo.core.options import ARCHITECTURES, AUGMENTATIONS, BALANCES, CROP_MARGINS, CROP_SHIFTS, LABEL_MODES, LAYOUTS, MAX_IMAGE_SIZE, MAX_LR, MAX_THREADS, NOISY_LABEL_MODES, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, PRESETS, RESIDUALS, RUNTIMES, SCHEDULES, SPLITS, VGG_VARIANTS, AnalyzeOptions
+from videmo.core.options import LAYOUTS, PRECISIONS, PRESETS, RUNTIMES, SPLITS, AnalyzeOptions, BatchOptions, TrainConfig
+from videmo.core.spec import default_of, flag_of, numeric, specs, whole
 from videmo.signals import one_line_errors
 
 
@@ -27,6 +29,51 @@ class Number(click.FloatRange):
         return number
 
 
+def options_of(options: type, skip: tuple[str, ...] = ()):
+    """Click's options for every field of ``options`` that the command offers, from its spec: the
+    flag, range, choices, default and help declared once beside the field."""
+
+    def decorate(command):
+        for f, spec in reversed(specs(options)):
+            if spec.command and f.name not in skip:
+                command = click.option(*declarations(f, spec), **settings(f, spec))(command)
+        return command
+
+    return decorate
+
+
+def declarations(f, spec) -> list[str]:
+    flag = flag_of(f, spec)
+    if spec.switch:
+        flag = f"{flag}/--no-{flag.removeprefix('--')}"
+    return [*([spec.short] if spec.short else []), flag, f.name]
+
+
+def settings(f, spec) -> dict:
+    default = default_of(f)
+    kwargs = {"help": spec.help}
+    if spec.choices:
+        kwargs["type"] = click.Choice(spec.choices)
+    elif numeric(f) and whole(f):
+        kwargs["type"] = click.IntRange(spec.low, spec.high, min_open=spec.open_low, max_open=spec.open_high) if spec.low is not None else int
+    elif numeric(f):
+        kwargs["type"] = Number(spec.low, spec.high, min_open=spec.open_low, max_open=spec.open_high)
+    elif spec.path:
+        kwargs["type"] = click.Path()
+    if spec.flag_value is not None:
+        kwargs.update(is_flag=False, flag_value=spec.flag_value, metavar="[ADDRESS]")
+    elif str(f.type) == "bool" and not spec.switch:
+        kwargs.update(is_flag=True, flag_value=not default, default=default)
+        return kwargs
+    if spec.default_words:
+        kwargs["help"] += f" [default: {spec.default_words}]"
+    elif f.default is dataclasses.MISSING:
+        kwargs["required"] = True
+    elif default is not None:
+        kwargs.update(default=default, show_default=True)
+    return kwargs
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="videmo")
 def main():
@@ -34,58 +81,17 @@ def main():
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(), help="Dataset folder (RAF-DB, FER+, numbered or class folders) or FER2013 CSV.")
-@click.option("--layout", type=click.Choice(LAYOUTS), help="Force a dataset layout instead of detecting it.")
-@click.option("--labels", type=click.Choice(LABEL_MODES), default="majority", show_default=True,
-              help="FER+'s votes: the majority label, a label drawn from the votes each epoch, or the vote shares as soft targets.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4 constant, no augmentation, class weights or label smoothing; options given as well override it.")
-@click.option("--arch", type=click.Choice(ARCHITECTURES), default="awei-vgg", show_default=True)
-@click.option("--residual", type=click.Choice(RESIDUALS), default="one-stage", show_default=True,
-              help="The paper's one 32x32-pooled jump, or its proposed two-stage path (blocks 1->3->5).")
-@click.option("--vgg", type=click.Choice(VGG_VARIANTS), default="vgg16", show_default=True)
-@click.option("--image-size", type=click.IntRange(32, MAX_IMAGE_SIZE), default=64, show_default=True, help="Input side in pixels.")
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
-@click.option("--normalize", type=click.Choice(list(NORMALIZATIONS)), default="unit", show_default=True, help="unit: pixels in [0,1] (the paper).")
-@click.option("--pretrained", default="none", show_default=True, help="VGG branch start: imagenet, none or a state-dict FILE.")
-@click.option("--init", type=click.Path(), help="Start from this videmo checkpoint's weights (fine-tuning; 'default': the shipped model); its architecture and preprocessing must be this run's, its input size may grow (32-63 px fit a 32 px model).")
-@click.option("--freeze-vgg", is_flag=True, help="Keep the VGG branch's weights fixed.")
-@click.option("--epochs", type=click.IntRange(1), help="[default: 20; with --resume, the run's own]")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adamw", show_default=True)
-@click.option("--lr", type=Number(0, MAX_LR, min_open=True), default=1e-3, show_default=True)
-@click.option("--weight-decay", type=Number(0), default=0.05, show_default=True)
-@click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True)
-@click.option("--warmup-epochs", type=Number(0), default=1.0, show_default=True)
-@click.option("--augment", type=click.Choice(AUGMENTATIONS), default="basic", show_default=True,
-              help="paper: the paper's rotations and partial crops alone.")
-@click.option("--balance", type=click.Choice(BALANCES), default="weights", show_default=True)
-@click.option("--label-smoothing", type=Number(0, 1, max_open=True), default=0.1, show_default=True)
-@click.option("--noisy-labels", type=click.Choice(NOISY_LABEL_MODES), default="none", show_default=True,
-              help="Samples whose labels look wrong: discard (small-loss selection), reweight (Self-Cure Network's importance weights) or relabel (and its relabelling); see the README.")
-@click.option("--noisy-rate", type=Number(0, 1, max_open=True), default=0.2, show_default=True, help="discard: the share of each batch left out.")
-@click.option("--noisy-warmup", type=Number(0), default=2.0, show_default=True, help="Epochs over which the discarded share grows; relabelling starts after them.")
-@click.option("--amp", is_flag=True, help="Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")
-@click.option("--val-fraction", type=Number(0, 1, min_open=True, max_open=True), default=0.1, show_default=True, help="Held out of train when the data has no val/test split.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--decode-threads", type=click.IntRange(1), default=2, show_default=True, help="Threads that decode the images (once, before training).")
-@click.option("--out", default="runs/videmo/best.pt", show_default=True, help="Best checkpoint; <its name without .pt>.last.pt (for --resume) and metrics.csv go beside it.")
 @click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file with its settings (--data: where the data is now; --epochs: another length; others must match).")
-@click.option("--max-train-samples", type=click.IntRange(1), help="Use only N training images, drawn at random (fixed by --seed; quick trials).")
-@click.option("--equalize", is_flag=True, help="Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
-@click.option("--crop-margin", type=Number(*CROP_MARGINS),
-              help="How analyze crops video faces for this model: side = MTCNN box's longer side x (1 + margin) [default: FER2013's framing].")
-@click.option("--crop-shift", type=Number(*CROP_SHIFTS),
-              help="And the crop's centre moved down by this x the box's longer side [default: FER2013's framing].")
-@click.option("--bn-recalibration", type=click.IntRange(0), default=4096, show_default=True,
-              help="Train images that re-estimate BatchNorm statistics before each validation (0: off).")
-@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@options_of(TrainConfig)
 @one_line_errors
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
     from videmo.model.checkpoint import weights_path
     from videmo.core.options import TrainConfig
-    from videmo.training.train import resume_conflicts, train as run_training
+    from videmo.training.run_state import resume_conflicts
+    from videmo.training.train import train as run_training
 
     options["channels"] = 1 if grey else 3
     if options.get("init") == "default":
@@ -128,48 +134,10 @@ def info(checkpoint, as_json):
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-o", "--output", default="videmo-results", show_default=True, help="Each video's results go to OUTPUT/<video stem>/ (OUTPUT/<video stem>-<hash of its path>/ when two videos share a name).")
-@click.option("-w", "--weights", type=click.Path(), help="Checkpoint to use (default: the shipped model).")
-@click.option("--fps", type=Number(0, min_open=True), help="Analyse about this many frames per second of video.")
-@click.option("--every", type=click.IntRange(1), help="Analyse every Nth frame.")
-@click.option("--detect-width", type=click.IntRange(64), default=640, show_default=True, help="Detect faces on a copy at most this wide.")
-@click.option("--min-face", type=click.IntRange(1), default=40, show_default=True, help="Smallest face side, in original pixels.")
-@click.option("--det-threshold", type=Number(0, 1), default=0.9, show_default=True, help="Minimum face detection confidence.")
-@click.option("--detect-every", type=click.IntRange(1), default=AnalyzeOptions.detect_every, show_default=True,
-              help="Search the whole of each chunk's first frame and every Nth after it for faces (and any frame after a cut or a gap of over 0.15 s), and in between only near the faces of the frame before (a new face is found at the next such frame). 1: search every frame whole.")
-@click.option("--margin", type=Number(-0.5), help="Crop side = longer box side x (1 + margin) [default: the model's own crop].")
-@click.option("--mirror/--no-mirror", default=True, show_default=True,
-              help="Average a face with its mirror image where its top two emotions are close: +0.4 points on FER+ Valid.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
-              help="Faces per classifier step (with --mirror, its close calls run again mirrored).")
-@click.option("--chunk", type=click.IntRange(1), default=16, show_default=True, help="Frames decoded and detected together.")
-@click.option("--smooth", "smooth_s", type=Number(0), default=0.5, show_default=True,
-              help="Seconds of the centred window that smooths each face's probabilities for episodes (0: none).")
-@click.option("--min-episode", "min_episode_s", type=Number(0), default=0.5, show_default=True,
-              help="Episodes shorter than this many seconds merge into their neighbours.")
-@click.option("--bin", "bin_s", type=Number(0, min_open=True), default=1.0, show_default=True, help="Timeline bin, seconds.")
-@click.option("--start", "start_s", type=Number(0), help="Analyse from this time in the video on, seconds [default: its start]; times stay the video's own.")
-@click.option("--end", "end_s", type=Number(0, min_open=True), help="Analyse the frames before this time in the video, seconds [default: to its end].")
-@click.option("--plots/--no-plots", default=True, show_default=True, help="Write timeline.png and faces.png (--no-plots: the tables alone, for large batches).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-              help="auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
-@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
-              help="What runs the classifier: auto is ONNX Runtime where it runs fp32 on the CPU (CPUs without native bf16, or --precision fp32), torch elsewhere.")
-@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Torch threads [default: one per core]; with --ray use --cpus-per-worker.")
-@click.option("--lanes", type=click.IntRange(1, MAX_THREADS),
-              help="Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one per thread, up to 4; on a GPU 1].")
-@click.option("--annotate", is_flag=True, help="Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
-@click.option("--overwrite", is_flag=True, help="Redo videos whose results exist.")
-@click.option("--no-report", is_flag=True, help="Do not write OUTPUT/report.html, the page of the whole batch.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-@click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
-              help="Run on Ray, one video per task: a local instance, or the cluster at ADDRESS (auto, ray://HOST:PORT). Needs videmo[ray].")
-@click.option("--workers", type=click.IntRange(1), help="With --ray: actors, each holding the models [default: as many as the cluster fits].")
-@click.option("--cpus-per-worker", type=Number(0, min_open=True), help="With --ray: CPUs (and torch threads) per actor [default: 1].")
-@click.option("--gpus-per-worker", type=Number(0), help="With --ray: GPUs per actor [default: 1 if the cluster has GPUs, else 0].")
+@options_of(BatchOptions)
+@options_of(AnalyzeOptions)
 @one_line_errors
-def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_worker, gpus_per_worker, no_report, **options):
+def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus_per_worker, report, **options):
     """Find every face in every analysed frame of each video and label its emotion.
 
     PATHS are video files, folders (searched recursively) or globs.
@@ -182,20 +150,20 @@ def analyze(paths, output, overwrite, quiet, ray_address, workers, cpus_per_work
         raise click.UsageError("-o/--output is empty: name the folder for the results")
     from videmo.run.runner import analyze_many
 
-    report = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
+    say = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}
-    if ray_address is None:
+    if ray is None:
         if per_worker:
             raise VidemoError("--workers, --cpus-per-worker and --gpus-per-worker need --ray")
-        failed = analyze_many(list(paths), output, options, overwrite=overwrite, quiet=quiet, report=report, html_report=not no_report)
+        failed = analyze_many(list(paths), output, options, overwrite=overwrite, quiet=quiet, report=say, html_report=report)
     else:
         if options.threads:
             raise VidemoError("--threads is for runs without --ray; a worker has --cpus-per-worker threads")
         from videmo.run.cluster import RayOptions, analyze_on_ray
 
-        failed = analyze_on_ray(list(paths), output, options, RayOptions(ray_address, **per_worker),
-                                overwrite=overwrite, quiet=quiet, report=report, html_report=not no_report)
+        failed = analyze_on_ray(list(paths), output, options, RayOptions(ray, **per_worker),
+                                overwrite=overwrite, quiet=quiet, report=say, html_report=report)
     warn_if_mixed(output)
     if failed:
         click.echo(f"videmo: {plural(failed, 'input')} failed", err=True)

@@ -9,10 +9,11 @@ library (``videmo.analyze(...)``) refuses what ``videmo analyze`` refuses.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from videmo.core.errors import VidemoError
+from videmo.core.spec import flag_of, numeric, option, optional, specs
 
 # The classifier (models.Awei), where it runs (device), and the datasets train and evaluate read (data).
 ARCHITECTURES = ("cnn", "awei", "awei-vgg")
@@ -31,7 +32,7 @@ NORMALIZATIONS = {
 }
 LABEL_MODES = ("majority", "probability", "crossentropy")
 NOISY_LABEL_MODES = ("none", "discard", "reweight", "relabel")
-AUGMENTATIONS = ("none", "basic", "strong", "paper")
+AUGMENTATIONS = ("none", "basic", "strong", "paper", "video")
 BALANCES = ("none", "weights", "sampler")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
@@ -48,83 +49,109 @@ CROP_MARGIN = -0.04
 CROP_SHIFT = -0.01
 CROP_MARGINS, CROP_SHIFTS = (-0.5, 3.0), (-1.0, 1.0)  # the ranges train takes and a checkpoint may store
 
+MAX_THREADS = 256  # more torch threads or lanes than any machine has cores only wait; tens of thousands abort the process (OpenMP)
 SMOOTH_S = 0.5  # see the README: what the real videos showed
 MIN_EPISODE_S = 0.5
 
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
-    """``videmo analyze``'s options, as the stages read them."""
+    """``videmo analyze``'s options, as the stages read them (summary.json's settings, in this order)."""
 
-    weights: str | None = None  # None: the shipped default model
-    fps: float | None = None  # analyse about this many frames per second of video
-    every: int | None = None  # or every Nth frame
-    detect_width: int = 640  # frames wider than this are shrunk for detection
-    min_face: int = 40  # pixels of the original frame
-    det_threshold: float = 0.9
-    detect_every: int = 4  # the whole MTCNN pyramid on every Kth frame of a chunk, only near the faces found in between (see detect)
-    margin: float | None = None  # crop side = longer box side x (1 + margin); None: the checkpoint's own crop
-    mirror: bool = True  # a close call is labelled by the mean of its and its mirror image's logits (see inference.logits_of)
-    batch_size: int = 64  # faces per classifier step
-    chunk: int = 16  # frames decoded and detected together
-    bin_s: float = 1.0
-    smooth_s: float = SMOOTH_S  # centred window that smooths each face's probabilities before episodes are cut
-    min_episode_s: float = MIN_EPISODE_S  # shorter episodes merge into their neighbours
-    device: str = "auto"
-    precision: str = "auto"
-    runtime: str = "auto"  # auto: ONNX Runtime where the classifier runs fp32 on the CPU, torch elsewhere (runtime.resolve_runtime)
-    annotate: bool = False  # also write annotated.mp4
-    plots: bool = True  # write timeline.png and faces.png (a large batch can skip them: report.html then shows none)
-    start_s: float | None = None  # analyse the frames from this time in the video on (None: from its start)
-    end_s: float | None = None  # and before this one (None: to its end); frames keep the video's own times
-    threads: int | None = None  # torch threads while analysing (None: the process's count when the Analyzer is made)
-    lanes: int | None = None  # chunks detected and classified at once, each in its own thread (None: see lanes.default_lanes)
+    weights: str | None = option(None, "Checkpoint to use (default: the shipped model).", short="-w", path=True)
+    fps: float | None = option(None, "Analyse about this many frames per second of video.", low=0, open_low=True)
+    every: int | None = option(None, "Analyse every Nth frame.", low=1)
+    detect_width: int = option(640, "Detect faces on a copy at most this wide.", low=64)
+    min_face: int = option(40, "Smallest face side, in original pixels.", low=1)
+    det_threshold: float = option(0.9, "Minimum face detection confidence.", low=0, high=1)
+    detect_every: int = option(4, "Search the whole of each chunk's first frame and every Nth after it for faces (and any frame after "
+                               "a cut or a gap of over 0.15 s), and in between only near the faces of the frame before (a new face "
+                               "is found at the next such frame). 1: search every frame whole.", low=1)
+    margin: float | None = option(None, "Crop side = longer box side x (1 + margin) [default: the model's own crop].", low=-0.5)
+    mirror: bool = option(True, "Average a face with its mirror image where its top two emotions are close: +0.4 points on FER+ "
+                          "Valid.", switch=True)
+    batch_size: int = option(64, "Faces per classifier step (with --mirror, its close calls run again mirrored).", low=1)
+    chunk: int = option(16, "Frames decoded and detected together.", low=1)
+    bin_s: float = option(1.0, "Timeline bin, seconds.", flag="--bin", low=0, open_low=True)
+    smooth_s: float = option(SMOOTH_S, "Seconds of the centred window that smooths each face's probabilities for episodes (0: none).",
+                             flag="--smooth", low=0)
+    min_episode_s: float = option(MIN_EPISODE_S, "Episodes shorter than this many seconds merge into their neighbours.",
+                                  flag="--min-episode", low=0)
+    device: str = option("auto", "auto, cpu or cuda[:N].")
+    precision: str = option("auto", "auto: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.", choices=PRECISIONS)
+    runtime: str = option("auto", "What runs the classifier: auto is ONNX Runtime where it runs fp32 on the CPU (CPUs without native "
+                          "bf16, or --precision fp32), torch elsewhere.", choices=RUNTIMES)
+    annotate: bool = option(False, "Also write annotated.mp4: each face boxed and labelled, at the analysed rate.")
+    plots: bool = option(True, "Write timeline.png and faces.png (--no-plots: the tables alone, for large batches).", switch=True)
+    start_s: float | None = option(None, "Analyse from this time in the video on, seconds [default: its start]; times stay the "
+                                   "video's own.", flag="--start", low=0)
+    end_s: float | None = option(None, "Analyse the frames before this time in the video, seconds [default: to its end].",
+                                 flag="--end", low=0, open_low=True)
+    threads: int | None = option(None, "Torch threads [default: one per core]; with --ray use --cpus-per-worker.", low=1,
+                                 high=MAX_THREADS)
+    lanes: int | None = option(None, "Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one "
+                               "per thread, up to 4; on a GPU 1].", low=1, high=MAX_THREADS)
 
     def __post_init__(self) -> None:
         """Refuse what ``videmo analyze`` refuses, in the same words: a chunk of 0 looped for ever, and
         fps with every failed on each video after the models had loaded."""
         if self.fps is not None and self.every is not None:
             raise VidemoError("fps and every cannot be used together: give --fps or --every, not both")
-        for name, (low, open_low, high) in OPTION_RANGES.items():
-            value = getattr(self, name)
-            if value is None and name in OPTIONAL:
+        for f, spec in specs(AnalyzeOptions):
+            value = getattr(self, f.name)
+            if value is None and optional(f):
                 continue
-            if isinstance(value, str):
-                raise VidemoError(f"{name}: a number, not the text '{value}'")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise VidemoError(f"{name} {words(value)}: not a finite number")
-            if value < low or (open_low and value == low) or (high is not None and value > high):
-                bounds = f"{'above' if open_low else 'at least'} {low}" + (f" and at most {high}" if high is not None else "")
-                raise VidemoError(f"{name} {words(value)}: must be {bounds}")
+            if numeric(f):
+                if isinstance(value, str):
+                    raise VidemoError(f"{f.name}: a number, not the text '{value}'")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise VidemoError(f"{f.name} {words(value)}: not a finite number")
+                if not spec.in_range(value):
+                    raise VidemoError(f"{f.name} {words(value)}: must be {spec.bounds()}")
+            if spec.choices and value not in spec.choices:
+                raise VidemoError(f"{flag_of(f, spec)} {value}: choose one of {', '.join(spec.choices)}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise VidemoError(f"--start {words(self.start_s)} and --end {words(self.end_s)}: the end must come after the start")
-        if self.precision not in PRECISIONS:
-            raise VidemoError(f"--precision {self.precision}: choose one of {', '.join(PRECISIONS)}")
-        if self.runtime not in RUNTIMES:
-            raise VidemoError(f"--runtime {self.runtime}: choose one of {', '.join(RUNTIMES)}")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch of videos is run, beside what each video's analysis is told (``videmo analyze``'s
+    other options, and ``videmo.analyze_many``'s keywords)."""
+
+    output: str = option("videmo-results", "Each video's results go to OUTPUT/<video stem>/ (OUTPUT/<video stem>-<hash of its path>/ "
+                         "when two videos share a name).", short="-o")
+    overwrite: bool = option(False, "Redo videos whose results exist.")
+    report: bool = option(True, "Do not write OUTPUT/report.html, the page of the whole batch.", flag="--no-report")
+    quiet: bool = option(False, "No progress bars.", short="-q")
+    ray: str | None = option(None, "Run on Ray, one video per task: a local instance, or the cluster at ADDRESS (auto, "
+                             "ray://HOST:PORT). Needs videmo[ray].", flag_value="local")
+    workers: int | None = option(None, "With --ray: actors, each holding the models [default: as many as the cluster fits].", low=1)
+    cpus_per_worker: float | None = option(None, "With --ray: CPUs (and torch threads) per actor [default: 1].", low=0, open_low=True)
+    gpus_per_worker: float | None = option(None, "With --ray: GPUs per actor [default: 1 if the cluster has GPUs, else 0].", low=0)
 
 
 # Input sides a checkpoint may declare, and train take: the paper's model takes 224 px; far larger would build
 # a head of billions of weights.
 MAX_IMAGE_SIZE = 4096
 MAX_LR = 10.0  # far past any rate that trains; above float32's range the optimizer itself fails
-MAX_THREADS = 256  # more torch threads or lanes than any machine has cores only wait; tens of thousands abort the process (OpenMP)
-# Each number option's range, as the CLI checks it: (lowest, whether the lowest is excluded, highest or None).
-OPTION_RANGES = {"fps": (0, True, None), "every": (1, False, None), "detect_width": (64, False, None), "min_face": (1, False, None),
-                 "det_threshold": (0, False, 1), "detect_every": (1, False, None), "margin": (-0.5, False, None), "batch_size": (1, False, None),
-                 "chunk": (1, False, None), "bin_s": (0, True, None), "smooth_s": (0, False, None),
-                 "min_episode_s": (0, False, None), "threads": (1, False, MAX_THREADS), "lanes": (1, False, MAX_THREADS),
-                 "start_s": (0, False, None), "end_s": (0, True, None)}
-OPTIONAL = ("fps", "every", "margin", "threads", "lanes", "start_s", "end_s")  # None: not set
 
 
 def words(value: object) -> str:
     """A setting's value as a message shows it, never as Python writes it: 'not set' for None, no '.0'
-    on a whole number, a text as it is."""
+    on a whole number, a text as it is; a number of 16 digits or more (or a tiny one) in powers of ten, as
+    '1e+308', never its hundreds of digits."""
     if value is None:
         return "not set"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) and abs(value) >= 10**16:
+        digits = str(abs(value))
+        return f"{'-' if value < 0 else ''}{digits[0]}{'.' + digits[1:4].rstrip('0') if digits[1:4].strip('0') else ''}e+{len(digits) - 1}"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))  # the shortest form that reads back: 0.5, 2.25, 1e+308, 1e-300, inf
     return str(value)
 
 
@@ -132,44 +159,55 @@ def words(value: object) -> str:
 class TrainConfig:
     """``videmo train``'s options: everything a run needs, stored in its checkpoints (resume, --init)."""
 
-    data: str
-    layout: str | None = None
-    arch: str = "awei-vgg"
-    vgg: str = "vgg16"
-    residual: str = "one-stage"
-    image_size: int = 64
-    channels: int = 1
-    normalize: str = "unit"
-    pretrained: str = "none"
-    init: str | None = None  # a videmo checkpoint whose weights the run starts from (fine-tuning)
-    freeze_vgg: bool = False
-    epochs: int = 20
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    augment: str = "basic"
-    labels: str = "majority"
-    equalize: bool = False
-    crop_margin: float = CROP_MARGIN
-    crop_shift: float = CROP_SHIFT
-    balance: str = "weights"
-    label_smoothing: float = 0.1
-    noisy_labels: str = "none"  # what videmo.noisy does with samples whose labels look wrong
-    noisy_rate: float = 0.2  # discard: the share of each batch left out once warmed up
-    noisy_warmup: float = 2.0  # epochs before relabelling starts, over which the discarded share grows
-    amp: bool = False
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    decode_threads: int = 2
-    out: str = "runs/videmo/best.pt"
-    max_train_samples: int | None = None
-    bn_recalibration: int = 4096  # unaugmented train images that re-estimate BatchNorm statistics each epoch; 0: off
-    quiet: bool = False
+    data: str = option(MISSING, "Dataset folder (RAF-DB, FER+, numbered or class folders) or FER2013 CSV.", path=True)
+    layout: str | None = option(None, "Force a dataset layout instead of detecting it.", choices=LAYOUTS)
+    arch: str = option("awei-vgg", "cnn: the five convolutions; awei: with the residual branch; awei-vgg: with the VGG branch too.",
+                       choices=ARCHITECTURES)
+    vgg: str = option("vgg16", "The VGG branch's depth.", choices=VGG_VARIANTS)
+    residual: str = option("one-stage", "The paper's one 32x32-pooled jump, or its proposed two-stage path (blocks 1->3->5).",
+                           choices=RESIDUALS)
+    image_size: int = option(64, "Input side in pixels.", low=32, high=MAX_IMAGE_SIZE)
+    channels: int = option(1, "One grey or three RGB input channels (the command's --grey/--rgb).", command=False)
+    normalize: str = option("unit", "unit: pixels in [0,1] (the paper).", choices=tuple(NORMALIZATIONS))
+    pretrained: str = option("none", "VGG branch start: imagenet, none or a state-dict FILE.")
+    init: str | None = option(None, "Start from this videmo checkpoint's weights (fine-tuning; 'default': the shipped model); its "
+                              "architecture and preprocessing must be this run's, its input size may grow (32-63 px fit a 32 px "
+                              "model).", path=True)
+    freeze_vgg: bool = option(False, "Keep the VGG branch's weights fixed.")
+    epochs: int = option(20, "Epochs to train.", low=1, default_words="20; with --resume, the run's own")
+    batch_size: int = option(64, "Images per step.", low=1)
+    optimizer: str = option("adamw", "The optimiser.", choices=OPTIMIZERS)
+    lr: float = option(1e-3, "Peak learning rate.", low=0, open_low=True, high=MAX_LR)
+    weight_decay: float = option(0.05, "Weight decay.", low=0)
+    momentum: float = option(0.9, "SGD's momentum.", command=False)
+    schedule: str = option("cosine", "How the learning rate falls after warm-up.", choices=SCHEDULES)
+    warmup_epochs: float = option(1.0, "Epochs of linear warm-up.", low=0)
+    augment: str = option("basic", "paper: the paper's rotations and partial crops alone; video: also turned, dim, side-lit, "
+                          "blurred, noisy, compressed and downscaled faces, as video shows them.", choices=AUGMENTATIONS)
+    labels: str = option("majority", "FER+'s votes: the majority label, a label drawn from the votes each epoch, or the vote shares "
+                         "as soft targets.", choices=LABEL_MODES)
+    equalize: bool = option(False, "Histogram-equalise every face (stored in the checkpoint: analysis does the same).")
+    crop_margin: float = option(CROP_MARGIN, "How analyze crops video faces for this model: side = MTCNN box's longer side x "
+                                "(1 + margin).", low=CROP_MARGINS[0], high=CROP_MARGINS[1], default_words="FER2013's framing")
+    crop_shift: float = option(CROP_SHIFT, "And the crop's centre moved down by this x the box's longer side.", low=CROP_SHIFTS[0],
+                               high=CROP_SHIFTS[1], default_words="FER2013's framing")
+    balance: str = option("weights", "Rare classes: weighted in the loss, drawn more often, or neither.", choices=BALANCES)
+    label_smoothing: float = option(0.1, "Label smoothing.", low=0, high=1, open_high=True)
+    noisy_labels: str = option("none", "Samples whose labels look wrong: discard (small-loss selection), reweight (Self-Cure "
+                               "Network's importance weights) or relabel (and its relabelling).", choices=NOISY_LABEL_MODES)
+    noisy_rate: float = option(0.2, "discard: the share of each batch left out.", low=0, high=1, open_high=True)
+    noisy_warmup: float = option(2.0, "Epochs over which the discarded share grows; relabelling starts after them.", low=0)
+    amp: bool = option(False, "Mixed precision: fp16 on CUDA, bf16 + channels-last on CPUs with native bf16.")
+    val_fraction: float = option(0.1, "Held out of train when the data has no val/test split.", low=0, open_low=True, high=1,
+                                 open_high=True)
+    seed: int = option(0, "Seed of the split, the order, augmentation and dropout.")
+    device: str = option("auto", "auto, cpu or cuda[:N].")
+    decode_threads: int = option(2, "Threads that decode the images (once, before training).", low=1)
+    out: str = option("runs/videmo/best.pt", "Best checkpoint; <its name without .pt>.last.pt (for --resume) and metrics.csv go "
+                      "beside it.")
+    max_train_samples: int | None = option(None, "Use only N training images, drawn at random (fixed by --seed; quick trials).", low=1)
+    bn_recalibration: int = option(4096, "Train images that re-estimate BatchNorm statistics before each validation (0: off).", low=0)
+    quiet: bool = option(False, "No progress bars or per-epoch lines.")
 
     @property
     def run_dir(self) -> Path:
@@ -181,19 +219,16 @@ class TrainConfig:
         return out.with_name(f"{out.stem}.last.pt")
 
     def check(self) -> None:
-        """The rules that click cannot state (the library's callers skip click)."""
-        for flag, value, choices in (("--normalize", self.normalize, NORMALIZATIONS), ("--augment", self.augment, AUGMENTATIONS),
-                                     ("--labels", self.labels, LABEL_MODES), ("--balance", self.balance, BALANCES),
-                                     ("--optimizer", self.optimizer, OPTIMIZERS), ("--schedule", self.schedule, SCHEDULES),
-                                     ("--noisy-labels", self.noisy_labels, NOISY_LABEL_MODES)):
-            if value not in choices:
-                raise VidemoError(f"{flag} {value}: choose one of {', '.join(choices)}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise VidemoError("--epochs and --batch-size must be at least 1")
-        if not 0 <= self.noisy_rate < 1 or self.noisy_warmup < 0:
-            raise VidemoError("--noisy-rate must be at least 0 and below 1, --noisy-warmup at least 0")
-        if not 0 < self.val_fraction < 1:
-            raise VidemoError("--val-fraction must be between 0 and 1")
+        """What click checks on the command line, for the library's callers, who skip click: each
+        choice and range from its option's spec; and the rules between options."""
+        for f, spec in specs(TrainConfig):
+            value = getattr(self, f.name)
+            if value is None and optional(f):
+                continue
+            if spec.choices and value not in spec.choices:
+                raise VidemoError(f"{flag_of(f, spec)} {value}: choose one of {', '.join(spec.choices)}")
+            if spec.low is not None and numeric(f) and not spec.in_range(value):
+                raise VidemoError(f"{flag_of(f, spec)} {words(value)}: must be {spec.bounds()}")
         if self.init and self.pretrained != "none":
             raise VidemoError(f"--init {self.init} and --pretrained {self.pretrained}: --init sets every weight, the VGG branch's too; give one")
 

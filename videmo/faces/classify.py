@@ -10,7 +10,7 @@ from torchvision.ops import roi_align
 from videmo.model.checkpoint import Checkpoint
 from videmo.model.device import autocast, memory_format_for, to_device
 from videmo.model.inference import equalize, logits_of
-from videmo.model.onnx import inference_model
+from videmo.model.runtime import inference_model
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)

@@ -20,7 +20,8 @@ from videmo.results.annotated import AnnotatedVideoWriter, FaceMark, NoEncoder
 from videmo.results.figures import FaceSheet
 from videmo.model.checkpoint import load_checkpoint, weights_path
 from videmo.faces.classify import EmotionClassifier
-from videmo.video.decode import FrameBatch, StreamEnd, VideoInfo, open_video, select_frames, stream_frames
+from videmo.video.decode import FrameBatch, StreamEnd, VideoInfo, open_video, stream_frames
+from videmo.video.sampling import select_frames
 from videmo.faces.detect import Detection, FaceDetector
 from videmo.model.device import resolve_device
 from videmo.results.episodes import MIN_TRACK_S, add_episodes

@@ -13,7 +13,7 @@ from videmo.core.errors import VidemoError
 from videmo.training.images import decode_samples
 from videmo.model.inference import equalize, predict
 from videmo.training.metrics import Scores, scores
-from videmo.model.onnx import inference_model
+from videmo.model.runtime import inference_model
 
 
 def evaluate(data: str, weights: str, split: str | None = None, layout: str | None = None, device: str = "auto",

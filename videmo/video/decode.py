@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from videmo.core.errors import VidemoError
-from videmo.video.probe import VideoError, VideoInfo, check_file, decoder_cause, frame_stamps, grid_numbers, indexed_by_stream, openable, probe_container, quiet_stderr, stream_size, streams_note
+from videmo.video.probe import VideoError, VideoInfo, check_file, decoder_cause, is_gif, openable, probe_container, quiet_stderr, stream_size, streams_note
+from videmo.video.stamps import frame_stamps, grid_numbers, indexed_by_stream, promised_tail
 from videmo.video.cuts import Shot
+from videmo.video.sampling import chunk_bounds
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".gif"}
 
 
 @dataclass
@@ -73,7 +74,7 @@ def open_video(path: Path) -> VideoInfo:
             raise VideoError(f"{path}: the video stream holds no frames (truncated?)")
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
-        info = indexed_by_pyav(path) if "cannot find video stream" in str(e) else None
+        info = indexed_by_pyav(path) if "cannot find video stream" in str(e) or is_gif(path) else None
         if info is None:
             raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
         return info
@@ -88,13 +89,22 @@ def open_video(path: Path) -> VideoInfo:
     fps = float(reader.get_avg_fps()) or 0.0
     frame_count = max(frame_count, streamed_frame_count(path, reader, fps))
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
-    return VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
+    info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
+    tail = promised_tail(path)
+    if tail is not None:  # damaged past resync: the header's frames after the last readable one are listed, unreadable
+        owed, length = tail
+        info.tail_damage = (f"its data is damaged past where it can be resynchronised; its header gives the video {length:.3g} s, "
+                            f"{owed} frames more")
+        info.frame_count, info.duration_s = frame_count + owed, max(duration, length)
+    return info
 
 
 def indexed_by_pyav(path: Path) -> VideoInfo | None:
     """The video's facts from PyAV, for a video stream whose codec decord's FFmpeg cannot decode (it has no
-    AV1 decoder, PyAV's has dav1d), so that decord finds no video stream; None where PyAV cannot decode it
-    either. The frames are counted by one pass over the stream's packets."""
+    AV1 decoder, PyAV's has dav1d), so that decord finds no video stream, and for a GIF, which decord cannot
+    index; None where PyAV cannot decode it either. The frames are counted by one pass over the stream's
+    packets. A GIF's frames last their own delays: it lasts as long as they add up to, and its rate is their
+    average (none for a still GIF, one frame)."""
     import av
 
     try:
@@ -103,7 +113,9 @@ def indexed_by_pyav(path: Path) -> VideoInfo | None:
             if stream is None or stream.codec_context is None or stream.time_base is None:
                 return None
             rate, base, start = stream.average_rate or stream.guessed_rate, stream.time_base, stream.start_time
-            codec = stream.codec_context.codec.canonical_name
+            codec, length = stream.codec_context.codec.canonical_name, stream.duration
+            if container.format.name == "gif":
+                rate = stream.average_rate
     except (av.FFmpegError, OSError, AttributeError):
         return None
     stamps = frame_stamps(path, start)
@@ -113,6 +125,8 @@ def indexed_by_pyav(path: Path) -> VideoInfo | None:
     rotation = probe_container(path)[1]
     width, height = stream_size(path, rotation)
     duration = float((stamps[-1] - stamps[0]) * base) + (1 / fps if fps else 0.0)
+    if codec == "gif" and length:
+        duration = float(length * base)  # to the end of the last frame's delay
     return VideoInfo(path, width, height, fps, len(stamps), duration, codec, rotation, streams_note(path))
 
 
@@ -134,66 +148,6 @@ def streamed_frame_count(path: Path, reader, fps: float) -> int:
     except (av.FFmpegError, OSError):
         return 0
     return len(frame_stamps(path, start, step))
-
-
-def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None, start_s: float | None = None,
-                  end_s: float | None = None) -> np.ndarray:
-    """Indices of the frames to analyse: all, every Nth, or about ``fps`` per second of video; with
-    ``start_s`` or ``end_s``, those whose time in the index's frame rate (frame / fps) lies in
-    [start_s, end_s). The sampling keeps its grid from the video's first frame."""
-    picks = sampled_frames(info, fps, every)
-    if start_s is None and end_s is None:
-        return picks
-    if not info.fps:
-        raise VidemoError(f"{info.path}: --start and --end need the video's frame rate, which its container does not give")
-    def within(frames: np.ndarray) -> np.ndarray:
-        times = frames / info.fps
-        return frames[(times >= (start_s or 0.0) - 1e-9) & (times < (end_s if end_s is not None else np.inf) - 1e-9)]
-
-    kept = within(picks)
-    if not len(kept):
-        window = f"from {start_s or 0:g} s to {f'{end_s:g} s' if end_s is not None else 'the end'}"
-        if len(within(np.arange(info.frame_count))):  # the window holds frames, but none of the sampling's
-            raise VidemoError(f"{info.path}: no frame to analyse {window}: the {'--fps' if fps is not None else '--every'} "
-                              "sampling counts from the video's first frame and picks none of the frames there; "
-                              "widen the window or sample more often")
-        raise VidemoError(f"{info.path}: no frame to analyse {window} (the video lasts {info.duration_s:.3g} s)")
-    return kept
-
-
-def sampled_frames(info: VideoInfo, fps: float | None = None, every: int | None = None) -> np.ndarray:
-    """Indices of all frames, every Nth, or about ``fps`` per second of video."""
-    if fps is not None and every is not None:
-        raise VidemoError("--fps and --every cannot be used together")
-    if every is not None:
-        if every < 1:
-            raise VidemoError("--every must be at least 1")
-        return np.arange(0, info.frame_count, every)
-    if fps is not None:
-        if fps <= 0:
-            raise VidemoError("--fps must be positive")
-        if not info.fps or fps >= info.fps:
-            return np.arange(info.frame_count)
-        step = info.fps / fps
-        picks = np.floor(np.arange(0, info.frame_count / step) * step + 1e-6).astype(np.int64)
-        return np.unique(picks[picks < info.frame_count])
-    return np.arange(info.frame_count)
-
-
-def chunk_bounds(count: int, chunk: int) -> list[tuple[int, int]]:
-    """(start, stop) of each chunk of ``count`` frames: ``chunk`` frames each, except that the first ones grow 2, 4,
-    8... up to ``chunk`` and the last ones shrink the same way. Parallel lanes then start after a few frames are
-    decoded, not after a whole chunk each (on 1080p a chunk of 16 takes a quarter second to decode), and finish
-    together: a lane given the last whole chunk would leave the others idle for as long as it takes (2 s at 1080p)."""
-    head, tail, left, size = [], [], count, min(2, chunk)
-    while left > 0:
-        for sizes in (head, tail):
-            if left > 0:
-                sizes.append(min(size, left))
-                left -= sizes[-1]
-        size = min(2 * size, chunk)
-    sizes = head + tail[::-1]
-    return [(int(stop - size), int(stop)) for stop, size in zip(np.cumsum(sizes), sizes)]
 
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
@@ -357,6 +311,9 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                 if broken is not None and position is not None:
                     end.unreadable_from, end.cause = number, getattr(broken, "strerror", None) or str(broken)
                     yield from lost_until(info.frame_count)  # the index's frames past the unreadable part
+                elif info.tail_damage and position is not None and number < info.frame_count:  # the header's, past resync
+                    end.unreadable_from, end.cause = number, info.tail_damage
+                    yield from lost_until(info.frame_count)
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"{info.path}: decoding failed near frame {position}: {decoder_cause(info.path, e)}") from None
     if position is not None:

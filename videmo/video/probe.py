@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import os
 import stat
-import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from videmo.core.errors import VidemoError
+from videmo.video.mp4 import boxes, is_mp4, mp4_rotation
 
 # The first bytes of the containers, other than MP4/MOV ('ftyp' at offset 4) and MPEG-TS (see is_transport_stream),
-# that decord may open: Matroska/WebM, RIFF (AVI), MPEG program stream, FLV.
-CONTAINER_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV")
-# The first bytes of still (or GIF) images, which a user may have named as a video.
-IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+# that decord may open: Matroska/WebM, RIFF (AVI), MPEG program stream, FLV; and GIF, which PyAV reads as a video.
+GIF_MAGIC = b"GIF8"
+CONTAINER_MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"\x00\x00\x01\xba", b"FLV", GIF_MAGIC)
+# The first bytes of still images, which a user may have named as a video.
+IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
 TS_PACKET = 188
 
 
@@ -47,6 +47,7 @@ class VideoInfo:
     codec: str
     rotation: int  # degrees clockwise that the player (and PyAV) turns the stored frames
     streams_note: str = ""  # where the file holds more than one video stream: which one is analysed
+    tail_damage: str = ""  # why the frames from the last one the stream holds to frame_count cannot be read (Matroska)
 
 
 @contextlib.contextmanager
@@ -127,6 +128,15 @@ def decoder_cause(path: Path, error: Exception) -> str:
     return "cannot decode: truncated or corrupt video data"
 
 
+def is_gif(path: Path) -> bool:
+    """Whether ``path`` is a GIF (animated or still): decord cannot index one, PyAV's gif demuxer gives its frames and delays."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == GIF_MAGIC
+    except OSError:
+        return False
+
+
 def is_transport_stream(head: bytes) -> bool:
     """Whether ``head`` starts as an MPEG transport stream does: a sync byte every 188 bytes (one alone is a 'G')."""
     return bool(head) and all(head[i] == 0x47 for i in range(0, len(head), TS_PACKET))
@@ -174,14 +184,6 @@ def streams_note(path: Path) -> str:
     which = "the first" if best is videos[0] else f"video stream {videos.index(best) + 1}"
     size = f"{best.codec_context.width}x{best.codec_context.height}"
     return f"holds {len(videos)} video streams: {which} ({size}) is analysed, the others are not"
-
-
-def is_mp4(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(8)[4:8] == b"ftyp"
-    except OSError:
-        return False
 
 
 # Packets read for the first frame's rotation: past a damaged start, the frames' rotation is 0 as unknown.
@@ -233,144 +235,3 @@ def stream_size(path: Path, rotation: int) -> tuple[int, int]:
     if not width or not height:
         raise VideoError(f"{path}: {decoder_cause(path, EOFError())}")
     return (height, width) if rotation in (90, 270) else (width, height)
-
-
-def frame_stamps(path: Path, start: int | None, step: float | None = None) -> list[int]:
-    """The pts of every frame the video stream holds from ``start`` on, in presentation order: one pass
-    over its packets, without decoding (as far as the container can be read). Packets before the first
-    frame the decoder delivers (an edit list's, or those of a stream cut in mid-GOP) are not frames.
-    With ``step`` (the frame duration in pts units), a container read as a stream (not MP4/MOV) that shows
-    damage (``skipped_data``) and whose frames lie on that grid but for a few gaps also gets the gaps'
-    frames, at their grid times: their packets were lost with the damaged data, which such a demuxer skips
-    in silence. Without that sign a gap is frames the recorder skipped, not lost ones."""
-    import av
-
-    stamps, packets, corrupt = [], [], False  # the video's pts; every stream's packets' (position, size)
-    with openable(path) as name, av.open(name) as container:
-        stream = container.streams.best("video")
-        streamed = indexed_by_stream(container)
-        matroska = "matroska" in container.format.name
-        try:
-            for packet in container.demux():
-                corrupt = corrupt or packet.is_corrupt
-                if matroska and packet.size and packet.pos is not None and packet.pos >= 0:
-                    packets.append((packet.pos, packet.size))
-                if packet.stream is stream and packet.size and packet.pts is not None and (start is None or packet.pts >= start):
-                    stamps.append(packet.pts)
-        except av.FFmpegError:
-            pass
-    stamps.sort()
-    numbers = grid_numbers(stamps, step) if step and streamed and (corrupt or skipped_data(packets)) else None
-    if numbers is None:
-        return stamps
-    grid = [stamps[0] + round(n * step) for n in range(numbers[-1] + 1)]
-    for number, pts in zip(numbers, stamps):
-        grid[number] = pts
-    return grid
-
-
-# Bytes between two Matroska blocks: their headers, a cluster's; more is data the demuxer skipped as damaged.
-MATROSKA_SLACK = 256
-
-
-def skipped_data(packets: list[tuple[int, int]]) -> bool:
-    """Whether a Matroska file's packets, (position, size) of every stream's, leave bytes between them that no
-    element header explains: the demuxer skipped damaged data there (the only sign it gives, besides a log line)."""
-    packets = sorted(packets)
-    return any(b[0] - (a[0] + a[1]) > MATROSKA_SLACK for a, b in zip(packets, packets[1:]))
-
-
-def indexed_by_stream(container) -> bool:
-    """Whether the container's frames are found by reading its stream (Matroska, MPEG-TS, AVI...), where a
-    damaged stretch loses its packets without an error, rather than by an index of every frame (MP4/MOV)."""
-    return "mov" not in container.format.name.split(",")
-
-
-# A stream whose frames lie on its frame rate's grid but for gaps in at most this share of its steps has
-# lost those frames (damaged data); more gaps are a variable frame rate.
-MOST_GAPS = 0.1
-
-
-def grid_numbers(stamps, step: float) -> list[int] | None:
-    """Each of the ascending ``stamps``' frame number on a grid of ``step`` from the first, where the
-    frames lie on it (within a quarter step) and it has gaps, in at most ``MOST_GAPS`` of the steps (and
-    at least one), and fewer frames are missing than given; None otherwise: no gap, or a variable frame rate."""
-    if len(stamps) < 2 or not step or step <= 0:
-        return None
-    offsets = [(pts - stamps[0]) / step for pts in stamps]
-    numbers = [round(offset) for offset in offsets]
-    if any(abs(offset - number) > 0.25 for offset, number in zip(offsets, numbers)):
-        return None
-    steps = [b - a for a, b in zip(numbers, numbers[1:])]
-    gaps = sum(1 for s in steps if s > 1)
-    if min(steps) < 1 or gaps == 0 or gaps > max(1, MOST_GAPS * len(steps)) or numbers[-1] >= 2 * len(stamps):
-        return None  # more frames lost than kept is no stream on a grid: a wrong time, say
-    return numbers
-
-
-def mp4_rotation(path: Path) -> int:
-    """Degrees clockwise that the player turns an MP4/MOV's video track (its tkhd matrix); 0 otherwise."""
-    try:
-        with open(path, "rb") as f:
-            moov = find_box(f, 0, path.stat().st_size, b"moov")
-            if moov is None:
-                return 0
-            for trak in iter_boxes(f, *moov, b"trak"):
-                handler = nested_box(f, trak, [b"mdia", b"hdlr"])
-                if handler is None:
-                    continue
-                f.seek(handler[0] + 8)
-                if f.read(4) == b"vide":
-                    return track_rotation(f, trak)
-    except (OSError, struct.error, IndexError):  # cut short: read() returned too few bytes
-        pass
-    return 0
-
-
-def track_rotation(f, trak: tuple[int, int]) -> int:
-    tkhd = nested_box(f, trak, [b"tkhd"])
-    if tkhd is None:
-        return 0
-    f.seek(tkhd[0])
-    version = f.read(1)[0]
-    f.seek(tkhd[0] + (40 if version == 0 else 52))
-    a, b, _, c, d = struct.unpack(">iiiii", f.read(20))
-    angle = round(math.degrees(math.atan2(b / 65536, a / 65536))) % 360
-    return angle if angle in (90, 180, 270) else 0
-
-
-def boxes(f, start: int, end: int):
-    """(kind, payload start, end as the box's header declares it) of each box in [start, end); the
-    end may lie past ``end`` where the data is cut short. Stops at a header too small to be one."""
-    position = start
-    while position + 8 <= end:
-        f.seek(position)
-        size, kind = struct.unpack(">I4s", f.read(8))
-        header = 8
-        if size == 1 and position + 16 <= end:
-            size, header = struct.unpack(">Q", f.read(8))[0], 16
-        elif size == 0:  # runs to the end
-            size = end - position
-        if size < header:
-            return
-        yield kind, position + header, position + size
-        position += size
-
-
-def iter_boxes(f, start: int, end: int, kind: bytes | None = None):
-    """(payload start, payload end) of each box in [start, end), optionally of one kind."""
-    for box_kind, payload, box_end in boxes(f, start, end):
-        if kind is None or box_kind == kind:
-            yield payload, min(box_end, end)
-
-
-def find_box(f, start: int, end: int, kind: bytes):
-    return next(iter_boxes(f, start, end, kind), None)
-
-
-def nested_box(f, box: tuple[int, int], path: list[bytes]):
-    for kind in path:
-        box = find_box(f, *box, kind)
-        if box is None:
-            return None
-    return box
