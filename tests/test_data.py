@@ -14,7 +14,8 @@ from PIL import Image
 
 from videmo.core.emotions import CLASSES
 from videmo.cli import main
-from videmo.training.datasets import FER_CSV_TO_CLASS, RAFDB_LABELS, DatasetError, Sample, detect_layout, format_counts, load_dataset, read_rafdb
+from videmo.training.datasets import DatasetError, Sample, detect_layout, format_counts, load_dataset
+from videmo.training.layouts import FER_CSV_TO_CLASS, RAFDB_LABELS, read_rafdb
 from videmo.core.errors import VidemoError
 from videmo.training.images import decode_image, decode_samples
 
@@ -366,7 +367,8 @@ def write_ferplus(root: Path, rows: dict[str, list[list[int]]]) -> Path:
 
 
 def test_ferplus_votes_majority_and_distribution():
-    from videmo.training.datasets import NO_LABEL, ferplus_votes
+    from videmo.training.datasets import NO_LABEL
+    from videmo.training.layouts import ferplus_votes
 
     def votes(**named):
         return [named.get(name, 0) for name in FERPLUS_ORDER]

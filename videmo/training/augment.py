@@ -1,6 +1,6 @@
 """What each training epoch sees: the order of the faces, their targets (FER+'s three label modes)
 and the augmentation of each batch, all drawn from the epoch's own generator so that a resumed
-run repeats them."""
+run repeats them. ``video``'s degradations are ``degrade``'s."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from videmo.core.emotions import CLASSES
+from videmo.model.inference import equalize as equalize_faces
+from videmo.training.degrade import ROLL_DEGREES, TURN_DEGREES, degrade, draw_video, turn
+
+DEGRADING = ("video",)  # the levels that degrade faces before --equalize: they equalise per batch, after it
 
 
 def epoch_order(labels: torch.Tensor, balance: str, generator: torch.Generator) -> torch.Tensor:
@@ -29,11 +33,20 @@ def epoch_targets(labels: torch.Tensor, votes: torch.Tensor, mode: str, generato
     return votes
 
 
-def augment(images: torch.Tensor, level: str, generator: torch.Generator) -> torch.Tensor:
+def equalizes_per_batch(level: str, equalize: bool) -> bool:
+    """Whether training with ``--augment level`` (and ``--equalize``) equalises each batch after its
+    degradations, rather than the images once when they load."""
+    return equalize and level in DEGRADING
+
+
+def augment(images: torch.Tensor, level: str, generator: torch.Generator, equalize: bool = False) -> torch.Tensor:
     """uint8 (N,C,H,W) -> float [0,1], with random flips, affine jitter and (strong) photometric
     jitter and erasing, all as batched tensor operations. ``paper``: the paper's proposed
     augmentation alone, rotations (+-20 degrees) and partial crops (a random 80-100% of the side,
-    enlarged back to full size), without flips."""
+    enlarged back to full size), without flips. ``video``: see ``augment_video``; ``equalize``
+    applies to it alone (the other levels take images equalised already, when they are)."""
+    if level == "video":
+        return augment_video(images, generator, equalize)
     x = images.float() / 255
     if level == "none":
         return x
@@ -64,6 +77,29 @@ def augment(images: torch.Tensor, level: str, generator: torch.Generator) -> tor
         x = ((x - mean) * contrast + mean) * brightness
         x = erase(x, generator)
     return x.clamp(0, 1)
+
+
+def augment_video(images: torch.Tensor, generator: torch.Generator, equalize: bool) -> torch.Tensor:
+    """``strong``'s flips and affine jitter, in one resampling with a turn of the head (perspective)
+    and a larger roll, then video's degradations (``degrade``); then, with ``equalize``, each face's
+    histogram equalisation, on the degraded uint8 face as analysis equalises a video face; then
+    erasing (an occluding hand or microphone) in a quarter of the faces."""
+    x = images.float() / 255
+    n = x.shape[0]
+    chosen, u = draw_video(n, generator)
+    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
+    scale = 1 + (rand(n) * 2 - 1) * 0.2
+    angle = (rand(n) * 2 - 1) * torch.deg2rad(torch.where(chosen["roll"], ROLL_DEGREES, 15.0))
+    tx, ty = ((rand(n) * 2 - 1) * 0.3 for _ in range(2))
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    yaw, pitch = ((u[name] * 2 - 1) * math.radians(most) * chosen["turn"] for name, most in zip(("yaw", "pitch"), TURN_DEGREES))
+    grid = turn(F.affine_grid(theta, list(x.shape), align_corners=False), yaw, pitch)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
+    faces = (degrade(x, chosen, u, generator) * 255).round().to(torch.uint8)  # what a camera stores
+    x = (equalize_faces(faces) if equalize else faces).float() / 255
+    return erase(x, generator, p=0.25)
 
 
 def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
