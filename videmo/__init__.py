@@ -4,12 +4,30 @@ The public names live here; ``import videmo`` does not import torch (the analysi
 is analysed), so reading results is light.
 """
 
-from videmo.api import (ArgumentError, ArgumentTypeError, analyze, analyze_many, read_batch, read_episodes, read_index, read_results,
-                        read_summary, read_timeline)
-from videmo.core.emotions import CLASSES as EMOTIONS
-from videmo.core.errors import VidemoError
-from videmo.core.version import __version__
-from videmo.results.types import Analysis, VideoOutcome
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _interrupted_at_start(signum, frame):  # noqa: ARG001
+    """Ctrl-C while the command's modules import, before its own handling (``signals``) starts: one
+    line and status 130, not a traceback from whichever import it landed in."""
+    _os.write(2, b"videmo: interrupted\n")
+    _os._exit(130)
+
+
+_interrupted_at_start.videmo_startup = True
+_command = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "videmo" or _sys.orig_argv[1:3] == ["-m", "videmo"]
+if _command and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _interrupted_at_start)
+
+from videmo.api import (  # noqa: E402
+    ArgumentError, ArgumentTypeError, analyze, analyze_many, read_batch, read_batch_episodes, read_episodes,
+                        read_index, read_results, read_summary, read_timeline)
+from videmo.core.emotions import CLASSES as EMOTIONS  # noqa: E402
+from videmo.core.errors import VidemoError  # noqa: E402
+from videmo.core.version import __version__  # noqa: E402
+from videmo.results.types import Analysis, VideoOutcome  # noqa: E402
 
 __all__ = ["EMOTIONS", "Analysis", "ArgumentError", "ArgumentTypeError", "VideoOutcome", "VidemoError", "__version__", "analyze", "analyze_many",
-           "read_batch", "read_episodes", "read_index", "read_results", "read_summary", "read_timeline"]
+           "read_batch", "read_batch_episodes", "read_episodes", "read_index", "read_results", "read_summary", "read_timeline"]

@@ -14,6 +14,7 @@ import threading
 import click
 
 from videmo.core.errors import VidemoError, printable
+from videmo.core.loading import is_loading
 
 
 class Terminated(KeyboardInterrupt):
@@ -28,19 +29,31 @@ class Interrupts:
     end and exited 0 (CI's interruption test caught it). The unraisable hook keeps such an interrupt
     and has it raised again 50 ms later, by then outside the finalizer (and again if it lands in
     another). An interrupt that is raised cancels those pending, so that none lands in the cleanup it
-    starts; one still pending when the command ends is raised then."""
+    starts; one still pending when the command ends is raised then.
+
+    Nor is one raised while the models load (``core.loading``), inside an import, or inside code that ``exec`` or ``eval`` runs from a string (dataclasses
+    and namedtuples make their methods so): it is held and delivered again, 50 ms at a time, until the main thread
+    is out of it. Raised while torch or ONNX Runtime loaded, it left their native half-initialised state to be
+    torn down at exit (about 1 in 14 timed interrupts aborted with "terminate called without an active
+    exception", exit 134); raised inside a string's code, CPython marks it unhandled even once caught, and the
+    process killed itself with SIGINT at exit instead of exiting 130."""
 
     def __enter__(self) -> Interrupts:
         self.pending: KeyboardInterrupt | None = None
         self.timers: list[threading.Timer] = []
+        self.outer = sys._getframe(1)  # the command's: what runs it (python -c, an import) is not loading
         self.sigterm = signal.signal(signal.SIGTERM, self.raise_interrupt)
         self.sigint = signal.getsignal(signal.SIGINT)
-        if self.sigint is signal.default_int_handler:  # not where the shell set Ctrl-C to be ignored
+        if self.sigint is signal.default_int_handler or getattr(self.sigint, "videmo_startup", False):  # not where the shell set Ctrl-C to be ignored
             signal.signal(signal.SIGINT, self.raise_interrupt)
         self.unraisablehook, sys.unraisablehook = sys.unraisablehook, self.keep_swallowed
         return self
 
     def raise_interrupt(self, signum: int, frame) -> None:
+        if is_loading() or loading(frame, self.outer):
+            self.pending = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+            self.deliver_later(signum)
+            return
         self.pending = None
         for timer in self.timers:
             timer.cancel()
@@ -50,8 +63,11 @@ class Interrupts:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             return self.unraisablehook(unraisable)
         self.pending = unraisable.exc_value
-        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
         # Later, from another thread: raised now, in this hook, it would be swallowed again.
+        self.deliver_later(signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT)
+
+    def deliver_later(self, signum: int) -> None:
+        """The signal delivered to the main thread again in 50 ms."""
         timer = threading.Timer(0.05, _thread.interrupt_main, (signum,))
         timer.daemon = True
         self.timers.append(timer)
@@ -66,6 +82,17 @@ class Interrupts:
             signal.signal(signal.SIGINT, self.sigint)
         if self.pending is not None and not (kind is not None and issubclass(kind, KeyboardInterrupt)):
             raise self.pending
+
+
+def loading(frame, outer) -> bool:
+    """Whether ``frame`` runs inside an import, a thread's start, or code run by ``exec``/``eval`` from a string, below
+    ``outer`` (the command's frame: ``python -c`` runs the command itself from a string)."""
+    while frame is not None and frame is not outer:
+        name = frame.f_code.co_filename
+        if name == "<string>" or name.startswith("<frozen importlib") or (name == threading.__file__ and frame.f_code.co_name == "start"):
+            return True  # a Thread.start interrupted leaves a thread running that its starter never knew of
+        frame = frame.f_back
+    return False
 
 
 def one_line_errors(command):

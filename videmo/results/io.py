@@ -13,6 +13,7 @@ from videmo.results.tables import FRAME_DTYPES, TIMELINE_COLUMNS
 from videmo.results.episodes import EPISODE_DTYPES
 from videmo.core.errors import VidemoError, printable
 from videmo.results.types import SUMMARY_JSON, Summary
+from videmo.results.text import text_damage
 
 if TYPE_CHECKING:
     pass
@@ -21,7 +22,7 @@ FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG = "frames.csv", "timeline.csv", "timeline
 FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"  # beside the results folders: the batch tables
 OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
-RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string", "short_track": "bool"}  # frames.csv: the raw table, the episodes' label, the flag
+RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string", "short_track": "bool", "unreadable": "bool"}  # frames.csv: the raw table, the episodes' label, the flag
 
 
 
@@ -53,8 +54,15 @@ TIMELINE_DTYPES = {c: FRAME_DTYPES.get(c, "float64") for c in TIMELINE_COLUMNS} 
 
 
 def read_summary(folder: Path) -> dict:
-    """summary.json of a results folder, as written; OSError or ValueError if it cannot be read."""
-    summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
+    """summary.json of a results folder, as written; OSError or ValueError (saying why) if it cannot be read."""
+    path = folder / SUMMARY_JSON
+    damage = text_damage(path, tail=False)
+    if damage is not None:
+        raise ValueError(damage)
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(failure_cause(path, error)) from None
     if not isinstance(summary, dict):
         raise ValueError(f"{folder / SUMMARY_JSON}: not a videmo summary")
     return summary
@@ -82,7 +90,8 @@ def read_results_summary(folder: str | Path) -> dict:
     try:
         return read_summary(path.parent)
     except (OSError, ValueError) as error:
-        raise VidemoError(f"{printable(str(path))}: not a videmo summary ({error})") from None
+        cause = error.strerror or str(error) if isinstance(error, OSError) else str(error)
+        raise VidemoError(f"{printable(str(path))}: not a videmo summary ({printable(cause)})") from None
 
 
 def results_folders(output: Path) -> list[Path]:
@@ -103,13 +112,27 @@ def not_one_video(folder: Path) -> None:
 def read_table(folder: str | Path, name: str, dtypes: dict, missing: str) -> pd.DataFrame:
     """``name`` in a results folder (or the file itself), with its dtypes; ``missing``: why there is none.
     A VidemoError naming the file where it is damaged or edited past reading (cut short, empty, a value of
-    the wrong kind)."""
+    the wrong kind), binary, in another encoding than UTF-8, or cut mid-line."""
     path = results_file(folder, name, missing)
     try:
-        return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+        cause = text_damage(path)
+        if cause is None:
+            return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
     except (ValueError, OSError) as error:  # pandas' parse errors and empty files are ValueErrors
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise VidemoError(f"{printable(str(path))}: cannot be read as videmo's {name} ({printable(cause)})") from None
+        cause = failure_cause(path, error)
+    raise VidemoError(f"{printable(str(path))}: cannot be read as videmo's {name} ({printable(cause)})") from None
+
+
+def failure_cause(path: Path, error: Exception) -> str:
+    """Why a parser failed on ``path``, in words: what is wrong with its text where something is, else the
+    parser's first line."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    try:
+        damage = text_damage(path, whole=True)
+    except OSError as e:
+        damage = e.strerror or str(e)
+    return damage or (str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
 
 
 def results_file(folder: str | Path, name: str, missing: str) -> Path:

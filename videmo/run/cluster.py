@@ -24,11 +24,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from videmo.batch.report import update_batch
 from videmo.core.errors import VidemoError, printable
 from videmo.core.files import hidden, writer_tag
 from videmo.core.options import AnalyzeOptions
-from videmo.run.runner import analyze_reported, closing_lines, one_line, plan_videos
+from videmo.run.runner import analyze_reported, closing_lines, one_line, plan_videos, update_tables
 
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
@@ -90,7 +89,7 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
     check_address(ray_options.address)
     todo, folders, failures = plan_videos(paths, output, overwrite, report, options)
     if not todo:
-        update_batch(output, todo, failures, report=html_report)
+        update_tables(output, todo, failures, html_report)
         return len(failures)
     if options.weights is not None:  # workers need not share the driver's working folder
         options = replace(options, weights=str(Path(options.weights).absolute()))
@@ -107,7 +106,7 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
             ray.kill(actor)
         if started_here:
             ray.shutdown()
-        update_batch(output, todo, failures, report=html_report)
+        update_tables(output, todo, failures, html_report)
     return len(failures)
 
 

@@ -11,7 +11,6 @@ from videmo.results.types import SUMMARY_JSON
 from videmo.video.decode import VIDEO_SUFFIXES
 
 
-
 def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
     """Video files from files, folders (recursively) and globs; and for each path that gave none, its error line."""
     videos, errors = [], {}

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 import torch
 
+from videmo.core.loading import native_loading
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -91,8 +93,9 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
                 return
 
     threads = [threading.Thread(target=lane, name=f"videmo-lane-{n}", daemon=True) for n in range(workers)]
-    for thread in threads:
-        thread.start()
+    with native_loading():  # an interrupt between two starts would leave a lane running unwatched: it waits (signals)
+        for thread in threads:
+            thread.start()
     try:
         for position in itertools.count():
             with settled:

@@ -25,6 +25,7 @@ from videmo.batch.index import read_failed
 from videmo.batch.report import update_batch  # noqa: E402
 from videmo.core.errors import VidemoError, plural, printable  # noqa: E402
 from videmo.core.files import hidden  # noqa: E402
+from videmo.core.loading import native_loading
 from videmo.run.inputs import find_videos
 from videmo.results.store import remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
 from videmo.core.options import AnalyzeOptions  # noqa: E402
@@ -107,7 +108,8 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
         if todo:
             if not quiet:  # loading takes seconds: say what the silence is
                 print("videmo: loading the face detector and the emotion model", file=sys.stderr, flush=True)
-            analyzer = Analyzer(options)
+            with native_loading():  # an interrupt waits for the end of it (see signals.Interrupts)
+                analyzer = Analyzer(options)
             if analyzer.classifier.note:
                 report(f"videmo: note: {analyzer.classifier.note}")
             for video in tqdm(todo, desc="videos", unit="video", disable=True if quiet or len(todo) < 2 else None):
@@ -119,8 +121,20 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
                 for line in closing_lines(video, result, folders[video]):
                     report(line)
     finally:  # also after Ctrl-C: the index then holds what finished
-        update_batch(output, todo, failures, report=html_report)
+        update_tables(output, todo, failures, html_report)
     return len(failures)
+
+
+def update_tables(output: str | os.PathLike, todo: list[Path], failures: dict[str, str], html_report: bool) -> None:
+    """``update_batch``, with ``output`` made first where every input failed before any results folder was:
+    a script that reads failed.csv then finds the failures (and an index.csv of no rows)."""
+    output = Path(output)
+    if any(failures) and not output.exists() and not output.is_symlink():  # "": no path was given at all
+        try:
+            output.mkdir(parents=True)
+        except OSError:  # the failures were said, one line each; no folder can hold their table
+            return
+    update_batch(output, todo, failures, report=html_report)
 
 
 def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report: Callable[[str], None],
@@ -202,7 +216,10 @@ def frame_runs(frames: list[int], most: int = 3) -> str:
 
 
 def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
-    """The notes and the closing line reported for a video analysed into ``folder``."""
+    """The notes, a warning where the frames lie too far apart for the episode settings, and the closing
+    line reported for a video analysed into ``folder``: its face-frames (a face in a frame) and faces (tracks)."""
+    from videmo.results.episodes import sampling_warning
+
     counts, missing = result.summary.counts, result.summary.frames_missing
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
     unreadable = result.summary.frames_unreadable
@@ -214,9 +231,12 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
         after = len(result.summary.frames_undecodable) - len(lost)
         shortfall += (f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
                       f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})")
-    return [f"videmo: note: {note}" for note in result.notes] + [
-        f"{video.name if folder.name == video.stem else video}: {counts['frames_analysed']} frames analysed{shortfall}, {plural(counts['faces'], 'face')} in "
-        f"{plural(counts['tracks'], 'track')}, {plural(counts.get('episodes', 0), 'episode')}, "
+    name = video.name if folder.name == video.stem else video
+    settings = result.summary.settings or {}
+    warning = sampling_warning(result.frames, settings.get("smooth_s", 0), settings.get("min_episode_s", 0), str(name))
+    return [f"videmo: note: {note}" for note in result.notes] + ([f"videmo: warning: {warning}"] if warning else []) + [
+        f"{name}: {plural(counts['frames_analysed'], 'frame')} analysed{shortfall}, {plural(counts['faces'], 'face-frame')} of "
+        f"{plural(counts['tracks'], 'face')}, {plural(counts.get('episodes', 0), 'episode')}, "
         f"{result.summary.frames_per_second} frames/s -> {folder}"]
 
 

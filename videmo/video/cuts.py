@@ -47,3 +47,15 @@ def cuts_in(frames: np.ndarray) -> np.ndarray:
     """For each of ``frames`` (uint8 N, H, W, 3, consecutive), whether it follows a cut from the one before it."""
     shots = [Shot.of(frame) for frame in frames]
     return np.array([i > 0 and shot.is_cut_from(shots[i - 1]) for i, shot in enumerate(shots)], dtype=bool)
+
+
+def luma_of(frame) -> np.ndarray:
+    """A decoded frame's 8-bit grey levels, at about 160 columns or more, as stored (before any rotation): for Shot.
+    Straight from the luma plane where it is 8-bit (0.05 ms at 1080p: every frame has one, analysed or not), else
+    converted."""
+    fmt = frame.format
+    if fmt.name.startswith(("yuv", "nv", "gray")) and fmt.components[0].bits == 8:
+        plane = frame.planes[0]
+        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+    width = min(frame.width, 160)
+    return frame.reformat(width=width, height=max(1, round(frame.height * width / frame.width)), format="gray").to_ndarray()

@@ -18,7 +18,7 @@ import numpy as np
 
 from videmo.video.probe import VideoError, VideoInfo, check_file, decoder_cause, is_gif, openable, probe_container, quiet_stderr, stream_size, streams_note
 from videmo.video.stamps import frame_stamps, grid_numbers, indexed_by_stream, promised_tail
-from videmo.video.cuts import Shot
+from videmo.video.cuts import Shot, luma_of
 from videmo.video.sampling import chunk_bounds
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".gif"}
@@ -92,10 +92,9 @@ def open_video(path: Path) -> VideoInfo:
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
     tail = promised_tail(path)
     if tail is not None:  # damaged past resync: the header's frames after the last readable one are listed, unreadable
-        owed, length = tail
-        info.tail_damage = (f"its data is damaged past where it can be resynchronised; its header gives the video {length:.3g} s, "
-                            f"{owed} frames more")
-        info.frame_count, info.duration_s = frame_count + owed, max(duration, length)
+        promised, length = tail
+        info.tail_damage = f"its data is damaged past where it can be resynchronised; its header gives the video {length:.3g} s, {promised} frames"
+        info.frame_count, info.duration_s = max(frame_count, promised), max(duration, length)
     return info
 
 
@@ -178,18 +177,6 @@ def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamE
 
 # Frames a decoder may deliver out of order after damage: H.264's and HEVC's most reordered frames.
 REORDER_FRAMES = 16
-
-
-def luma_of(frame) -> np.ndarray:
-    """A decoded frame's 8-bit grey levels, at about 160 columns or more, as stored (before any rotation): for Shot.
-    Straight from the luma plane where it is 8-bit (0.05 ms at 1080p: every frame has one, analysed or not), else
-    converted."""
-    fmt = frame.format
-    if fmt.name.startswith(("yuv", "nv", "gray")) and fmt.components[0].bits == 8:
-        plane = frame.planes[0]
-        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
-    width = min(frame.width, 160)
-    return frame.reformat(width=width, height=max(1, round(frame.height * width / frame.width)), format="gray").to_ndarray()
 
 
 def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:

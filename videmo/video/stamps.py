@@ -102,8 +102,8 @@ TAIL_SLACK = 2
 
 
 def promised_tail(path: Path) -> tuple[int, float] | None:
-    """(frames, seconds): what a Matroska/WebM file's header says follows its last frame that can be read, where
-    that is ``TAIL_SLACK`` frames or more: its data is damaged past where the demuxer can resync, and the demuxer
+    """(frames, seconds) that a Matroska/WebM file's header says its video holds, where that is ``TAIL_SLACK``
+    frames or more past its last frame that can be read: its data is damaged past where the demuxer can resync, and the demuxer
     ends the stream there in silence. The header's word is the track's own duration (the DURATION tag FFmpeg's
     muxer writes), or the file's (Segment) duration where the video is its only stream; the frames it still
     owes are counted at the interval of the last frames read (so a variable frame rate is no matter). None
@@ -128,7 +128,9 @@ def promised_tail(path: Path) -> tuple[int, float] | None:
         return None
     if len(stamps) < 2:
         return None
-    times = [float((pts - start) * base) for pts in stamps[-9:]]
+    times = [float(pts * base) for pts in stamps[-9:]]
     step = sorted(b - a for a, b in zip(times, times[1:]))[(len(times) - 1) // 2]
-    owed = round((length - times[-1] - step) / step) if step > 0 else 0
-    return (owed, length) if owed >= TAIL_SLACK else None
+    # FFmpeg's tag is where the track ends, the Segment's duration how long it lasts: counted both ways, the fewer
+    ends = min(length - times[-1], length - (times[-1] - float(start * base)))
+    owed = round((ends - step) / step) if step > 0 else 0
+    return (len(stamps) + owed, length) if owed >= TAIL_SLACK else None
