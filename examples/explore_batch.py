@@ -5,6 +5,9 @@
 
 1. Which videos show the most of an emotion? (share of face-frames, from the batch table)
 2. When did each face show it, and for how long? (its episodes, longest first)
+
+First it lists the faces whose headline is the closest call: the dominant emotion and the runner-up,
+with their shares, as index.csv, faces.png and the report give them.
 """
 
 from __future__ import annotations
@@ -39,15 +42,19 @@ def videos_ranked_by(index: pd.DataFrame, emotion: str) -> pd.DataFrame:
     return table.sort_values(f"share_{emotion}", ascending=False)
 
 
-def episodes_of(output: Path, index: pd.DataFrame, emotion: str, top: int = 8) -> pd.DataFrame:
+def closest_calls(index: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """The faces whose dominant emotion leads the runner-up by the fewest points (the batch table's headline columns)."""
+    faces = index.dropna(subset=["face_id"])
+    faces = faces.assign(lead=faces["dominant_share"] - faces["runner_up_share"]).fillna({"runner_up": "-"})
+    columns = ["folder", "face_id", "n_frames", "dominant_emotion", "dominant_share", "runner_up", "runner_up_share"]
+    return faces.nsmallest(top, "lead")[columns]
+
+
+def episodes_of(output: Path, emotion: str, top: int = 8) -> pd.DataFrame:
     """The longest ``emotion`` episodes over the batch: which video, which face, from when to when."""
-    found = []
-    for folder in sorted(set(index["folder"])):
-        episodes = videmo.read_episodes(output / folder)
-        found.append(episodes[episodes["emotion"] == emotion].assign(folder=folder))
-    episodes = pd.concat(found, ignore_index=True)
+    episodes = videmo.read_batch_episodes(output)
     columns = ["folder", "face_id", "t_start", "t_end", "duration_s", "mean_probability", "t_peak"]
-    return episodes.nlargest(top, "duration_s")[columns]
+    return episodes[episodes["emotion"] == emotion].nlargest(top, "duration_s")[columns]
 
 
 def main() -> None:
@@ -62,10 +69,12 @@ def main() -> None:
         sys.exit(f"{parser.prog}: error: {error}")
     pd.set_option("display.width", 140, "display.float_format", "{:.2f}".format)
     print(f"{index['folder'].nunique()} videos, {index['face_id'].notna().sum()} faces\n")
+    print("the closest calls: each face's dominant emotion and runner-up, with their shares of its frames")
+    print(closest_calls(index).to_string(index=False), "\n")
     print(f"videos by their share of {args.emotion}")
     print(videos_ranked_by(index, args.emotion), "\n")
     print(f"the longest {args.emotion} episodes")
-    print(episodes_of(args.output, index, args.emotion).to_string(index=False))
+    print(episodes_of(args.output, args.emotion).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
     videmo analyze examples/hamilton_clip.mp4
     python examples/explore_results.py videmo-results/hamilton_clip --emotion happiness
 
-Prints the share of each emotion per face, each face's emotion over time (one row per second) and
-the strongest moments of the chosen emotion.
+Prints each face's headline (its dominant emotion and the runner-up, with their shares of its frames:
+the numbers of index.csv, faces.png and the report), each face's emotion over time (one row per
+second) and the strongest moments of the chosen emotion.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ def emotion(name: str) -> str:
     return name.lower()
 
 
-def emotion_share_per_face(faces: pd.DataFrame) -> pd.DataFrame:
-    """Fraction of each face's frames whose top label is each emotion, with the frame count."""
-    share = pd.crosstab(faces["face_id"], faces["emotion"], normalize="index")
-    share = share.reindex(columns=EMOTIONS, fill_value=0.0)
-    share.insert(0, "frames", faces.groupby("face_id").size())
-    return share
+HEADLINE = ["n_frames", "dominant_emotion", "dominant_share", "runner_up", "runner_up_share"]
+
+
+def headline_per_face(summary: dict) -> pd.DataFrame:
+    """Each face's headline as summary.json gives it (and index.csv, faces.png and the report): its frames,
+    its dominant emotion and the runner-up with their shares of its frames' smoothed labels (not counts of
+    the single-frame ``emotion``, which flickers). Every emotion's share is in ``emotion_share``."""
+    table = pd.DataFrame(summary["tracks"], columns=["face_id", *HEADLINE]).set_index("face_id")
+    return table.fillna({"runner_up": "-"})  # none: the face showed one emotion, or its second place is shared
 
 
 def emotion_over_time(faces: pd.DataFrame, seconds: float = 1.0) -> pd.DataFrame:
@@ -56,15 +60,17 @@ def main() -> None:
 
     try:
         frames = videmo.read_results(args.results)
+        summary = videmo.read_summary(args.results)
     except VidemoError as error:
         sys.exit(f"{parser.prog}: error: {error}")
     faces = frames.dropna(subset=["face_id"])
-    print(f"{frames.loc[frames['decoded'], 'frame'].nunique()} frames analysed, {len(faces)} faces in {faces['face_id'].nunique()} tracks\n")
-    if faces.empty:
+    counts = summary["counts"]
+    print(f"{counts['frames_analysed']} frames analysed, {counts['faces']} face-frames of {counts['tracks']} faces\n")
+    if not summary["tracks"]:
         return
     pd.set_option("display.width", 140, "display.precision", 2)
-    print("share of each emotion per face (fraction of its frames)")
-    print(emotion_share_per_face(faces), "\n")
+    print("each face's headline: dominant emotion and runner-up, with their shares of its frames (smoothed labels)")
+    print(headline_per_face(summary), "\n")
     print("emotion over time per face (1 s bins, mean probabilities)")
     print(emotion_over_time(faces).head(20), "\n")
     print(f"strongest moments of {args.emotion}")

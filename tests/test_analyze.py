@@ -24,7 +24,10 @@ from videmo.core.options import AnalyzeOptions
 from videmo.results.io import OUTPUT_FILES
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", "emotion_smoothed", "short_track"]
+SEEN = ["confidence", "face_px", "yaw", "pitch", "roll", "sharpness", "brightness",
+        *(f"{point}_{axis}" for point in ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right") for axis in "xy")]
+COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", *SEEN, "emotion_smoothed",
+           "short_track", "unreadable"]
 
 
 def run_cli(*args):
@@ -76,7 +79,7 @@ def test_timeline_and_summary(one_face_results):
     np.testing.assert_allclose(timeline[CLASSES].sum(axis=1), 1.0, atol=1e-4)
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["video"]["frame_count"] == 30 and summary["video"]["width"] == 320 and summary["video"]["codec"] == "h264"
-    assert summary["counts"] == {"frames_analysed": 30, "frames_undecodable": 0, "frames_with_faces": 30, "faces": 30, "tracks": 1, "short_tracks": 0,
+    assert summary["counts"] == {"frames_analysed": 30, "frames_undecodable": 0, "frames_with_faces": 30, "faces": 30, "tracks": 1, "short_tracks": 0, "unreadable_face_frames": 0,
                                  "episodes": len(videmo.read_episodes(folder))}
     assert summary["model"]["arch"] == "awei" and len(summary["model"]["sha256"]) == 64
     track = summary["tracks"][0]
@@ -397,8 +400,12 @@ def test_a_log_gets_plain_lines_not_progress_bars(one_face_video, tiny_checkpoin
     run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "--every", "5")  # stderr: a pipe, not a terminal
     assert run.returncode == 0, run.stderr
     assert "\r" not in run.stderr and "\x1b[" not in run.stderr
-    assert run.stderr.strip() == "videmo: loading the face detector and the emotion model"
-    assert "6 frames analysed, 6 faces in 1 track, " in run.stdout
+    assert run.stderr.splitlines()[0] == "videmo: loading the face detector and the emotion model"
+    assert run.stderr.splitlines()[1:] == [  # frames 0.5 s apart: the episode settings' warning, one line
+        "videmo: warning: one_face.mp4: the analysed frames are 0.5 s apart, so --smooth 0.5 s smooths nothing and --min-episode "
+        "0.5 s keeps one-frame episodes: raise --smooth and --min-episode to at least 1 s (videmo episodes redoes them without the "
+        "video), or sample more frames (a higher --fps or a lower --every)"]
+    assert "6 frames analysed, 6 face-frames of 1 face, " in run.stdout
 
 
 def test_special_files_and_dangling_links_are_named_as_given(tmp_path, tiny_checkpoint):
@@ -425,6 +432,8 @@ def test_any_legal_file_name_is_analysed_and_shown_escaped(one_face_video, tiny_
     run = invoke("analyze", folder, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--every", "10", "--annotate")
     assert run.exit_code == 0, run.stderr
     lines = run.stdout.splitlines()
+    assert lines[-1] == f"videmo: batch table {tmp_path / 'out' / 'index.csv'}, report {tmp_path / 'out' / 'report.html'}"
+    lines = lines[:-1]
     assert len(lines) == 3 and all("frames analysed" in line for line in lines)  # one line each, newline or not
     assert any(line.startswith("latin\\xe9.mp4: 3 frames analysed") for line in lines)
     assert any(line.startswith("two\\nlines.mp4: 3 frames analysed") for line in lines)

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from conftest import invoke, make_checkpoint
 from media import EXAMPLE
 
-from videmo.model.checkpoint import CheckpointError, load_checkpoint, model_meta, save_checkpoint
+from videmo.model.checkpoint import load_checkpoint, model_meta, save_checkpoint
+from videmo.model.checks import CheckpointError
 from videmo.cli import main
 from videmo.model.awei import Awei
 

@@ -22,16 +22,17 @@ def example_frames() -> np.ndarray:
 
 
 def facenet_boxes(frames: np.ndarray, min_face: int) -> list[np.ndarray]:
-    """facenet-pytorch's MTCNN.detect on the same float frames: (K, 5) boxes and scores per frame."""
+    """facenet-pytorch's MTCNN.detect on the same float frames: (K, 15) boxes, scores and the five points
+    (x1..x5, y1..y5) per frame."""
     from facenet_pytorch import MTCNN
 
     mtcnn = MTCNN(keep_all=True, device="cpu", min_face_size=min_face).eval()
-    boxes, probs = mtcnn.detect(torch.as_tensor(frames).float())
-    return [np.zeros((0, 5)) if b is None else np.column_stack([b, p]) for b, p in zip(boxes, probs)]
+    boxes, probs, points = mtcnn.detect(torch.as_tensor(frames).float(), landmarks=True)
+    return [np.zeros((0, 15)) if b is None else np.column_stack([b, p, q[:, :, 0], q[:, :, 1]]) for b, p, q in zip(boxes, probs, points)]
 
 
 @pytest.mark.parametrize("min_face", [40, 20])  # at 20 P-Net sees the first pyramid level in groups of 3 frames
-def test_same_boxes_and_scores_as_facenet_pytorch(example_frames, min_face):
+def test_same_boxes_scores_and_points_as_facenet_pytorch(example_frames, min_face):
     detector = FaceDetector(torch.device("cpu"), detect_width=None, min_face=min_face, threshold=0.0)
     images = torch.as_tensor(example_frames).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():

@@ -323,7 +323,7 @@ def results(odd_run, name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 def test_one_frame_video(odd_run):
     frames, timeline, summary = results(odd_run, "one_frame")
     assert list(frames["frame"]) == [0] and list(frames["face_id"]) == [0]
-    assert summary["counts"] == {"frames_analysed": 1, "frames_undecodable": 0, "frames_with_faces": 1, "faces": 1, "tracks": 1, "short_tracks": 0, "episodes": 1}
+    assert summary["counts"] == {"frames_analysed": 1, "frames_undecodable": 0, "frames_with_faces": 1, "faces": 1, "tracks": 1, "short_tracks": 0, "unreadable_face_frames": 0, "episodes": 1}
     assert list(timeline["n_frames"]) == [1] and timeline["t_start"][0] == 0 and 0 < timeline["t_end"][0] <= 0.11
 
 
@@ -406,7 +406,7 @@ def test_faces_only_in_the_middle_frames(odd_run, tiny_checkpoint, tmp_path):
     empty = frames[frames["frame"].isin([0, 1, 2, 9, 10, 11])]
     assert empty["face_id"].isna().all() and empty[["x1", "det_score", "happiness"]].isna().all().all() and empty["emotion"].isna().all()
     assert (frames[frames["frame"].between(3, 8)]["face_id"] == 0).all()
-    assert summary["counts"] == {"frames_analysed": 12, "frames_undecodable": 0, "frames_with_faces": 6, "faces": 6, "tracks": 1, "short_tracks": 0, "episodes": 1}
+    assert summary["counts"] == {"frames_analysed": 12, "frames_undecodable": 0, "frames_with_faces": 6, "faces": 6, "tracks": 1, "short_tracks": 0, "unreadable_face_frames": 0, "episodes": 1}
     assert timeline["n_frames"].sum() == 6 and summary["tracks"][0]["first_s"] == pytest.approx(0.3)
     default = results(odd_run, "middle")[0]
     assert list(default["frame"]) == list(range(12))

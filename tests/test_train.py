@@ -86,6 +86,8 @@ def test_training_writes_checkpoints_and_metrics(trained, easy_data):
     metrics = meta["metrics"]
     assert metrics["epoch"] in (1, 2, 3) and metrics["accuracy"] == float(rows[metrics["epoch"] - 1]["val_accuracy"])
     assert {"macro_f1", "macro_recall", "precision", "recall", "f1", "val_loss"} <= set(metrics)
+    # the temperature of the probabilities analyze writes, fitted on the validation faces of the best epoch
+    assert meta["calibration"]["temperature"] == metrics["temperature"] > 0
     confusion = metrics["confusion"]
     assert len(confusion) == 7 and all(len(row) == 7 for row in confusion)
     assert [sum(row) for row in confusion] == [0, 0, 0, 6, 6, 0, 6]  # the test split validates
@@ -329,7 +331,7 @@ def test_amp_trains(easy_data, tmp_path):
 
 def test_batch_norm_recalibration_measures_the_current_weights():
     from videmo.model.awei import Awei
-    from videmo.training.train import recalibrate_batch_norm
+    from videmo.training.optimise import recalibrate_batch_norm
 
     torch.manual_seed(0)
     model = Awei("awei-vgg", 1, 32, vgg="vgg11_bn")

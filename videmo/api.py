@@ -255,3 +255,12 @@ def read_batch(output):
     from videmo.batch.index import read_batch as read
 
     return read(_path_argument("output", output))
+
+
+def read_batch_episodes(output):
+    """Read the ``episodes.csv`` rows of every results folder in an output folder of ``videmo analyze`` as one
+    DataFrame, with two columns first as ``read_batch`` has them: ``video`` (the video's path, as its
+    summary.json names it) and ``folder`` (the results folder's name, as in ``index.csv``)."""
+    from videmo.batch.index import read_batch_episodes as read
+
+    return read(_path_argument("output", output))

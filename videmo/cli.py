@@ -14,6 +14,7 @@ from videmo.core.version import __version__
 from videmo.core.errors import VidemoError, check_creatable, plural, printable
 from videmo.core.options import LAYOUTS, PRECISIONS, PRESETS, RUNTIMES, SPLITS, AnalyzeOptions, BatchOptions, TrainConfig
 from videmo.core.spec import default_of, flag_of, numeric, specs, whole
+from videmo.results.store import EPISODE_SETTINGS
 from videmo.signals import one_line_errors
 
 
@@ -29,14 +30,19 @@ class Number(click.FloatRange):
         return number
 
 
-def options_of(options: type, skip: tuple[str, ...] = ()):
-    """Click's options for every field of ``options`` that the command offers, from its spec: the
-    flag, range, choices, default and help declared once beside the field."""
+def options_of(options: type, only: tuple[str, ...] | None = None, unset: str | None = None):
+    """Click's options for every field of ``options`` that the command offers (or those ``only`` names),
+    from its spec: the flag, range, choices, default and help declared once beside the field. With
+    ``unset``, none has a default: the help says ``unset`` instead."""
 
     def decorate(command):
         for f, spec in reversed(specs(options)):
-            if spec.command and f.name not in skip:
-                command = click.option(*declarations(f, spec), **settings(f, spec))(command)
+            if spec.command and (only is None or f.name in only):
+                kwargs = settings(f, spec)
+                if unset:
+                    kwargs.update(default=None, show_default=False, help=f"{spec.help} [default: {unset}]")
+                    kwargs.pop("flag_value", None) if kwargs.get("is_flag") else None
+                command = click.option(*declarations(f, spec), **kwargs)(command)
         return command
 
     return decorate
@@ -148,9 +154,10 @@ def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus
         raise click.UsageError(str(e)) from None
     if not output.strip():  # Path("") is the current folder: the batch tables would land among the user's files
         raise click.UsageError("-o/--output is empty: name the folder for the results")
+    from videmo.batch.report import batch_line
     from videmo.run.runner import analyze_many
 
-    say = lambda line: click.echo(line, err=line.startswith("videmo: error"))  # noqa: E731
+    say = lambda line: click.echo(line, err=line.startswith(("videmo: error", "videmo: warning")))  # noqa: E731
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}
     if ray is None:
@@ -164,6 +171,9 @@ def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus
 
         failed = analyze_on_ray(list(paths), output, options, RayOptions(ray, **per_worker),
                                 overwrite=overwrite, quiet=quiet, report=say, html_report=report)
+    line = batch_line(output, report)
+    if line:
+        say(line)
     warn_if_mixed(output)
     if failed:
         click.echo(f"videmo: {plural(failed, 'input')} failed", err=True)
@@ -172,10 +182,7 @@ def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus
 
 @main.command()
 @click.argument("results", nargs=-1, required=True)
-@click.option("--smooth", "smooth_s", type=Number(0), help="Seconds of the centred smoothing window [default: each folder's own].")
-@click.option("--min-episode", "min_episode_s", type=Number(0), help="Shortest episode, seconds [default: each folder's own].")
-@click.option("--bin", "bin_s", type=Number(0, min_open=True), help="Timeline bin, seconds [default: each folder's own].")
-@click.option("--plots/--no-plots", default=None, help="Write timeline.png and faces.png, or not [default: as each folder has them].")
+@options_of(AnalyzeOptions, only=tuple(EPISODE_SETTINGS), unset="each folder's own")
 @click.option("--no-report", is_flag=True, help="Do not rewrite report.html beside the batch table.")
 @one_line_errors
 def episodes(results, no_report, **changes):
@@ -187,6 +194,7 @@ def episodes(results, no_report, **changes):
 
     from videmo.batch.report import update_batch
     from videmo.results.io import INDEX_CSV
+    from videmo.results.episodes import sampling_warning
     from videmo.results.reanalysis import changed_words, reanalyze, results_in
     from videmo.results.io import read_results_summary
 
@@ -203,6 +211,10 @@ def episodes(results, no_report, **changes):
             click.echo(f"videmo: error: {e}", err=True)
             continue
         counts = result.summary.counts
+        settings = result.summary.settings
+        warning = sampling_warning(result.frames, settings["smooth_s"], settings["min_episode_s"], str(folder))
+        if warning:
+            click.echo(f"videmo: warning: {printable(warning)}", err=True)
         for note in result.notes:
             click.echo(f"videmo: note: {printable(note)}")
         click.echo(printable(f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
@@ -229,6 +241,37 @@ def warn_if_mixed(output) -> None:
 
 
 @main.command()
+@click.argument("checkpoint", required=False, type=click.Path())
+@click.option("--data", required=True, type=click.Path(), help="Labelled faces the model did not train on, in any layout that train reads.")
+@click.option("--split", type=click.Choice(SPLITS), help="Default: val, else test.")
+@click.option("--layout", type=click.Choice(LAYOUTS))
+@click.option("--out", required=True, type=click.Path(), help="The calibrated copy of the checkpoint.")
+@click.option("--device", default="auto", show_default=True)
+@one_line_errors
+def calibrate(checkpoint, data, split, layout, out, device):
+    """Fit the temperature that makes frames.csv's confidence column mean what it says (how often the top
+    emotion is right) on labelled faces, and write a copy of CHECKPOINT with it (default: the shipped model).
+    The labels analyze writes do not change."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from videmo.model.checkpoint import save_with_meta, weights_path
+    from videmo.training.evaluate import evaluate as run_evaluation
+
+    source = weights_path(checkpoint)
+    check_creatable(Path(out), "--out")
+    result, about = run_evaluation(data, str(source), split, layout, device, "fp32", 256, progress=False)
+    temperature = about["fitted_temperature"]
+    before = about["calibration"]
+    save_with_meta(source, out, {"calibration": {
+        "temperature": temperature, "data": about["data"], "split": about["split"], "images": about["images"],
+        "ece_before": round(before["ece_uncalibrated"], 4), "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}})
+    after = run_evaluation(data, out, split, layout, device, "fp32", 256, progress=False)[1]["calibration"]
+    click.echo(f"{out}: temperature {temperature:g} fitted on {about['images']} faces of {about['data']} [{about['split']}]; "
+               f"expected calibration error {before['ece_uncalibrated']:.4f} -> {after['ece']:.4f}; labels unchanged")
+
+
+@main.command()
 @click.option("--data", required=True, type=click.Path(), help="Labelled dataset, in any layout that train reads.")
 @click.option("-w", "--weights", type=click.Path(), help="Checkpoint to score (default: the shipped model).")
 @click.option("--split", type=click.Choice(SPLITS), help="Default: val, else test.")
@@ -239,7 +282,7 @@ def warn_if_mixed(output) -> None:
 @click.option("--mirror/--no-mirror", default=True, show_default=True, help="Average each face with its mirror image, as analyze does.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help="What runs the model, as in analyze.")
 @click.option("--plots", type=click.Path(file_okay=False),
-              help="Also write confusion_matrix.png and class_accuracy.png into this folder [default: no plots].")
+              help="Also write confusion_matrix.png, class_accuracy.png and reliability.png into this folder [default: no plots].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @one_line_errors
 def evaluate(data, weights, split, layout, device, precision, batch_size, mirror, runtime, plots, as_json):
@@ -247,7 +290,8 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
     from pathlib import Path
 
     from videmo.model.checkpoint import weights_path
-    from videmo.training.evaluate import evaluate as run_evaluation, format_report, plot_class_accuracy, plot_confusion
+    from videmo.training.calibration import Calibration, plot_reliability
+    from videmo.training.evaluate import evaluate as run_evaluation, format_calibration, format_report, plot_class_accuracy, plot_confusion
 
     weights = weights_path(weights)
     if plots:
@@ -259,6 +303,7 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
         folder.mkdir(parents=True, exist_ok=True)
         plot_confusion(result, about["classes"], folder / "confusion_matrix.png")
         plot_class_accuracy(result, about["classes"], folder / "class_accuracy.png")
+        plot_reliability(Calibration(**about["calibration"]), folder / "reliability.png")
     if as_json:
         click.echo(json.dumps({**about, **result.as_dict()}, indent=2))
         return
@@ -270,8 +315,9 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
                + (", each averaged with its mirror image" if about["mirror"] else "")
                + f"; {about['precision']} on {'ONNX Runtime' if about['runtime'] == 'onnx' else 'torch'}")
     click.echo(format_report(result, about["classes"]))
+    click.echo(format_calibration(about["calibration"], about["fitted_temperature"]))
     if plots:
-        click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}")
+        click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}, {folder / 'reliability.png'}")
 
 
 if __name__ == "__main__":

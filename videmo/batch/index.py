@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from videmo.results.tables import most_common
+from videmo.results.tables import most_common, ranked
 from videmo.core.emotions import CLASSES
 from videmo.core.errors import VidemoError, printable
 from videmo.core.files import written_atomically
 from videmo.core.options import words
 from videmo.results.store import SETTINGS_BEFORE
 from videmo.results.io import read_summary
+from videmo.results.io import failure_cause
+from videmo.results.text import text_damage
 from videmo.results.io import (EPISODES_CSV, FAILED_CSV, INDEX_CSV, SUMMARY_JSON, read_episodes, read_results, results_folders)
 
 # How each video was analysed, on each of its rows: what makes one video's numbers comparable with
@@ -27,8 +29,12 @@ from videmo.results.io import (EPISODES_CSV, FAILED_CSV, INDEX_CSV, SUMMARY_JSON
 # settings, the shortest track, the model). Empty where a setting is not set or predates it.
 SETTING_COLUMNS = ["fps", "every", "start_s", "end_s", "detect_every", "smooth_s", "min_episode_s", "min_track_s", "model", "model_sha256"]
 INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
-                 "dominant_emotion", *[f"share_{c}" for c in CLASSES], *[f"episodes_{c}" for c in CLASSES],
-                 *[f"raw_share_{c}" for c in CLASSES], *SETTING_COLUMNS]
+                 "dominant_emotion", "dominant_share", "runner_up", "runner_up_share", *[f"share_{c}" for c in CLASSES],
+                 *[f"episodes_{c}" for c in CLASSES], *[f"raw_share_{c}" for c in CLASSES], *SETTING_COLUMNS]
+# The counts as integers (nullable: a video without faces has empty face fields) and the texts as strings.
+INTEGER_DTYPES = {"frames_analysed": "int64", "face_id": "Int64", "n_frames": "Int64", "every": "Int64", "detect_every": "Int64",
+                  **{f"episodes_{c}": "Int64" for c in CLASSES}}
+INDEX_DTYPES = {**INTEGER_DTYPES, **{c: "string" for c in ("video", "folder", "dominant_emotion", "runner_up", "model", "model_sha256")}}
 FAILED_COLUMNS = ["video", "error"]
 
 
@@ -42,9 +48,11 @@ def index_rows(folder: Path) -> list[dict]:
     for track in summary["tracks"]:
         mine = episodes[episodes["face_id"] == track["face_id"]] if episodes is not None else None
         dominant, share, raw = headline(track, mine)
+        _, dominant_share, runner_up, runner_up_share = ranked(share) if share is not None else (None, None, None, None)
         counts = mine["emotion"].value_counts() if mine is not None else None
         rows.append({**video, "face_id": track["face_id"], "first_s": track["first_s"], "last_s": track["last_s"],
-                     "n_frames": track["n_frames"], "dominant_emotion": dominant,
+                     "n_frames": track["n_frames"], "dominant_emotion": dominant, "dominant_share": dominant_share,
+                     "runner_up": runner_up, "runner_up_share": runner_up_share,
                      **{f"share_{c}": (share[c] if share is not None else None) for c in CLASSES},
                      **{f"episodes_{c}": (int(counts.get(c, 0)) if counts is not None else None) for c in CLASSES},
                      **{f"raw_share_{c}": raw[c] for c in CLASSES}})
@@ -117,8 +125,7 @@ def build_index(output: Path) -> pd.DataFrame:
             rows += index_rows(folder)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a folder someone edited: left out, not stopping the batch
             continue
-    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"face_id": "Int64", "every": "Int64", "detect_every": "Int64",
-                                                            **{f"episodes_{c}": "Int64" for c in CLASSES}})
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype(INTEGER_DTYPES)
 
 
 def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -161,10 +168,14 @@ def read_index(output: str | os.PathLike) -> pd.DataFrame:
     """``<output>/index.csv`` as a DataFrame (``face_id`` a nullable integer; a video without faces has one row, its face fields empty)."""
     path = Path(output) / INDEX_CSV
     if not path.is_file():
-        raise VidemoError(f"{path}: no batch index here (expected an output folder of 'videmo analyze')")
-    return pd.read_csv(path, dtype={"face_id": "Int64", "video": "string", "folder": "string", "dominant_emotion": "string",
-                                    "every": "Int64", "detect_every": "Int64", "model": "string", "model_sha256": "string",
-                                    **{f"episodes_{c}": "Int64" for c in CLASSES}})
+        raise VidemoError(f"{printable(str(path))}: no batch index here (expected an output folder of 'videmo analyze')")
+    try:
+        cause = text_damage(path)
+        if cause is None:
+            return pd.read_csv(path, dtype=INDEX_DTYPES)
+    except (ValueError, OSError) as error:  # pandas' parse errors, a wrong encoding and empty files are ValueErrors
+        cause = failure_cause(path, error)
+    raise VidemoError(f"{printable(str(path))}: cannot be read as videmo's {INDEX_CSV} ({printable(cause)})")
 
 
 def read_batch(output: str | Path) -> pd.DataFrame:
@@ -176,16 +187,44 @@ def read_batch(output: str | Path) -> pd.DataFrame:
     folders = results_folders(output) if output.is_dir() else []
     if not folders:
         raise VidemoError(f"{printable(str(output))}: no results folders here (expected an output folder of 'videmo analyze')")
-    tables = []
+    tables, skipped = [], []
     for folder in folders:
         try:
             video = read_summary(folder)["video"]["path"]
-        except (OSError, ValueError, KeyError, TypeError):  # a summary someone edited: left out, as the batch table leaves it out
+        except (OSError, ValueError, KeyError, TypeError) as error:  # a summary someone edited: left out, as the batch table leaves it out
+            cause = error.strerror or str(error) if isinstance(error, OSError) else str(error) if isinstance(error, ValueError) \
+                else "not a videmo summary"
+            skipped.append(f"{printable(str(folder / SUMMARY_JSON))}: {printable(cause)}")
             continue
         frames = read_results(folder)
         frames.insert(0, "folder", pd.array([printable(folder.name)] * len(frames), dtype="string"))
         frames.insert(0, "video", pd.array([str(video)] * len(frames), dtype="string"))
         tables.append(frames)
+    if not tables:
+        raise VidemoError(f"{printable(str(output))}: no readable results folders here ({skipped[0]}"
+                          f"{f', and {len(skipped) - 1} more' if len(skipped) > 1 else ''})")
+    return pd.concat(tables, ignore_index=True)
+
+
+def read_batch_episodes(output: str | Path) -> pd.DataFrame:
+    """The episodes.csv rows of every results folder in an output folder, after ``video`` and ``folder``
+    columns as ``read_batch`` gives them (folders whose summary.json cannot be read left out, as there)."""
+    output = Path(output)
+    if (output / SUMMARY_JSON).is_file():
+        raise VidemoError(f"{printable(str(output))}: one video's results, not an output folder of many: read it with videmo.read_episodes")
+    folders = results_folders(output) if output.is_dir() else []
+    if not folders:
+        raise VidemoError(f"{printable(str(output))}: no results folders here (expected an output folder of 'videmo analyze')")
+    tables = []
+    for folder in folders:
+        try:
+            video = read_summary(folder)["video"]["path"]
+        except (OSError, ValueError, KeyError, TypeError):  # a summary someone edited: left out, as read_batch leaves it out
+            continue
+        episodes = read_episodes(folder)
+        episodes.insert(0, "folder", pd.array([printable(folder.name)] * len(episodes), dtype="string"))
+        episodes.insert(0, "video", pd.array([str(video)] * len(episodes), dtype="string"))
+        tables.append(episodes)
     if not tables:
         raise VidemoError(f"{printable(str(output))}: no readable results folders here")
     return pd.concat(tables, ignore_index=True)

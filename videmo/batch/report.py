@@ -29,7 +29,7 @@ from videmo.core.options import words
 from videmo.results.store import RESULT_SETTINGS
 from videmo.results.io import read_summary
 from videmo.results.types import SUMMARY_JSON
-from videmo.results.io import ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG, read_episodes
+from videmo.results.io import ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, INDEX_CSV, TIMELINE_CSV, TIMELINE_PNG, read_episodes
 from videmo.core.emotions import EMOTION_COLOURS
 from videmo.batch.page import PAGE, SCRIPT
 
@@ -38,7 +38,8 @@ MOST_EPISODES = 30  # per video, the longest; episodes.csv has them all
 # The batch table's columns: index.csv's column (or one made of several), heading, kind ("num", "text", None: not sortable).
 COLUMNS = [("folder", "Video", "text"), ("face_id", "Face", "num"), ("duration_s", "Duration s", "num"),
            ("first_s", "First s", "num"), ("last_s", "Last s", "num"),
-           ("n_frames", "Face frames", "num"), ("dominant_emotion", "Dominant", "text"), ("shares", "Shares", None),
+           ("n_frames", "Face frames", "num"), ("dominant_emotion", "Dominant", "text"), ("runner_up", "Runner-up", "num"),
+           ("shares", "Shares", None),
            *[(f"share_{c}", c, "num") for c in CLASSES], ("episodes", "Episodes", "num")]
 
 
@@ -52,6 +53,15 @@ def update_batch(output: str | os.PathLike, tried: list[Path], failures: dict[st
         write_report(output, *tables)
     except OSError as e:  # a full disk, say: the results folders and the tables are complete
         raise VidemoError(f"{printable(str(output))}: cannot write the batch tables ({e.strerror or e})") from None
+
+
+def batch_line(output: str | os.PathLike, report: bool = True) -> str | None:
+    """The line that closes a batch: where its table and (with ``report``) its page are; None where no table was written."""
+    output = Path(output)
+    if not (output / INDEX_CSV).is_file():
+        return None
+    page = f", report {printable(str(output / REPORT_HTML))}" if report and (output / REPORT_HTML).is_file() else ""
+    return f"videmo: batch table {printable(str(output / INDEX_CSV))}{page}"
 
 
 def write_report(output: str | os.PathLike, index: pd.DataFrame | None = None, failed: pd.DataFrame | None = None) -> Path:
@@ -131,11 +141,19 @@ def cell(row: dict, column: str) -> str:
     value = row.get(column)
     if column == "episodes":  # of every emotion; none known for results from before episodes
         value = None if pd.isna(row[f"episodes_{CLASSES[0]}"]) else sum(row[f"episodes_{c}"] for c in CLASSES)
-    if column == "dominant_emotion":
-        return f'<td class="t" data-v="{e(value)}">{swatch(value)}</td>'
+    if column == "dominant_emotion":  # with its share; sorted by name
+        return f'<td class="t" data-v="{e(value)}">{swatch(value)}{percent(row.get("dominant_share"))}</td>'
+    if column == "runner_up":  # the next emotion and its share, sorted by that share: a close call sorts high
+        share = row.get("runner_up_share")
+        return f'<td class="t" data-v="{e(share)}">{swatch(value)}{percent(share) if pd.notna(value) else ""}</td>'
     if column.startswith("share_"):
         return f'<td data-v="{e(value)}">{number(None if pd.isna(value) else 100 * value, 0)}</td>'
     return f'<td data-v="{e(value)}">{number(value, 0 if column in ("face_id", "n_frames", "episodes") else 2)}</td>'
+
+
+def percent(share: object) -> str:
+    """' 47%' after an emotion's name; empty where the share is unknown."""
+    return "" if share is None or pd.isna(share) else f" {100 * float(share):.0f}%"
 
 
 def heading(label: str, kind: str | None) -> str:

@@ -50,6 +50,9 @@ CROP_SHIFT = -0.01
 CROP_MARGINS, CROP_SHIFTS = (-0.5, 3.0), (-1.0, 1.0)  # the ranges train takes and a checkpoint may store
 
 MAX_THREADS = 256  # more torch threads or lanes than any machine has cores only wait; tens of thousands abort the process (OpenMP)
+# Which face-frames are unreadable (see docs/outputs.md): the limits measured on the development set of
+# video faces and on degraded FER+ faces (benchmarks/devset.py, benchmarks/readability.py).
+MAX_YAW, MIN_SHARPNESS, MIN_BRIGHTNESS = 90.0, 0.0, 0.0
 SMOOTH_S = 0.5  # see the README: what the real videos showed
 MIN_EPISODE_S = 0.5
 
@@ -91,6 +94,13 @@ class AnalyzeOptions:
                                  high=MAX_THREADS)
     lanes: int | None = option(None, "Chunks labelled at once, each in a thread, sharing the torch threads [default: on the CPU one "
                                "per thread, up to 4; on a GPU 1].", low=1, high=MAX_THREADS)
+    max_yaw: float | None = option(MAX_YAW, "Face-frames turned further than this many degrees are unreadable: their rows stay, "
+                                   "marked, and they are left out of episodes, summaries, the batch tables and the report "
+                                   "(--max-yaw 90 and the two below at 0: keep every face).", low=0, high=90)
+    min_sharpness: float | None = option(MIN_SHARPNESS, "And those whose crop is less sharp than this (frames.csv's sharpness).",
+                                         low=0, high=1)
+    min_brightness: float | None = option(MIN_BRIGHTNESS, "And those whose crop is darker than this (frames.csv's brightness).",
+                                          low=0, high=1)
 
     def __post_init__(self) -> None:
         """Refuse what ``videmo analyze`` refuses, in the same words: a chunk of 0 looped for ever, and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,22 @@ from videmo.model.runtime import inference_model
 
 # ITU-R BT.601 luma, the weights PIL uses for "L": the grey training images were made this way.
 LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass
+class FaceLabels:
+    """What the classifier says of K faces, and how each face looked to it."""
+
+    # (K, 7) float64: softmax(logits / T) at the checkpoint's temperature T (calibration.py): an estimate of how
+    # annotators' votes would split, whose top value says how often the top emotion is right
+    probabilities: np.ndarray
+    confidence: np.ndarray  # (K,) that top value
+    brightness: np.ndarray  # (K,) mean grey of the crop the model saw, before equalisation, 0..1
+    sharpness: np.ndarray  # (K,) mean absolute difference of neighbouring pixels of that crop, 0..1
+
+    @classmethod
+    def none(cls, classes: int) -> FaceLabels:
+        return cls(np.zeros((0, classes)), np.zeros(0), np.zeros(0), np.zeros(0))
 
 
 def square_crop_boxes(boxes: np.ndarray, margin: float, shift: float = 0.0) -> np.ndarray:
@@ -58,9 +76,11 @@ class EmotionClassifier:
         self.mean = torch.tensor(self.meta["mean"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(self.meta["std"], device=device, dtype=torch.float32).view(1, -1, 1, 1)
         self.luma = torch.tensor(LUMA, device=device).view(1, 3, 1, 1)
+        self.temperature = float((self.meta.get("calibration") or {}).get("temperature", 1.0))
 
-    def crops(self, frames: torch.Tensor, frame_of_face: np.ndarray, boxes: np.ndarray) -> torch.Tensor:
-        """Normalised model inputs (K, C, S, S) for faces ``boxes`` in ``frames`` (uint8 N,H,W,3).
+    def crops(self, frames: torch.Tensor, frame_of_face: np.ndarray, boxes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised model inputs (K, C, S, S) for faces ``boxes`` in ``frames`` (uint8 N,H,W,3), and
+        each crop's grey (K, 1, S, S, 0..255) before equalisation, which says how the face was seen.
 
         One roi_align call per frame crops and resizes all its faces, averaging over each output
         pixel's footprint (so large faces are not aliased); outside the frame is black. Only the
@@ -82,25 +102,38 @@ class EmotionClassifier:
             rois = F.pad(rois, (1, 0))  # column 0: the index of the image in its batch of one
             crops[torch.as_tensor(mine, device=frames.device)] = roi_align(
                 region, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
-        if self.channels == 1:
-            crops = (crops * self.luma).sum(dim=1, keepdim=True)
-        crops = crops.round().clamp(0, 255)  # the model was trained on uint8 images
+        grey = (crops * self.luma).sum(dim=1, keepdim=True).round().clamp(0, 255)
+        crops = grey if self.channels == 1 else crops.round().clamp(0, 255)  # the model was trained on uint8 images
         if self.equalize:
             crops = equalize(crops.to(torch.uint8)).float()
-        return (crops / 255 - self.mean) / self.std
+        return (crops / 255 - self.mean) / self.std, grey
 
     @torch.inference_mode()
-    def classify(self, frames: np.ndarray, frame_of_face: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Emotion probabilities (K, 7), float64, for the faces ``boxes`` in ``frames``."""
+    def classify(self, frames: np.ndarray, frame_of_face: np.ndarray, boxes: np.ndarray) -> FaceLabels:
+        """The emotion probabilities of the faces ``boxes`` in ``frames``, with each one's confidence and
+        how it was seen."""
         if len(boxes) == 0:
-            return np.zeros((0, len(self.meta["classes"])))
+            return FaceLabels.none(len(self.meta["classes"]))
         frames_tensor = to_device(frames, self.device)
         memory_format = memory_format_for(self.device, self.precision)
-        out = []
+        logits, seen = [], []
         for start in range(0, len(boxes), self.batch_size):
             part = slice(start, start + self.batch_size)
-            batch = self.crops(frames_tensor, frame_of_face[part], boxes[part])
+            batch, grey = self.crops(frames_tensor, frame_of_face[part], boxes[part])
             with autocast(self.device, self.precision):
-                logits = logits_of(self.model, batch, memory_format, self.mirror)
-            out.append(torch.softmax(logits.float(), dim=1))
-        return torch.cat(out).double().cpu().numpy()
+                logits.append(logits_of(self.model, batch, memory_format, self.mirror).float())
+            seen.append(seen_measures(grey))
+        logits = torch.cat(logits)
+        brightness, sharpness = (torch.cat(m).double().cpu().numpy() for m in zip(*seen))
+        probabilities = torch.softmax(logits / self.temperature, dim=1).double().cpu().numpy()
+        return FaceLabels(probabilities, probabilities.max(axis=1), brightness, sharpness)
+
+
+def seen_measures(grey: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Brightness (mean grey) and sharpness (mean absolute difference of horizontal and vertical
+    neighbours) of (K, 1, S, S) crops in 0..255, both on a 0..1 scale. At the model's input size a small
+    face, scaled up to it, reads as blurred as a blurred one: both lack the detail the model needs."""
+    grey = grey.float() / 255
+    across = (grey[..., :, 1:] - grey[..., :, :-1]).abs().mean(dim=(1, 2, 3))
+    down = (grey[..., 1:, :] - grey[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+    return grey.mean(dim=(1, 2, 3)), (across + down) / 2

@@ -12,7 +12,7 @@ It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresh
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
 see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
 a bounded set of shapes for oneDNN), frames wider than ``detect_width`` are shrunk by PIL's box
-filter on the CPU (see ``areas.shrunk``), O-Net's landmarks are left unused, on the CPU the pyramid's
+filter on the CPU (see ``areas.shrunk``), O-Net's five points come back with each box, on the CPU the pyramid's
 levels and the boxes' crops come from each frame's summed-area table (the same floats as area
 resizing, at half its time or less), and on a GPU the candidate boxes are cropped by one
 ``roi_align`` call.
@@ -52,6 +52,9 @@ FOLLOW_GAP_S = 0.15  # faces are followed from one frame to the next only if the
 class Detection:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original frame
     score: float
+    # O-Net's five points in the same pixels, (x, y) each: the eye and the mouth corner on the image's
+    # left, then those on its right, between them the nose tip
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
 
 def detection_scale(width: int, detect_width: int | None) -> float:
@@ -121,9 +124,10 @@ class FaceDetector:
         found = []
         for boxes in per_frame:
             original = to_original(boxes[:, :4], scale, width, height)
+            points = np.stack([boxes[:, 5:10], boxes[:, 10:15]], axis=2) / scale  # (K, 5, 2): x, y
             found.append([
-                Detection(tuple(float(v) for v in box), float(score))
-                for box, score in zip(original, boxes[:, 4])
+                Detection(tuple(float(v) for v in box), float(score), tuple((float(x), float(y)) for x, y in face_points))
+                for box, score, face_points in zip(original, boxes[:, 4], points)
                 if score >= self.threshold and min(box[2] - box[0], box[3] - box[1]) >= self.min_face
             ])
         return found
@@ -218,10 +222,13 @@ class FaceDetector:
         keep = score > threshold
         boxes = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
         image_of, offsets = image_of[keep], offsets[keep]
-        if final:
+        if final:  # O-Net's five points are fractions of the box it was given, as facenet-pytorch reads them
+            points = outputs[1][keep]
+            width, height = (boxes[:, 2] - boxes[:, 0] + 1)[:, None], (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+            points = torch.cat([width * points[:, :5] + boxes[:, :1] - 1, height * points[:, 5:] + boxes[:, 1:2] - 1], dim=1)
             boxes = bbreg(boxes, offsets)
             keep = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_of, 0.7, "Min")
-            return boxes[keep], image_of[keep]
+            return torch.cat([boxes[keep], points[keep]], dim=1), image_of[keep]
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_of, 0.7)
         return rerec(bbreg(boxes[keep], offsets[keep])), image_of[keep]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
-import math
 import os
 import pickle
 import pickletools
@@ -27,10 +26,11 @@ import torch
 from videmo.core.emotions import CLASSES
 from videmo.core.files import file_sha256
 from videmo.core.version import __version__
-from videmo.core.errors import VidemoError, printable
+from videmo.core.errors import VidemoError
 from videmo.core.files import written_atomically
 from videmo.model.awei import Awei
-from videmo.core.options import CROP_MARGINS, CROP_SHIFTS, MAX_IMAGE_SIZE, words
+from videmo.model.checks import check_meta, head_mismatch, stored_words
+from videmo.model.checks import CheckpointError
 
 FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
@@ -42,8 +42,6 @@ DEFAULT_MODEL_NAME = "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
 
 
-class CheckpointError(VidemoError):
-    pass
 
 
 @dataclass
@@ -111,6 +109,19 @@ def save_checkpoint(path: str | os.PathLike, model: Awei, meta: dict[str, Any], 
         raise VidemoError(f"{path}: cannot write the checkpoint (torch: {cause})") from None
 
 
+
+
+def save_with_meta(source: str | os.PathLike, out: str | os.PathLike, changes: dict[str, Any]) -> None:
+    """A copy of checkpoint ``source`` at ``out`` whose meta has ``changes``; its weights as they were stored."""
+    payload = read_payload(source)
+    payload = {**payload, "meta": {**payload["meta"], **changes}}
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with written_atomically(out) as partial:
+            torch.save(payload, partial)
+    except OSError as e:
+        raise VidemoError(f"{out}: cannot write the checkpoint ({e.strerror or e})") from None
 
 
 def read_payload(path: str | os.PathLike) -> dict[str, Any]:
@@ -239,54 +250,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(model=model, meta=meta, path=path, sha256=file_sha256(path), extra=extra)
 
 
-def stored_words(value: object) -> str:
-    """A value read from a checkpoint's metadata as a message shows it: a text quoted ('32', which is not the number 32), None as 'not set'."""
-    if isinstance(value, str):
-        return f"'{printable(value)}'"
-    return "not set" if value is None else printable(str(value))
 
 
-def check_meta(path: Path, meta: dict[str, Any]) -> None:
-    """A CheckpointError where the metadata's input size, class list or normalisation is not one a model is built from or runs with."""
-    size, classes = meta["image_size"], meta["classes"]
-    if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= MAX_IMAGE_SIZE:
-        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (image size {stored_words(size)}: "
-                              f"a whole number of pixels from 32 to {MAX_IMAGE_SIZE} is needed)")
-    if not isinstance(classes, (list, tuple)) or list(classes) != list(CLASSES):  # the outputs are read in this order, whatever it names
-        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (classes {printable(repr(classes))[:80]}: "
-                              f"videmo's seven in RAF-DB's order, {', '.join(CLASSES)}, are needed)")
-    crop = meta.get("crop")  # how analyze frames each face for this model (None: checkpoints from before it was stored)
-    if crop is not None:
-        ranges = {"margin": CROP_MARGINS, "shift": CROP_SHIFTS}
-        fits = isinstance(crop, dict) and all(isinstance(crop.get(k), (int, float)) and not isinstance(crop.get(k), bool)
-                                              and low <= crop[k] <= high for k, (low, high) in ranges.items())
-        if not fits:  # NaN fails the comparisons too
-            raise CheckpointError(f"{path}: checkpoint metadata describes no valid model (crop {printable(repr(crop))[:80]}: "
-                                  f"a margin from {words(CROP_MARGINS[0])} to {words(CROP_MARGINS[1])} and a shift from "
-                                  f"{words(CROP_SHIFTS[0])} to {words(CROP_SHIFTS[1])} are needed)")
-    channels = meta["channels"]
-    for key in ("mean", "std") if channels in (1, 3) else ():  # (other counts: build_model says why) the normalisation of
-        # every face: a wrong one fails each video, or labels faces from NaN
-        values = meta[key]
-        numbers = isinstance(values, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if not numbers or len(values) not in (1, channels) or not all(math.isfinite(v) and (key == "mean" or v > 0) for v in values):
-            raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({key} {printable(repr(values))[:80]}: "
-                                  f"{'one' if channels == 1 else f'1 or {channels}'} finite number{'s' if channels > 1 else ''}"
-                                  f"{', above 0,' if key == 'std' else ''} for its {channels} channel{'s' if channels > 1 else ''} is needed)")
 
 
-def head_mismatch(model: Awei, meta: dict[str, Any], state: dict[str, Any]) -> str | None:
-    """Which of the metadata's class count and input size the weights of the fully connected head contradict."""
-    layers = [(name, module) for name, module in model.head.named_children() if isinstance(module, torch.nn.Linear)]
-    first, last = (f"head.{layers[0][0]}.weight", layers[0][1]), (f"head.{layers[-1][0]}.weight", layers[-1][1])
-    weights = state.get(last[0])
-    if torch.is_tensor(weights) and weights.dim() == 2 and weights.shape[0] != last[1].out_features:
-        return f"it names {len(meta['classes'])} classes, the weights have {weights.shape[0]} outputs"
-    weights = state.get(first[0])
-    if torch.is_tensor(weights) and weights.dim() == 2 and weights.shape[1] != first[1].in_features:
-        return (f"its image size of {meta['image_size']} px gives {first[1].in_features} features, "
-                f"the weights take {weights.shape[1]}: they were trained at another input size")
-    return None
 
 
 def weights_path(weights: str | os.PathLike | None) -> Path:

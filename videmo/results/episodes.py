@@ -12,11 +12,13 @@ the same at any frame rate, ``--fps`` or ``--every``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from videmo.core.emotions import CLASSES
-from videmo.core.options import MIN_EPISODE_S, SMOOTH_S
+from videmo.core.options import MIN_EPISODE_S, SMOOTH_S, words
 
 EPISODE_COLUMNS = ["face_id", "emotion", "t_start", "t_end", "duration_s", "n_frames",
                    "mean_probability", "peak_probability", "t_peak"]
@@ -34,6 +36,28 @@ def frame_step(frames: pd.DataFrame) -> float:
     """The analysed frames' time step (median over the video): how long one analysed frame stands for."""
     times = np.unique(frames["time_s"].dropna().to_numpy())
     return float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+
+
+def sampling_warning(frames: pd.DataFrame, smooth_s: float, min_episode_s: float, video: str) -> str | None:
+    """The warning for a video whose analysed frames lie too far apart for its episode settings, or None:
+    a centred window of ``smooth_s`` holds one frame where the frames are more than ``smooth_s / 2``
+    apart (it smooths nothing), and a one-frame episode is long enough where they are ``min_episode_s``
+    or more apart (``--fps 2``: frames 0.5 s apart, so the defaults, 0.5 s, smooth nothing and every
+    episode may be one frame). A setting of 0 (switched off) is never warned of."""
+    times = np.unique(frames["time_s"].dropna().to_numpy())
+    if len(times) < 2:
+        return None
+    step = frame_step(frames)
+    smooths_nothing = smooth_s > 0 and step > smooth_s / 2 + 1e-9
+    keeps_single = min_episode_s > 0 and step >= min_episode_s - 1e-9
+    if not (smooths_nothing or keeps_single):
+        return None
+    said = [f"--smooth {words(smooth_s)} s smooths nothing"] if smooths_nothing else []
+    said += [f"--min-episode {words(min_episode_s)} s keeps one-frame episodes"] if keeps_single else []
+    raise_ = " and ".join(name for name, bad in (("--smooth", smooths_nothing), ("--min-episode", keeps_single)) if bad)
+    least = words(float(np.ceil(2 * step * 100 - 1e-6) / 100))
+    return (f"{video}: the analysed frames are {words(round(step, 3))} s apart, so {' and '.join(said)}: raise {raise_} to at least "
+            f"{least} s (videmo episodes redoes them without the video), or sample more frames (a higher --fps or a lower --every)")
 
 
 def smooth(times: np.ndarray, probabilities: np.ndarray, window_s: float) -> np.ndarray:
@@ -89,14 +113,39 @@ def track_labels(times: np.ndarray, probabilities: np.ndarray, step: float, smoo
     return labels, spans, ends
 
 
+@dataclass(frozen=True)
+class Readable:
+    """Which face-frames can be read: turned at most ``max_yaw`` degrees, at least ``min_sharpness`` sharp
+    and ``min_brightness`` bright (frames.csv's columns; None: no limit). Where a column is not measured
+    (results of an older videmo), its limit does not apply."""
+
+    max_yaw: float | None = None
+    min_sharpness: float | None = None
+    min_brightness: float | None = None
+
+    def unreadable(self, frames: pd.DataFrame) -> np.ndarray:
+        out = np.zeros(len(frames), dtype=bool)
+        faces = frames["face_id"].notna().to_numpy()
+        for column, limit, above in (("yaw", self.max_yaw, True), ("sharpness", self.min_sharpness, False),
+                                     ("brightness", self.min_brightness, False)):
+            if limit is None or column not in frames:
+                continue
+            values = frames[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                out |= faces & ((np.abs(values) > limit) if above else (values < limit))
+        return out
+
+
 def add_episodes(frames: pd.DataFrame, smooth_s: float = SMOOTH_S, min_episode_s: float = MIN_EPISODE_S,
-                 min_track_s: float = MIN_TRACK_S) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``frames`` with its ``emotion_smoothed`` and ``short_track`` columns, and the episodes table
-    (EPISODE_COLUMNS). A track shorter than ``min_track_s`` seconds keeps its rows, ``short_track``
-    True, without smoothed labels or episodes."""
+                 min_track_s: float = MIN_TRACK_S, readable: Readable = Readable()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frames`` with its ``emotion_smoothed``, ``short_track`` and ``unreadable`` columns, and the
+    episodes table (EPISODE_COLUMNS). A track shorter than ``min_track_s`` seconds keeps its rows,
+    ``short_track`` True, without smoothed labels or episodes; so do the face-frames ``readable`` finds
+    unreadable (``unreadable`` True): a track's episodes are cut from its readable frames alone."""
     frames = frames.copy()
     smoothed = np.full(len(frames), None, dtype=object)
     short = np.zeros(len(frames), dtype=bool)
+    unreadable = readable.unreadable(frames)
     rows = []
     step = frame_step(frames)
     faces = frames[frames["face_id"].notna()]
@@ -105,6 +154,10 @@ def add_episodes(frames: pd.DataFrame, smooth_s: float = SMOOTH_S, min_episode_s
         times, probabilities = track["time_s"].to_numpy(), track[list(CLASSES)].to_numpy()
         if times[-1] - times[0] + step < min_track_s - 1e-9:
             short[frames.index.get_indexer(track.index)] = True
+            continue
+        readable_rows = ~unreadable[frames.index.get_indexer(track.index)]
+        track, times, probabilities = track[readable_rows], times[readable_rows], probabilities[readable_rows]
+        if len(track) == 0:
             continue
         labels, spans, ends = track_labels(times, probabilities, step, smooth_s, min_episode_s)
         smoothed[frames.index.get_indexer(track.index)] = np.array(CLASSES, dtype=object)[labels]
@@ -118,5 +171,11 @@ def add_episodes(frames: pd.DataFrame, smooth_s: float = SMOOTH_S, min_episode_s
                          "t_peak": times[start + peak]})
     frames["emotion_smoothed"] = pd.array(smoothed, dtype="string")
     frames["short_track"] = short
+    frames["unreadable"] = unreadable
     episodes = pd.DataFrame(rows, columns=EPISODE_COLUMNS).astype(EPISODE_DTYPES)
     return frames, episodes
+
+
+def readable_of(options) -> Readable:
+    """The ``Readable`` limits an options object (AnalyzeOptions) sets."""
+    return Readable(options.max_yaw, options.min_sharpness, options.min_brightness)

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from videmo.core.emotions import CLASSES, EMOTION_COLOURS, ink
 from videmo.core.errors import plural
-from videmo.results.episodes import frame_step
-from videmo.results.tables import tracked
+from videmo.results.episodes import GAP_FRAMES, frame_step
+from videmo.results.tables import ranked, tracked
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,6 +28,12 @@ TIMELINE_FACES = 6  # panels in timeline.png: the faces seen in most frames
 
 def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: pd.DataFrame) -> None:
     timeline_figure(frames, title, episodes).savefig(path, dpi=100)
+
+
+def seen_stretches(times: np.ndarray, step: float) -> list[np.ndarray]:
+    """The positions of each stretch of a track's ascending ``times`` without a gap longer than
+    ``GAP_FRAMES`` analysed frames: where a gap ends an episode, the timeline breaks too."""
+    return np.split(np.arange(len(times)), np.flatnonzero(np.diff(times) > GAP_FRAMES * step + 1e-9) + 1) if len(times) else []
 
 
 def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) -> Figure:
@@ -46,7 +52,8 @@ def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) ->
     grid = figure.add_gridspec(panels, 1, hspace=0.3)  # a face's probabilities and episodes close together, the faces apart
     times = frames["time_s"].dropna()
     start = float(times.min()) if len(times) else 0.0
-    end = max(float(times.max()) + frame_step(frames) if len(times) else 1.0, start + 1e-3)
+    step = frame_step(frames)
+    end = max(float(times.max()) + step if len(times) else 1.0, start + 1e-3)
     first = None
     for k, face_id in enumerate(shown or [None]):
         pair = grid[k].subgridspec(2, 1, height_ratios=[4, 1], hspace=0.08)
@@ -62,7 +69,11 @@ def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) ->
             band.remove()
             continue
         rows = faces[faces["face_id"] == face_id].sort_values("time_s")
-        axis.stackplot(rows["time_s"], *(rows[c] for c in CLASSES), colors=[EMOTION_COLOURS[c] for c in CLASSES], step="mid")
+        for piece in seen_stretches(rows["time_s"].to_numpy(), step):  # nothing drawn where the face was not seen
+            part = rows.iloc[piece]  # each frame drawn from its time to the next frame's, as its episode counts it
+            axis.stackplot(np.append(part["time_s"].to_numpy(), part["time_s"].iloc[-1] + step),
+                           *(np.append(part[c].to_numpy(), part[c].iloc[-1]) for c in CLASSES),
+                           colors=[EMOTION_COLOURS[c] for c in CLASSES], step="post")
         axis.set_ylim(0, 1)
         axis.set_yticks([0, 0.5, 1])
         axis.set_ylabel(f"face {face_id}\np(emotion)", fontsize=10)
@@ -88,7 +99,7 @@ def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) ->
 
 
 # The face sheet's layout, in pixels: legible at 100% (captions of 15 px type, a face 160 px high).
-TILE, GAP, HEADER, CAPTION, BORDER = 160, 14, 40, 62, 4  # tile side, space between tiles, title band, captions, frame
+TILE, GAP, HEADER, CAPTION, BORDER = 160, 14, 40, 84, 4  # tile side, space between tiles, title band, captions, frame
 
 
 TILES_KEY = "videmo:tiles"  # faces.png's text chunk: {"tile": side, "faces": {face_id: [x, y]}} of each crop
@@ -137,9 +148,18 @@ def tile_captions(track: dict) -> tuple[str, str, str]:
             f"{emotion} {track['emotion_share'][emotion]:.0%}")
 
 
+def runner_up_caption(track: dict) -> tuple[str | None, str]:
+    """A face's fourth caption line, so that a close call shows: its runner-up emotion and that one's
+    share ('vs neutral 38%'); (None, '') for a face without one."""
+    runner_up, share = track.get("runner_up"), track.get("runner_up_share")
+    if "runner_up" not in track:  # a summary from before the runner-up
+        _, _, runner_up, share = ranked(track["emotion_share"])
+    return (runner_up, f"vs {runner_up} {share:.0%}") if runner_up else (None, "")
+
+
 def write_faces_png(sheet: FaceSheet, tracks: list[dict], path: Path, title: str) -> None:
     """One tile per track, in face_id order: the face framed in its dominant emotion's colour, its id,
-    frames, first and last time, and dominant emotion with its share; a sheet that says so when there
+    frames, first and last time, dominant emotion with its share and the runner-up with its; a sheet that says so when there
     was no face. Where each crop lies goes into the PNG's ``TILES_KEY`` chunk."""
     width, height, places = tile_places(len(tracks))
     image = Image.new("RGB", (width, height), "white")
@@ -162,6 +182,10 @@ def write_faces_png(sheet: FaceSheet, tracks: list[dict], path: Path, title: str
         draw.text((x, top + 19), when, fill="black", font=small)
         draw.rectangle((x, top + 42, x + 11, top + 53), fill=rgb(EMOTION_COLOURS[emotion]))
         draw.text((x + 16, top + 38), share, fill="black", font=small)
+        runner_up, versus = runner_up_caption(track)
+        if runner_up in EMOTION_COLOURS:
+            draw.rectangle((x + 3, top + 64, x + 11, top + 72), fill=rgb(EMOTION_COLOURS[runner_up]))
+            draw.text((x + 16, top + 58), versus, fill="black", font=small)
     chunk = PngImagePlugin.PngInfo()
     chunk.add_text(TILES_KEY, json.dumps({"tile": TILE, "faces": {str(t["face_id"]): list(p) for t, p in zip(tracks, places)
                                                                   if t["face_id"] in sheet.best}}))

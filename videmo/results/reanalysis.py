@@ -19,7 +19,7 @@ from pathlib import Path
 from videmo.results.tables import timeline, track_summaries, tracked
 from videmo.results.figures import FaceSheet, read_face_sheet
 from videmo.core.emotions import CLASSES
-from videmo.results.episodes import MIN_TRACK_S, add_episodes
+from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
 from videmo.core.errors import VidemoError, printable
 from videmo.core.files import hidden
 from videmo.results.store import save_results
@@ -49,17 +49,18 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
                          saved["video"]["frame_count"], saved["video"]["duration_s"], saved["video"]["codec"], saved["video"]["rotation"])
     except (KeyError, TypeError):
         raise VidemoError(f"{printable(str(folder))}: its summary.json lacks what re-analysis needs ({lacking(summary)})") from None
-    frames = read_results(folder).drop(columns=["emotion_smoothed", "short_track"], errors="ignore")
+    frames = read_results(folder).drop(columns=["emotion_smoothed", "short_track", "unreadable"], errors="ignore")
     absent = [column for column in ("frame", "time_s", "face_id", *CLASSES) if column not in frames.columns]
     if absent:  # an edited frames.csv
         raise VidemoError(f"{printable(str(folder / FRAMES_CSV))}: lacks the column(s) {', '.join(absent)}, which re-analysis needs")
     min_track_s = settings.get("min_track_s", MIN_TRACK_S)
-    frames, episodes = add_episodes(frames, options.smooth_s, options.min_episode_s, min_track_s)
+    frames, episodes = add_episodes(frames, options.smooth_s, options.min_episode_s, min_track_s, readable_of(options))
     faces = frames[frames["face_id"].notna()]
     saved["settings"] = {**settings, **{name: getattr(options, name) for name in EPISODE_SETTINGS}, "min_track_s": min_track_s}
     saved["files"] = []  # listed anew as it is saved
     saved["counts"] = {**(saved["counts"] or {}), "tracks": int(tracked(faces)["face_id"].nunique()),
-                       "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()), "episodes": int(len(episodes))}
+                       "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()), "episodes": int(len(episodes)),
+                       "unreadable_face_frames": int(faces["unreadable"].sum())}
     saved["tracks"] = track_summaries(frames)
     sheet = face_sheet(folder)
     result = VideoResult(info, frames, timeline(frames, options.bin_s, info.duration_s), Summary(**saved), sheet, episodes)

@@ -156,15 +156,17 @@ def holds_foreign_files(folder: Path) -> bool:
 # The settings that change what a results folder holds (not how fast it was made); the model is
 # compared by its sha256, not by the path it was given as (an absolute one on Ray, the default as None).
 RESULT_SETTINGS = ("fps", "every", "start_s", "end_s", "detect_width", "min_face", "det_threshold", "detect_every", "margin", "mirror",
-                   "bin_s", "smooth_s", "min_episode_s", "annotate", "plots")
+                   "bin_s", "smooth_s", "min_episode_s", "annotate", "plots", "max_yaw", "min_sharpness", "min_brightness")
 
 
 # Those that ``videmo episodes`` changes from frames.csv alone, without decoding, and the option of each.
-EPISODE_SETTINGS = {"smooth_s": "--smooth", "min_episode_s": "--min-episode", "bin_s": "--bin", "plots": "--plots"}
+EPISODE_SETTINGS = {"smooth_s": "--smooth", "min_episode_s": "--min-episode", "bin_s": "--bin", "plots": "--plots",
+                    "max_yaw": "--max-yaw", "min_sharpness": "--min-sharpness", "min_brightness": "--min-brightness"}
 
 
 # What results folders made before a setting existed were made with.
-SETTINGS_BEFORE = {"mirror": False, "detect_every": 1, "start_s": None, "end_s": None, "plots": True}
+SETTINGS_BEFORE = {"mirror": False, "detect_every": 1, "start_s": None, "end_s": None, "plots": True, "max_yaw": None,
+                   "min_sharpness": None, "min_brightness": None}
 
 
 def changed_settings(folder: Path, options: AnalyzeOptions, model: tuple[str, str] | None) -> str:

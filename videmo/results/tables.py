@@ -8,18 +8,25 @@ import pandas as pd
 from videmo.core.emotions import CLASSES
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
-FRAME_COLUMNS = ["frame", "time_s", "decoded", "face_id", *BOX_COLUMNS, "det_score", *CLASSES, "emotion"]
+# O-Net's five points, "left" and "right" as the image shows them, in displayed pixels like the box.
+LANDMARK_COLUMNS = [f"{point}_{axis}" for point in ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right") for axis in "xy"]
+# How each face was seen: the label's confidence, the face's size, head pose (faces.pose), the crop's sharpness
+# and brightness, and the five points.
+SEEN_COLUMNS = ["confidence", "face_px", "yaw", "pitch", "roll", "sharpness", "brightness", *LANDMARK_COLUMNS]
+FRAME_COLUMNS = ["frame", "time_s", "decoded", "face_id", *BOX_COLUMNS, "det_score", *CLASSES, "emotion", *SEEN_COLUMNS]
 TIMELINE_COLUMNS = ["face_id", "t_start", "t_end", "n_frames", *CLASSES, "emotion"]
 FRAME_DTYPES = {
     "frame": "int64", "time_s": "float64", "decoded": "bool", "face_id": "Int64", **{c: "float64" for c in BOX_COLUMNS},
-    "det_score": "float64", **{c: "float64" for c in CLASSES}, "emotion": "string",
+    "det_score": "float64", **{c: "float64" for c in CLASSES}, "emotion": "string", **{c: "float64" for c in SEEN_COLUMNS},
 }
 
 
 def frames_table(frames: list[int], times: list[float], face_ids: list[int | None], boxes: np.ndarray,
-                 scores: np.ndarray, probabilities: np.ndarray, decoded: list[bool] | None = None) -> pd.DataFrame:
+                 scores: np.ndarray, probabilities: np.ndarray, decoded: list[bool] | None = None,
+                 seen: np.ndarray | None = None) -> pd.DataFrame:
     """One row per analysed frame and face; a frame without faces, or one whose data
-    did not decode (``decoded`` False), has one row with empty face fields (``face_id`` None, NaN elsewhere)."""
+    did not decode (``decoded`` False), has one row with empty face fields (``face_id`` None, NaN elsewhere).
+    ``seen``: (K, len(SEEN_COLUMNS)) how each face was seen (NaN where not measured)."""
     table = pd.DataFrame({"frame": np.asarray(frames, dtype=np.int64), "time_s": np.asarray(times, dtype=np.float64),
                           "decoded": np.asarray(decoded if decoded is not None else [True] * len(frames), dtype=bool)})
     table["face_id"] = pd.array(face_ids, dtype="Int64")
@@ -29,13 +36,19 @@ def frames_table(frames: list[int], times: list[float], face_ids: list[int | Non
     has_face = table["face_id"].notna().to_numpy()
     labels = np.array(CLASSES, dtype=object)[np.nan_to_num(table[list(CLASSES)].to_numpy(), nan=-1).argmax(axis=1)]
     table["emotion"] = pd.array(np.where(has_face, labels, None), dtype="string")
+    seen = np.full((len(table), len(SEEN_COLUMNS)), np.nan) if seen is None else np.asarray(seen, dtype=np.float64)
+    table[SEEN_COLUMNS] = seen.reshape(-1, len(SEEN_COLUMNS)).round(4)
     return table.astype(FRAME_DTYPES)[FRAME_COLUMNS]
 
 
 def tracked(frames: pd.DataFrame) -> pd.DataFrame:
-    """The rows with a face, but those of tracks too short to count (``short_track``, where the table has it)."""
-    faces = frames["face_id"].notna()
-    return frames[faces & ~frames["short_track"].fillna(False).astype(bool)] if "short_track" in frames else frames[faces]
+    """The rows with a face, but those of tracks too short to count (``short_track``) and unreadable
+    face-frames (``unreadable``), where the table has these columns."""
+    keep = frames["face_id"].notna()
+    for flag in ("short_track", "unreadable"):
+        if flag in frames:
+            keep &= ~frames[flag].fillna(False).astype(bool)
+    return frames[keep]
 
 
 def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:
@@ -68,24 +81,42 @@ def most_common(share: dict[str, float]) -> str:
     return max(CLASSES, key=lambda c: (share[c], -CLASSES.index(c)))
 
 
+def ranked(share: dict[str, float]) -> tuple[str, float, str | None, float]:
+    """A face's headline from its shares: the dominant emotion and its share, and the runner-up (the one
+    emotion with the next largest share) and its share, so that a close call shows. Ties for first go
+    to the first in CLASSES, the other tied emotion then being the runner-up; a face of one emotion, or
+    one whose second place is shared by several emotions, has no runner-up (None, share 0)."""
+    dominant = most_common(share)
+    rest = [c for c in CLASSES if c != dominant and share[c] > 0]
+    second = max((share[c] for c in rest), default=0.0)
+    tied = [c for c in rest if share[c] == second]
+    runner_up = tied[0] if len(tied) == 1 else None
+    return dominant, share[dominant], runner_up, share[runner_up] if runner_up else 0.0
+
+
 def track_summaries(frames: pd.DataFrame) -> list[dict]:
     """Per track: when it was seen, how often, its dominant emotion and each emotion's share of its frames.
 
     ``frames`` needs ``emotion_smoothed`` (``episodes.add_episodes``): a face's ``dominant_emotion``
     is its most common smoothed label, the label its episodes carry, so headline and episodes agree;
     ``emotion_share`` holds the shares of the smoothed labels, ``emotion_share_raw`` those of the
-    single-frame labels (``emotion``), which flicker wherever two emotions are close. Short tracks
-    (``short_track``) have none."""
+    single-frame labels (``emotion``), which flicker wherever two emotions are close;
+    ``dominant_share``, ``runner_up`` and ``runner_up_share`` say how close the call was (``ranked``).
+    Short tracks (``short_track``) have none."""
     faces = tracked(frames)
     summaries = []
     for face_id, rows in faces.groupby("face_id", sort=True):
         share = shares(rows["emotion_smoothed"])
+        dominant, dominant_share, runner_up, runner_up_share = ranked(share)
         summaries.append({
             "face_id": int(face_id),
             "first_s": round(float(rows["time_s"].min()), 3),
             "last_s": round(float(rows["time_s"].max()), 3),
             "n_frames": int(len(rows)),
-            "dominant_emotion": most_common(share),
+            "dominant_emotion": dominant,
+            "dominant_share": dominant_share,
+            "runner_up": runner_up,
+            "runner_up_share": runner_up_share,
             "emotion_share": share,
             "emotion_share_raw": shares(rows["emotion"]),
             "mean_probability": {c: round(float(rows[c].mean()), 4) for c in CLASSES},

@@ -28,7 +28,7 @@ class Summary:
     frames_missing: dict | None  # the index's frames past the stream's end: {"count", "from_frame"}
     frames_unreadable: dict | None  # where the container could not be read on: {"from_frame", "cause"}
     frames_undecodable: list[int]  # picked frames whose data is damaged
-    tracks: list[dict]  # per face: face_id, first_s, last_s, n_frames, dominant_emotion, emotion_share
+    tracks: list[dict]  # per face: face_id, first_s, last_s, n_frames, dominant_emotion and _share, runner_up and _share, emotion_share
     wall_time_s: float
     frames_per_second: float | None
     videmo_version: str
@@ -61,6 +61,19 @@ class Analysis:
     timeline: pd.DataFrame  # timeline.csv: per face and time bin
     summary: dict  # summary.json
     folder: Path | None = None  # the results folder, where ``output`` was given
+
+    def __repr__(self) -> str:
+        """One line, not the tables: '<Analysis clip.mp4: 275 frames, 7 faces, 12 episodes -> results/clip>'."""
+        from videmo.core.errors import plural
+
+        summary = self.summary if isinstance(self.summary, dict) else {}
+        video, counts = summary.get("video") or {}, summary.get("counts") or {}
+        name = Path(str(video.get("path", "?"))).name
+        frames = counts.get("frames_analysed", "?")
+        faces = counts.get("tracks", len(summary.get("tracks") or []))
+        episodes = len(self.episodes) if hasattr(self.episodes, "__len__") else counts.get("episodes", "?")
+        where = f"-> {self.folder}" if self.folder is not None else "(not saved)"
+        return f"<Analysis {name}: {plural(frames, 'frame')}, {plural(faces, 'face')}, {plural(episodes, 'episode')} {where}>"
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name in ANALYSIS_FIELDS or not hasattr(self.frames, name):  # copying and unpickling

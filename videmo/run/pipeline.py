@@ -15,16 +15,17 @@ import torch
 from tqdm import tqdm
 
 from videmo.core.version import __version__
-from videmo.results.tables import frames_table, timeline, track_summaries, tracked
+from videmo.results.tables import SEEN_COLUMNS, frames_table, timeline, track_summaries, tracked
 from videmo.results.annotated import AnnotatedVideoWriter, FaceMark, NoEncoder
 from videmo.results.figures import FaceSheet
 from videmo.model.checkpoint import load_checkpoint, weights_path
-from videmo.faces.classify import EmotionClassifier
+from videmo.faces.classify import EmotionClassifier, FaceLabels
+from videmo.faces.pose import head_pose
 from videmo.video.decode import FrameBatch, StreamEnd, VideoInfo, open_video, stream_frames
 from videmo.video.sampling import select_frames
 from videmo.faces.detect import Detection, FaceDetector
 from videmo.model.device import resolve_device
-from videmo.results.episodes import MIN_TRACK_S, add_episodes
+from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
 from videmo.core.errors import printable
 from videmo.run.lanes import default_lanes, ordered_map, prefetch, return_free_memory
 from videmo.core.options import AnalyzeOptions
@@ -41,7 +42,7 @@ class LabelledChunk:
     batch: FrameBatch
     detections: list[list[Detection]]  # per frame
     boxes: np.ndarray  # (K, 4) every face of the chunk, frame by frame
-    probabilities: np.ndarray  # (K, 7)
+    labels: FaceLabels
 
 
 class Analyzer:
@@ -96,7 +97,7 @@ class Analyzer:
             if annotated is not None:
                 annotated.close()
         wall = time.perf_counter() - started
-        table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s)
+        table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s, readable=readable_of(self.options))
         summary = self.summarize(info, table, int(table.loc[table["decoded"], "frame"].nunique()), wall, end)
         summary.counts["episodes"] = int(len(episodes))
         return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet, episodes,
@@ -107,7 +108,7 @@ class Analyzer:
         """The rows of frames.csv: decode, detect, classify and track, chunk by chunk; a frame that does
         not decode gets one row, ``decoded`` False (``end`` says where the stream ended, if before the
         index's last frame)."""
-        frames, times, face_ids, boxes, scores, probabilities, decoded = [], [], [], [], [], [], []
+        frames, times, face_ids, boxes, scores, probabilities, decoded, seen = [], [], [], [], [], [], [], []
         bar = tqdm(total=len(indices), desc=printable(path.name), unit="frame", disable=None if progress else True, leave=False)
         chunks = stream_frames(info, indices, self.options.chunk, end)
         if self.lanes == 1:  # several lanes decode their chunks themselves, in turn (ordered_map); one lane gets a thread for it
@@ -117,12 +118,14 @@ class Analyzer:
         # without an active exception" after Ctrl-C, in about one run in three with --annotate).
         with contextlib.closing(chunks), contextlib.closing(self.in_lanes(self.label_chunk, chunks)) as labelled:
             for chunk in labelled:
-                batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.probabilities
+                batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.labels.probabilities
+                face_seen = seen_columns(chunk.detections, face_boxes, chunk.labels)
                 lost = list(batch.lost)
 
                 def faceless_row(frame: int, time_s: float, was_decoded: bool) -> None:
                     frames.append(int(frame)), times.append(float(time_s)), face_ids.append(None), decoded.append(was_decoded)
                     boxes.append((np.nan,) * 4), scores.append(np.nan), probabilities.append(np.full(7, np.nan))
+                    seen.append(np.full(len(SEEN_COLUMNS), np.nan))
 
                 def mark_lost(before: float) -> None:
                     """Rows for the chunk's damaged frames numbered below ``before``, in frame order among the others;
@@ -140,6 +143,7 @@ class Analyzer:
                     for face_id, detection in zip(ids, found):
                         frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id), decoded.append(True)
                         boxes.append(detection.box), scores.append(detection.score), probabilities.append(face_probs[face])
+                        seen.append(face_seen[face])
                         sheet.offer(image, face_id, detection.box, detection.score)
                         marks.append(FaceMark(face_id, detection.box, face_probs[face]))
                         face += 1
@@ -150,7 +154,7 @@ class Analyzer:
                 mark_lost(np.inf)
                 bar.update(len(batch.indices) + len(batch.lost))
         bar.close()
-        return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded)
+        return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded, np.array(seen))
 
     def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, end: StreamEnd) -> Summary:
         faces = table[table["face_id"].notna()]
@@ -166,7 +170,8 @@ class Analyzer:
             counts={"frames_analysed": analysed, "frames_undecodable": int((~table["decoded"]).sum()),
                     "frames_with_faces": int(faces["frame"].nunique()),
                     "faces": int(len(faces)), "tracks": int(tracked(faces)["face_id"].nunique()),
-                    "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()) if "short_track" in faces else 0},
+                    "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()) if "short_track" in faces else 0,
+                    "unreadable_face_frames": int(faces["unreadable"].sum()) if "unreadable" in faces else 0},
             frames_missing=end.missing(info),
             frames_unreadable=end.unreadable(),
             frames_undecodable=table.loc[~table["decoded"], "frame"].tolist(),
@@ -175,6 +180,15 @@ class Analyzer:
             frames_per_second=round(analysed / wall_s, 2) if wall_s > 0 else None,
             videmo_version=__version__,
         )
+
+
+def seen_columns(detections: list[list[Detection]], boxes: np.ndarray, labels: FaceLabels) -> np.ndarray:
+    """(K, len(SEEN_COLUMNS)) how each face of a chunk was seen, in SEEN_COLUMNS' order."""
+    points = np.array([d.landmarks if d.landmarks else [(np.nan, np.nan)] * 5 for found in detections for d in found],
+                      dtype=np.float64).reshape(-1, 5, 2)
+    size = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
+    return np.column_stack([labels.confidence, size, head_pose(points), labels.sharpness, labels.brightness,
+                            points.reshape(-1, 10)])
 
 
 def faces_of(detections: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from videmo.model.device import resolve_device
 from videmo.core.errors import VidemoError
 from videmo.training.images import decode_samples
 from videmo.model.inference import equalize, predict
+from videmo.training.calibration import calibration_of, fit_temperature
 from videmo.training.metrics import Scores, scores
 from videmo.model.runtime import inference_model
 
@@ -31,7 +32,7 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     meta = checkpoint.meta
     samples = [s for s in dataset.split(split) if s.label != NO_LABEL]  # FER+: the majority label is scored
     unreadable: list[str] = []  # each image skipped, and why: shown with the other notes, in the JSON too
-    images, labels, _, skipped = decode_samples(samples, meta["image_size"], meta["channels"], workers, progress,
+    images, labels, votes, skipped = decode_samples(samples, meta["image_size"], meta["channels"], workers, progress,
                                                 report=lambda line: unreadable.append(line.removeprefix("note: ")))
     if len(labels) == 0:
         if not samples:
@@ -47,11 +48,26 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
         images = equalize(images)
     logits = predict(model, images, mean, std, torch_device, precision, batch_size, mirror)
     result = scores(labels, logits.argmax(1), len(meta["classes"]))
+    temperature = float((meta.get("calibration") or {}).get("temperature", 1.0))
+    votes = votes if dataset.layout == "ferplus" else None  # other layouts' one-hot rows say nothing of agreement
+    calibration = calibration_of(logits, labels, temperature, votes)
     about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes + unreadable + ([note] if note else []),
              "counts": dataset.counts().get(split, []), "images": int(len(labels)), "skipped": skipped,
              "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision,
-             "runtime": runtime, "mirror": mirror}
+             "runtime": runtime, "mirror": mirror, "calibration": calibration.as_dict(), "fitted_temperature": fit_temperature(logits, labels)}
     return result, about
+
+
+def format_calibration(calibration: dict, fitted: float) -> str:
+    """What the confidence column of frames.csv promises, and how well it keeps it, as evaluate prints it."""
+    lines = [f"\nconfidence (frames.csv's confidence: the top emotion's probability at temperature {calibration['temperature']:g}): "
+             f"mean {calibration['mean_confidence']:.4f} against accuracy {calibration['accuracy']:.4f}; "
+             f"expected calibration error {calibration['ece']:.4f} ({len(calibration['bins'])} bins; {calibration['ece_uncalibrated']:.4f} at temperature 1)"]
+    if calibration.get("vote_distance") is not None:
+        lines.append(f"the seven probabilities against the annotators' vote shares: mean total variation {calibration['vote_distance']:.4f} "
+                     f"({calibration['vote_distance_calibrated']:.4f} at temperature {calibration['temperature']:g})")
+    lines.append(f"temperature fitted on these faces: {fitted:g} ('videmo calibrate' stores one in a checkpoint)")
+    return "\n".join(lines)
 
 
 def format_report(result: Scores, classes: list[str]) -> str:

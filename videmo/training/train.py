@@ -4,12 +4,12 @@ The loop reads top to bottom: data -> model -> optimiser -> per epoch (train, va
 checkpoint). Every epoch writes ``<out stem>.last.pt`` (weights, optimiser, epoch, history) so that a
 run stopped at any moment resumes with ``--resume`` and loses at most the epoch in progress.
 Shuffling, augmentation and dropout are seeded per epoch, so a resumed run on the CPU ends
-with the same weights as an uninterrupted one.
+with the same weights as an uninterrupted one. What a resume reads back and ``--init``'s weights are
+``run_state``'s; the optimiser, LR schedule and BatchNorm recalibration are ``optimise``'s.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import asdict, fields
@@ -19,20 +19,23 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from videmo.training.augment import augment, epoch_order, epoch_targets
 from videmo.core.emotions import CLASSES
-from videmo.model.checkpoint import CheckpointError, count_parameters, load_checkpoint, model_meta, read_payload, save_checkpoint
-from videmo.training.datasets import NO_LABEL, Dataset, format_counts, load_dataset
-from videmo.model.device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
 from videmo.core.errors import VidemoError, check_creatable
-from videmo.core.files import written_atomically
-from videmo.training.images import decode_image, decode_samples
+from videmo.core.options import NORMALIZATIONS, RESUME_TAKES, TrainConfig
+from videmo.model.awei import HIDDEN_UNITS, Awei
+from videmo.model.checkpoint import count_parameters, model_meta, save_checkpoint
+from videmo.model.device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
 from videmo.model.inference import equalize, predict
-from videmo.training.metrics import scores
-from videmo.model.awei import HIDDEN_UNITS, Awei, feature_grid
-from videmo.training.noisy import NoisyLabels
-from videmo.core.options import NORMALIZATIONS, RESUME_TAKES, TrainConfig, words
 from videmo.model.vgg import load_vgg_weights
+from videmo.training.augment import augment, epoch_order, epoch_targets, equalizes_per_batch
+from videmo.training.datasets import NO_LABEL, Dataset, format_counts, load_dataset
+from videmo.training.images import decode_image, decode_samples
+from videmo.training.calibration import fit_temperature
+from videmo.training.metrics import scores
+from videmo.training.noisy import NoisyLabels
+from videmo.training.optimise import class_weights, learning_rate, make_optimizer, move_optimizer_state, recalibrate_batch_norm
+from videmo.training.run_state import read_resume_state, resumed_out, weights_to_start_from, write_metrics_csv
+
 
 def train(config: TrainConfig, resume: str | None = None, command: str = "", epochs: int | None = None) -> dict:
     """Run the training; returns the best checkpoint's metrics. A resumed run keeps its own settings
@@ -97,6 +100,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     mean, std = (torch.tensor(v[: config.channels], device=device).view(1, -1, 1, 1) for v in NORMALIZATIONS[config.normalize])
     steps_per_epoch = math.ceil(len(train_y) / config.batch_size)
     calibration = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(config.seed))[: config.bn_recalibration]
+    per_batch = equalizes_per_batch(config.augment, config.equalize)  # train_x is then not equalised yet
+    calibration_x = equalize(train_x[calibration]) if per_batch else train_x[calibration]
     metrics_path = config.run_dir / "metrics.csv"
     for epoch in range(start_epoch, config.epochs):
         started = time.time()
@@ -112,7 +117,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
-            images = augment(train_x[index], config.augment, generator).to(device, non_blocking=True)
+            images = augment(train_x[index], config.augment, generator, per_batch).to(device, non_blocking=True)
             images = ((images - mean) / std).contiguous(memory_format=memory_format_for(device, precision))
             labels = targets[index].to(device, non_blocking=True)
             with autocast(device, precision):
@@ -127,8 +132,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_hits / seen:.3f}")
         bar.close()
-        recalibrate_batch_norm(model, train_x[calibration], mean, std, device, precision, config.batch_size * 2)
-        val_loss, val_scores = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2)
+        recalibrate_batch_norm(model, calibration_x, mean, std, device, precision, config.batch_size * 2)
+        val_loss, val_scores, val_logits = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2)
         row = {
             "epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": total_hits / seen,
             "val_loss": val_loss, "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
@@ -139,7 +144,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         say(format_epoch(row))
         diverged(model, row, best, config)
         if val_scores.accuracy > best["accuracy"]:
-            best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss}
+            # with the temperature of the probabilities analyze writes, fitted on the validation faces (calibration.py)
+            best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss, "temperature": fit_temperature(val_logits, val_y)}
             save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
         save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command),
                         optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history,
@@ -149,35 +155,6 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             noisy.write_table(config.run_dir / "noisy.csv", train_sources)
     say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
     return best
-
-
-def setting_words(value: object) -> str:
-    """A setting as a message shows it (``options.words``), a list's values joined by commas: 'mean 0.5, 0.5, 0.5', not '[0.5, 0.5, 0.5]'."""
-    return ", ".join(map(words, value)) if isinstance(value, (list, tuple)) else words(value)
-
-
-def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
-    """``config.init``'s weights (fine-tuning a trained model on more epochs, new data or a larger
-    input). The checkpoint must be the model these settings build and must see faces as they do: a
-    model trained on equalised grey faces fine-tuned on raw ones would unlearn, not learn. The input
-    size may grow as long as the five pools still end on the same grid (32-63 px all end on 1x1):
-    training small and then fine-tuning larger gets the larger model for a fraction of its epochs."""
-    loaded = load_checkpoint(config.init)
-    mean, std = NORMALIZATIONS[config.normalize]
-    run = {"arch": config.arch, "vgg": config.vgg if config.arch == "awei-vgg" else None,
-           "residual": config.residual if config.arch != "cnn" else None, "channels": config.channels,
-           "mean": list(mean[: config.channels]), "std": list(std[: config.channels]), "equalize": config.equalize}
-    theirs = {"arch": loaded.model.arch, "vgg": loaded.model.vgg_variant, "residual": loaded.model.residual_mode,
-              "channels": loaded.model.in_channels, "mean": list(loaded.meta["mean"]), "std": list(loaded.meta["std"]),
-              "equalize": bool(loaded.meta.get("equalize", False))}
-    differ = [f"{name} {setting_words(theirs[name])}, this run's {setting_words(value)}" for name, value in run.items() if theirs[name] != value]
-    if feature_grid(loaded.meta["image_size"]) != feature_grid(config.image_size):  # another size fits where the head does
-        differ.append(f"image_size {setting_words(loaded.meta['image_size'])}, this run's {config.image_size} "
-                      "(whose features the head cannot take)")
-    if differ:
-        raise VidemoError(f"--init {config.init}: the checkpoint differs from this run in {'; '.join(differ)} "
-                          "(give the options it was trained with: videmo info shows them)")
-    return loaded.model.state_dict()
 
 
 def prepare_splits(dataset: Dataset, config: TrainConfig, say):
@@ -219,83 +196,15 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
     if len(taught) < 2:
         raise VidemoError(f"{dataset.root}: the training images are all of one class ({CLASSES[int(taught[0])]}): "
                           "a model trained on them would answer it for every face")
-    if config.equalize:
-        train_x, val_x = equalize(train_x), equalize(val_x)
+    if config.equalize:  # video's degradations come first: its batches are equalised after them (augment)
+        train_x, val_x = train_x if equalizes_per_batch(config.augment, True) else equalize(train_x), equalize(val_x)
     return train_x, train_y, train_votes, train_sources, val_x, val_y, val_source
-
-
-def make_optimizer(modules: list[torch.nn.Module], config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for module in modules for p in module.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    raise VidemoError(f"--optimizer {config.optimizer}: choose sgd, adam or adamw")
-
-
-def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-    for per_param in optimizer.state.values():
-        for key, value in per_param.items():
-            if torch.is_tensor(value) and key != "step":
-                per_param[key] = value.to(device)
-
-
-def learning_rate(config: TrainConfig, progress: float) -> float:
-    """LR at ``progress`` epochs into the run: linear warm-up, then cosine, step or constant."""
-    if progress < config.warmup_epochs:
-        return config.lr * (progress + 1e-3) / config.warmup_epochs
-    if config.schedule == "constant":
-        return config.lr
-    span = max(config.epochs - config.warmup_epochs, 1e-9)
-    done = min((progress - config.warmup_epochs) / span, 1.0)
-    if config.schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * done))
-    if config.schedule == "step":
-        return config.lr * 0.1 ** int(done * 3)
-    raise VidemoError(f"--schedule {config.schedule}: choose cosine, step or constant")
-
-
-def class_weights(per_class: torch.Tensor) -> torch.Tensor:
-    """Inverse square-root class frequency (``per_class``: how many faces, or votes, of each class),
-    scaled to mean 1: lifts rare classes without sacrificing much overall accuracy (full inverse
-    frequency over-weights FER2013's 436 'disgust')."""
-    weights = per_class.double().clamp(min=1).rsqrt()
-    return (weights / weights.mean()).float()
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                           device: torch.device, precision: str, batch_size: int) -> None:
-    """Re-estimate every BatchNorm's running statistics on unaugmented ``images`` with the current weights.
-
-    The running averages gathered during an epoch lag behind weights that keep moving and come from
-    augmented images; on FER2013 the stale ones cost most of the validation accuracy early in training
-    (0.26 against 0.39 with fresh statistics, the train accuracy). Images (uint8) are the train split's.
-    """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms or len(images) == 0:
-        return
-    momenta = [bn.momentum for bn in norms]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # a plain average over all the batches
-    model.train()
-    memory_format = memory_format_for(device, precision)
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float() / 255
-        with autocast(device, precision):
-            model(((batch - mean) / std).contiguous(memory_format=memory_format))
-    for bn, momentum in zip(norms, momenta):
-        bn.momentum = momentum
-    model.eval()
 
 
 def validate(model, images, labels, mean, std, device, precision, batch_size):
     logits = predict(model, images, mean, std, device, precision, batch_size)
     loss = float(F.cross_entropy(logits, labels))
-    return loss, scores(labels, logits.argmax(1), len(CLASSES))
+    return loss, scores(labels, logits.argmax(1), len(CLASSES)), logits
 
 
 def diverged(model: Awei, row: dict, best: dict, config: TrainConfig) -> None:
@@ -314,44 +223,14 @@ def diverged(model: Awei, row: dict, best: dict, config: TrainConfig) -> None:
 
 def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
     mean, std = NORMALIZATIONS[config.normalize]
+    calibration = {"temperature": best["temperature"], "data": "the run's validation split"} if "temperature" in best else None
     return model_meta(
         model, mean[: config.channels], std[: config.channels],
         crop={"margin": config.crop_margin, "shift": config.crop_shift}, equalize=config.equalize,
         trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
         train_config=asdict(config), pretrained=config.pretrained, command=command,
+        **({"calibration": calibration} if calibration else {}),
     )
-
-
-def resume_conflicts(path: str, given: dict) -> list[str]:
-    """The settings in ``given`` that the run ``path`` continues was set otherwise ("lr 0.01, the run's
-    0.001"), beside ``epochs`` and RESUME_TAKES: a resumed run keeps its own, so they would be ignored."""
-    kept = read_resume_state(path)["config"]
-    kept = {**kept, "out": resumed_out(path, kept.get("out"))}
-    return [f"{name} {setting_words(value)}, the run's {setting_words(kept.get(name))}" for name, value in given.items()
-            if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value]
-
-
-def resumed_out(path: str, out: str) -> str:
-    """Where a resumed run writes its best checkpoint: beside the '*.last.pt' file it continues (``path``),
-    wherever that run was first written (``out``) -- a run folder copied or moved must not write into the
-    old one."""
-    last = Path(path)
-    return str(last.with_name(last.name.removesuffix(".last.pt") + ".pt")) if last.name.endswith(".last.pt") else out
-
-
-def read_resume_state(path: str) -> dict:
-    payload = read_payload(path)
-    state = payload.get("train_state")
-    if not isinstance(state, dict) or "optimizer" not in payload:
-        raise CheckpointError(f"{path}: holds no training state; resume from the '*.last.pt' file that training writes")
-    return {**state, "state_dict": payload["state_dict"], "optimizer": payload["optimizer"]}
-
-
-def write_metrics_csv(path: Path, history: list[dict]) -> None:
-    with written_atomically(path) as partial, open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
 
 
 def format_epoch(row: dict) -> str:
