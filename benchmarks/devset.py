@@ -160,7 +160,10 @@ def report(name: str, labels: list[dict[str, str]], rows: list[dict[str, str]],
            "accuracy": float(correct.mean()), "accuracy_ci95": cis["accuracy"],
            "macro_recall": float(np.mean(list(recall.values()))), "macro_recall_ci95": cis["macro_recall"],
            "recall": recall, "confusion": confusion, "missed_per_class": missed, "per_video": per_video,
-           "by_quality": by_quality(rows, correct)}
+           "by_quality": by_quality(rows, correct),
+           "faces": [{"video": lab["video"], "face_id": lab["face_id"], "label": lab["label"],
+                      **{k: row.get(k) for k in ("emotion", "confidence", "face_px", "yaw", "sharpness", "brightness")}}
+                     for lab, row in zip(labels, rows)]}
     print(f"\n== {name}\nn scored {res['n']} (missed by the detector or the IoU match: {res['missed']})")
     for key in ("accuracy", "macro_recall"):
         lo, hi = res[f"{key}_ci95"]

@@ -188,9 +188,9 @@ def test_an_out_that_exists_in_a_folder_that_cannot_be_written_fails_before_trai
     monkeypatch.setattr(errors.os, "access", lambda path, mode: writable(path, mode) and not (Path(path) == folder and mode & os.W_OK))
     result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", "--out", str(out)])
     assert result.exit_code == 1 and result.stdout == "", result.output
-    assert result.stderr == f"videmo: error: --out {out}: cannot be made there: {folder} is not writable (permission denied)\n"
+    assert result.stderr == f"videmo: error: --out {out}: cannot be made there: {folder} is not writable (permission denied or a read-only file system)\n"
     plots = CliRunner().invoke(main, ["evaluate", "--data", str(easy_data), "-w", str(trained), "--plots", str(folder)])
-    assert plots.exit_code == 1 and plots.stderr.endswith(f"--plots {folder}: cannot be made there: {folder} is not writable (permission denied)\n")
+    assert plots.exit_code == 1 and plots.stderr.endswith(f"--plots {folder}: cannot be made there: {folder} is not writable (permission denied or a read-only file system)\n")
 
 
 def test_resume_needs_a_last_checkpoint(easy_data, trained):

@@ -264,7 +264,7 @@ def calibrate(checkpoint, data, split, layout, out, device):
     temperature = about["fitted_temperature"]
     before = about["calibration"]
     save_with_meta(source, out, {"calibration": {
-        "temperature": temperature, "data": about["data"], "split": about["split"], "images": about["images"],
+        "temperature": temperature, "data": Path(about["data"]).name, "split": about["split"], "images": about["images"],
         "ece_before": round(before["ece_uncalibrated"], 4), "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}})
     after = run_evaluation(data, out, split, layout, device, "fp32", 256, progress=False)[1]["calibration"]
     click.echo(f"{out}: temperature {temperature:g} fitted on {about['images']} faces of {about['data']} [{about['split']}]; "

@@ -39,10 +39,19 @@ def check_creatable(path: Path, what: str, folder: bool = False) -> None:
     files into) could not be written: the nearest folder on its way that exists must be a folder that
     can be written, files being written beside their final name and then renamed (over an existing
     one too: the folder's permission is what counts)."""
-    existing = path if folder else path.parent
+    cause = unwritable(path if folder else path.parent)
+    if cause:
+        raise VidemoError(f"{what} {path}: cannot be made there: {cause}")
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why nothing can be written into ``folder`` (made where it does not exist yet), or None: the nearest
+    folder on its way that exists is a file, or cannot be written."""
+    existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise VidemoError(f"{what} {path}: cannot be made there: {existing} is a file, not a folder")
+        return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise VidemoError(f"{what} {path}: cannot be made there: {existing} is not writable (permission denied)")
+        return f"{existing} is not writable (permission denied or a read-only file system)"
+    return None

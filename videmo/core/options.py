@@ -52,7 +52,7 @@ CROP_MARGINS, CROP_SHIFTS = (-0.5, 3.0), (-1.0, 1.0)  # the ranges train takes a
 MAX_THREADS = 256  # more torch threads or lanes than any machine has cores only wait; tens of thousands abort the process (OpenMP)
 # Which face-frames are unreadable (see docs/outputs.md): the limits measured on the development set of
 # video faces and on degraded FER+ faces (benchmarks/devset.py, benchmarks/readability.py).
-MAX_YAW, MIN_SHARPNESS, MIN_BRIGHTNESS = 90.0, 0.0, 0.0
+MAX_YAW, MIN_SHARPNESS, MIN_BRIGHTNESS = 45.0, 0.02, 0.15
 SMOOTH_S = 0.5  # see the README: what the real videos showed
 MIN_EPISODE_S = 0.5
 
@@ -71,8 +71,8 @@ class AnalyzeOptions:
                                "a cut or a gap of over 0.15 s), and in between only near the faces of the frame before (a new face "
                                "is found at the next such frame). 1: search every frame whole.", low=1)
     margin: float | None = option(None, "Crop side = longer box side x (1 + margin) [default: the model's own crop].", low=-0.5)
-    mirror: bool = option(True, "Average a face with its mirror image where its top two emotions are close: +0.4 points on FER+ "
-                          "Valid.", switch=True)
+    mirror: bool = option(True, "Average a face with its mirror image where its top two emotions are close, which settles close "
+                          "calls more accurately.", switch=True)
     batch_size: int = option(64, "Faces per classifier step (with --mirror, its close calls run again mirrored).", low=1)
     chunk: int = option(16, "Frames decoded and detected together.", low=1)
     bin_s: float = option(1.0, "Timeline bin, seconds.", flag="--bin", low=0, open_low=True)

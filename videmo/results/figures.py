@@ -142,9 +142,13 @@ def tile_places(count: int) -> tuple[int, int, list[tuple[int, int]]]:
 
 
 def tile_captions(track: dict) -> tuple[str, str, str]:
-    """A face's three caption lines: its id; when it was seen, in how many frames; its dominant emotion and share."""
+    """A face's three caption lines: its id and how it was turned; when it was seen, in how many readable
+    frames (and how many more unreadable); its dominant emotion and share."""
     emotion = track["dominant_emotion"]
-    return (f"face {track['face_id']}", f"{track['first_s']:.1f}-{track['last_s']:.1f} s, {plural(track['n_frames'], 'frame')}",
+    seen = track.get("seen") or {}
+    turned = f" \u00b7 yaw {seen['yaw']:+.0f}\u00b0" if seen.get("yaw") is not None else ""
+    unreadable = f" +{seen['unreadable_frames']} unreadable" if seen.get("unreadable_frames") else ""
+    return (f"face {track['face_id']}{turned}", f"{track['first_s']:.1f}-{track['last_s']:.1f} s, {plural(track['n_frames'], 'frame')}{unreadable}",
             f"{emotion} {track['emotion_share'][emotion]:.0%}")
 
 

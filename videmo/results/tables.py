@@ -104,6 +104,8 @@ def track_summaries(frames: pd.DataFrame) -> list[dict]:
     ``dominant_share``, ``runner_up`` and ``runner_up_share`` say how close the call was (``ranked``).
     Short tracks (``short_track``) have none."""
     faces = tracked(frames)
+    flagged = frames[frames["unreadable"].fillna(False).astype(bool)] if "unreadable" in frames else frames.iloc[:0]
+    unreadable = flagged.groupby("face_id").size().to_dict()
     summaries = []
     for face_id, rows in faces.groupby("face_id", sort=True):
         share = shares(rows["emotion_smoothed"])
@@ -120,5 +122,16 @@ def track_summaries(frames: pd.DataFrame) -> list[dict]:
             "emotion_share": share,
             "emotion_share_raw": shares(rows["emotion"]),
             "mean_probability": {c: round(float(rows[c].mean()), 4) for c in CLASSES},
+            "seen": seen_summary(rows, int(unreadable.get(face_id, 0))),
         })
     return summaries
+
+
+def seen_summary(rows: pd.DataFrame, unreadable: int) -> dict:
+    """How a face was seen over its readable frames (medians; its mean confidence), and how many of
+    its frames were unreadable; None for what an older frames.csv did not measure."""
+    median = lambda column: round(float(rows[column].median()), 2) if column in rows and rows[column].notna().any() else None  # noqa: E731
+    confidence = round(float(rows["confidence"].mean()), 4) if "confidence" in rows and rows["confidence"].notna().any() else None
+    return {"yaw": median("yaw"), "pitch": median("pitch"), "roll": median("roll"), "face_px": median("face_px"),
+            "sharpness": median("sharpness"), "brightness": median("brightness"), "mean_confidence": confidence,
+            "unreadable_frames": unreadable}

@@ -23,7 +23,7 @@ from tqdm import tqdm  # noqa: E402
 
 from videmo.batch.index import read_failed
 from videmo.batch.report import update_batch  # noqa: E402
-from videmo.core.errors import VidemoError, plural, printable  # noqa: E402
+from videmo.core.errors import VidemoError, plural, printable, unwritable  # noqa: E402
 from videmo.core.files import hidden  # noqa: E402
 from videmo.core.loading import native_loading
 from videmo.run.inputs import find_videos
@@ -176,13 +176,9 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
 def check_writable(output: Path) -> None:
     """A VidemoError now, not after the analysis, where no results folder could be made in ``output``
     (a read-only folder or file system, or a file where a folder on its way should be)."""
-    existing = output
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise VidemoError(f"{output}: cannot write results there: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise VidemoError(f"{output}: cannot write results there: {existing} is not writable (permission denied or a read-only file system)")
+    cause = unwritable(output)
+    if cause:
+        raise VidemoError(f"{output}: cannot write results there: {cause}")
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
@@ -231,13 +227,33 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
         after = len(result.summary.frames_undecodable) - len(lost)
         shortfall += (f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
                       f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})")
+    shortfall += stream_words(result.summary)
     name = video.name if folder.name == video.stem else video
     settings = result.summary.settings or {}
     warning = sampling_warning(result.frames, settings.get("smooth_s", 0), settings.get("min_episode_s", 0), str(name))
     return [f"videmo: note: {note}" for note in result.notes] + ([f"videmo: warning: {warning}"] if warning else []) + [
         f"{name}: {plural(counts['frames_analysed'], 'frame')} analysed{shortfall}, {plural(counts['faces'], 'face-frame')} of "
-        f"{plural(counts['tracks'], 'face')}, {plural(counts.get('episodes', 0), 'episode')}, "
+        f"{plural(counts['tracks'], 'face')}{unreadable_words(counts)}, {plural(counts.get('episodes', 0), 'episode')}, "
         f"{result.summary.frames_per_second} frames/s -> {folder}"]
+
+
+def stream_words(summary) -> str:
+    """' (the picture's size changed at frame N to WxH)', ' (timestamps restart at frame N: ...)', or ''."""
+    words = ""
+    changes = summary.size_changes or []
+    if changes:
+        shown = ", ".join(f"at frame {c['frame']} to {c['width']}x{c['height']}" for c in changes[:3]) + (", ..." if len(changes) > 3 else "")
+        words += f" (the picture's size changed {shown}; boxes are in each frame's own pixels)"
+    if summary.times_repaired:
+        words += (f" ({summary.times_repaired['cause']} at frame {summary.times_repaired['from_frame']}: "
+                  "times from there follow the decoder's order)")
+    return words
+
+
+def unreadable_words(counts: dict) -> str:
+    """' (N face-frames unreadable: ...)' where some were left out of the episodes, else ''."""
+    n = counts.get("unreadable_face_frames", 0)
+    return f" ({plural(n, 'face-frame')} unreadable: turned, blurred or dark; left out)" if n else ""
 
 
 def model_identity(weights: str | None) -> tuple[str, str] | None:
