@@ -1,4 +1,4 @@
-"""Issue 31, class 3: crashes and kills. A run killed outright (SIGKILL: no cleanup runs) leaves no folder that claims
+"""Crashes and kills. A run killed outright (SIGKILL: no cleanup runs) leaves no folder that claims
 to be complete, and the same command again redoes what it had not finished; two runs with different settings into one
 output folder never mix their rows; an input deleted or cut short mid-run fails (or shortens) that video alone."""
 

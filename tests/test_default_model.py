@@ -174,8 +174,8 @@ def benchmark_figures(text: str) -> dict[tuple[str, str], dict]:
 
 
 def test_the_cards_figures_are_the_benchmarks_on_the_full_splits(shipped):
-    """benchmarks/card_figures.py scores this model on all of FER+ Valid and FER2013 val (what this test
-    did itself, at 75 s); its committed output is this model's and says what the card says."""
+    """benchmarks/card_figures.py scores this model on all of FER+ Valid and FER2013 val (too slow for a
+    test to do itself); its committed output is this model's and says what the card says."""
     text = BENCHMARK.read_text(encoding="utf-8")
     assert f"sha256 {shipped.sha256}" in text, "benchmarks/results/card_figures.txt is another model's: run benchmarks/card_figures.py"
     measured = benchmark_figures(text)

@@ -12,7 +12,6 @@ from PIL import Image
 
 import videmo
 from videmo.faces.pose import MEAN_FACE, head_pose
-from videmo.results.tables import LANDMARK_COLUMNS
 
 
 def seen(video, checkpoint, tmp_path) -> pd.DataFrame:

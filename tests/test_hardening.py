@@ -1,4 +1,4 @@
-"""Hard to break, round three (issue 31): damaged and hostile checkpoints, and file systems that
+"""Hard to break: damaged and hostile checkpoints, and file systems that
 refuse, each one line ``videmo: error: <file>: <cause>`` with exit status 1, no traceback, and nothing
 written outside ``-o``. Cases the project already handled keep a test here that says so."""
 

@@ -24,7 +24,7 @@ LAYERS = {
     "training": {"core", "model"},
     "run": {"core", "video", "model", "faces", "results", "batch"},
 }
-TOP = {"__init__", "__main__", "api", "cli", "signals"}
+TOP = {"__init__", "__main__", "api", "cli", "cli_options", "signals"}
 LONGEST_MODULE = 320  # lines: a module past it does more than one job
 
 

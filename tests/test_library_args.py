@@ -1,4 +1,4 @@
-"""Issue 31 class 7 and issue 37.6: the library's arguments are checked, each wrong one a ValueError or
+"""The library's arguments are checked, each wrong one a ValueError or
 TypeError naming it, before any model loads; ``analyze`` returns its tables, ``analyze_many`` what
 became of each video."""
 

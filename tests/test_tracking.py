@@ -1,4 +1,4 @@
-"""Face ids that do not depend on the sampling rate (issue 37.2): the tracker predicts each face's
+"""Face ids that do not depend on the sampling rate: the tracker predicts each face's
 motion and keeps its gates and memory in seconds. On the 1080p crowd at --fps 5, and on synthetic
 boxes: fast faces, crossing faces, faces that leave and come back, cuts."""
 
@@ -85,8 +85,7 @@ def test_a_cut_ends_every_track():
 
 def test_the_decoder_finds_cuts_between_frames_it_does_not_analyse():
     """The example clip's cuts come after frames 19, 81 and 210. At --fps 5 the analysed frames are 0.2 s apart and a
-    close-up's motion between two of them scored nearly as a cut (0.090 and 0.159 against cuts' 0.085-0.093 and
-    0.19-0.40): the decoder compares every decoded frame with the one before, so the analysed frame after each real
+    close-up's motion between two of them scores nearly as a cut does: the decoder compares every decoded frame with the one before, so the analysed frame after each real
     cut, and no other, is marked, as at every frame."""
     from videmo.video.decode import open_video, stream_frames
     from videmo.video.sampling import select_frames
@@ -101,9 +100,9 @@ def test_the_decoder_finds_cuts_between_frames_it_does_not_analyse():
 
 @pytest.mark.slow
 def test_the_crowd_at_5_fps_keeps_one_id_per_walker(shared_data):
-    """The 1080p crowd at --fps 5 (21 frames): the greedy IoU tracker gave 15 tracks where every
-    frame gave 8, the woman in profile walking across the front 7 ids, one frame each. Now: 6 tracks
-    (every frame: 6 and a one-frame coat), the woman one id from her first frame to her last."""
+    """The 1080p crowd at --fps 5 (21 frames): 6 tracks, as at every frame (which adds a one-frame coat),
+    each seen in several frames, and the woman in profile walking across the front one id from her first
+    frame to her last (a greedy IoU tracker gave her a new id at each frame)."""
     from videmo.video.decode import open_video, stream_frames
     from videmo.video.sampling import select_frames
     from videmo.faces.detect import FaceDetector

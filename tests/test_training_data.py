@@ -1,4 +1,4 @@
-"""Issue 31, class 6: training data that is not what it should be. ``videmo train`` and ``evaluate`` name the
+"""Training data that is not what it should be. ``videmo train`` and ``evaluate`` name the
 file and the cause, skip what cannot be used (saying so) and refuse to train or score on nothing."""
 
 import json

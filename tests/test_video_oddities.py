@@ -1,4 +1,4 @@
-"""Issue 31, classes 1 and 2: damaged data in a container read as a stream keeps its good frames, numbered and timed
+"""Damaged data in a container read as a stream keeps its good frames, numbered and timed
 by their timestamps; odd but real videos (variable frame rate, rotation in any container, 10-bit, 4:4:4 and grey
 pixels, tiny and 8K frames, AV1, VP8/VP9, two video streams, negative or huge start times) are analysed; what is
 not a video (audio only, a still image named as one) is one line naming the file and the cause.
@@ -115,8 +115,8 @@ def test_the_command_lists_the_lost_frames_and_analyses_those_after_them(damaged
 
 
 def test_the_reported_case_a_damaged_packet_at_frame_226_of_the_example_loses_that_frame_alone(tmp_path):
-    """Round two's report (issue 21.7): one bad packet at frame 226 of 275 lost the whole video. The frames after
-    it keep the clean file's numbers and times."""
+    """One bad packet at frame 226 of 275, which once lost the whole video, loses that frame alone. The frames
+    after it keep the clean file's numbers and times."""
     clean_numbers, clean_times, _, _ = decoded(EXAMPLE)
     numbers, times, lost, _ = decoded(damage_frame(EXAMPLE, tmp_path / "damaged.mp4", 226))
     assert lost == [226] and numbers == [n for n in clean_numbers if n != 226]

@@ -12,10 +12,11 @@ import torch
 def shrunk(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``frame`` (uint8 H, W, 3) area-resampled to ``size`` (height, width), as uint8.
 
-    On the CPU, PIL's box filter beats torch's area resize of a float copy 3x at 1080p (19 ms a frame
-    against 6.7: that resize was a sixth of detecting a 1080p frame), and a whole factor, such as
-    1080p to 640 x 360, it reduces in 2.6 ms. Both average the pixels each output pixel covers; at a
-    whole factor they agree to rounding (within 0.7 of 255), between them PIL weighs the pixels that a
+    On the CPU, PIL's box filter is several times faster than torch's area resize of a float copy at
+    1080p (that resize was a large share of detecting a 1080p frame), and a whole factor, such as
+    1080p to 640 x 360, it reduces faster still (``shrunk`` in benchmarks/detect_profile.py, see
+    benchmarks/results/detect_profile_bf16.txt). Both average the pixels each output pixel covers; at a
+    whole factor they agree to rounding, between them PIL weighs the pixels that a
     bin covers in part by the part it covers, where torch's bins take such pixels whole."""
     from PIL import Image
 
@@ -29,10 +30,11 @@ def shrunk(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def summed_area_tables(frames: np.ndarray) -> torch.Tensor:
     """(N, H + 1, W + 1, C) sums of the uint8 (N, H, W, C) ``frames`` above and left of each corner: every
     area resize of a frame (its pyramid levels, its boxes' crops) reads four per output pixel, the sums
-    exact. int32 where it holds them (up to 4K frames), as it gathers twice as fast as int64.
+    exact. int32 where it holds them (up to 4K frames), as it gathers faster than int64.
 
-    Down the columns a row at a time (each add a whole row, vectorised), then along the rows: 0.6x the
-    time of ``np.cumsum`` down axis 1, whose uint8-to-int32 cast runs element by element."""
+    Down the columns a row at a time (each add a whole row, vectorised), then along the rows: faster
+    than ``np.cumsum`` down axis 1, whose uint8-to-int32 cast runs element by element (see
+    benchmarks/results/pairs_bf16.txt)."""
     count, height, width, channels = frames.shape
     dtype = np.int32 if height * width * 255 < 2 ** 31 else np.int64
     table = np.zeros((count, height + 1, width + 1, channels), dtype)
@@ -51,8 +53,8 @@ def area_windows(k: torch.Tensor, source: int, size: int) -> tuple[torch.Tensor,
 
 
 def pixel_records(sums: np.ndarray) -> np.ndarray:
-    """``sums`` (..., C) seen as one record a pixel, (..., 1), which numpy's take copies whole: 0.6x the
-    time of index_select copying rows of C."""
+    """``sums`` (..., C) seen as one record a pixel, (..., 1), which numpy's take copies whole: faster
+    than index_select copying rows of C."""
     return sums.view(np.dtype((np.void, sums.shape[-1] * sums.itemsize)))
 
 
@@ -60,7 +62,7 @@ def table_level(tables: torch.Tensor, shape: tuple[int, int], size: tuple[int, i
     """The frames' area resize from ``shape`` to ``size``, (N,3,h,w) channels-last, from their summed-area
     ``tables``: F.interpolate's floats (sums exact, divided as it divides: by the window's height, then its
     width). Rows are gathered first (whole rows), then columns as whole pixel records (numpy's take):
-    0.65x the time of gathering columns from a turned copy."""
+    faster than gathering columns from a turned copy."""
     row_start, row_end = area_windows(torch.arange(size[0]), shape[0], size[0])
     col_start, col_end = area_windows(torch.arange(size[1]), shape[1], size[1])
     rows = (tables.index_select(1, row_end) - tables.index_select(1, row_start)).numpy()  # (N, h, W + 1, C)
@@ -97,7 +99,7 @@ def area_gather(tables: torch.Tensor, image: torch.Tensor, row_start: torch.Tens
         return torch.from_numpy(picked.reshape(len(rows), rows.shape[1], cols.shape[1], sums.shape[3]))
 
     total = corner(row_end, col_end) - corner(row_start, col_end) - corner(row_end, col_start) + corner(row_start, col_start)
-    # Divided in this (K, h, w, C) order, whose contiguous memory the division runs through 2x faster;
+    # Divided in this (K, h, w, C) order, whose contiguous memory the division runs through faster;
     # returned as (K, C, h, w), channels-last.
     means = total.float() / (row_end - row_start).float()[:, :, None, None] / (col_end - col_start).float()[:, None, :, None]
     return means.permute(0, 3, 1, 2)

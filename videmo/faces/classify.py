@@ -84,8 +84,8 @@ class EmotionClassifier:
 
         One roi_align call per frame crops and resizes all its faces, averaging over each output
         pixel's footprint (so large faces are not aliased); outside the frame is black. Only the
-        part of the frame around its faces goes to float: on 1080p frames converting the whole
-        frame took three quarters of the classifier's time.
+        part of the frame around its faces goes to float: on large frames converting the whole
+        frame would take most of the classifier's time.
         """
         squares = square_crop_boxes(boxes, self.margin, self.shift)
         height, width = frames.shape[1:3]

@@ -10,11 +10,11 @@ gets the box and score the whole search gives it, except where candidates from o
 would have suppressed its own; a face that appears between keyframes is found at the next one.
 It follows facenet-pytorch's ``detect_face`` step for step (same pyramid, thresholds, regressions
 and suppressions, and on the CPU the same boxes) with these differences: the refinement networks
-see batches of 32 or a smaller power of two (small batches stay in cache, twice as fast per box, and
+see batches of 32 or a smaller power of two (small batches stay in cache, faster per box, and
 a bounded set of shapes for oneDNN), frames wider than ``detect_width`` are shrunk by PIL's box
 filter on the CPU (see ``areas.shrunk``), O-Net's five points come back with each box, on the CPU the pyramid's
 levels and the boxes' crops come from each frame's summed-area table (the same floats as area
-resizing, at half its time or less), and on a GPU the candidate boxes are cropped by one
+resizing, in less time), and on a GPU the candidate boxes are cropped by one
 ``roi_align`` call.
 """
 
@@ -35,15 +35,14 @@ from videmo.faces.mtcnn import MTCNN_MIN_FACE, STAGE_THRESHOLDS
 
 PYRAMID_FACTOR = 0.709
 # P-Net sees a pyramid level a few frames at a time, at most about this many pixels (or one frame): its
-# maps then stay in cache. On Zen 4 P-Net ran the crowd video's keyframes at 64-72 ns a pixel so, 95-102
-# in calls of up to 2^20 pixels (benchmarks/detect_profile.py --pnet-pixels).
+# maps then stay in cache, and P-Net runs faster a pixel than in calls of up to 2^20 pixels (measured by
+# benchmarks/detect_profile.py --pnet-pixels, see benchmarks/results/detect_profile_bf16.txt).
 PNET_PIXELS = 1 << 18
 # Frames at detection size are searched at most this many pixels at a time (a chunk of 640 x 360 frames
 # at once, 4K ones two at a time): their summed-area tables (CPU) or float copies (GPU) take 12 bytes a pixel.
 DETECT_PIXELS = 1 << 24
-# Their smallest batches: below these R-Net slows per box (0.53 ms a box alone, 0.16 at 16, 0.14 at 32
-# on one core) and O-Net does not (1.03-1.13 ms a box from 4 to 32), so O-Net's rest goes in 8s and
-# 4s rather than padded to 16.
+# Their smallest batches: below these R-Net slows per box and O-Net does not, so O-Net's rest goes in
+# 8s and 4s rather than padded to 16 (the batch limits measured in benchmarks/results/tried_bf16.txt).
 SMALLEST_BATCH = {24: 16, 48: 4}
 FOLLOW_GAP_S = 0.15  # faces are followed from one frame to the next only if they lie at most this far apart
 
@@ -85,8 +84,8 @@ class FaceDetector:
         self.detect_width = detect_width
         self.min_face = min_face
         self.threshold = threshold
-        # Frames arrive channels-last; with channels-last weights the convs and max-pools run about
-        # twice as fast on the CPU and give the same boxes.
+        # Frames arrive channels-last; with channels-last weights the convs and max-pools run faster
+        # on the CPU and give the same boxes.
         self.pnet, self.rnet, self.onet = (
             net().eval().to(device, memory_format=torch.channels_last) for net in (PNet, RNet, ONet)
         )
@@ -109,7 +108,7 @@ class FaceDetector:
         if not self.use_tables:  # on the CPU every pixel read goes through the tables: `images` gives only the frames' shape
             if scale != 1.0:
                 # Frame by frame, so that a chunk of 4K frames never exists in float whole; from planar
-                # copies, which area resizing reads 1.3x faster than channels-last ones.
+                # copies, which area resizing reads faster than channels-last ones.
                 images = torch.cat([F.interpolate(image.contiguous()[None].float(), size=size, mode="area") for image in images])
             images = images.float().contiguous(memory_format=torch.channels_last)
         tables = summed_area_tables(frames) if self.use_tables else None

@@ -60,7 +60,7 @@ def cell_boxes(offsets: torch.Tensor, probs: torch.Tensor, scale: float, origins
 
 
 def level_by_interpolation(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A pyramid level by area interpolation (the GPU's way), from planar images, which it reads twice as fast."""
+    """A pyramid level by area interpolation (the GPU's way), from planar images, which it reads faster."""
     return F.interpolate(images.contiguous(), size=size, mode="area")
 
 
@@ -105,7 +105,7 @@ def run_in_buckets(net, batch: torch.Tensor, smallest: int = 16) -> list[torch.T
 def pnet_forward(pnet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """facenet-pytorch's ``PNet.forward`` on channels-last ``x``: on the CPU, over large inputs, its first
     PReLU and max-pool by ``prelu_`` and ``max_pool_2x2``, as torch's kernels for them crawl over its 10
-    channels (3.1 ms for the pool of one 333 x 591 level on Zen 4, 0.7 for max_pool_2x2). The same
+    channels (benchmarks/detect_profile.py, see benchmarks/results/detect_profile_bf16.txt). The same
     floats; below PNET_FAST_PIXELS torch's own calls are quicker."""
     if x.device.type != "cpu" or x.shape[0] * x.shape[2] * x.shape[3] < PNET_FAST_PIXELS:
         return pnet(x)
@@ -164,6 +164,6 @@ NEAR = 0.5  # between keyframes P-Net looks this far around each face of the fra
 
 
 # ... on the pyramid levels whose cells are this many times that face's side: candidates much smaller
-# or larger than the face do not become its box (0.5-2 lost a face of the example in 6 frames, as R-Net's
+# or larger than the face do not become its box (0.5-2 lost a face of the example, as R-Net's
 # regression grows a cell of a third of a face into it; 0.35-3 found every face the whole search found).
 CELL_SIDES = (0.35, 3.0)

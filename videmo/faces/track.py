@@ -15,10 +15,10 @@ from videmo.video.cuts import Shot
 
 # The filter's noise, in box sizes (the square root of a box's area) and seconds: the detector's jitter
 # of a box's centre and size (1 sd), the speed a new face may have (1 sd across the frame, a quarter
-# of it in size; the woman nearest the camera in the 1080p crowd crosses it at 8.5 sizes a second),
-# and the white-noise acceleration (sizes^2/s^3): a walker's speed drifts by about 1.7 size/s in a second
-# (at 1, a walker in the crowd who turned back, +0.3 to -4.5 sizes/s within 0.4 s, left the gate between
-# frames 0.2 s apart and got a second id at --fps 5).
+# of it in size, so that the fastest walker of the 1080p crowd, nearest the camera, is within reach),
+# and the white-noise acceleration (sizes^2/s^3), which must allow a walker's speed to drift (at 1, a
+# walker in the crowd who turned back left the gate between frames 0.2 s apart and got a second id at
+# --fps 5; benchmarks/tracks.py, see benchmarks/results/tracks.txt).
 JITTER = 0.1
 START_SPEED = 4.0
 ACCELERATION = 3.0

@@ -27,13 +27,12 @@ def logits_of(model: torch.nn.Module, batch: torch.Tensor, memory_format: torch.
     are close (a lead under MIRROR_MARGIN) are the mean of its and its mirror image's.
 
     A face and its mirror image show the same emotion, and the models train on flipped faces, yet
-    they score the two apart; averaging both (test-time augmentation) takes the default model from
-    0.848 to 0.852 on FER+ Valid. The mean can only overturn a close call: mirroring only the faces
-    that lead by less than 0.25 (20% of FER+ Valid) gives 99.75% of FER+ Valid the label that
-    mirroring all of them gives, at the same accuracy, and 99.5-100% of the shared videos'
-    face-frames the label a margin of 0.5 gives (``benchmarks/mirror_margin.py``), for 1.3-1.4
-    forward passes a video face where 0.5 took 1.6-1.8. Faces that lead by more keep their own
-    probabilities."""
+    they score the two apart; averaging both (test-time augmentation) raises the default model's
+    accuracy on FER+ Valid. The mean can only overturn a close call: mirroring only the faces that
+    lead by less than MIRROR_MARGIN gives nearly every face the label that mirroring all of them
+    gives, at the same accuracy, for fewer forward passes a video face than a wider margin takes
+    (measured by ``benchmarks/mirror_margin.py``, see ``benchmarks/results/mirror_margin.txt``).
+    Faces that lead by more keep their own probabilities."""
     logits = model(batch.contiguous(memory_format=memory_format)).float()  # the means in fp32, not bf16
     if not mirror or len(logits) == 0:
         return logits

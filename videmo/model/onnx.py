@@ -1,7 +1,7 @@
 """The classifier on ONNX Runtime: the CPU's fast path for analysis and evaluation.
 
-torch runs the Awei network at about a third of what two cores can do (its pools, batch norms,
-ReLUs and weight casts between the convolutions took 40% of the time); ONNX Runtime runs the
+torch runs the Awei network well below what the cores can do (its pools, batch norms, ReLUs and
+weight casts between the convolutions take a large share of the time); ONNX Runtime runs the
 same network in fp32 with batch norm folded into the convolutions, so its logits are torch's fp32
 logits to rounding (tested) and no label changes.
 
@@ -9,17 +9,19 @@ Its 3x3 convolutions past the first layer are Winograd's minimal filtering F(m x
 and Gray, 2016): each m x m tile of outputs comes from an (m+2)^2 tile of inputs by (m+2)^2 products
 per channel pair instead of 9 m^2, a fifth to a half of the multiplications, as batched matrix
 products that ONNX Runtime runs at the machine's matmul rate. On an fp32-only CPU, where the
-classifier was already at that rate, this halved its time. The tile size m (2, 3, 4 or 6) is chosen
-per layer from its side and width; fp32 rounding grows with m (a layer's error, against float64,
-is 4e-7 of its outputs' scale at m = 2 and 1e-5 at m = 6, against 1.6e-6 for a direct conv), and the
-shipped model's logits stay within 1.2e-6 of their scale of torch's. Between Winograd layers the maps
+classifier was already at that rate, this cut its time sharply (``benchmarks/classify_only.py``,
+see ``benchmarks/results/HISTORY.md``). The tile size m (2, 3, 4 or 6) is chosen
+per layer from its side and width; fp32 rounding grows with m (a layer's error against float64 is
+below a direct conv's at small m and above it at m = 6: tests/test_runtime.py bounds it per m), and
+the shipped model's logits stay within rounding of torch's. Between Winograd layers the maps
 are kept pixel-major (H, W, N, C), so that every step moves whole (N, C) blocks: the tiles are
 gathered by strided slices and laid out again by one transpose (in a channel-major (C, N, H, W)
-layout the transposes of the tiles' few pixels took a sixth of the time, and the network ran 1.1-1.2x
-slower); a 2x2 max-pool after a layer is taken inside its output tiles where m is even.
+layout the transposes of the tiles' few pixels took a large share of the time, and the network ran
+slower: ``benchmarks/results/classify_pairs.txt``); a 2x2 max-pool after a layer is taken inside its
+output tiles where m is even.
 
-The graph is written here from the model's weights for its fixed input size (graph and session in
-0.5-0.7 s), rather than exported by ``torch.onnx``: the exporter takes seconds, and the residual
+The graph is written here from the model's weights for its fixed input size (graph and session are
+quick to build at start-up), rather than exported by ``torch.onnx``: the exporter is far slower, and the residual
 branch's pooling windows follow from the input size, which a fixed size makes plain slices. The residual branch's
 full-resolution map (512 channels at input size) is computed in strips of rows, as the torch module
 does, so that it never exists whole. A model this module cannot write (another architecture) stays
@@ -46,8 +48,8 @@ class Graph:
     """An ONNX graph under construction: nodes in order, weights as initialisers, names made unique.
 
     Weight arrays (float32, EXTERNAL_ELEMENTS or more) stay outside the graph, in ``external``: ONNX
-    Runtime reads them where they are, where copying the Winograd layers' 200 MB of transformed
-    filters into the graph and out again took two seconds at every start."""
+    Runtime reads them where they are, where copying the Winograd layers' large transformed filters
+    into the graph and out again would slow every start."""
 
     def __init__(self) -> None:
         self.nodes: list = []

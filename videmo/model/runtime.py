@@ -36,13 +36,12 @@ class OnnxRuntimeModel:
 
 def resolve_runtime(runtime: str, device: torch.device, precision: str) -> str:
     """``auto``: ONNX Runtime where the classifier runs fp32 on the CPU (``--precision fp32``, or auto on
-    a CPU without native bf16), torch elsewhere. On a CPU with native bf16 (AMD EPYC Zen 4,
-    AVX512-BF16), torch's bf16 classified 9-13% more faces a second than the Winograd graph in fp32
-    (``benchmarks/bench.py``), and the whole ``analyze`` command took 0.88-0.91x the wall time (the
-    graph's build is start-up) with 430-465 MiB less peak memory (``farm-bench``), for the same frames
-    per second in the pipeline and the same ``emotion`` on 99.75% of face-frames
-    (``benchmarks/runtimes.py``); the figures are in ``benchmarks/results/*_bf16.txt``. ``onnx`` only
-    runs fp32 on the CPU."""
+    a CPU without native bf16), torch elsewhere. On a CPU with native bf16, torch's bf16 classifies
+    faces faster than the Winograd graph in fp32, and the whole ``analyze`` command takes less wall
+    time (the graph's build is start-up) and less peak memory, for the same frames per second in the
+    pipeline and nearly always the same ``emotion`` (measured by ``benchmarks/bench.py`` and
+    ``benchmarks/runtimes.py``, see ``benchmarks/results/bench_bf16.txt``, ``pairs_bf16.txt`` and
+    ``runtimes_bf16.txt``). ``onnx`` only runs fp32 on the CPU."""
     if runtime not in RUNTIMES:
         raise VidemoError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
     fits = device.type == "cpu" and precision in ("auto", "fp32")
