@@ -180,3 +180,42 @@ def test_ctrl_c_at_any_point_of_start_up_exits_130_in_one_line(tmp_path, tiny_ch
         assert "terminate called" not in stderr and "Traceback" not in stderr
         if process.returncode == 130:
             assert stderr.splitlines()[-1] == "videmo: interrupted", stderr
+
+
+def test_names_and_paths_too_long_for_the_system_are_one_line_each(one_face_video, tiny_checkpoint, tmp_path):
+    long_name, deep = "a" * 300 + ".mp4", "/".join(["d" * 200] * 25)
+    result = invoke("analyze", tmp_path / long_name, tmp_path / deep, one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("videmo: error:")]
+    assert len(errors) == 2 and "name too long: a name in the path has 304 bytes" in errors[0]
+    assert "path too long" in errors[1] and len(errors[1]) < 300
+    assert (tmp_path / "out" / one_face_video.stem / "summary.json").is_file()  # the good video all the same
+    for output in (tmp_path / ("b" * 300), tmp_path / deep):
+        result = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", output, "-q")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "cannot write results there:" in result.stderr and "too long" in result.stderr
+    result = invoke("episodes", tmp_path / ("c" * 300))
+    assert result.exit_code == 1 and "name too long" in result.stderr
+
+
+def test_a_ray_address_where_nothing_listens_fails_within_the_stated_time(monkeypatch):
+    import socket
+
+    from videmo.core.errors import VidemoError
+    from videmo.run import cluster
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(VidemoError, match=f"cannot connect to the Ray cluster at ray://127.0.0.1:{port} "):
+        cluster.check_listening(f"ray://127.0.0.1:{port}")
+    assert time.monotonic() - started < 5
+
+    def silent(address, timeout):  # a host that drops the packets: the connection times out
+        assert timeout == cluster.CONNECT_S
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", silent)
+    with pytest.raises(VidemoError, match="no answer; waited up to 30 s"):
+        cluster.check_listening("10.1.2.3:6379")

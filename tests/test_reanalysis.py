@@ -208,3 +208,22 @@ def test_classes_are_the_index_share_columns():
 
     assert INDEX_COLUMNS[-len(SETTING_COLUMNS):] == SETTING_COLUMNS
     assert [f"share_{c}" for c in CLASSES] == [c for c in INDEX_COLUMNS if c.startswith("share_")]
+
+
+def test_results_made_by_a_newer_videmo_are_left_as_they_are(analysed, tmp_path):
+    out, folder = copy_of(analysed, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["videmo_version"], summary["added_later"] = "99.0.0", {"kept": True}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    result = invoke("episodes", folder, "--smooth", "0")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"made by videmo 99.0.0, newer than this videmo {videmo.__version__}" in result.stderr
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_versions_compare_as_versions():
+    from videmo.core.version import is_newer
+
+    assert is_newer("99.0") and is_newer("0.10.0") and not is_newer(videmo.__version__)
+    assert not is_newer("0.0.9") and not is_newer(None) and not is_newer("not a version")

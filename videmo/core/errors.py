@@ -46,7 +46,11 @@ def check_creatable(path: Path, what: str, folder: bool = False) -> None:
 
 def unwritable(folder: Path) -> str | None:
     """Why nothing can be written into ``folder`` (made where it does not exist yet), or None: the nearest
-    folder on its way that exists is a file, or cannot be written."""
+    folder on its way that exists is a file, or cannot be written; or its name or path is too long to exist."""
+    from videmo.core.files import too_long
+
+    if why := too_long(folder):
+        return why
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -43,3 +43,25 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits, in bytes: one name in a path, and a whole path
+
+
+def too_long(path: str | os.PathLike) -> str | None:
+    """Why no file or folder can have the path ``path`` ('name too long ...', 'path too long ...'), which the system
+    would refuse with "File name too long"; None where it is within the limits."""
+    raw = os.fsencode(path)
+    longest = max(len(part) for part in raw.split(b"/"))
+    if longest > NAME_MAX:
+        return f"name too long: a name in the path has {longest} bytes, and a file system allows {NAME_MAX}"
+    absolute = len(os.fsencode(os.path.abspath(path)))
+    if absolute > PATH_MAX:
+        return f"path too long: {absolute} bytes, and the system allows {PATH_MAX}"
+    return None
+
+
+def shortened(path: str | os.PathLike) -> str:
+    """``path`` as text, its middle left out where it is longer than a line can show."""
+    text = os.fsdecode(path)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-50:]}"

@@ -50,7 +50,7 @@ class AnnotatedVideoWriter:
         self.line = max(4, round(min(width, height) / 120))  # thick enough to keep its colour through 4:2:0 chroma
         self.font = font(max(12, round(min(width, height) / 30)))
         self.bar_font = font(max(10, round(min(width, height) / 36)))
-        self.last = np.zeros((height, width, 3), np.uint8)
+        self.last, self.size = np.zeros((height, width, 3), np.uint8), (width, height)
         # yuv420p, which every player reads, needs even sides: the odd last row or column is padded.
         self.writer = imageio_ffmpeg.write_frames(
             str(path), (width, height), fps=max(fps, 1e-3), codec="libx264", pix_fmt_out="yuv420p", quality=None,
@@ -72,6 +72,8 @@ class AnnotatedVideoWriter:
         draw = ImageDraw.Draw(image)
         for face in faces:
             self.draw_face(draw, face)
+        if image.size != self.size:  # the picture's size changed mid-stream: drawn at its own size, shown at the first
+            image = image.resize(self.size, Image.BILINEAR)
         self.last = np.ascontiguousarray(np.asarray(image))
         self.writer.send(self.last)
 

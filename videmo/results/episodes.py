@@ -26,9 +26,10 @@ EPISODE_DTYPES = {"face_id": "Int64", "emotion": "string", "t_start": "float64",
                   "n_frames": "int64", "mean_probability": "float64", "peak_probability": "float64", "t_peak": "float64"}
 GAP_FRAMES = 2.5  # a track gap of more than this many analysed frames ends an episode
 # A track seen for less than this (first to last frame, plus one frame's step) is taken for a spurious
-# detection: on the example clip and the 1080p crowd (every frame, 25-30 fps) the only such tracks are
-# one frame long (0.03-0.04 s) and no face (a hand, a coat), while the shortest real ones last 0.27 s
-# (4 frames) and 0.88 s. 0.15 s lies between: at 10 analysed frames a second a single frame is too short.
+# detection: on the example clip and the 1080p crowd, analysed at every frame, the only such tracks are
+# one frame long and no face (a hand, a coat), while the shortest real ones last several frames
+# (benchmarks/tracks.py's "short" column, see benchmarks/results/tracks.txt). 0.15 s lies between: at
+# 10 analysed frames a second a single frame is too short.
 MIN_TRACK_S = 0.15
 
 

@@ -21,7 +21,8 @@ from videmo.results.figures import FaceSheet, read_face_sheet
 from videmo.core.emotions import CLASSES
 from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
 from videmo.core.errors import VidemoError, printable
-from videmo.core.files import hidden
+from videmo.core.version import __version__, is_newer
+from videmo.core.files import hidden, shortened, too_long
 from videmo.results.store import save_results
 from videmo.core.options import AnalyzeOptions, words
 from videmo.video.probe import VideoInfo
@@ -39,6 +40,10 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
     if unknown:
         raise TypeError(f"reanalyze takes {', '.join(EPISODE_SETTINGS)}, not {', '.join(sorted(unknown))}")
     summary = read_results_summary(folder)
+    made_by = summary.get("videmo_version") if isinstance(summary, dict) else None
+    if is_newer(made_by):  # rewritten here, the fields that version added would be dropped
+        raise VidemoError(f"{printable(str(folder))}: made by videmo {printable(str(made_by))}, newer than this videmo "
+                          f"{__version__}; upgrade videmo to rebuild its episodes")
     try:
         saved = {f.name: summary.get(f.name, [] if f.name == "frames_undecodable" else None) for f in fields(Summary)}
         settings = dict(saved["settings"])
@@ -118,7 +123,9 @@ def results_in(paths: list[str]) -> tuple[list[Path], list[str]]:
     found, errors = [], []
     for given in paths:
         path = Path(given)
-        if (path / SUMMARY_JSON).is_file():
+        if why := too_long(path / SUMMARY_JSON):  # the system would refuse it with "File name too long"
+            errors.append(f"{printable(shortened(given))}: {why}")
+        elif (path / SUMMARY_JSON).is_file():
             found.append(path)
         elif path.is_dir() and results_folders(path):
             found += results_folders(path)

@@ -21,7 +21,7 @@ SUMMARY_JSON = "summary.json"
 class Summary:
     """summary.json, field for field (its order is the file's)."""
 
-    video: dict  # path, duration_s, fps, frame_count, width, height, codec, rotation
+    video: dict  # path, duration_s, fps, frame_count, width, height, codec, rotation, pixel_aspect
     settings: dict  # AnalyzeOptions' fields, with the device and precision that ran
     model: dict  # name, arch, vgg, image_size, channels, sha256
     counts: dict  # frames_analysed, frames_undecodable, frames_with_faces, faces, tracks, episodes
@@ -32,6 +32,8 @@ class Summary:
     wall_time_s: float
     frames_per_second: float | None
     videmo_version: str
+    size_changes: list[dict] | None = None  # where the picture's size changed mid-stream: {"frame", "width", "height"}
+    times_repaired: dict | None = None  # where the stream's times went back or stood still: {"from_frame", "cause"}
     files: list[str] = field(default_factory=list)  # the results folder's files, once saved
 
 

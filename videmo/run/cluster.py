@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ from videmo.core.files import hidden, writer_tag
 from videmo.core.options import AnalyzeOptions
 from videmo.run.runner import analyze_reported, closing_lines, one_line, plan_videos, update_tables
 
+CONNECT_S = 30  # how long a --ray address is given to answer
 MAX_TASK_RETRIES = 2  # a video whose worker process died is tried again this many times
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
 
@@ -123,6 +125,8 @@ def connect(ray, address: str | None) -> bool:
         return False
     local = address in (None, "local")
     in_main_thread = threading.current_thread() is threading.main_thread()
+    if not local:
+        check_listening(address)
     sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
         ray.init(address=None if local else address, include_dashboard=False if local else None,
@@ -134,6 +138,20 @@ def connect(ray, address: str | None) -> bool:
         if in_main_thread and sigterm is not None:  # ray.init sets its own, which would skip videmo's cleanup
             signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+def check_listening(address: str, timeout_s: float = CONNECT_S) -> None:
+    """A VidemoError within ``timeout_s`` where nothing accepts a connection at a HOST:PORT address (``ray://`` or a
+    cluster's GCS): Ray itself retries for minutes, printing only its own warnings. 'auto' is Ray's to find."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        cause = "no answer" if isinstance(e, TimeoutError) else e.strerror or str(e) or type(e).__name__
+        raise VidemoError(f"--ray: cannot connect to the Ray cluster at {address} ({cause}; waited up to {timeout_s:g} s): "
+                          "start it (ray start --head), or check the address and that its port is open to this machine") from None
 
 
 def worker_resources(ray, ray_options: RayOptions, options: AnalyzeOptions, videos: int, local: bool) -> tuple[float, float, int]:

@@ -7,6 +7,7 @@ import glob
 import os
 from pathlib import Path
 
+from videmo.core.files import shortened, too_long
 from videmo.results.types import SUMMARY_JSON
 from videmo.video.decode import VIDEO_SUFFIXES
 
@@ -16,7 +17,9 @@ def find_videos(paths: list[str]) -> tuple[list[Path], dict[str, str]]:
     videos, errors = [], {}
     for given in paths:
         path = Path(given)
-        if path.is_dir():
+        if why := too_long(given):  # the system would refuse it with "File name too long"
+            errors[given] = f"{shortened(given)}: {why}"
+        elif path.is_dir():
             found = videos_in(path)
             if not found:
                 errors[given] = f"{path}: folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"

@@ -97,6 +97,8 @@ class Analyzer:
             if annotated is not None:
                 annotated.close()
         wall = time.perf_counter() - started
+        if end.times_repaired is not None and len(table):  # the video lasts as long as its repaired times
+            info.duration_s = max(info.duration_s, float(table["time_s"].max()) + (1 / info.fps if info.fps else 0.0))
         table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s, readable=readable_of(self.options))
         summary = self.summarize(info, table, int(table.loc[table["decoded"], "frame"].nunique()), wall, end)
         summary.counts["episodes"] = int(len(episodes))
@@ -161,7 +163,7 @@ class Analyzer:
         return Summary(
             video={"path": printable(str(info.path)), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
                    "frame_count": info.frame_count, "width": info.width, "height": info.height,
-                   "codec": info.codec, "rotation": info.rotation},
+                   "codec": info.codec, "rotation": info.rotation, "pixel_aspect": info.pixel_aspect},
             settings={**asdict(self.options), "min_track_s": MIN_TRACK_S, "device": str(self.device),
                       "precision": self.classifier.precision, "runtime": self.classifier.runtime},
             model={"name": self.checkpoint.name, "arch": self.checkpoint.meta["arch"], "vgg": self.checkpoint.meta.get("vgg"),
@@ -179,6 +181,8 @@ class Analyzer:
             wall_time_s=round(wall_s, 3),
             frames_per_second=round(analysed / wall_s, 2) if wall_s > 0 else None,
             videmo_version=__version__,
+            size_changes=end.size_changes or None,
+            times_repaired=end.times_repaired,
         )
 
 

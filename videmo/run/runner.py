@@ -24,7 +24,7 @@ from tqdm import tqdm  # noqa: E402
 from videmo.batch.index import read_failed
 from videmo.batch.report import update_batch  # noqa: E402
 from videmo.core.errors import VidemoError, plural, printable, unwritable  # noqa: E402
-from videmo.core.files import hidden  # noqa: E402
+from videmo.core.files import hidden, shortened, too_long  # noqa: E402
 from videmo.core.loading import native_loading
 from videmo.run.inputs import find_videos
 from videmo.results.store import remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
@@ -151,6 +151,8 @@ def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, re
             failures[""] = "no videos given"
         return [], {}, failures
     output = Path(output)
+    if too_long(output):  # the system would refuse it with "File name too long"
+        check_writable(output)
     if output.exists() and not output.is_dir():  # fail before hours of analysis that could not be saved
         raise VidemoError(f"{output}: cannot write results there: it is a file, not a folder")
     names = result_folder_names(videos, output)
@@ -178,7 +180,7 @@ def check_writable(output: Path) -> None:
     (a read-only folder or file system, or a file where a folder on its way should be)."""
     cause = unwritable(output)
     if cause:
-        raise VidemoError(f"{output}: cannot write results there: {cause}")
+        raise VidemoError(f"{shortened(output)}: cannot write results there: {cause}")
 
 
 def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,

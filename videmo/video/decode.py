@@ -10,14 +10,18 @@ chunks (the pipeline's lanes, or ``lanes.prefetch``'s thread) keeps only a few w
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from videmo.video.probe import VideoError, VideoInfo, check_file, decoder_cause, is_gif, openable, probe_container, quiet_stderr, stream_size, streams_note
-from videmo.video.stamps import frame_stamps, grid_numbers, indexed_by_stream, promised_tail
+from videmo.video.probe import (VideoError, VideoInfo, check_file, decoder_cause, is_gif, openable, probe_container, quiet_stderr,
+                                stream_size, streams_note)
+from videmo.video.stamps import ForwardTimes, frame_stamps, indexed_by_stream, promised_tail
+from videmo.video.indexing import anamorphic, indexed_by_pyav, is_matroska, streamed_frame_count
 from videmo.video.cuts import Shot, luma_of
 from videmo.video.sampling import chunk_bounds
 
@@ -49,6 +53,9 @@ class StreamEnd:
     frames: int | None = None  # frames the stream delivered; None while no shortfall is known
     unreadable_from: int | None = None  # the first frame lost because the container could not be read on
     cause: str = ""  # why it could not (FFmpeg's message)
+    # where the picture's size changed mid-stream (video calls, screen captures): {"frame", "width", "height"} as displayed
+    size_changes: list[dict] = field(default_factory=list)
+    times_repaired: dict | None = None  # where the stream's times went back or stood still: {"from_frame", "cause"}
 
     def missing(self, info: VideoInfo) -> dict | None:
         """The index's frames that never came: {"count", "from_frame"}, or None."""
@@ -71,13 +78,18 @@ def open_video(path: Path) -> VideoInfo:
                 reader = decord.VideoReader(name, ctx=decord.cpu(0), num_threads=1)  # it only indexes: PyAV decodes
         frame_count = len(reader)
         if frame_count == 0:
+            if is_matroska(path) and (info := indexed_by_pyav(path)) is not None:  # one frame: decord's index is empty
+                return anamorphic(info)
             raise VideoError(f"{path}: the video stream holds no frames (truncated?)")
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
-        info = indexed_by_pyav(path) if "cannot find video stream" in str(e) or is_gif(path) else None
+        # No index decord can use: a codec its FFmpeg lacks, a GIF, a Matroska/WebM file without cues or a duration
+        # (a browser's MediaRecorder, a file written to a pipe): PyAV indexes it by its packets' times.
+        unindexed = "cannot find video stream" in str(e) or ("broken metadata" in str(e) and is_matroska(path))
+        info = indexed_by_pyav(path) if unindexed or is_gif(path) else None
         if info is None:
             raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-        return info
+        return anamorphic(info)
     codec, rotation = probe_container(path)
     try:
         height, width = reader[0].shape[:2]
@@ -86,7 +98,8 @@ def open_video(path: Path) -> VideoInfo:
         width, height = stream_size(path, rotation)
     if rotation in (90, 270):  # decord turns an MP4's frames only, PyAV those of every container
         width, height = stream_size(path, rotation)
-    fps = float(reader.get_avg_fps()) or 0.0
+    fps = float(reader.get_avg_fps())
+    fps = fps if math.isfinite(fps) and fps > 0 else 0.0  # NaN where every frame carries one time
     frame_count = max(frame_count, streamed_frame_count(path, reader, fps))
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
@@ -95,58 +108,22 @@ def open_video(path: Path) -> VideoInfo:
         promised, length = tail
         info.tail_damage = f"its data is damaged past where it can be resynchronised; its header gives the video {length:.3g} s, {promised} frames"
         info.frame_count, info.duration_s = max(frame_count, promised), max(duration, length)
-    return info
+    return anamorphic(info)
 
 
-def indexed_by_pyav(path: Path) -> VideoInfo | None:
-    """The video's facts from PyAV, for a video stream whose codec decord's FFmpeg cannot decode (it has no
-    AV1 decoder, PyAV's has dav1d), so that decord finds no video stream, and for a GIF, which decord cannot
-    index; None where PyAV cannot decode it either. The frames are counted by one pass over the stream's
-    packets. A GIF's frames last their own delays: it lasts as long as they add up to, and its rate is their
-    average (none for a still GIF, one frame)."""
-    import av
-
-    try:
-        with openable(path) as name, av.open(name) as container:
-            stream = container.streams.best("video")
-            if stream is None or stream.codec_context is None or stream.time_base is None:
-                return None
-            rate, base, start = stream.average_rate or stream.guessed_rate, stream.time_base, stream.start_time
-            codec, length = stream.codec_context.codec.canonical_name, stream.duration
-            if container.format.name == "gif":
-                rate = stream.average_rate
-    except (av.FFmpegError, OSError, AttributeError):
-        return None
-    stamps = frame_stamps(path, start)
-    if not stamps:
-        return None
-    fps = float(rate) if rate else 0.0
-    rotation = probe_container(path)[1]
-    width, height = stream_size(path, rotation)
-    duration = float((stamps[-1] - stamps[0]) * base) + (1 / fps if fps else 0.0)
-    if codec == "gif" and length:
-        duration = float(length * base)  # to the end of the last frame's delay
-    return VideoInfo(path, width, height, fps, len(stamps), duration, codec, rotation, streams_note(path))
+def shown_size(frame, aspect: Fraction) -> tuple[int, int]:
+    """A decoded PyAV frame's (width, height) as displayed: its pixels made square (``aspect``, width:height of a
+    stored pixel), then turned."""
+    width, height = max(1, round(frame.width * aspect)), frame.height
+    return (height, width) if frame.rotation in (90, 270) else (width, height)
 
 
-def streamed_frame_count(path: Path, reader, fps: float) -> int:
-    """The frames of a container read as a stream whose index (decord's, made by demuxing) has gaps where damaged
-    data lost packets: counted on the frame rate's grid, the frames of the gaps included (``frame_stamps``); 0
-    where there is none."""
-    import av
-
-    times = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0]
-    if not fps or grid_numbers(np.sort(times[times >= 0]).tolist(), 1 / fps) is None:  # decord's unknown time is -1e14
-        return 0
-    try:
-        with openable(path) as name, av.open(name) as container:
-            stream = container.streams.best("video")
-            if not indexed_by_stream(container) or stream is None or not stream.time_base:
-                return 0
-            start, step = stream.start_time, 1 / (fps * float(stream.time_base))
-    except (av.FFmpegError, OSError):
-        return 0
-    return len(frame_stamps(path, start, step))
+def rgb_shown(frame, aspect: Fraction) -> np.ndarray:
+    """A decoded PyAV frame as RGB, as displayed: its pixels made square, then turned.
+    One thread: swscale's default of a thread per core has its helpers queue behind the lanes, and converting the
+    example's 275 frames beside them took 0.8 s for 0.07 s of CPU."""
+    square = {} if aspect == 1 else {"width": max(1, round(frame.width * aspect)), "height": frame.height}
+    return np.rot90(frame.to_ndarray(format="rgb24", threads=1, **square), k=frame.rotation // 90)
 
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
@@ -165,14 +142,27 @@ def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamE
     frames = decoded_frames(info, indices, end if end is not None else StreamEnd())
     for start, stop in chunk_bounds(len(indices), chunk):
         items = list(itertools.islice(frames, stop - start))
-        good = [item for item in items if item[2] is not None]
-        if items:
+        for part in one_size_runs(items):  # where the picture's size changes mid-chunk, each size is a chunk of its own
+            good = [item for item in part if item[2] is not None]
             yield FrameBatch(np.array([g[0] for g in good], dtype=np.int64), np.array([g[1] for g in good], dtype=np.float64),
                              np.stack([g[2] for g in good]) if good else np.empty((0, info.height, info.width, 3), np.uint8),
-                             [(index, time_s) for index, time_s, image, _ in items if image is None],
+                             [(index, time_s) for index, time_s, image, _ in part if image is None],
                              np.array([g[3] for g in good], dtype=bool))
         if len(items) < stop - start:
             return
+
+
+def one_size_runs(items: list[tuple[int, float, np.ndarray | None, bool]]) -> list[list[tuple[int, float, np.ndarray | None, bool]]]:
+    """``decoded_frames``' items in runs whose decoded frames are all of one size (a frame that did not decode joins
+    the run it falls in); none for no items."""
+    runs: list[list] = []
+    shape = None  # the run's frames' shape
+    for item in items:
+        if not runs or (item[2] is not None and shape is not None and item[2].shape != shape):
+            runs.append([])
+        runs[-1].append(item)
+        shape = item[2].shape if item[2] is not None else shape
+    return runs
 
 
 # Frames a decoder may deliver out of order after damage: H.264's and HEVC's most reordered frames.
@@ -201,13 +191,22 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed or the times jumped
     stamps: list[int] = []  # the stream's packets' pts, in order (with ``numbers``)
 
-    held: dict[int, tuple[float, Callable[[], np.ndarray] | None, Shot]] = {}  # frames delivered, waiting for an earlier one
+    held: dict[int, tuple[float, Callable[[], np.ndarray] | None, Shot, tuple[int, int]]] = {}  # frames delivered, waiting for an earlier one
     window = 1  # how many later frames make a missing one lost: 1 until damage, REORDER_FRAMES after it with B-frames
     last_shot, cut = None, False  # the last frame's shot, in the order shown; whether a cut came since the last yielded
 
-    def at(n: int, time_s: float, image: Callable[[], np.ndarray] | None, shot: Shot | None = None
-           ) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:
-        nonlocal position, last_shot, cut
+    forward = ForwardTimes(1 / info.fps if info.fps else 0.04)  # the frame rate where the stream's own times fail
+    size, aspect = None, Fraction(info.pixel_aspect.replace(":", "/"))  # the last frame's displayed size
+
+    def at(n: int, time_s: float, image: Callable[[], np.ndarray] | None, shot: Shot | None = None,
+           shown: tuple[int, int] | None = None) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:
+        nonlocal position, last_shot, cut, size
+        time_s = forward(n, time_s)
+        end.times_repaired = forward.repaired
+        if shown is not None and shown != size and size is not None:  # a new size: the boxes before are in other pixels
+            end.size_changes.append({"frame": int(n), "width": shown[0], "height": shown[1]})
+            cut, last_shot = True, None
+        size = shown or size
         if shot is not None:
             cut = cut or (last_shot is not None and shot.is_cut_from(last_shot))
             last_shot = shot
@@ -282,11 +281,9 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     decoded += 1
                     first_pts = frame.pts if first_pts is None else first_pts
                     time_s = frame.time - start if frame.time is not None else time_of(n, None)
-                    # One thread: swscale's default of a thread per core has its helpers queue behind the lanes,
-                    # and converting the example's 275 frames beside them took 0.8 s for 0.07 s of CPU.
-                    held[n] = (time_s, (lambda f=frame: np.rot90(f.to_ndarray(format="rgb24", threads=1), k=f.rotation // 90))
+                    held[n] = (time_s, (lambda f=frame: rgb_shown(f, aspect))
                                if n in picked else None,  # only the picked frames are kept, while held after damage
-                               Shot.of_luma(luma_of(frame)))
+                               Shot.of_luma(luma_of(frame)), shown_size(frame, aspect))
                     yield from release(window)
                     if position is None:
                         return

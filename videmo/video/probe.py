@@ -18,6 +18,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from videmo.core.errors import VidemoError
@@ -48,6 +49,9 @@ class VideoInfo:
     rotation: int  # degrees clockwise that the player (and PyAV) turns the stored frames
     streams_note: str = ""  # where the file holds more than one video stream: which one is analysed
     tail_damage: str = ""  # why the frames from the last one the stream holds to frame_count cannot be read (Matroska)
+    # width:height of a stored pixel where it is not square (anamorphic video, "16:15"): the frames are scaled to the
+    # displayed shape before analysis, and width and height are the displayed ones
+    pixel_aspect: str = "1:1"
 
 
 @contextlib.contextmanager
@@ -167,6 +171,18 @@ def probe_container(path: Path) -> tuple[str, int]:
     if is_mp4(path):
         return codec_name(path), mp4_rotation(path)
     return codec_name(path), first_frame_rotation(path)
+
+
+def pixel_aspect(path: Path) -> Fraction:
+    """The width:height of the video stream's stored pixels (its sample aspect ratio); 1 where square or not given."""
+    import av
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            ratio = container.streams.best("video").sample_aspect_ratio
+    except (av.FFmpegError, OSError, AttributeError):
+        return Fraction(1)
+    return Fraction(ratio) if ratio and 0.1 <= ratio <= 10 else Fraction(1)
 
 
 def streams_note(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from videmo.video.probe import openable
@@ -134,3 +135,28 @@ def promised_tail(path: Path) -> tuple[int, float] | None:
     ends = min(length - times[-1], length - (times[-1] - float(start * base)))
     owed = round((ends - step) / step) if step > 0 else 0
     return (len(stamps) + owed, length) if owed >= TAIL_SLACK else None
+
+
+class ForwardTimes:
+    """Frame times that only move forward: where a stream's times go back (segments joined end to end, such as
+    MPEG-TS files whose times restart at 0) or stand still (frames that all carry one time), each frame from there
+    is placed ``step_s`` after the one before it and the frames after it keep their own spacing; ``repaired``
+    says from which frame and why (None while the stream's own times hold)."""
+
+    def __init__(self, step_s: float):
+        self.step_s, self.offset, self.last = step_s, 0.0, None
+        self.repaired: dict | None = None
+
+    def __call__(self, frame: int, time_s: float) -> float:
+        """The time of ``frame`` (the next in the decoder's order), its stream time ``time_s`` moved where needed."""
+        moved = time_s + self.offset
+        if self.last is not None and not moved > self.last:  # back, equal, or not a number
+            if self.repaired is None:
+                self.repaired = {"from_frame": int(frame), "cause": "timestamps restart" if moved < self.last else "timestamps stand still"}
+            moved = self.last + self.step_s
+            if math.isfinite(time_s):
+                self.offset = moved - time_s
+        elif self.last is None and not math.isfinite(moved):
+            moved = 0.0
+        self.last = moved
+        return moved
