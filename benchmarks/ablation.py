@@ -31,15 +31,44 @@ ROWS = [
     ("awei, two-stage", ["--arch", "awei", "--residual", "two-stage"]),
     ("awei-vgg, two-stage", ["--arch", "awei-vgg", "--residual", "two-stage"]),
 ]
-COLLAPSE_ROWS = [("cnn, batch 8", ["--arch", "cnn", "--batch-size", "8"]), ("awei, batch 8", ["--arch", "awei", "--batch-size", "8"])]
+COLLAPSE_ROWS = [
+    ("cnn, batch 8", ["--arch", "cnn", "--batch-size", "8"]),
+    ("awei, batch 8", ["--arch", "awei", "--batch-size", "8"]),
+]
 
 
 def train(name: str, options: list[str], args: argparse.Namespace, extra: list[str]) -> Path:
     out = args.out / name.replace(", ", "_").replace(" ", "-") / "best.pt"
-    command = [sys.executable, "-m", "videmo", "train", "--data", str(args.data), "--vgg", args.vgg,
-               "--image-size", str(args.image_size), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-               "--seed", str(args.seed), "--augment", "none", "--balance", "none", "--label-smoothing", "0", "--quiet", "--out", str(out),
-               *(["--max-train-samples", str(args.max_train_samples)] if args.max_train_samples else []), *extra, *options]
+    command = [
+        sys.executable,
+        "-m",
+        "videmo",
+        "train",
+        "--data",
+        str(args.data),
+        "--vgg",
+        args.vgg,
+        "--image-size",
+        str(args.image_size),
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--seed",
+        str(args.seed),
+        "--augment",
+        "none",
+        "--balance",
+        "none",
+        "--label-smoothing",
+        "0",
+        "--quiet",
+        "--out",
+        str(out),
+        *(["--max-train-samples", str(args.max_train_samples)] if args.max_train_samples else []),
+        *extra,
+        *options,
+    ]
     print("$ " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
     return out
@@ -58,9 +87,20 @@ def row(name: str, checkpoint: Path) -> tuple[float, list[str], list[int]]:
     top = max(range(len(CLASSES)), key=predicted.__getitem__)
     minutes = sum(epoch["seconds"] for epoch in meta["history"]) / 60
     true = [sum(r) for r in scores.confusion]
-    return scores.accuracy, [name, f"{scores.accuracy:.3f}", f"{scores.macro_f1:.3f}",
-                             f"{predicted[CLASSES.index('happiness')] / total:.2f}", f"{CLASSES[top]} {predicted[top] / total:.2f}",
-                             *(f"{r:.2f}" if n else "-" for r, n in zip(scores.recall, true)), str(m["epoch"]), f"{minutes:.1f}"], true
+    return (
+        scores.accuracy,
+        [
+            name,
+            f"{scores.accuracy:.3f}",
+            f"{scores.macro_f1:.3f}",
+            f"{predicted[CLASSES.index('happiness')] / total:.2f}",
+            f"{CLASSES[top]} {predicted[top] / total:.2f}",
+            *(f"{r:.2f}" if n else "-" for r, n in zip(scores.recall, true)),
+            str(m["epoch"]),
+            f"{minutes:.1f}",
+        ],
+        true,
+    )
 
 
 def main() -> None:
@@ -83,13 +123,26 @@ def main() -> None:
     best_name, best_options, _, _, true = max(results, key=lambda r: r[2])
     augmented = (f"{best_name}, paper augmentation", [*best_options, "--augment", "paper"])
     rows = [r[3] for r in results] + [row(n, train(n, o, args, extra))[1] for n, o in [augmented, *COLLAPSE_ROWS]]
-    header = ["model", "val accuracy", "macro-F1", "share 'happiness'", "most predicted (share)", *(f"recall {c}" for c in CLASSES), "best epoch", "train min"]
-    lines = [f"Budget: {args.image_size} px grey, {args.epochs} epochs, batch {args.batch_size} (except the batch-8 rows), "
-             f"VGG branch {args.vgg} from scratch, {args.max_train_samples or 'all'} train images, seed {args.seed}, "
-             f"plain cross-entropy, no augmentation except where named; extra: {' '.join(extra) or '-'}. Data: {args.data}; "
-             f"of its {sum(true)} val faces {true[CLASSES.index('happiness')] / sum(true):.2f} are 'happiness', "
-             f"{max(true) / sum(true):.2f} '{CLASSES[true.index(max(true))]}'.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [
+        "model",
+        "val accuracy",
+        "macro-F1",
+        "share 'happiness'",
+        "most predicted (share)",
+        *(f"recall {c}" for c in CLASSES),
+        "best epoch",
+        "train min",
+    ]
+    lines = [
+        f"Budget: {args.image_size} px grey, {args.epochs} epochs, batch {args.batch_size} (except the batch-8 rows), "
+        f"VGG branch {args.vgg} from scratch, {args.max_train_samples or 'all'} train images, seed {args.seed}, "
+        f"plain cross-entropy, no augmentation except where named; extra: {' '.join(extra) or '-'}. Data: {args.data}; "
+        f"of its {sum(true)} val faces {true[CLASSES.index('happiness')] / sum(true):.2f} are 'happiness', "
+        f"{max(true) / sum(true):.2f} '{CLASSES[true.index(max(true))]}'.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     table = "\n".join(lines)
     print(table)

@@ -41,9 +41,9 @@ CACHE = ROOT / "benchmarks" / ".cache"
 def stage_times(analyzer, path: Path) -> dict:
     """Decode, detect and classify run one after another over every analysed frame, each timed alone;
     detect and classify in the pipeline's lanes, so that each stage gets the machine as it does there."""
+    from videmo.run.pipeline import faces_of
     from videmo.video.decode import open_video, stream_frames
     from videmo.video.sampling import select_frames
-    from videmo.run.pipeline import faces_of
 
     info = open_video(path)
     indices = select_frames(info, analyzer.options.fps, analyzer.options.every)
@@ -64,8 +64,14 @@ def stage_times(analyzer, path: Path) -> dict:
         classify = time.perf_counter() - started
     finally:
         analyzer.classifier.model = model
-    return {"frames": len(indices), "faces": sum(len(boxes) for _, _, boxes in faces), "classifier_images": sum(images),
-            "decode_s": decode, "detect_s": detect, "classify_s": classify}
+    return {
+        "frames": len(indices),
+        "faces": sum(len(boxes) for _, _, boxes in faces),
+        "classifier_images": sum(images),
+        "decode_s": decode,
+        "detect_s": detect,
+        "classify_s": classify,
+    }
 
 
 def pipeline_times(analyzer, path: Path) -> tuple[dict, object]:
@@ -85,8 +91,17 @@ def pipeline_times(analyzer, path: Path) -> tuple[dict, object]:
     wall, cpu = time.perf_counter() - started, process_cpu_s() - cpu_started
     analyzer.in_lanes = in_lanes
     counts = result.summary.counts
-    return ({"frames": counts["frames_analysed"], "faces": counts["faces"], "pipeline_s": wall, "cores_busy": cpu / wall,
-             "fps": result.info.fps, "stamps": [(t - started, frame, n) for t, frame, n in stamps]}, result.frames)
+    return (
+        {
+            "frames": counts["frames_analysed"],
+            "faces": counts["faces"],
+            "pipeline_s": wall,
+            "cores_busy": cpu / wall,
+            "fps": result.info.fps,
+            "stamps": [(t - started, frame, n) for t, frame, n in stamps],
+        },
+        result.frames,
+    )
 
 
 def against_every_frame(analyzer, path: Path, frames) -> dict:
@@ -136,16 +151,23 @@ def run_one(path: Path, options: dict, repeat: int) -> dict:
         peaks.append(peak_rss_mb())
         stages.append(stage_times(analyzer, path))
     measured = pipelines[1:] or pipelines
-    figures = {**measured[-1], **{key: statistics.median(run[key] for run in measured) for key in ("pipeline_s", "cores_busy")},
-               "video": path.name, "precision": analyzer.classifier.precision, "runtime": analyzer.classifier.runtime,
-               "device": str(analyzer.device), "peak_rss_mb": max(peaks),
-               "gflop_per_image": classifier_gflop(analyzer),
-               "peak_gflops": matmul_peak(analyzer.threads, analyzer.classifier.precision, analyzer.classifier.runtime)}
+    figures = {
+        **measured[-1],
+        **{key: statistics.median(run[key] for run in measured) for key in ("pipeline_s", "cores_busy")},
+        "video": path.name,
+        "precision": analyzer.classifier.precision,
+        "runtime": analyzer.classifier.runtime,
+        "device": str(analyzer.device),
+        "peak_rss_mb": max(peaks),
+        "gflop_per_image": classifier_gflop(analyzer),
+        "peak_gflops": matmul_peak(analyzer.threads, analyzer.classifier.precision, analyzer.classifier.runtime),
+    }
     if stages:
         figures.update({key: statistics.median(run[key] for run in stages) for key in ("decode_s", "detect_s", "classify_s")})
         figures["classifier_images"] = stages[-1]["classifier_images"]
-        figures["ratio"] = statistics.median(p["pipeline_s"] / (s["decode_s"] + s["detect_s"] + s["classify_s"])
-                                             for p, s in zip(measured, stages))
+        figures["ratio"] = statistics.median(
+            p["pipeline_s"] / (s["decode_s"] + s["detect_s"] + s["classify_s"]) for p, s in zip(measured, stages)
+        )
         if analyzer.detector.every > 1:  # after the timed runs, so that its memory is not theirs
             figures["vs_every_frame"] = against_every_frame(analyzer, path, frames)
     return figures
@@ -180,7 +202,7 @@ def matmul_peak(threads: int, precision: str, runtime: str) -> float:
         best = min(timed(lambda: a @ b) for _ in range(5))
     finally:
         torch.set_num_threads(before)
-    return 2 * 2048 ** 3 / best / 1e9
+    return 2 * 2048**3 / best / 1e9
 
 
 def onnx_matmul_peak(threads: int) -> float:
@@ -193,17 +215,24 @@ def onnx_matmul_peak(threads: int) -> float:
     onnxruntime = import_onnxruntime()  # as the classifier imports it: telemetry off
     n = 2048
     weight = numpy_helper.from_array(np.random.default_rng(0).random((n, n), dtype=np.float32), "b")
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])], [weight])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+        [weight],
+    )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
-                                           options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
     a = np.random.default_rng(1).random((n, n), dtype=np.float32)
     session.run(None, {"a": a})
     best = min(timed(lambda: session.run(None, {"a": a})) for _ in range(5))
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def timed(work) -> float:
@@ -231,8 +260,9 @@ def reset_peak_rss() -> None:
 
 def run_child(video: Path, passed: list[str], repeat: int) -> dict | None:
     """``run_one`` in a fresh process, so that each video's peak memory is its own."""
-    done = subprocess.run([sys.executable, __file__, "--one", str(video), "--repeat", str(repeat), *passed],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--one", str(video), "--repeat", str(repeat), *passed], capture_output=True, text=True
+    )
     if done.returncode != 0:
         print(f"{video.name}: failed\n{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
         return None
@@ -249,8 +279,23 @@ def long_video(minutes: float) -> Path:
         CACHE.mkdir(parents=True, exist_ok=True)
         loops = max(1, round(minutes * 60 / 9.18)) - 1  # the clip is 9.18 s long
         partial = path.with_suffix(".partial.mp4")
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", str(loops), "-i", str(source),
-                        "-c", "copy", "-an", str(partial)], check=True)
+        subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-stream_loop",
+                str(loops),
+                "-i",
+                str(source),
+                "-c",
+                "copy",
+                "-an",
+                str(partial),
+            ],
+            check=True,
+        )
         partial.rename(path)
     return path
 
@@ -259,36 +304,75 @@ def header(options: dict) -> str:
     import torch
 
     import videmo
-    from videmo.model.device import resolve_device
+    from videmo.model.device import cpu_has_fast_bf16, resolve_device
     from videmo.run.lanes import default_lanes
 
-    from videmo.model.device import cpu_has_fast_bf16
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
     cpu += f" ({'native bf16' if cpu_has_fast_bf16() else 'no native bf16: fp32 only'})"
     settings = ", ".join(f"{k}={v}" for k, v in options.items() if v is not None)
     threads = options["threads"] or torch.get_num_threads()
-    return (f"videmo {videmo.__version__}, torch {torch.__version__}, {cpu}, {os.cpu_count()} CPUs, torch threads {threads}, "
-            f"lanes {options['lanes'] or default_lanes(resolve_device(options['device']), threads)}, "
-            f"CUDA {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}\nsettings: {settings}")
+    return (
+        f"videmo {videmo.__version__}, torch {torch.__version__}, {cpu}, {os.cpu_count()} CPUs, torch threads {threads}, "
+        f"lanes {options['lanes'] or default_lanes(resolve_device(options['device']), threads)}, "
+        f"CUDA {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}\nsettings: {settings}"
+    )
 
 
 def table(rows: list[dict]) -> str:
-    columns = ["video", "frames", "faces", "decode fps", "detect fps", "classify fps", "classify faces/s",
-               "classify GFLOP/s (share of matmul peak)", "pipeline fps", "faces/s", "ratio", "cores busy", "peak RSS MB",
-               "classifier", "vs every frame: found (IoU, same emotion)"]
+    columns = [
+        "video",
+        "frames",
+        "faces",
+        "decode fps",
+        "detect fps",
+        "classify fps",
+        "classify faces/s",
+        "classify GFLOP/s (share of matmul peak)",
+        "pipeline fps",
+        "faces/s",
+        "ratio",
+        "cores busy",
+        "peak RSS MB",
+        "classifier",
+        "vs every frame: found (IoU, same emotion)",
+    ]
     lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
     for r in rows:
+
         def fps(key):
             return f"{r['frames'] / r[key]:.1f}" if r.get(key) else "-"
-        cells = [r["video"], r["frames"], r["faces"], fps("decode_s"), fps("detect_s"), fps("classify_s"),
-                 f"{r['faces'] / r['classify_s']:.1f}" if r.get("classify_s") else "-",
-                 f"{r['classifier_images'] * r['gflop_per_image'] / r['classify_s']:.0f} ({r['classifier_images'] * r['gflop_per_image'] / r['classify_s'] / r['peak_gflops']:.0%}"
-                 f" of {r['peak_gflops']:.0f})" if r.get("classify_s") else "-",
-                 fps("pipeline_s"), f"{r['faces'] / r['pipeline_s']:.1f}",
-                 f"{r['ratio']:.2f}" if "ratio" in r else "-", f"{r['cores_busy']:.2f}",
-                 f"{r['peak_rss_mb']:.0f}", f"{r['precision']} {r['runtime']}", versus(r.get("vs_every_frame"))]
+
+        cells = [
+            r["video"],
+            r["frames"],
+            r["faces"],
+            fps("decode_s"),
+            fps("detect_s"),
+            fps("classify_s"),
+            f"{r['faces'] / r['classify_s']:.1f}" if r.get("classify_s") else "-",
+            f"{r['classifier_images'] * r['gflop_per_image'] / r['classify_s']:.0f} ({r['classifier_images'] * r['gflop_per_image'] / r['classify_s'] / r['peak_gflops']:.0%}"
+            f" of {r['peak_gflops']:.0f})"
+            if r.get("classify_s")
+            else "-",
+            fps("pipeline_s"),
+            f"{r['faces'] / r['pipeline_s']:.1f}",
+            f"{r['ratio']:.2f}" if "ratio" in r else "-",
+            f"{r['cores_busy']:.2f}",
+            f"{r['peak_rss_mb']:.0f}",
+            f"{r['precision']} {r['runtime']}",
+            versus(r.get("vs_every_frame")),
+        ]
         lines.append(" | ".join(str(c) for c in cells))
     return "\n".join(lines)
 
@@ -312,7 +396,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the generated long video; 0 skips it")
-    parser.add_argument("--repeat", type=int, default=3, help="pipeline and stages runs of each video but the long one, after a warm-up")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="pipeline and stages runs of each video but the long one, after a warm-up"
+    )
     for field in fields(AnalyzeOptions):
         kind = type(field.default) if field.default is not None else str
         if kind is bool:  # --mirror=False, --annotate=True: bool("False") would be True
@@ -331,7 +417,11 @@ def main() -> None:
     videos = args.videos or [ROOT / "examples" / "hamilton_clip.mp4", SHARED_VIDEOS / "crowd_walking_1080p.mp4"]
     videos = [v for v in videos if v.is_file()]
     runs = [(v, True) for v in videos] + ([(long_video(args.long_minutes), False)] if args.long_minutes > 0 else [])
-    print(header(options), f"\neach video but the long one: medians of {args.repeat} alternating pipeline and stages runs, after a warm-up", flush=True)
+    print(
+        header(options),
+        f"\neach video but the long one: medians of {args.repeat} alternating pipeline and stages runs, after a warm-up",
+        flush=True,
+    )
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
     rows = []
     for video, stages in runs:
@@ -341,8 +431,11 @@ def main() -> None:
         rows.append(row)
         minutes = speed_per_minute(row["stamps"], row["fps"])
         if len(minutes) > 1:
-            print(f"{video.name}: analysed frames/s per minute of video: {', '.join(f'{m:.1f}' for m in minutes)} "
-                  f"(last minute / first: {minutes[-1] / minutes[0]:.2f})", flush=True)
+            print(
+                f"{video.name}: analysed frames/s per minute of video: {', '.join(f'{m:.1f}' for m in minutes)} "
+                f"(last minute / first: {minutes[-1] / minutes[0]:.2f})",
+                flush=True,
+            )
     print(table(rows))
 
 

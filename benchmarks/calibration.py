@@ -56,7 +56,11 @@ def main() -> None:
     own = float((checkpoint.meta.get("calibration") or {}).get("temperature", 1.0))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     cpu = next((row.split(":", 1)[1].strip() for row in open("/proc/cpuinfo") if row.startswith("model name")), "unknown CPU")
-    lines = [f"# measured {date.today()} at commit {commit} on {cpu}", f"{checkpoint.path.name} (sha256 {checkpoint.sha256[:12]})", ""]
+    lines = [
+        f"# measured {date.today()} at commit {commit} on {cpu}",
+        f"{checkpoint.path.name} (sha256 {checkpoint.sha256[:12]})",
+        "",
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         logits, labels, votes = logits_of(checkpoint, dataset(args.ferplus, "FER2013Valid", Path(scratch) / "ferplus"), "val")
         fer_logits, fer_labels, _ = logits_of(checkpoint, dataset(args.fer2013, "val", Path(scratch) / "fer2013"), "val")

@@ -41,23 +41,36 @@ def dataset(path: Path, split: str, scratch: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ferplus", type=Path, default=SHARED / "ferplus-48px.tar.gz", help="FER+ (FER2013Valid/label.csv) or its archive")
-    parser.add_argument("--fer2013", type=Path, default=SHARED / "fer2013-48px.tar.gz", help="FER2013 (val/<class>/) or its archive")
-    parser.add_argument("--weights", type=Path, default=default_weights(), help="checkpoint to score [default: the shipped model]")
+    parser.add_argument(
+        "--ferplus", type=Path, default=SHARED / "ferplus-48px.tar.gz", help="FER+ (FER2013Valid/label.csv) or its archive"
+    )
+    parser.add_argument(
+        "--fer2013", type=Path, default=SHARED / "fer2013-48px.tar.gz", help="FER2013 (val/<class>/) or its archive"
+    )
+    parser.add_argument(
+        "--weights", type=Path, default=default_weights(), help="checkpoint to score [default: the shipped model]"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "card_figures.txt")
     args = parser.parse_args()
 
     checkpoint = load_checkpoint(args.weights)
-    lines = [f"{checkpoint.path.name}, sha256 {checkpoint.sha256}; videmo {__version__}; fp32, majority labels (FER+), all images of each split", ""]
+    lines = [
+        f"{checkpoint.path.name}, sha256 {checkpoint.sha256}; videmo {__version__}; fp32, majority labels (FER+), all images of each split",
+        "",
+    ]
     print(lines[0], flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         for (name, split), path in zip(SPLITS.items(), (args.ferplus, args.fer2013)):
             root = dataset(path, split, Path(scratch) / split)
             for mode, mirror in (("mirrored (as analyze labels faces)", True), ("as is (--no-mirror)", False)):
                 result, about = evaluate(str(root), str(checkpoint.path), precision="fp32", progress=False, mirror=mirror)
-                block = [f"{name}, {mode}: {about['images']} images, accuracy {result.accuracy:.4f}, "
-                         f"macro-F1 {result.macro_f1:.4f}, macro recall {result.macro_recall:.4f}", "",
-                         format_report(result, about["classes"]), ""]
+                block = [
+                    f"{name}, {mode}: {about['images']} images, accuracy {result.accuracy:.4f}, "
+                    f"macro-F1 {result.macro_f1:.4f}, macro recall {result.macro_recall:.4f}",
+                    "",
+                    format_report(result, about["classes"]),
+                    "",
+                ]
                 print("\n".join(block), flush=True)
                 lines += block
     args.out.parent.mkdir(parents=True, exist_ok=True)

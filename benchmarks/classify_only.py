@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from videmo.model.checkpoint import default_weights, load_checkpoint  # noqa: E402
 from videmo.faces.classify import EmotionClassifier  # noqa: E402
+from videmo.model.checkpoint import default_weights, load_checkpoint  # noqa: E402
 
 
 def main() -> None:
@@ -36,19 +36,27 @@ def main() -> None:
         frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
     faces = pd.read_csv(table)
     faces = faces[faces["face_id"].notna()]
-    classifier = EmotionClassifier(load_checkpoint(default_weights()), torch.device("cpu"), precision,
-                                   **({} if runtime == "auto" else {"runtime": runtime}))  # releases before ONNX Runtime lack the argument
+    classifier = EmotionClassifier(
+        load_checkpoint(default_weights()), torch.device("cpu"), precision, **({} if runtime == "auto" else {"runtime": runtime})
+    )  # releases before ONNX Runtime lack the argument
     chunks = []
     for start in range(0, len(frames), 16):
         chunk = faces[(faces["frame"] >= start) & (faces["frame"] < start + 16)]
-        chunks.append((frames[start:start + 16], (chunk["frame"].to_numpy() - start).astype(np.int64),
-                       chunk[["x1", "y1", "x2", "y2"]].to_numpy(float)))
+        chunks.append(
+            (
+                frames[start : start + 16],
+                (chunk["frame"].to_numpy() - start).astype(np.int64),
+                chunk[["x1", "y1", "x2", "y2"]].to_numpy(float),
+            )
+        )
     classifier.classify(*chunks[0])
     started = time.perf_counter()
     for chunk in chunks:
         classifier.classify(*chunk)
-    print(f"{video}: {len(faces)} faces, {len(faces) / (time.perf_counter() - started):.1f} faces/s "
-          f"({classifier.runtime} {classifier.precision}, one thread)")
+    print(
+        f"{video}: {len(faces)} faces, {len(faces) / (time.perf_counter() - started):.1f} faces/s "
+        f"({classifier.runtime} {classifier.precision}, one thread)"
+    )
 
 
 if __name__ == "__main__":

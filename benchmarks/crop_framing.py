@@ -40,7 +40,7 @@ def main() -> None:
     boxes = []
     for start in range(0, len(files), 32):
         frames = []
-        for path in files[start:start + 32]:
+        for path in files[start : start + 32]:
             face = np.asarray(Image.open(path).convert("RGB").resize((side, side), Image.BICUBIC))
             frames.append(np.pad(face, ((side // 2, side // 2), (side // 2, side // 2), (0, 0)), mode="edge"))
         for found in detector.detect(np.stack(frames)):
@@ -54,8 +54,10 @@ def main() -> None:
     width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     cx = (boxes[:, 0] + boxes[:, 2]) / 2
     print(f"faces found: {len(boxes)} of {len(files)}")
-    print(f"box in 48 px: width median {np.median(width):.1f}, height median {np.median(height):.1f}, "
-          f"centre x median {np.median(cx):.1f}, centre y median {np.median((boxes[:, 1] + boxes[:, 3]) / 2):.1f}")
+    print(
+        f"box in 48 px: width median {np.median(width):.1f}, height median {np.median(height):.1f}, "
+        f"centre x median {np.median(cx):.1f}, centre y median {np.median((boxes[:, 1] + boxes[:, 3]) / 2):.1f}"
+    )
     print(f"margin percentiles 10/25/50/75/90: {q(0)}")
     print(f"shift  percentiles 10/25/50/75/90: {q(1)}")
     print(f"framing: --crop-margin {margin:.2f} --crop-shift {shift:.2f}")

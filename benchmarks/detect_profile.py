@@ -24,11 +24,20 @@ import av
 import numpy as np
 import torch
 
-from videmo.faces import detect
 from videmo.core.options import AnalyzeOptions
+from videmo.faces import detect
 
-HELPERS = ["crop_boxes", "summed_area_tables", "table_level", "table_parts", "shrunk", "level_parts", "cell_boxes", "cuts_in",
-           "surroundings"]
+HELPERS = [
+    "crop_boxes",
+    "summed_area_tables",
+    "table_level",
+    "table_parts",
+    "shrunk",
+    "level_parts",
+    "cell_boxes",
+    "cuts_in",
+    "surroundings",
+]
 
 
 def main() -> None:
@@ -42,7 +51,9 @@ def main() -> None:
     with av.open(args.video) as container:
         frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
     defaults = AnalyzeOptions()
-    detector = detect.FaceDetector(torch.device("cpu"), defaults.detect_width, defaults.min_face, defaults.det_threshold, args.every)
+    detector = detect.FaceDetector(
+        torch.device("cpu"), defaults.detect_width, defaults.min_face, defaults.det_threshold, args.every
+    )
 
     seconds, boxes = collections.Counter(), collections.Counter()
 
@@ -55,6 +66,7 @@ def main() -> None:
             if count:
                 boxes[name] += len(args[0])
             return result
+
         return wrapper
 
     for name in ("rnet", "onet"):
@@ -87,13 +99,18 @@ def main() -> None:
     seconds.clear(), boxes.clear(), pnet_calls.clear()
     started = time.perf_counter()
     for start in range(0, len(frames), 16):
-        detector.detect(frames[start:start + 16])
+        detector.detect(frames[start : start + 16])
     total, count = time.perf_counter() - started, len(frames)
     parts = ", ".join(f"{name} {value / count * 1000:.1f}" for name, value in seconds.most_common())
-    print(f"{args.video} (--detect-every {args.every}, one thread): {total / count * 1000:.1f} ms a frame; {parts}; "
-          f"crops scored a frame: R-Net {boxes['rnet'] / count:.1f}, O-Net {boxes['onet'] / count:.1f}; P-Net (calls of at most "
-          f"{detect.PNET_PIXELS} pixels): " + ", ".join(f"{kind} {1e9 * spent / max(pixels, 1):.0f} ns a pixel ({pixels / count / 1e6:.2f} million a frame)"
-                                                     for kind, (spent, pixels) in sorted(pnet_calls.items())))
+    print(
+        f"{args.video} (--detect-every {args.every}, one thread): {total / count * 1000:.1f} ms a frame; {parts}; "
+        f"crops scored a frame: R-Net {boxes['rnet'] / count:.1f}, O-Net {boxes['onet'] / count:.1f}; P-Net (calls of at most "
+        f"{detect.PNET_PIXELS} pixels): "
+        + ", ".join(
+            f"{kind} {1e9 * spent / max(pixels, 1):.0f} ns a pixel ({pixels / count / 1e6:.2f} million a frame)"
+            for kind, (spent, pixels) in sorted(pnet_calls.items())
+        )
+    )
 
 
 if __name__ == "__main__":

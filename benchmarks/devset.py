@@ -49,15 +49,28 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 @functools.cache
 def weights_flag() -> str:
     """The analyze option that names a checkpoint (``--model`` if the CLI has it, else ``--weights``)."""
-    help_text = subprocess.run([sys.executable, "-m", "videmo", "analyze", "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "videmo", "analyze", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     return "--model" if "--model" in help_text else "--weights"
 
 
 def analyze(video: Path, model: str | None, out: Path) -> list[dict[str, str]]:
     """Run ``videmo analyze`` on every frame of one video; return its frames.csv rows with a face."""
-    cmd = [sys.executable, "-m", "videmo", "analyze", str(video), "-o", str(out), "--every", "1",
-           "--quiet", "--no-report", "--no-plots"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "videmo",
+        "analyze",
+        str(video),
+        "-o",
+        str(out),
+        "--every",
+        "1",
+        "--quiet",
+        "--no-report",
+        "--no-plots",
+    ]
     if model:
         cmd += [weights_flag(), model]
     subprocess.run(cmd, check=True, stdout=sys.stderr)  # its summary lines stay out of the report
@@ -135,16 +148,17 @@ def bootstrap(truth: np.ndarray, corrects: list[np.ndarray], groups: np.ndarray)
     idx = [np.concatenate([members[k] for k in rng.integers(0, len(members), size=len(members))]) for _ in range(RESAMPLES)]
     acc = np.array([[c[i].mean() for c in corrects] for i in idx])
     mac = np.array([[macro_recall(truth[i], c[i]) for c in corrects] for i in idx])
-    out = {"accuracy": [ci95(acc[:, m]) for m in range(len(corrects))],
-           "macro_recall": [ci95(mac[:, m]) for m in range(len(corrects))]}
+    out = {
+        "accuracy": [ci95(acc[:, m]) for m in range(len(corrects))],
+        "macro_recall": [ci95(mac[:, m]) for m in range(len(corrects))],
+    }
     if len(corrects) == 2:
         out["accuracy_diff"] = [ci95(acc[:, 0] - acc[:, 1])]
         out["macro_recall_diff"] = [ci95(mac[:, 0] - mac[:, 1])]
     return out
 
 
-def report(name: str, labels: list[dict[str, str]], rows: list[dict[str, str]],
-           cis: dict[str, list[float]]) -> dict:
+def report(name: str, labels: list[dict[str, str]], rows: list[dict[str, str]], cis: dict[str, list[float]]) -> dict:
     truth = np.array([r["label"] for r in labels])
     pred = np.array([r["emotion"] for r in rows])
     correct = truth == pred
@@ -156,20 +170,34 @@ def report(name: str, labels: list[dict[str, str]], rows: list[dict[str, str]],
     for v in sorted({r["video"] for r in labels}):
         m = np.array([r["video"] == v for r in labels])
         per_video[v] = {"n": int(m.sum()), "accuracy": float(correct[m].mean())}
-    res = {"model": name, "n": len(truth), "missed": int((pred == MISS).sum()),
-           "accuracy": float(correct.mean()), "accuracy_ci95": cis["accuracy"],
-           "macro_recall": float(np.mean(list(recall.values()))), "macro_recall_ci95": cis["macro_recall"],
-           "recall": recall, "confusion": confusion, "missed_per_class": missed, "per_video": per_video,
-           "by_quality": by_quality(rows, correct),
-           "faces": [{"video": lab["video"], "face_id": lab["face_id"], "label": lab["label"],
-                      **{k: row.get(k) for k in ("emotion", "confidence", "face_px", "yaw", "sharpness", "brightness")}}
-                     for lab, row in zip(labels, rows)]}
+    res = {
+        "model": name,
+        "n": len(truth),
+        "missed": int((pred == MISS).sum()),
+        "accuracy": float(correct.mean()),
+        "accuracy_ci95": cis["accuracy"],
+        "macro_recall": float(np.mean(list(recall.values()))),
+        "macro_recall_ci95": cis["macro_recall"],
+        "recall": recall,
+        "confusion": confusion,
+        "missed_per_class": missed,
+        "per_video": per_video,
+        "by_quality": by_quality(rows, correct),
+        "faces": [
+            {
+                "video": lab["video"],
+                "face_id": lab["face_id"],
+                "label": lab["label"],
+                **{k: row.get(k) for k in ("emotion", "confidence", "face_px", "yaw", "sharpness", "brightness")},
+            }
+            for lab, row in zip(labels, rows)
+        ],
+    }
     print(f"\n== {name}\nn scored {res['n']} (missed by the detector or the IoU match: {res['missed']})")
     for key in ("accuracy", "macro_recall"):
         lo, hi = res[f"{key}_ci95"]
         print(f"{key:13s} {pct(res[key])}  95% CI [{pct(lo)}, {pct(hi)}]")
-    print("per-class recall: " + ", ".join(f"{c} {pct(r).strip()} (n={int((truth == c).sum())})"
-                                          for c, r in recall.items()))
+    print("per-class recall: " + ", ".join(f"{c} {pct(r).strip()} (n={int((truth == c).sum())})" for c, r in recall.items()))
     print("confusion (rows: label, columns: prediction; last column: missed)")
     print(" " * 10 + "".join(f"{c[:7]:>8s}" for c in CLASSES) + f"{'missed':>8s}")
     for c, row in zip(CLASSES, confusion):
@@ -178,8 +206,10 @@ def report(name: str, labels: list[dict[str, str]], rows: list[dict[str, str]],
     for v, d in per_video.items():
         print(f"  {v:28s} n={d['n']:3d}  {pct(d['accuracy'])}")
     for measure, bins in res["by_quality"].items():
-        print(f"accuracy by {measure}: " + ", ".join(f"[{b['low']:g}, {b['high']:g}) {pct(b['accuracy']).strip()} (n={b['n']})"
-                                                for b in bins))
+        print(
+            f"accuracy by {measure}: "
+            + ", ".join(f"[{b['low']:g}, {b['high']:g}) {pct(b['accuracy']).strip()} (n={b['n']})" for b in bins)
+        )
     return res
 
 
@@ -187,8 +217,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="checkpoint to score (default: the shipped model)")
     ap.add_argument("--paired", metavar="OTHER_CHECKPOINT", help="also score this checkpoint; paired CIs")
-    ap.add_argument("--videos", type=Path, default=ROOT.parent / "shared" / "data" / "videos",
-                    help="root folder of the labelled videos (default: ../shared/data/videos)")
+    ap.add_argument(
+        "--videos",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "videos",
+        help="root folder of the labelled videos (default: ../shared/data/videos)",
+    )
     ap.add_argument("--labels", type=Path, default=LABELS)
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -200,14 +234,18 @@ def main() -> None:
     truth = np.array([r["label"] for r in labels])
     corrects = [truth == np.array([r["emotion"] for r in p]) for p in preds]
     cis = bootstrap(truth, corrects, np.array([f"{r['video']}#{r['face_id']}" for r in labels]))
-    results = [report(m or "shipped model", labels, p,
-                      {k: cis[k][i] for k in ("accuracy", "macro_recall")})
-               for i, (m, p) in enumerate(zip(models, preds))]
+    results = [
+        report(m or "shipped model", labels, p, {k: cis[k][i] for k in ("accuracy", "macro_recall")})
+        for i, (m, p) in enumerate(zip(models, preds))
+    ]
     out: dict = {"labels": str(args.labels), "resamples": RESAMPLES, "seed": SEED, "models": results}
     if args.paired:
-        diff = {"accuracy": results[0]["accuracy"] - results[1]["accuracy"],
-                "macro_recall": results[0]["macro_recall"] - results[1]["macro_recall"],
-                "accuracy_ci95": cis["accuracy_diff"][0], "macro_recall_ci95": cis["macro_recall_diff"][0]}
+        diff = {
+            "accuracy": results[0]["accuracy"] - results[1]["accuracy"],
+            "macro_recall": results[0]["macro_recall"] - results[1]["macro_recall"],
+            "accuracy_ci95": cis["accuracy_diff"][0],
+            "macro_recall_ci95": cis["macro_recall_diff"][0],
+        }
         out["paired_difference"] = diff
         print(f"\n== paired difference ({models[0] or 'shipped model'} minus {models[1]}), same resamples")
         for key in ("accuracy", "macro_recall"):

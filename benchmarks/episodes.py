@@ -31,15 +31,19 @@ def main() -> None:
         faces = frames.dropna(subset=["face_id"])
         if faces.empty:
             continue
-        flips = sum(int((track["emotion"].to_numpy()[1:] != track["emotion"].to_numpy()[:-1]).sum())
-                    for _, track in faces.groupby("face_id"))
+        flips = sum(
+            int((track["emotion"].to_numpy()[1:] != track["emotion"].to_numpy()[:-1]).sum())
+            for _, track in faces.groupby("face_id")
+        )
         for smooth_s, min_s in SETTINGS:
             _, episodes = add_episodes(frames, smooth_s, min_s)
             minutes = episodes["duration_s"].sum() / 60
             long_share = episodes.loc[episodes["duration_s"] >= 1.0, "duration_s"].sum() / max(episodes["duration_s"].sum(), 1e-9)
             name = str(folder).rstrip("/").rsplit("/", 1)[-1][:23]
-            print(f"{name:<24}{smooth_s:>7.2f}{min_s:>6.2f}{flips / minutes:>11.1f}{len(episodes) / minutes:>14.1f}"
-                  f"{np.median(episodes['duration_s']):>13.2f}{long_share:>14.2f}")
+            print(
+                f"{name:<24}{smooth_s:>7.2f}{min_s:>6.2f}{flips / minutes:>11.1f}{len(episodes) / minutes:>14.1f}"
+                f"{np.median(episodes['duration_s']):>13.2f}{long_share:>14.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -19,15 +19,46 @@ import subprocess
 import sys
 from pathlib import Path
 
-RECIPE = ["--labels", "crossentropy", "--arch", "awei-vgg", "--vgg", "vgg11_bn", "--grey", "--augment", "strong",
-          "--balance", "weights", "--label-smoothing", "0", "--quiet"]  # the default model's (models/README.md)
+RECIPE = [
+    "--labels",
+    "crossentropy",
+    "--arch",
+    "awei-vgg",
+    "--vgg",
+    "vgg11_bn",
+    "--grey",
+    "--augment",
+    "strong",
+    "--balance",
+    "weights",
+    "--label-smoothing",
+    "0",
+    "--quiet",
+]  # the default model's (models/README.md)
 
 
 def train(name: str, options: list[str], args: argparse.Namespace) -> Path:
     out = args.out / name / "best.pt"
-    command = [sys.executable, "-m", "videmo", "train", "--data", str(args.data), *RECIPE, "--image-size", str(args.image_size),
-               "--epochs", str(args.epochs), "--seed", str(args.seed), "--max-train-samples", str(args.max_train_samples),
-               "--out", str(out), *options]
+    command = [
+        sys.executable,
+        "-m",
+        "videmo",
+        "train",
+        "--data",
+        str(args.data),
+        *RECIPE,
+        "--image-size",
+        str(args.image_size),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+        "--max-train-samples",
+        str(args.max_train_samples),
+        "--out",
+        str(out),
+        *options,
+    ]
     print("$ " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
     return out
@@ -35,8 +66,24 @@ def train(name: str, options: list[str], args: argparse.Namespace) -> Path:
 
 def tracks(checkpoint: Path, videos: list[Path], out: Path, every: int) -> dict[tuple[str, int], dict]:
     """(video, face_id) -> that track's summary, from ``videmo analyze`` with this checkpoint."""
-    subprocess.run([sys.executable, "-m", "videmo", "analyze", *map(str, videos), "-w", str(checkpoint), "-o", str(out),
-                    "--every", str(every), "-q", "--overwrite"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "videmo",
+            "analyze",
+            *map(str, videos),
+            "-w",
+            str(checkpoint),
+            "-o",
+            str(out),
+            "--every",
+            str(every),
+            "-q",
+            "--overwrite",
+        ],
+        check=True,
+    )
     found = {}
     for video in videos:
         for track in json.loads((out / video.stem / "summary.json").read_text())["tracks"]:
@@ -61,17 +108,29 @@ def main() -> None:
     args = parser.parse_args()
 
     models = {"as is": train("plain", [], args), "equalised": train("equalized", ["--equalize"], args)}
-    lines = [f"Budget: the default model's recipe, {args.image_size} px, {args.epochs} epochs, "
-             f"{args.max_train_samples} FER+ Train images drawn at random, seed {args.seed}; Valid: all of FER+ Valid (majority).", "",
-             "| faces | Valid accuracy | macro-F1 | " + " | ".join(f"recall {c}" for c in CLASSES) + " |",
-             "|" + "---|" * (3 + len(CLASSES))]
+    lines = [
+        f"Budget: the default model's recipe, {args.image_size} px, {args.epochs} epochs, "
+        f"{args.max_train_samples} FER+ Train images drawn at random, seed {args.seed}; Valid: all of FER+ Valid (majority).",
+        "",
+        "| faces | Valid accuracy | macro-F1 | " + " | ".join(f"recall {c}" for c in CLASSES) + " |",
+        "|" + "---|" * (3 + len(CLASSES)),
+    ]
     for name, checkpoint in models.items():
         m = load_checkpoint(checkpoint).meta["metrics"]
-        lines.append(f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | " + " | ".join(f"{r:.2f}" for r in m["recall"]) + " |")
-    found = {name: tracks(checkpoint, args.videos, args.out / f"videos-{checkpoint.parent.name}", args.every)
-             for name, checkpoint in models.items()}
-    lines += ["", f"Tracked faces (every {args.every}th frame): dominant emotion and its share of the face's frames", "",
-              "| video | face_id | seen (s) | frames | as is | equalised |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | " + " | ".join(f"{r:.2f}" for r in m["recall"]) + " |"
+        )
+    found = {
+        name: tracks(checkpoint, args.videos, args.out / f"videos-{checkpoint.parent.name}", args.every)
+        for name, checkpoint in models.items()
+    }
+    lines += [
+        "",
+        f"Tracked faces (every {args.every}th frame): dominant emotion and its share of the face's frames",
+        "",
+        "| video | face_id | seen (s) | frames | as is | equalised |",
+        "|---|---|---|---|---|---|",
+    ]
     for key, track in sorted(found["as is"].items()):
         if track["n_frames"] < 5:
             continue
@@ -79,7 +138,11 @@ def main() -> None:
         for name in models:
             other = found[name].get(key)
             cells.append(f"{other['dominant_emotion']} {other['emotion_share'][other['dominant_emotion']]:.2f}" if other else "-")
-        lines.append(f"| {key[0]} | {key[1]} | {track['first_s']:.1f}-{track['last_s']:.1f} | {track['n_frames']} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {key[0]} | {key[1]} | {track['first_s']:.1f}-{track['last_s']:.1f} | {track['n_frames']} | "
+            + " | ".join(cells)
+            + " |"
+        )
     table = "\n".join(lines)
     print(table)
     args.table.parent.mkdir(parents=True, exist_ok=True)

@@ -58,8 +58,14 @@ def compare(full, fast) -> dict:
                 overlaps.append(overlap[i, j])
                 same += agree(faces["emotion"].iloc[i], others["emotion"].iloc[j])
                 same_smoothed += agree(faces["emotion_smoothed"].iloc[i], others["emotion_smoothed"].iloc[j])
-    return {"faces": len(full), "found": found / max(len(full), 1), "iou": float(np.median(overlaps)) if overlaps else 0.0,
-            "same": same / max(found, 1), "same_smoothed": same_smoothed / max(found, 1), "extra": len(fast) - found}
+    return {
+        "faces": len(full),
+        "found": found / max(len(full), 1),
+        "iou": float(np.median(overlaps)) if overlaps else 0.0,
+        "same": same / max(found, 1),
+        "same_smoothed": same_smoothed / max(found, 1),
+        "extra": len(fast) - found,
+    }
 
 
 def main() -> None:
@@ -75,8 +81,11 @@ def main() -> None:
         for every in args.every:
             fast, fast_fps = analysed(video, every)
             c = compare(full, fast)
-            print(f"{video.name} ({c['faces']} face-frames) | {every} | {full_fps:.1f} -> {fast_fps:.1f} | {c['found']:.1%} | "
-                  f"{c['iou']:.3f} | {c['same']:.1%} | {c['same_smoothed']:.1%} | {c['extra']}", flush=True)
+            print(
+                f"{video.name} ({c['faces']} face-frames) | {every} | {full_fps:.1f} -> {fast_fps:.1f} | {c['found']:.1%} | "
+                f"{c['iou']:.3f} | {c['same']:.1%} | {c['same_smoothed']:.1%} | {c['extra']}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

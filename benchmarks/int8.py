@@ -28,9 +28,9 @@ WEIGHTS = ROOT / "models" / "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 def faces(dataset, meta: dict, split: str, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Model inputs (uint8, equalised where the model is) and majority labels of ``split``; ``count`` drawn at random (seed 0)."""
+    from videmo.model.inference import equalize
     from videmo.training.datasets import NO_LABEL
     from videmo.training.images import decode_samples
-    from videmo.model.inference import equalize
 
     samples = [s for s in dataset.split(split) if s.label != NO_LABEL]
     if count is not None:
@@ -51,12 +51,19 @@ def plain_graph(model, path: Path) -> None:
         graph = runtime.onnx_model(model)
     finally:
         runtime.WINOGRAD_MIN_CHANNELS = winograd_from
-    weights = [numpy_helper.from_array(graph.external[t.name], t.name) if t.data_location == TensorProto.EXTERNAL else t
-               for t in graph.weights]
+    weights = [
+        numpy_helper.from_array(graph.external[t.name], t.name) if t.data_location == TensorProto.EXTERNAL else t
+        for t in graph.weights
+    ]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", model.in_channels, model.image_size, model.image_size])]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])]
-    save(helper.make_model(helper.make_graph(graph.nodes, "videmo", inputs, outputs, weights),
-                           opset_imports=[helper.make_opsetid("", runtime.OPSET)]), str(path))
+    save(
+        helper.make_model(
+            helper.make_graph(graph.nodes, "videmo", inputs, outputs, weights),
+            opset_imports=[helper.make_opsetid("", runtime.OPSET)],
+        ),
+        str(path),
+    )
 
 
 class Session:
@@ -90,7 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="FER+ (ferplus layout): Train calibrates, Valid scores")
     parser.add_argument("--calibration", type=int, default=1024, help="FER+ Train faces the activation ranges are measured on")
-    parser.add_argument("--only-convs", action="store_true", help="quantize the convolutions only (pools, sums and the head stay fp32)")
+    parser.add_argument(
+        "--only-convs", action="store_true", help="quantize the convolutions only (pools, sums and the head stay fp32)"
+    )
     args = parser.parse_args()
     from videmo.model.onnx import import_onnxruntime
 
@@ -109,7 +118,7 @@ def main() -> None:
 
     class Calibration(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{"x": inputs[i:i + 64]} for i in range(0, len(inputs), 64)])
+            self.batches = iter([{"x": inputs[i : i + 64]} for i in range(0, len(inputs), 64)])
 
         def get_next(self):
             return next(self.batches, None)
@@ -131,24 +140,34 @@ def measure(folder: Path, model, meta: dict, dataset, inputs: np.ndarray, only_c
 
     from videmo.model.device import autocast, cpu_has_fast_bf16
     from videmo.model.inference import predict
-    from videmo.training.metrics import scores
     from videmo.model.runtime import OnnxRuntimeModel
+    from videmo.training.metrics import scores
 
     mean, std = (torch.tensor(meta[key]).view(1, -1, 1, 1) for key in ("mean", "std"))
     plain_graph(model, folder / "fp32.onnx")
     quant_pre_process(str(folder / "fp32.onnx"), str(folder / "prepared.onnx"))
-    quantize_static(str(folder / "prepared.onnx"), str(folder / "int8.onnx"), calibration_reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"] if only_convs else None)
+    quantize_static(
+        str(folder / "prepared.onnx"),
+        str(folder / "int8.onnx"),
+        calibration_reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        op_types_to_quantize=["Conv"] if only_convs else None,
+    )
 
     torch.set_num_threads(1)
     batch = torch.from_numpy(inputs[:64])
     channels_last = model.to(memory_format=torch.channels_last)
     rates = {"torch fp32 (channels-last)": lambda x: channels_last(x.contiguous(memory_format=torch.channels_last))}
     if cpu_has_fast_bf16():
+
         def bf16(x):
             with autocast(torch.device("cpu"), "bf16"):
                 return channels_last(x.contiguous(memory_format=torch.channels_last))
+
         rates["torch bf16 (channels-last)"] = bf16
     rates["ONNX Runtime fp32, direct"] = Session(folder / "fp32.onnx", 1)
     rates["ONNX Runtime fp32, Winograd (analyze's)"] = OnnxRuntimeModel(model, 1)
@@ -166,7 +185,9 @@ def measure(folder: Path, model, meta: dict, dataset, inputs: np.ndarray, only_c
         for mirror in (False, True):
             logits = predict(session, images, mean, std, torch.device("cpu"), "fp32", 256, mirror)
             predictions[name, mirror] = logits.argmax(1)
-            print(f"  {name} {'with the mirror' if mirror else 'as it is':16s} accuracy {scores(labels, logits.argmax(1), len(meta['classes'])).accuracy:.4f}")
+            print(
+                f"  {name} {'with the mirror' if mirror else 'as it is':16s} accuracy {scores(labels, logits.argmax(1), len(meta['classes'])).accuracy:.4f}"
+            )
     for mirror in (False, True):
         same = (predictions["fp32", mirror] == predictions["int8", mirror]).float().mean().item()
         print(f"  same label, int8 and fp32, {'with the mirror' if mirror else 'as it is'}: {same:.2%}")

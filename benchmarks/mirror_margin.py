@@ -26,10 +26,10 @@ WEIGHTS = ROOT / "models" / "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 def ferplus(data: str, margins: list[float]) -> None:
     from videmo.model.checkpoint import load_checkpoint
-    from videmo.training.datasets import NO_LABEL, load_dataset
-    from videmo.training.images import decode_samples
     from videmo.model.inference import equalize
     from videmo.model.runtime import inference_model
+    from videmo.training.datasets import NO_LABEL, load_dataset
+    from videmo.training.images import decode_samples
 
     checkpoint = load_checkpoint(str(WEIGHTS))
     meta = checkpoint.meta
@@ -42,19 +42,23 @@ def ferplus(data: str, margins: list[float]) -> None:
     own, mirrored = [], []
     with torch.inference_mode():
         for start in range(0, len(images), 256):
-            batch = (images[start:start + 256].float() / 255 - mean) / std
+            batch = (images[start : start + 256].float() / 255 - mean) / std
             own.append(model(batch).float()), mirrored.append(model(batch.flip(-1)).float())
     own, mirrored = torch.cat(own), torch.cat(mirrored)
     top = own.softmax(1).topk(2, 1).values
     lead, every = top[:, 0] - top[:, 1], ((own + mirrored) / 2).argmax(1)
-    print(f"FER+ Valid, {len(labels)} faces ({runtime} {precision}): as is {(own.argmax(1) == labels).float().mean():.5f}, "
-          f"every face mirrored {(every == labels).float().mean():.5f}")
+    print(
+        f"FER+ Valid, {len(labels)} faces ({runtime} {precision}): as is {(own.argmax(1) == labels).float().mean():.5f}, "
+        f"every face mirrored {(every == labels).float().mean():.5f}"
+    )
     print("margin | faces mirrored | accuracy | same label as mirroring every face")
     print("--- | --- | --- | ---")
     for margin in margins:
         close = lead < margin
         label = torch.where(close, every, own.argmax(1))
-        print(f"{margin} | {close.float().mean():.1%} | {(label == labels).float().mean():.5f} | {(label == every).float().mean():.2%}")
+        print(
+            f"{margin} | {close.float().mean():.1%} | {(label == labels).float().mean():.5f} | {(label == every).float().mean():.2%}"
+        )
 
 
 def videos(paths: list[Path], margins: list[float]) -> None:
@@ -83,8 +87,10 @@ def videos(paths: list[Path], margins: list[float]) -> None:
             both = reference.merge(faces, left_index=True, right_index=True, suffixes=("", "_m"))
             same = (both["emotion"] == both["emotion_m"]).mean()
             smoothed = (both["emotion_smoothed"].fillna("NA") == both["emotion_smoothed_m"].fillna("NA")).mean()
-            print(f"{path.name} ({len(faces)} face-frames) | {margin} | {images[0] / max(len(faces), 1):.2f} | {same:.1%} | {smoothed:.1%}",
-                  flush=True)
+            print(
+                f"{path.name} ({len(faces)} face-frames) | {margin} | {images[0] / max(len(faces), 1):.2f} | {same:.1%} | {smoothed:.1%}",
+                flush=True,
+            )
 
 
 def main() -> None:

@@ -60,10 +60,10 @@ def crowd_labels(fer2013_images: list[str], ferplus_root: Path, cache: Path) -> 
     ours = np.stack([grey(p) for p in fer2013_images])
     thumb = lambda a: a.reshape(len(a), 8, 6, 8, 6).mean(axis=(2, 4)).reshape(len(a), -1)  # noqa: E731
     t_theirs, t_ours = thumb(theirs), thumb(ours)
-    norms = (t_theirs ** 2).sum(1)
+    norms = (t_theirs**2).sum(1)
     labels = []
     for start in range(0, len(ours), 512):
-        part = t_ours[start:start + 512]
+        part = t_ours[start : start + 512]
         nearest = (norms[None] - 2 * part @ t_theirs.T).argmin(1)
         for i, j in enumerate(nearest):
             close = np.abs(ours[start + i] - theirs[j]).mean() < 6
@@ -80,14 +80,19 @@ def ferplus_shares(root: Path) -> dict[str, dict[str, float]]:
     from videmo.core.emotions import CLASSES
     from videmo.training.datasets import load_dataset
 
-    return {str(s.source): {c: v for c, v in zip(CLASSES, s.votes) if v > 0}
-            for s in load_dataset(root).samples if s.split == "train" and s.votes}
+    return {
+        str(s.source): {c: v for c, v in zip(CLASSES, s.votes) if v > 0}
+        for s in load_dataset(root).samples
+        if s.split == "train" and s.votes
+    }
 
 
 def ferplus_votes(root: Path) -> dict[str, str]:
     """The contact sheet's line for a FER+ face: its two largest vote shares ("sur .5 fea .3")."""
-    return {image: " ".join(f"{c[:3]} {v:.1f}" for c, v in sorted(shares.items(), key=lambda kv: -kv[1])[:2])
-            for image, shares in ferplus_shares(root).items()}
+    return {
+        image: " ".join(f"{c[:3]} {v:.1f}" for c, v in sorted(shares.items(), key=lambda kv: -kv[1])[:2])
+        for image, shares in ferplus_shares(root).items()
+    }
 
 
 def contact_sheet(rows: pd.DataFrame, path: Path, proposed: str, crowd: str, tile: int = 120, columns: int = 8) -> None:
@@ -98,7 +103,11 @@ def contact_sheet(rows: pd.DataFrame, path: Path, proposed: str, crowd: str, til
     for k, (_, row) in enumerate(rows.iterrows()):
         x, y = 10 + k % columns * (tile + 10), 10 + k // columns * (tile + caption + 10)
         sheet.paste(Image.open(row["image"]).convert("L").resize((tile, tile), Image.BICUBIC), (x, y))
-        lines = [f"given {row['given']}", f"{'new' if proposed == 'relabelled' else 'model'} {row[proposed]}", f"{crowd} {row.get('crowd') or '-'}"]
+        lines = [
+            f"given {row['given']}",
+            f"{'new' if proposed == 'relabelled' else 'model'} {row[proposed]}",
+            f"{crowd} {row.get('crowd') or '-'}",
+        ]
         for n, line in enumerate(lines):
             draw.text((x, y + tile + 2 + 16 * n), line, fill=0, font=font)
     sheet.save(path, optimize=True)
@@ -121,9 +130,14 @@ def main() -> None:
     parser.add_argument("--fer2013", type=Path, required=True)
     args = parser.parse_args()
     names = sorted(p.name for p in args.runs.iterdir() if (p / "best.pt").is_file())
-    lines = ["# `--noisy-labels`: scores and flagged faces", "",
-             "`videmo evaluate` of each run's best checkpoint (mirrored, as analyze labels faces): accuracy / macro-F1.", "",
-             "| run | FER+ Valid (crowd labels) | FER2013 val (its own labels) |", "|---|---|---|"]
+    lines = [
+        "# `--noisy-labels`: scores and flagged faces",
+        "",
+        "`videmo evaluate` of each run's best checkpoint (mirrored, as analyze labels faces): accuracy / macro-F1.",
+        "",
+        "| run | FER+ Valid (crowd labels) | FER2013 val (its own labels) |",
+        "|---|---|---|",
+    ]
     lines[2:2] = [RUNS]
     for name in names:
         figures = scores(args.runs, name)
@@ -140,24 +154,36 @@ def main() -> None:
         flagged = table[table["relabelled"] != ""] if relabelling else table[table["weight"].astype(float) == 0]
         proposed = "relabelled" if relabelling else "predicted"
         what = "relabelled" if relabelling else "left out in the last epoch"
-        lines += ["", f"## {name}: {len(flagged)} of {len(table)} training faces {what} ({len(flagged) / len(table):.1%})", "",
-                  "| class (given) | faces | flagged | share |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {name}: {len(flagged)} of {len(table)} training faces {what} ({len(flagged) / len(table):.1%})",
+            "",
+            "| class (given) | faces | flagged | share |",
+            "|---|---|---|---|",
+        ]
         for given, group in table.groupby("given"):
             n = int(group.index.isin(flagged.index).sum())
             lines.append(f"| {given} | {len(group)} | {n} | {n / len(group):.1%} |")
         if relabelling:
             lines += ["", "New labels: " + ", ".join(f"{k} {v}" for k, v in flagged["relabelled"].value_counts().items())]
         if str(table["image"].iloc[0]).startswith(str(args.fer2013)):
-            table["crowd"] = crowd_labels(table["image"].tolist(), args.ferplus, args.runs / "fer2013_crowd_labels.csv").to_numpy()
+            table["crowd"] = crowd_labels(
+                table["image"].tolist(), args.ferplus, args.runs / "fer2013_crowd_labels.csv"
+            ).to_numpy()
             flagged = table.loc[flagged.index]
             known, flagged_known = table[table["crowd"] != ""], flagged[flagged["crowd"] != ""]
             wrong = lambda t: (t["given"] != t["crowd"]).mean()  # noqa: E731
-            lines += ["", f"Checked against FER+'s majority labels of the same faces ({len(known)} of {len(table)} matched): "
-                      f"the crowd contradicts FER2013's label on **{wrong(flagged_known):.1%}** of the flagged faces, "
-                      f"against {wrong(known):.1%} of all and {wrong(known.drop(flagged_known.index)):.1%} of the faces kept."]
+            lines += [
+                "",
+                f"Checked against FER+'s majority labels of the same faces ({len(known)} of {len(table)} matched): "
+                f"the crowd contradicts FER2013's label on **{wrong(flagged_known):.1%}** of the flagged faces, "
+                f"against {wrong(known):.1%} of all and {wrong(known.drop(flagged_known.index)):.1%} of the faces kept.",
+            ]
             if relabelling:
-                lines.append(f"The new label is the crowd's on {(flagged_known['relabelled'] == flagged_known['crowd']).mean():.1%} "
-                             f"of the relabelled faces; their FER2013 label was on {(flagged_known['given'] == flagged_known['crowd']).mean():.1%}.")
+                lines.append(
+                    f"The new label is the crowd's on {(flagged_known['relabelled'] == flagged_known['crowd']).mean():.1%} "
+                    f"of the relabelled faces; their FER2013 label was on {(flagged_known['given'] == flagged_known['crowd']).mean():.1%}."
+                )
         if str(table["image"].iloc[0]).startswith(str(args.ferplus)):
             votes = ferplus_votes(args.ferplus)
             table["crowd"] = [votes.get(image, "") for image in table["image"]]
@@ -165,9 +191,12 @@ def main() -> None:
             if relabelling:
                 shares = [ferplus_shares(args.ferplus)[image] for image in flagged["image"]]
                 new = [s.get(label, 0.0) for s, label in zip(shares, flagged["relabelled"])]
-                lines += ["", f"The new label's share of the annotators' votes averages {np.mean(new):.2f} (the given label's, "
-                          f"their top choice: {np.mean([max(s.values()) for s in shares]):.2f}); {np.mean(np.array(new) > 0):.1%} "
-                          "of the new labels had at least one annotator's vote."]
+                lines += [
+                    "",
+                    f"The new label's share of the annotators' votes averages {np.mean(new):.2f} (the given label's, "
+                    f"their top choice: {np.mean([max(s.values()) for s in shares]):.2f}); {np.mean(np.array(new) > 0):.1%} "
+                    "of the new labels had at least one annotator's vote.",
+                ]
         sample = flagged.sample(min(48, len(flagged)), random_state=0)
         sheet = RESULTS / f"noisy_{name}.png"
         contact_sheet(sample, sheet, proposed, "votes" if str(table["image"].iloc[0]).startswith(str(args.ferplus)) else "crowd")

@@ -29,8 +29,8 @@ import openvino
 import torch
 from torch import nn
 
-from videmo.faces import detect
 from videmo.core.options import AnalyzeOptions
+from videmo.faces import detect
 from videmo.run.pipeline import Analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,9 @@ def graph(net: nn.Module) -> openvino.Model:
 
     def apply(x, layer: nn.Module):
         if isinstance(layer, nn.Conv2d):
-            return ops.add(ops.convolution(x, const(layer.weight), [1, 1], [0, 0], [0, 0], [1, 1]), const(layer.bias.reshape(1, -1, 1, 1)))
+            return ops.add(
+                ops.convolution(x, const(layer.weight), [1, 1], [0, 0], [0, 0], [1, 1]), const(layer.bias.reshape(1, -1, 1, 1))
+            )
         if isinstance(layer, nn.Linear):
             if len(x.get_output_partial_shape(0)) == 4:  # facenet-pytorch flattens (N, W, H, C)
                 x = ops.reshape(ops.transpose(x, ops.constant(np.array([0, 3, 2, 1]))), ops.constant(np.array([0, -1])), True)
@@ -61,8 +63,9 @@ def graph(net: nn.Module) -> openvino.Model:
         if isinstance(layer, nn.PReLU):
             return ops.prelu(x, const(layer.weight))
         if isinstance(layer, nn.MaxPool2d):
-            return ops.max_pool(x, [layer.stride] * 2, [1, 1], [0, 0], [0, 0], [layer.kernel_size] * 2,
-                                "ceil" if layer.ceil_mode else "floor").output(0)
+            return ops.max_pool(
+                x, [layer.stride] * 2, [1, 1], [0, 0], [0, 0], [layer.kernel_size] * 2, "ceil" if layer.ceil_mode else "floor"
+            ).output(0)
         raise TypeError(f"no OpenVINO layer for {type(layer).__name__}")
 
     x = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2])))
@@ -84,8 +87,12 @@ class OpenVinoNet:
         with self.lock:
             request = self.idle.pop() if self.idle else None
         if request is None:
-            properties = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32",
-                          "ENABLE_CPU_PINNING": False}
+            properties = {
+                "INFERENCE_NUM_THREADS": self.threads,
+                "NUM_STREAMS": 1,
+                "INFERENCE_PRECISION_HINT": "f32",
+                "ENABLE_CPU_PINNING": False,
+            }
             request = openvino.Core().compile_model(self.model, "CPU", properties).create_infer_request()
         try:
             request.infer([np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())])
@@ -116,18 +123,28 @@ def main() -> None:
     torch_nets = (detector.pnet, detector.rnet, detector.onet)
     started = time.perf_counter()
     fast = tuple(OpenVinoNet(net) for net in torch_nets)
-    print(f"# openvino {openvino.__version__}; graphs written in {time.perf_counter() - started:.3f} s (each compiled at its first call)")
+    print(
+        f"# openvino {openvino.__version__}; graphs written in {time.perf_counter() - started:.3f} s (each compiled at its first call)"
+    )
 
     torch.set_num_threads(1)
     print("# the networks alone, one thread, random inputs in -1..1: ms a call, torch / OpenVINO, largest output difference")
     with torch.inference_mode():
-        for i, shape in ((0, (4, 3, 216, 384)), (0, (1, 3, 31, 45)), (1, (32, 3, 24, 24)), (1, (16, 3, 24, 24)),
-                         (2, (16, 3, 48, 48)), (2, (4, 3, 48, 48))):
+        for i, shape in (
+            (0, (4, 3, 216, 384)),
+            (0, (1, 3, 31, 45)),
+            (1, (32, 3, 24, 24)),
+            (1, (16, 3, 24, 24)),
+            (2, (16, 3, 48, 48)),
+            (2, (4, 3, 48, 48)),
+        ):
             x = (torch.rand(shape) * 2 - 1).contiguous(memory_format=torch.channels_last)
             reference = detect.pnet_forward(torch_nets[0], x) if i == 0 else torch_nets[i](x)
             difference = max(float((a - b).abs().max()) for a, b in zip(reference, fast[i](x)))
             torch_call = (lambda v: detect.pnet_forward(torch_nets[0], v)) if i == 0 else torch_nets[i]
-            print(f"{type(torch_nets[i]).__name__} {tuple(shape)}: {per_call_ms(torch_call, x):.2f} / {per_call_ms(fast[i], x):.2f} ms, {difference:.1e}")
+            print(
+                f"{type(torch_nets[i]).__name__} {tuple(shape)}: {per_call_ms(torch_call, x):.2f} / {per_call_ms(fast[i], x):.2f} ms, {difference:.1e}"
+            )
     torch.set_num_threads(analyzer.threads)
 
     pnet_forward = detect.pnet_forward
@@ -152,12 +169,17 @@ def main() -> None:
         before, after = tables[False], tables[True]
         faces = before["face_id"].notna()
         same_rows = len(before) == len(after) and bool((before["face_id"].isna() == after["face_id"].isna()).all())
-        compared = (f"same emotion on {(before['emotion'] == after['emotion'])[faces].mean():.2%} of {int(faces.sum())} face-frames, "
-                    f"boxes within {np.nanmax(np.abs(before[['x1', 'y1', 'x2', 'y2']].values - after[['x1', 'y1', 'x2', 'y2']].values)):.1e} px"
-                    if same_rows else "different face-frames")
-        print(f"{video.name}: torch {' '.join(f'{r:.2f}' for r in rates[False])}, OpenVINO {' '.join(f'{r:.2f}' for r in rates[True])}; "
-              f"medians {statistics.median(rates[False]):.2f} -> {statistics.median(rates[True]):.2f} "
-              f"({statistics.median(rates[True]) / statistics.median(rates[False]):.3f}x); {compared}")
+        compared = (
+            f"same emotion on {(before['emotion'] == after['emotion'])[faces].mean():.2%} of {int(faces.sum())} face-frames, "
+            f"boxes within {np.nanmax(np.abs(before[['x1', 'y1', 'x2', 'y2']].values - after[['x1', 'y1', 'x2', 'y2']].values)):.1e} px"
+            if same_rows
+            else "different face-frames"
+        )
+        print(
+            f"{video.name}: torch {' '.join(f'{r:.2f}' for r in rates[False])}, OpenVINO {' '.join(f'{r:.2f}' for r in rates[True])}; "
+            f"medians {statistics.median(rates[False]):.2f} -> {statistics.median(rates[True]):.2f} "
+            f"({statistics.median(rates[True]) / statistics.median(rates[False]):.3f}x); {compared}"
+        )
     use(False)
 
 

@@ -48,8 +48,14 @@ print(json.dumps(result))
 
 def measure(checkout: Path, videos: list[Path], one_lane: bool) -> dict[str, list[float]]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    done = subprocess.run([sys.executable, "-c", MEASURE, "1" if one_lane else "0", *map(str, videos)], cwd=checkout, env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, "1" if one_lane else "0", *map(str, videos)],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -66,7 +72,12 @@ def main() -> None:
     for _ in range(args.rounds):
         for side, checkout in sides.items():
             found = measure(checkout, videos, args.one_lane)
-            print(side, checkout, " ".join(f"{name} {' '.join(f'{r:.1f}' for r in runs)}" for name, runs in found.items()), flush=True)
+            print(
+                side,
+                checkout,
+                " ".join(f"{name} {' '.join(f'{r:.1f}' for r in runs)}" for name, runs in found.items()),
+                flush=True,
+            )
             for name, runs in found.items():
                 rates[side].setdefault(name, []).extend(runs)
     for video in videos:

@@ -48,8 +48,11 @@ def analysis_seconds(out: Path) -> float:
 
 def same_csvs(a: Path, b: Path) -> bool:
     files = sorted(p.relative_to(a) for p in a.glob("*/*.csv"))
-    return bool(files) and files == sorted(p.relative_to(b) for p in b.glob("*/*.csv")) and all(
-        (a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    return (
+        bool(files)
+        and files == sorted(p.relative_to(b) for p in b.glob("*/*.csv"))
+        and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    )
 
 
 def main() -> None:
@@ -74,11 +77,17 @@ def main() -> None:
             shutil.copy(args.video, videos / f"{args.video.stem}_{i}{args.video.suffix}")
         common = ["--every", str(args.every), *(["--weights", args.weights] if args.weights else [])]
         one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        cases = [("plain", [], None), ("plain, 1 thread", [], one_thread),
-                 ("ray x1", ["--ray", "--workers", "1", "--cpus-per-worker", "1"], None),
-                 (f"ray x{args.workers}", ["--ray", "--workers", str(args.workers), "--cpus-per-worker", "1"], None)]
-        print(f"videmo {videmo.__version__}, torch {torch.__version__}, ray {ray.__version__}, {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs; {args.copies} x {args.video.name}, --every {args.every}", flush=True)
+        cases = [
+            ("plain", [], None),
+            ("plain, 1 thread", [], one_thread),
+            ("ray x1", ["--ray", "--workers", "1", "--cpus-per-worker", "1"], None),
+            (f"ray x{args.workers}", ["--ray", "--workers", str(args.workers), "--cpus-per-worker", "1"], None),
+        ]
+        print(
+            f"videmo {videmo.__version__}, torch {torch.__version__}, ray {ray.__version__}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs; {args.copies} x {args.video.name}, --every {args.every}",
+            flush=True,
+        )
         rows = []
         for name, extra, env in cases:
             out = work / name.replace(" ", "").replace(",", "_")
@@ -91,12 +100,16 @@ def main() -> None:
         print("run | wall s | analysis s | start-up s | videos/min | vs plain | same CSVs")
         print("--- | --- | --- | --- | --- | --- | ---")
         for name, wall, analysis, out in rows:
-            print(f"{name} | {wall:.1f} | {analysis:.1f} | {wall - analysis / parallel[name]:.1f} | {args.copies / wall * 60:.1f} | "
-                  f"{plain_wall / wall:.2f}x | {'yes' if out == plain_out or same_csvs(plain_out, out) else 'NO'}")
+            print(
+                f"{name} | {wall:.1f} | {analysis:.1f} | {wall - analysis / parallel[name]:.1f} | {args.copies / wall * 60:.1f} | "
+                f"{plain_wall / wall:.2f}x | {'yes' if out == plain_out or same_csvs(plain_out, out) else 'NO'}"
+            )
         (_, one_wall, one_analysis, _), (_, ray_wall, ray_analysis, _) = rows[1], rows[2]
-        print(f"\nRay's cost (ray x1 - plain, 1 thread): {(ray_wall - ray_analysis) - (one_wall - one_analysis):+.1f} s at start-up, "
-              f"{(ray_analysis - one_analysis) / args.copies:+.2f} s per video; "
-              f"ray x{args.workers} over plain: {plain_wall / rows[3][1]:.2f}x")
+        print(
+            f"\nRay's cost (ray x1 - plain, 1 thread): {(ray_wall - ray_analysis) - (one_wall - one_analysis):+.1f} s at start-up, "
+            f"{(ray_analysis - one_analysis) / args.copies:+.2f} s per video; "
+            f"ray x{args.workers} over plain: {plain_wall / rows[3][1]:.2f}x"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

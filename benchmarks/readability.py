@@ -60,10 +60,10 @@ def turned(x: torch.Tensor, degrees: float) -> torch.Tensor:
 
 
 CASES = [("as is", lambda x: x)]
-CASES += [(f"{side} px face", lambda x, s=side: smaller(x, s)) for side in (32, 24, 16, 12)]
-CASES += [(f"light x{level}", lambda x, v=level: dimmer(x, v)) for level in (0.5, 0.25, 0.12)]
-CASES += [(f"blur sigma {sigma}", lambda x, s=sigma: blurred(x, s)) for sigma in (1.0, 1.5, 2.5)]
-CASES += [(f"turned {deg} deg", lambda x, d=deg: turned(x, d)) for deg in (20, 35, 50)]
+CASES += [(f"{side} px face", lambda x, s=side: smaller(x, s)) for side in (24, 16, 12)]
+CASES += [(f"light x{level}", lambda x, v=level: dimmer(x, v)) for level in (0.25, 0.12)]
+CASES += [(f"blur sigma {sigma}", lambda x, s=sigma: blurred(x, s)) for sigma in (1.0, 2.0)]
+CASES += [(f"turned {deg} deg", lambda x, d=deg: turned(x, d)) for deg in (30, 50)]
 
 
 def main() -> None:
@@ -77,9 +77,12 @@ def main() -> None:
     meta = checkpoint.meta
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown CPU")
-    lines = [f"# measured {date.today()} at commit {commit} on {cpu}",
-             f"{checkpoint.path.name} (sha256 {checkpoint.sha256[:12]}) on FER+ Valid, majority labels, fp32, mirrored", "",
-             f"{'case':<16}{'accuracy':>10}{'sharpness':>11}{'brightness':>12}{'confidence':>12}"]
+    lines = [
+        f"# measured {date.today()} at commit {commit} on {cpu}",
+        f"{checkpoint.path.name} (sha256 {checkpoint.sha256[:12]}) on FER+ Valid, majority labels, fp32, mirrored",
+        "",
+        f"{'case':<16}{'accuracy':>10}{'sharpness':>11}{'brightness':>12}{'confidence':>12}",
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         data = load_dataset(str(dataset(args.ferplus, "FER2013Valid", Path(scratch))))
         samples = [s for s in data.split("val") if s.label != NO_LABEL]
@@ -96,8 +99,10 @@ def main() -> None:
         logits = predict(checkpoint.model, faces, mean, std, torch.device("cpu"), "fp32", 256, mirror=True)
         confidence = torch.softmax(logits / temperature, dim=1).max(dim=1).values
         accuracy = float((logits.argmax(1) == labels).float().mean())
-        lines.append(f"{name:<16}{accuracy:>10.4f}{float(sharpness.mean()):>11.4f}{float(brightness.mean()):>12.4f}"
-                     f"{float(confidence.mean()):>12.4f}")
+        lines.append(
+            f"{name:<16}{accuracy:>10.4f}{float(sharpness.mean()):>11.4f}{float(brightness.mean()):>12.4f}"
+            f"{float(confidence.mean()):>12.4f}"
+        )
         print(lines[-1], flush=True)
     args.out.write_text("\n".join(lines) + "\n")
 

@@ -44,21 +44,29 @@ def main() -> None:
     from videmo import EMOTIONS
     from videmo.model.device import cpu_has_fast_bf16
 
-    videos = args.videos or list({v.name: v for v in [ROOT / "examples" / "hamilton_clip.mp4", *sorted(SHARED_VIDEOS.glob("*.mp4"))]}.values())
+    videos = args.videos or list(
+        {v.name: v for v in [ROOT / "examples" / "hamilton_clip.mp4", *sorted(SHARED_VIDEOS.glob("*.mp4"))]}.values()
+    )
     paths = [("onnx", "fp32")] + ([("torch", "bf16")] if cpu_has_fast_bf16() else [])
-    print(f"{'video':28s} {'path':10s} {'face-frames':>11s} {'same emotion':>12s} {'smoothed':>9s} {'max prob diff':>13s} {'fp32 fps':>9s} {'path fps':>9s}")
+    print(
+        f"{'video':28s} {'path':10s} {'face-frames':>11s} {'same emotion':>12s} {'smoothed':>9s} {'max prob diff':>13s} {'fp32 fps':>9s} {'path fps':>9s}"
+    )
     for video in videos:
         torch_frames, torch_fps, _ = analysed(video, "torch", "fp32")
         for runtime, precision in paths:
             frames, fps, name = analysed(video, runtime, precision)
-            faces = torch_frames[torch_frames["face_id"].notna()].merge(frames[frames["face_id"].notna()], on=BOX, suffixes=("_t", "_o"))
+            faces = torch_frames[torch_frames["face_id"].notna()].merge(
+                frames[frames["face_id"].notna()], on=BOX, suffixes=("_t", "_o")
+            )
             if len(faces) == 0:
                 print(f"{video.name:28s} {name:10s} {0:11d} {'-':>12s} {'-':>9s} {'-':>13s} {torch_fps:9.1f} {fps:9.1f}")
                 continue
             same = (faces["emotion_t"] == faces["emotion_o"]).mean()
             smoothed = (faces["emotion_smoothed_t"] == faces["emotion_smoothed_o"]).mean()
             diff = max((faces[f"{e}_t"] - faces[f"{e}_o"]).abs().max() for e in EMOTIONS)
-            print(f"{video.name:28s} {name:10s} {len(faces):11d} {same:12.2%} {smoothed:9.2%} {diff:13.2e} {torch_fps:9.1f} {fps:9.1f}")
+            print(
+                f"{video.name:28s} {name:10s} {len(faces):11d} {same:12.2%} {smoothed:9.2%} {diff:13.2e} {torch_fps:9.1f} {fps:9.1f}"
+            )
 
 
 if __name__ == "__main__":

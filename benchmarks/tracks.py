@@ -36,10 +36,11 @@ def detected(video: Path, cache: Path | None) -> dict[str, np.ndarray]:
         return dict(np.load(saved))
     import torch
 
+    from videmo.core.options import AnalyzeOptions
+    from videmo.faces.detect import FaceDetector
     from videmo.video.decode import open_video, stream_frames
     from videmo.video.sampling import select_frames
-    from videmo.faces.detect import FaceDetector
-    from videmo.core.options import AnalyzeOptions
+
     options = AnalyzeOptions()
     info = open_video(video)
     detector = FaceDetector(torch.device("cpu"), options.detect_width, options.min_face, options.det_threshold)
@@ -50,10 +51,16 @@ def detected(video: Path, cache: Path | None) -> dict[str, np.ndarray]:
             frames.append(frame), times.append(time_s), cuts.append(cut)
             for face in faces:
                 face_frame.append(frame), boxes.append(face.box), scores.append(face.score)
-    result = {"frames": np.array(frames, dtype=np.int64), "times": np.array(times, dtype=np.float64),
-              "face_frame": np.array(face_frame, dtype=np.int64), "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
-              "scores": np.array(scores, dtype=np.float64), "cuts": np.array(cuts, dtype=bool),
-              "fps": np.array(info.fps), "frame_count": np.array(info.frame_count)}
+    result = {
+        "frames": np.array(frames, dtype=np.int64),
+        "times": np.array(times, dtype=np.float64),
+        "face_frame": np.array(face_frame, dtype=np.int64),
+        "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        "scores": np.array(scores, dtype=np.float64),
+        "cuts": np.array(cuts, dtype=bool),
+        "fps": np.array(info.fps),
+        "frame_count": np.array(info.frame_count),
+    }
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(saved, **result)
@@ -64,11 +71,11 @@ def replayed(video: Path, found: dict[str, np.ndarray], fps: float | None) -> pd
     """The frames table (frame, time_s, face_id, box, short_track) that tracking the saved detections gives
     on the frames ``analyze --fps fps`` analyses, with the tracker and its memory that analyze uses."""
     from videmo.core.emotions import CLASSES
-    from videmo.video.decode import open_video
-    from videmo.video.sampling import select_frames
+    from videmo.faces.track import FaceTracker
     from videmo.results.episodes import add_episodes
     from videmo.run.pipeline import track_memory_s
-    from videmo.faces.track import FaceTracker
+    from videmo.video.decode import open_video
+    from videmo.video.sampling import select_frames
 
     info = open_video(video)
     indices = np.intersect1d(select_frames(info, fps), found["frames"])  # the frames that decoded
@@ -78,10 +85,23 @@ def replayed(video: Path, found: dict[str, np.ndarray], fps: float | None) -> pd
     for frame in indices:
         i = position[int(frame)]
         mine = found["face_frame"] == frame
-        cut, after = bool(found["cuts"][after + 1:i + 1].any()) and after >= 0, i  # a cut anywhere since the last analysed frame
+        cut, after = (
+            bool(found["cuts"][after + 1 : i + 1].any()) and after >= 0,
+            i,
+        )  # a cut anywhere since the last analysed frame
         ids = tracker.observe(float(found["times"][i]), found["boxes"][mine], cut)
-        rows += [{"frame": int(frame), "time_s": found["times"][i], "face_id": face_id, "x1": box[0], "y1": box[1],
-                  "x2": box[2], "y2": box[3]} for face_id, box in zip(ids, found["boxes"][mine])]
+        rows += [
+            {
+                "frame": int(frame),
+                "time_s": found["times"][i],
+                "face_id": face_id,
+                "x1": box[0],
+                "y1": box[1],
+                "x2": box[2],
+                "y2": box[3],
+            }
+            for face_id, box in zip(ids, found["boxes"][mine])
+        ]
         if not ids:
             rows.append({"frame": int(frame), "time_s": found["times"][i], "face_id": None})
     table = pd.DataFrame(rows, columns=["frame", "time_s", "face_id", "x1", "y1", "x2", "y2"]).astype({"face_id": "Int64"})
@@ -135,8 +155,10 @@ def main() -> None:
             table = replayed(video, found, fps)
             every_frame = table if fps is None else every_frame
             counts = ids_per_track(every_frame, table) or [0]
-            line = (f"{video.name[:27]:<28}{'all' if fps is None else f'{fps:g} fps':>7}{table['frame'].nunique():>8}"
-                    f"{tracks_of(table)[0]:>8}{tracks_of(table)[1]:>7}{np.mean(counts):>11.2f}{max(counts):>5}")
+            line = (
+                f"{video.name[:27]:<28}{'all' if fps is None else f'{fps:g} fps':>7}{table['frame'].nunique():>8}"
+                f"{tracks_of(table)[0]:>8}{tracks_of(table)[1]:>7}{np.mean(counts):>11.2f}{max(counts):>5}"
+            )
             print(line, flush=True), lines.append(line)
     RESULTS.write_text("\n".join(lines) + "\n")
 

@@ -90,8 +90,19 @@ def cpu_header() -> str:
 
 def run_videmo(video: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="versus_fer_videmo_") as out:
-        command = [sys.executable, "-m", "videmo", "analyze", str(video), "-o", out,
-                   "--quiet", "--overwrite", "--no-report", "--no-plots"]
+        command = [
+            sys.executable,
+            "-m",
+            "videmo",
+            "analyze",
+            str(video),
+            "-o",
+            out,
+            "--quiet",
+            "--overwrite",
+            "--no-report",
+            "--no-plots",
+        ]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -103,17 +114,24 @@ def run_videmo(video: Path) -> dict:
         summary = json.loads(summaries[0].read_text(encoding="utf-8"))
     frames = summary["counts"]["frames_analysed"]
     inner = summary.get("wall_time_s")  # recorded by videmo 0.1 on; without it, the command's time stands in
-    return {"frames": frames, "faces": summary["counts"]["faces"], "command_s": wall,
-            "in_process_s": inner if inner else wall, "in_process_recorded": bool(inner),
-            "version": summary.get("videmo_version"), "precision": summary["settings"].get("precision"),
-            "runtime": summary["settings"].get("runtime")}
+    return {
+        "frames": frames,
+        "faces": summary["counts"]["faces"],
+        "command_s": wall,
+        "in_process_s": inner if inner else wall,
+        "in_process_recorded": bool(inner),
+        "version": summary.get("videmo_version"),
+        "precision": summary["settings"].get("precision"),
+        "runtime": summary["settings"].get("runtime"),
+    }
 
 
 def run_fer(video: Path, python: str, model: str) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with tempfile.TemporaryDirectory(prefix="versus_fer_fer_") as out:  # its cwd too: fer writes beside it if asked
-        done = subprocess.run([python, "-c", FER_CHILD, str(video.resolve()), out, model],
-                              capture_output=True, text=True, cwd=out, env=env)
+        done = subprocess.run(
+            [python, "-c", FER_CHILD, str(video.resolve()), out, model], capture_output=True, text=True, cwd=out, env=env
+        )
     if done.returncode != 0:
         sys.exit(f"fer failed on {video} ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -124,7 +142,9 @@ def main() -> None:
     parser.add_argument("videos", nargs="+", type=Path)
     parser.add_argument("--fer-python", required=True, help="the Python of a virtual environment with fer and TensorFlow")
     parser.add_argument("--repeat", type=int, default=3, help="pairs of runs per video (medians shown)")
-    parser.add_argument("--fer-keras", action="store_true", help="fer's Keras mini-Xception instead of its default quantized TFLite model")
+    parser.add_argument(
+        "--fer-keras", action="store_true", help="fer's Keras mini-Xception instead of its default quantized TFLite model"
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -137,24 +157,37 @@ def main() -> None:
         for i in range(args.repeat):
             ours, theirs = run_videmo(video), run_fer(video, args.fer_python, model)
             pairs.append((ours, theirs))
-            print(f"#   {video.name} pair {i + 1}: videmo {ours['frames']} frames in {ours['in_process_s']:.2f} s "
-                  f"({ours['command_s']:.2f} s command), {ours['faces']} faces; fer {theirs['frames']} frames in "
-                  f"{theirs['seconds']:.2f} s, {theirs['faces']} faces", file=sys.stderr)
+            print(
+                f"#   {video.name} pair {i + 1}: videmo {ours['frames']} frames in {ours['in_process_s']:.2f} s "
+                f"({ours['command_s']:.2f} s command), {ours['faces']} faces; fer {theirs['frames']} frames in "
+                f"{theirs['seconds']:.2f} s, {theirs['faces']} faces",
+                file=sys.stderr,
+            )
         ours, theirs = pairs[-1]
         videmo_fps = [o["frames"] / o["in_process_s"] for o, _ in pairs]
         command_fps = [o["frames"] / o["command_s"] for o, _ in pairs]
         fer_fps = [t["frames"] / t["seconds"] for _, t in pairs]
-        rows.append({"video": video.name, "frames": f"{ours['frames']} / {theirs['frames']}",
-                     "faces": f"{ours['faces']} / {theirs['faces']}",
-                     "videmo fps": statistics.median(videmo_fps), "videmo command fps": statistics.median(command_fps),
-                     "fer fps": statistics.median(fer_fps),
-                     "videmo/fer": statistics.median(v / f for v, f in zip(videmo_fps, fer_fps))})
+        rows.append(
+            {
+                "video": video.name,
+                "frames": f"{ours['frames']} / {theirs['frames']}",
+                "faces": f"{ours['faces']} / {theirs['faces']}",
+                "videmo fps": statistics.median(videmo_fps),
+                "videmo command fps": statistics.median(command_fps),
+                "fer fps": statistics.median(fer_fps),
+                "videmo/fer": statistics.median(v / f for v, f in zip(videmo_fps, fer_fps)),
+            }
+        )
         if not ours["in_process_recorded"]:
             print(f"# {video.name}: summary.json records no wall_time_s: its 'videmo fps' is the whole command's")
-    print(f"# videmo {ours['version']} ({ours['runtime']} {ours['precision']}), every frame, defaults; "
-          f"fer {theirs['fer_version']} (FER(mtcnn=True), {'Keras' if args.fer_keras else 'TFLite'} classifier), every frame")
-    print("# frames and faces: videmo / fer; fps: frames per second, median; videmo fps: its in-process time "
-          "(summary.json wall_time_s), command fps: the whole 'videmo analyze' subprocess")
+    print(
+        f"# videmo {ours['version']} ({ours['runtime']} {ours['precision']}), every frame, defaults; "
+        f"fer {theirs['fer_version']} (FER(mtcnn=True), {'Keras' if args.fer_keras else 'TFLite'} classifier), every frame"
+    )
+    print(
+        "# frames and faces: videmo / fer; fps: frames per second, median; videmo fps: its in-process time "
+        "(summary.json wall_time_s), command fps: the whole 'videmo analyze' subprocess"
+    )
     columns = list(rows[0])
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))

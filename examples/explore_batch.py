@@ -35,8 +35,12 @@ def videos_ranked_by(index: pd.DataFrame, emotion: str) -> pd.DataFrame:
     """Per video: faces, face-frames, and the share of face-frames labelled ``emotion`` (frame-weighted over its faces)."""
     faces = index.dropna(subset=["face_id"])
     weighted = faces.assign(hits=faces[f"share_{emotion}"] * faces["n_frames"])
-    table = weighted.groupby("folder").agg(faces=("face_id", "nunique"), face_frames=("n_frames", "sum"),
-                                           hits=("hits", "sum"), episodes=(f"episodes_{emotion}", "sum"))
+    table = weighted.groupby("folder").agg(
+        faces=("face_id", "nunique"),
+        face_frames=("n_frames", "sum"),
+        hits=("hits", "sum"),
+        episodes=(f"episodes_{emotion}", "sum"),
+    )
     table[f"share_{emotion}"] = table.pop("hits") / table["face_frames"]
     table["face_frames"] = table["face_frames"].astype(int)
     return table.sort_values(f"share_{emotion}", ascending=False)

@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from media import blank_frames, face_frames, write_video  # noqa: E402
 
-from videmo.model.checkpoint import model_meta, save_checkpoint  # noqa: E402
 from videmo.model.awei import Awei  # noqa: E402
+from videmo.model.checkpoint import model_meta, save_checkpoint  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -19,8 +19,28 @@ def ffmpeg() -> str:
 def write_video(path: Path, frames: np.ndarray, fps: float = 10, codec: str = "libx264", extra: list[str] | None = None) -> Path:
     """Encode uint8 (N, H, W, 3) RGB frames with ffmpeg; even sizes for yuv420p unless the codec copes."""
     n, height, width, _ = frames.shape
-    command = [ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-r", str(fps), "-i", "-", "-c:v", codec, "-pix_fmt", "yuv420p", *(extra or []), str(path)]
+    command = [
+        ffmpeg(),
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-c:v",
+        codec,
+        "-pix_fmt",
+        "yuv420p",
+        *(extra or []),
+        str(path),
+    ]
     subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), check=True)
     return path
 
@@ -34,23 +54,30 @@ def face_sprite(size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(head).resize((size, size), Image.BILINEAR))
 
 
-def face_frames(n_frames: int = 30, width: int = 320, height: int = 240, faces: int = 1, face_size: int = 96,
-                moving: bool = True, seed: int = 0) -> np.ndarray:
+def face_frames(
+    n_frames: int = 30,
+    width: int = 320,
+    height: int = 240,
+    faces: int = 1,
+    face_size: int = 96,
+    moving: bool = True,
+    seed: int = 0,
+) -> np.ndarray:
     """Frames with ``faces`` faces side by side on a textured background, drifting slowly."""
     rng = np.random.default_rng(seed)
-    background = (rng.integers(60, 120, size=(height // 8, width // 8, 3), dtype=np.uint8)
-                  .repeat(8, axis=0).repeat(8, axis=1))
+    background = rng.integers(60, 120, size=(height // 8, width // 8, 3), dtype=np.uint8).repeat(8, axis=0).repeat(8, axis=1)
     background = np.pad(background, ((0, height - background.shape[0]), (0, width - background.shape[1]), (0, 0)), mode="edge")
     sprite = face_sprite(face_size)
     frames = np.repeat(background[None], n_frames, axis=0)
     for i, boxes in enumerate(face_boxes(n_frames, width, height, faces, face_size, moving)):
         for x, y, _, _ in boxes:
-            frames[i, y:y + face_size, x:x + face_size] = sprite
+            frames[i, y : y + face_size, x : x + face_size] = sprite
     return frames
 
 
-def face_boxes(n_frames: int = 30, width: int = 320, height: int = 240, faces: int = 1, face_size: int = 96,
-               moving: bool = True) -> np.ndarray:
+def face_boxes(
+    n_frames: int = 30, width: int = 320, height: int = 240, faces: int = 1, face_size: int = 96, moving: bool = True
+) -> np.ndarray:
     """Where face_frames pastes each face: int (n_frames, faces, 4) boxes x1, y1, x2, y2."""
     slot = width // max(faces, 1)
     boxes = np.zeros((n_frames, faces, 4), dtype=np.int64)
@@ -97,7 +124,7 @@ def damage_frame(source: Path, target: Path, frame: int) -> Path:
         packets = [(p.pts, p.pos, p.size) for p in given.demux(given.streams.video[0]) if p.size]
     _, position, size = sorted(packets)[frame]
     data = bytearray(source.read_bytes())
-    data[position + 4:position + size] = np.random.default_rng(frame).integers(0, 256, size - 4, dtype=np.uint8).tobytes()
+    data[position + 4 : position + size] = np.random.default_rng(frame).integers(0, 256, size - 4, dtype=np.uint8).tobytes()
     target.write_bytes(bytes(data))
     return target
 

@@ -11,23 +11,45 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from conftest import invoke, make_checkpoint
 from media import entries
 
 import videmo
-from videmo.run import runner
-from videmo.core.files import file_sha256
 from videmo.cli import main
 from videmo.core.errors import VidemoError
+from videmo.core.files import file_sha256
 from videmo.core.options import AnalyzeOptions
 from videmo.results.io import OUTPUT_FILES
+from videmo.run import runner
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-SEEN = ["confidence", "face_px", "yaw", "pitch", "roll", "sharpness", "brightness",
-        *(f"{point}_{axis}" for point in ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right") for axis in "xy")]
-COLUMNS = ["frame", "time_s", "decoded", "face_id", "x1", "y1", "x2", "y2", "det_score", *CLASSES, "emotion", *SEEN, "emotion_smoothed",
-           "short_track", "unreadable"]
+SEEN = [
+    "confidence",
+    "face_px",
+    "yaw",
+    "pitch",
+    "roll",
+    "sharpness",
+    "brightness",
+    *(f"{point}_{axis}" for point in ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right") for axis in "xy"),
+]
+COLUMNS = [
+    "frame",
+    "time_s",
+    "decoded",
+    "face_id",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "det_score",
+    *CLASSES,
+    "emotion",
+    *SEEN,
+    "emotion_smoothed",
+    "short_track",
+    "unreadable",
+]
 
 
 def run_cli(*args):
@@ -79,8 +101,16 @@ def test_timeline_and_summary(one_face_results):
     np.testing.assert_allclose(timeline[CLASSES].sum(axis=1), 1.0, atol=1e-4)
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["video"]["frame_count"] == 30 and summary["video"]["width"] == 320 and summary["video"]["codec"] == "h264"
-    assert summary["counts"] == {"frames_analysed": 30, "frames_undecodable": 0, "frames_with_faces": 30, "faces": 30, "tracks": 1, "short_tracks": 0, "unreadable_face_frames": 0,
-                                 "episodes": len(videmo.read_episodes(folder))}
+    assert summary["counts"] == {
+        "frames_analysed": 30,
+        "frames_undecodable": 0,
+        "frames_with_faces": 30,
+        "faces": 30,
+        "tracks": 1,
+        "short_tracks": 0,
+        "unreadable_face_frames": 0,
+        "episodes": len(videmo.read_episodes(folder)),
+    }
     assert summary["model"]["arch"] == "awei" and len(summary["model"]["sha256"]) == 64
     track = summary["tracks"][0]
     assert track["dominant_emotion"] in CLASSES and abs(sum(track["emotion_share"].values()) - 1) < 1e-3
@@ -116,8 +146,15 @@ def test_no_face_gives_one_empty_row_per_frame(no_face_video, tiny_checkpoint, t
     assert (tmp_path / "no_face" / "timeline.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("option, expected", [(["--every", "4"], [0, 4, 8, 12, 16, 20, 24, 28]), (["--fps", "2.5"], [0, 4, 8, 12, 16, 20, 24, 28]),
-                                              (["--fps", "5"], list(range(0, 30, 2))), (["--fps", "50"], list(range(30)))])
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        (["--every", "4"], [0, 4, 8, 12, 16, 20, 24, 28]),
+        (["--fps", "2.5"], [0, 4, 8, 12, 16, 20, 24, 28]),
+        (["--fps", "5"], list(range(0, 30, 2))),
+        (["--fps", "50"], list(range(30))),
+    ],
+)
 def test_fps_and_every_pick_frames_and_decoder_timestamps(one_face_video, tiny_checkpoint, tmp_path, option, expected):
     run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", *option)
     assert run.exit_code == 0, run.stderr
@@ -158,7 +195,9 @@ def test_a_failure_mid_write_leaves_no_folder(one_face_video, tiny_checkpoint, t
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(folders, "write_timeline_png", broken)
-    failed = runner.analyze_many([str(one_face_video)], tmp_path, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None)
+    failed = runner.analyze_many(
+        [str(one_face_video)], tmp_path, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lambda line: None
+    )
     assert failed == 1 and entries(tmp_path) == []
 
 
@@ -184,7 +223,18 @@ def test_results_inside_an_input_folder_are_never_inputs(one_face_video, tiny_ch
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "one_face.mp4").write_bytes(one_face_video.read_bytes())
     for _ in range(2):
-        run = invoke("analyze", tmp_path / "in", "-w", tiny_checkpoint, "-o", tmp_path / "in" / "results", "-q", "--every", "10", "--annotate")
+        run = invoke(
+            "analyze",
+            tmp_path / "in",
+            "-w",
+            tiny_checkpoint,
+            "-o",
+            tmp_path / "in" / "results",
+            "-q",
+            "--every",
+            "10",
+            "--annotate",
+        )
         assert run.exit_code == 0, run.stderr
     assert "annotated" not in run.stdout + run.stderr and "already done" in run.stdout
     assert entries(tmp_path / "in" / "results") == ["one_face"]
@@ -198,7 +248,9 @@ def test_a_video_finished_meanwhile_by_another_run_is_done_not_failed(one_face_v
     folder = tmp_path / "out" / "one_face"
     analyze_into(analyzer, one_face_video, folder, overwrite=False, progress=False)  # the other run
     before = (folder / "summary.json").read_text()
-    result = analyze_into(analyzer, one_face_video, folder, overwrite=False, progress=False)  # this one, started before it finished
+    result = analyze_into(
+        analyzer, one_face_video, folder, overwrite=False, progress=False
+    )  # this one, started before it finished
     assert any("done by another run meanwhile" in note for note in result.notes)
     assert (folder / "summary.json").read_text() == before and entries(tmp_path / "out") == ["one_face"]
 
@@ -230,8 +282,13 @@ def test_missing_weights_and_glob_paths(one_face_video, tiny_checkpoint, tmp_pat
     for command in (["analyze", str(one_face_video), "-o", str(tmp_path), "-q"], ["evaluate", "--data", str(tmp_path)], ["info"]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 1, command
-        assert result.stderr == "videmo: error: no weights: pass a checkpoint (--weights CHECKPOINT); no default model is installed in models/\n"
-    run = invoke("analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10")
+        assert (
+            result.stderr
+            == "videmo: error: no weights: pass a checkpoint (--weights CHECKPOINT); no default model is installed in models/\n"
+        )
+    run = invoke(
+        "analyze", str(one_face_video.parent / "one_f*.mp4"), "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--every", "10"
+    )
     assert run.exit_code == 0 and (tmp_path / "one_face" / "summary.json").is_file()
 
 
@@ -245,13 +302,30 @@ def short_stream_video(tmp_path_factory):
     return drop_leading_frames(source, folder / "short_stream.mp4", 3)
 
 
-@pytest.mark.parametrize("option, expected", [([], list(range(17))), (["--every", "6"], [0, 6, 12]), (["--fps", "5"], list(range(0, 17, 2)))])
+@pytest.mark.parametrize(
+    "option, expected", [([], list(range(17))), (["--every", "6"], [0, 6, 12]), (["--fps", "5"], list(range(0, 17, 2)))]
+)
 def test_a_stream_shorter_than_its_index_is_analysed(short_stream_video, tiny_checkpoint, tmp_path, option, expected):
-    run = invoke("analyze", short_stream_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", "--annotate", "--chunk", "4", "--lanes", "2", *option)
+    run = invoke(
+        "analyze",
+        short_stream_video,
+        "-w",
+        tiny_checkpoint,
+        "-o",
+        tmp_path,
+        "-q",
+        "--annotate",
+        "--chunk",
+        "4",
+        "--lanes",
+        "2",
+        *option,
+    )
     assert run.exit_code == 0, run.stderr
     closing = [line for line in run.stdout.splitlines() if "frames analysed" in line]
-    assert len(closing) == 1 and closing[0].startswith(f"short_stream.mp4: {len(expected)} frames analysed "
-                                                       "(3 listed frames from frame 17 not in the stream)")
+    assert len(closing) == 1 and closing[0].startswith(
+        f"short_stream.mp4: {len(expected)} frames analysed (3 listed frames from frame 17 not in the stream)"
+    )
     assert "note" not in run.stdout + run.stderr  # said once, in the closing line
     folder = tmp_path / "short_stream"
     frames = videmo.read_results(folder)
@@ -279,11 +353,14 @@ def test_a_file_that_cannot_be_read_on_says_from_where_in_the_closing_line_and_s
     video = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
     unreadable_after(monkeypatch, 12)
     lines = []
-    failed = runner.analyze_many([str(video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint), every=2),
-                                   quiet=True, report=lines.append)
+    failed = runner.analyze_many(
+        [str(video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint), every=2), quiet=True, report=lines.append
+    )
     assert failed == 0
-    assert lines[-1].startswith("source.mp4: 6 frames analysed (the file could not be read from frame 12 on: "
-                                "Input/output error; 4 frames from there have empty rows), ")
+    assert lines[-1].startswith(
+        "source.mp4: 6 frames analysed (the file could not be read from frame 12 on: "
+        "Input/output error; 4 frames from there have empty rows), "
+    )
     summary = json.loads((tmp_path / "out" / "source" / "summary.json").read_text())
     assert summary["frames_unreadable"] == {"from_frame": 12, "cause": "Input/output error"}
     assert summary["frames_undecodable"] == [12, 14, 16, 18] and summary["frames_missing"] is None
@@ -296,10 +373,26 @@ def test_a_damaged_frame_gets_an_empty_row_and_the_frames_after_it_are_analysed(
     source = write_video(tmp_path / "source.mp4", face_frames(20), fps=10, extra=["-bf", "0"])
     (tmp_path / "videos").mkdir()
     damage_frame(source, tmp_path / "videos" / "damaged.mp4", 12)
-    run = invoke("analyze", tmp_path / "videos", "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q", "--annotate", "--lanes", "2", "--chunk", "4", *option)
+    run = invoke(
+        "analyze",
+        tmp_path / "videos",
+        "-w",
+        tiny_checkpoint,
+        "-o",
+        tmp_path / "out",
+        "-q",
+        "--annotate",
+        "--lanes",
+        "2",
+        "--chunk",
+        "4",
+        *option,
+    )
     assert run.exit_code == 0, run.stderr
     closing = [line for line in run.stdout.splitlines() if "frames analysed" in line]
-    assert closing[0].startswith(f"damaged.mp4: {len(expected) - 1} frames analysed (1 frame did not decode: damaged data at frame 12)")
+    assert closing[0].startswith(
+        f"damaged.mp4: {len(expected) - 1} frames analysed (1 frame did not decode: damaged data at frame 12)"
+    )
     frames = videmo.read_results(tmp_path / "out" / "damaged")
     assert list(frames["frame"]) == expected and list(frames["frame"][~frames["decoded"]]) == [12]
     assert frames.loc[~frames["decoded"], "face_id"].isna().all() and frames.loc[frames["decoded"], "face_id"].notna().all()
@@ -337,8 +430,9 @@ def test_every_shared_video_gets_complete_results(shared_data, tmp_path):
         assert frames["frame"].nunique() == summary["counts"]["frames_analysed"] == len(range(0, delivered, 3)), video.name
 
 
-def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_batch(one_face_video, two_face_video, no_face_video,
-                                                                                    tiny_checkpoint, tmp_path, monkeypatch):
+def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_batch(
+    one_face_video, two_face_video, no_face_video, tiny_checkpoint, tmp_path, monkeypatch
+):
 
     (tmp_path / "broken.mp4").write_text("not a video")
     videos = [str(one_face_video), str(two_face_video), str(no_face_video), str(tmp_path / "broken.mp4")]
@@ -363,7 +457,9 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
     for folder, rows in index.groupby("folder"):
         summary = json.loads((tmp_path / "out" / folder / "summary.json").read_text())
         episodes = videmo.read_episodes(tmp_path / "out" / folder)
-        assert (rows["video"] == summary["video"]["path"]).all() and (rows["frames_analysed"] == summary["counts"]["frames_analysed"]).all()
+        assert (rows["video"] == summary["video"]["path"]).all() and (
+            rows["frames_analysed"] == summary["counts"]["frames_analysed"]
+        ).all()
         if not summary["tracks"]:
             assert len(rows) == 1 and rows["face_id"].isna().all()  # a video without faces still has its row
             continue
@@ -371,7 +467,9 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
         for (_, row), track in zip(rows.iterrows(), summary["tracks"]):
             assert row["dominant_emotion"] == track["dominant_emotion"] and row["n_frames"] == track["n_frames"]
             assert row[[f"share_{c}" for c in CLASSES]].tolist() == pytest.approx([track["emotion_share"][c] for c in CLASSES])
-            assert row[[f"raw_share_{c}" for c in CLASSES]].tolist() == pytest.approx([track["emotion_share_raw"][c] for c in CLASSES])
+            assert row[[f"raw_share_{c}" for c in CLASSES]].tolist() == pytest.approx(
+                [track["emotion_share_raw"][c] for c in CLASSES]
+            )
             counts = episodes[episodes["face_id"] == track["face_id"]]["emotion"].value_counts()
             assert [row[f"episodes_{c}"] for c in CLASSES] == [counts.get(c, 0) for c in CLASSES]
     failed = pd.read_csv(tmp_path / "out" / "failed.csv")
@@ -384,10 +482,23 @@ def test_the_batch_index_matches_the_folders_after_an_interrupted_and_resumed_ba
     assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".")]  # written atomically: nothing partial left
 
 
-@pytest.mark.parametrize("option", [["--fps", "0"], ["--fps", "-1"], ["--fps", "nan"], ["--fps", "inf"], ["--bin", "nan"],
-                                    ["--smooth", "-1"], ["--min-episode", "nan"], ["--det-threshold", "nan"],
-                                    ["--fps", "2", "--every", "3"], ["--threads", "100000"], ["--lanes", "1000"],
-                                    ["-o", ""]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--fps", "0"],
+        ["--fps", "-1"],
+        ["--fps", "nan"],
+        ["--fps", "inf"],
+        ["--bin", "nan"],
+        ["--smooth", "-1"],
+        ["--min-episode", "nan"],
+        ["--det-threshold", "nan"],
+        ["--fps", "2", "--every", "3"],
+        ["--threads", "100000"],
+        ["--lanes", "1000"],
+        ["-o", ""],
+    ],
+)
 def test_every_option_is_checked_up_front_as_a_usage_error(one_face_video, tmp_path, option):
     (tmp_path / "out" / "one_face").mkdir(parents=True)  # "already done" must not hide a bad option
     (tmp_path / "out" / "one_face" / "summary.json").write_text("{}")
@@ -397,14 +508,17 @@ def test_every_option_is_checked_up_front_as_a_usage_error(one_face_video, tmp_p
 
 
 def test_a_log_gets_plain_lines_not_progress_bars(one_face_video, tiny_checkpoint, tmp_path):
-    run = run_cli("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "--every", "5")  # stderr: a pipe, not a terminal
+    run = run_cli(
+        "analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "--every", "5"
+    )  # stderr: a pipe, not a terminal
     assert run.returncode == 0, run.stderr
     assert "\r" not in run.stderr and "\x1b[" not in run.stderr
     assert run.stderr.splitlines()[0] == "videmo: loading the face detector and the emotion model"
     assert run.stderr.splitlines()[1:] == [  # frames 0.5 s apart: the episode settings' warning, one line
         "videmo: warning: one_face.mp4: the analysed frames are 0.5 s apart, so --smooth 0.5 s smooths nothing and --min-episode "
         "0.5 s keeps one-frame episodes: raise --smooth and --min-episode to at least 1 s (videmo episodes redoes them without the "
-        "video), or sample more frames (a higher --fps or a lower --every)"]
+        "video), or sample more frames (a higher --fps or a lower --every)"
+    ]
     assert "6 frames analysed, 6 face-frames of 1 face, " in run.stdout
 
 
@@ -413,8 +527,25 @@ def test_special_files_and_dangling_links_are_named_as_given(tmp_path, tiny_chec
     os.mkfifo(fifo)
     dangling = tmp_path / "link.mp4"
     dangling.symlink_to(tmp_path / "gone" / "target.mp4")
-    run = subprocess.run([sys.executable, "-m", "videmo.cli", "analyze", str(fifo), "/dev/null", str(dangling), "-w",
-                          str(tiny_checkpoint), "-o", str(tmp_path / "out"), "-q"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "videmo.cli",
+            "analyze",
+            str(fifo),
+            "/dev/null",
+            str(dangling),
+            "-w",
+            str(tiny_checkpoint),
+            "-o",
+            str(tmp_path / "out"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     errors = run.stderr.splitlines()
     assert f"videmo: error: {fifo}: not a regular file (a FIFO, a named pipe), not a video" in errors
@@ -466,16 +597,23 @@ def test_already_done_names_another_model_and_a_setting_older_results_lack(one_f
     again = invoke("analyze", one_face_video, "-w", weights, "-o", tmp_path / "out", "-q", "--every", "10")
     assert again.exit_code == 0
     new_sha = file_sha256(weights)
-    assert (f"made with other settings (model model sha256 {old_sha[:8]} now {new_sha[:8]}, mirror False now True) "
-            "(use --overwrite to redo)") in again.stdout
+    assert (
+        f"made with other settings (model model sha256 {old_sha[:8]} now {new_sha[:8]}, mirror False now True) "
+        "(use --overwrite to redo)"
+    ) in again.stdout
 
 
-@pytest.mark.parametrize("options, message", [({"chunk": 0}, "chunk 0: must be at least 1"),
-                                              ({"fps": 2, "every": 3}, "fps and every cannot be used together"),
-                                              ({"det_threshold": 1.5}, "det_threshold 1.5: must be at least 0 and at most 1"),
-                                              ({"fps": float("nan")}, "fps nan: not a finite number"),
-                                              ({"bin_s": 0}, "bin_s 0: must be above 0"),
-                                              ({"batch_size": "64"}, "batch_size: a number, not the text '64'")])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"chunk": 0}, "chunk 0: must be at least 1"),
+        ({"fps": 2, "every": 3}, "fps and every cannot be used together"),
+        ({"det_threshold": 1.5}, "det_threshold 1.5: must be at least 0 and at most 1"),
+        ({"fps": float("nan")}, "fps nan: not a finite number"),
+        ({"bin_s": 0}, "bin_s 0: must be above 0"),
+        ({"batch_size": "64"}, "batch_size: a number, not the text '64'"),
+    ],
+)
 def test_the_library_refuses_the_options_the_command_refuses(tmp_path, options, message):
     with pytest.raises(VidemoError, match=re.escape(message)):  # before any model loads or video is read
         videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)
@@ -506,7 +644,9 @@ def test_analyze_with_an_output_names_folders_as_batches_do_and_spares_your_file
     other.write_bytes(one_face_video.read_bytes())
     for video in (one_face_video, other, one_face_video):  # the last one redoes its own folder
         frames = videmo.analyze(video, out, weights=str(tiny_checkpoint), every=10).frames
-    assert len(frames) and entries(out) == sorted(["one_face", f"one_face-{hashlib.sha1(os.fsencode(str(other))).hexdigest()[:8]}"])
+    assert len(frames) and entries(out) == sorted(
+        ["one_face", f"one_face-{hashlib.sha1(os.fsencode(str(other))).hexdigest()[:8]}"]
+    )
     index = videmo.read_index(out)
     assert sorted(set(index["video"])) == sorted([str(one_face_video), str(other)])
 
@@ -529,4 +669,8 @@ def test_the_batch_table_gives_older_results_the_headline_of_their_episodes(one_
     pd.testing.assert_frame_equal(rebuilt[columns], fresh[fresh["folder"] == old.name][columns].reset_index(drop=True), atol=2e-4)
     (old / "episodes.csv").unlink()  # from before episodes: no smoothed labels to say
     rebuilt = build_index(tmp_path / "out")
-    assert rebuilt["dominant_emotion"].isna().all() and rebuilt["share_neutral"].isna().all() and rebuilt["raw_share_neutral"].notna().all()
+    assert (
+        rebuilt["dominant_emotion"].isna().all()
+        and rebuilt["share_neutral"].isna().all()
+        and rebuilt["raw_share_neutral"].notna().all()
+    )

@@ -8,20 +8,22 @@ from click.testing import CliRunner
 from PIL import Image
 
 import videmo
-from videmo.results.figures import TILE, FaceSheet, tile_places, write_faces_png
 from videmo.cli import main
 from videmo.core.emotions import EMOTION_COLOURS
+from videmo.results.figures import TILE, FaceSheet, tile_places, write_faces_png
 
 
 def rgb(hex_colour):
-    return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
 
 
 @pytest.fixture(scope="module")
 def annotated(one_face_video, tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("annotated")
-    result = CliRunner().invoke(main, ["analyze", str(one_face_video), "-w", str(tiny_checkpoint), "-o", str(out),
-                                       "--every", "2", "--annotate", "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        ["analyze", str(one_face_video), "-w", str(tiny_checkpoint), "-o", str(out), "--every", "2", "--annotate", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     return out / "one_face"
 
@@ -47,7 +49,7 @@ def test_each_face_is_boxed_in_its_emotions_colour(annotated):
         image = reader[k].asnumpy().astype(int)
         x1, y1, x2, y2 = (int(round(row[c])) for c in ("x1", "y1", "x2", "y2"))
         expected = rgb(EMOTION_COLOURS[row["emotion"]])
-        left_edge = image[(y1 + y2) // 2 - 4:(y1 + y2) // 2 + 4, x1 + 1:x1 + 3].reshape(-1, 3)
+        left_edge = image[(y1 + y2) // 2 - 4 : (y1 + y2) // 2 + 4, x1 + 1 : x1 + 3].reshape(-1, 3)
         assert np.abs(left_edge.mean(axis=0) - expected).max() < 40, (left_edge.mean(axis=0), expected)
 
 
@@ -66,8 +68,17 @@ def sheet_tiles(path) -> int:
 
 def fake_tracks(n):
     shares = {c: 0.0 for c in EMOTION_COLOURS}
-    return [{"face_id": i, "first_s": 0.0, "last_s": 1.0, "n_frames": 3, "dominant_emotion": "anger",
-             "emotion_share": {**shares, "anger": 1.0}} for i in range(n)]
+    return [
+        {
+            "face_id": i,
+            "first_s": 0.0,
+            "last_s": 1.0,
+            "n_frames": 3,
+            "dominant_emotion": "anger",
+            "emotion_share": {**shares, "anger": 1.0},
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 60])
@@ -81,7 +92,7 @@ def test_face_sheet_of_the_analysed_video(annotated):
     assert len(summary["tracks"]) == 1
     image = np.asarray(Image.open(annotated / "faces.png").convert("RGB"))
     x, y = tile_places(1)[2][0]
-    tile = image[y:y + TILE, x:x + TILE].astype(int)
+    tile = image[y : y + TILE, x : x + TILE].astype(int)
     assert tile[10:-10, 10:-10].std() > 10, "the tile shows a face, not a blank"
 
 
@@ -100,8 +111,21 @@ def test_without_an_encoder_the_video_is_skipped_with_a_note(one_face_video, tin
         raise RuntimeError("No ffmpeg exe could be found")
 
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", missing)
-    result = CliRunner().invoke(main, ["analyze", str(one_face_video), "-w", str(tiny_checkpoint), "-o", str(tmp_path),
-                                       "--every", "5", "--annotate", "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(one_face_video),
+            "-w",
+            str(tiny_checkpoint),
+            "-o",
+            str(tmp_path),
+            "--every",
+            "5",
+            "--annotate",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "annotated video skipped: no ffmpeg" in result.output
     folder = tmp_path / "one_face"

@@ -7,10 +7,10 @@ from click.testing import CliRunner
 from conftest import invoke, make_checkpoint
 from media import EXAMPLE
 
-from videmo.model.checkpoint import load_checkpoint, model_meta, save_checkpoint
-from videmo.model.checks import CheckpointError
 from videmo.cli import main
 from videmo.model.awei import Awei
+from videmo.model.checkpoint import load_checkpoint, model_meta, save_checkpoint
+from videmo.model.checks import CheckpointError
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):
@@ -67,8 +67,15 @@ def bad_files(tmp_path, good):
     other_size = tmp_path / "other_size.pt"
     torch.save({**payload, "meta": {**payload["meta"], "image_size": 64}}, other_size)
     return {
-        truncated: "truncated or corrupt", random: "truncated or corrupt", empty: "empty", malicious: "refused",
-        plain: "not a videmo checkpoint", newer: "newer", text_version: "format version 'x': a whole number is needed", other_arch: "do not match", other_size: "do not match",
+        truncated: "truncated or corrupt",
+        random: "truncated or corrupt",
+        empty: "empty",
+        malicious: "refused",
+        plain: "not a videmo checkpoint",
+        newer: "newer",
+        text_version: "format version 'x': a whole number is needed",
+        other_arch: "do not match",
+        other_size: "do not match",
         tmp_path / "missing.pt": "not found",
     }
 
@@ -103,8 +110,9 @@ def test_a_text_file_as_a_checkpoint_is_one_line(tmp_path, command):
     text.write_text("hello world\n")
     run = subprocess.run([sys.executable, "-m", "videmo.cli", *command, str(text)], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr.strip().splitlines()[-1] == (f"videmo: error: {text}: not a checkpoint: the file is not one that torch.save "
-                                                   "writes (text, or another format?)")
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"videmo: error: {text}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)"
+    )
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) <= 2  # and at most the loading notice
 
 
@@ -132,4 +140,7 @@ def test_a_plain_pickle_that_would_run_code_is_refused_in_one_line(tmp_path, pro
     run = invoke("info", path)  # in this process: what ran would print to its captured stdout
     assert run.exit_code == 1 and "loaded and ran" not in run.stdout
     module = "__builtin__" if protocol < 3 else "builtins"  # what the file names: protocol 2 uses Python 2's module name
-    assert run.stderr == f"videmo: error: {path}: refused to load: the file would import and run code ({module}.print), not just hold weights\n"
+    assert (
+        run.stderr
+        == f"videmo: error: {path}: refused to load: the file would import and run code ({module}.print), not just hold weights\n"
+    )

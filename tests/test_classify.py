@@ -5,8 +5,8 @@ import pytest
 import torch
 from torchvision.ops import roi_align
 
-from videmo.model.checkpoint import load_checkpoint
 from videmo.faces.classify import EmotionClassifier, square_crop_boxes
+from videmo.model.checkpoint import load_checkpoint
 
 
 def test_crops_follow_the_faces_order_and_match_one_roi_align(tiny_checkpoint):
@@ -15,8 +15,13 @@ def test_crops_follow_the_faces_order_and_match_one_roi_align(tiny_checkpoint):
     frame_of_face = np.array([2, 0, 2, 1])
     boxes = np.array([[10, 10, 50, 60], [0, 0, 30, 30], [80, 40, 119, 89], [-10, 70, 20, 100]], dtype=np.float64)
     got, _ = classifier.crops(frames, frame_of_face, boxes)
-    rois = torch.cat([torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
-                      torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32)], dim=1)
+    rois = torch.cat(
+        [
+            torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
+            torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32),
+        ],
+        dim=1,
+    )
     whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True)
     grey = (whole * classifier.luma).sum(dim=1, keepdim=True).round().clamp(0, 255) / 255  # as PIL's "L": grey, then uint8
     expected = (grey - classifier.mean) / classifier.std
@@ -30,10 +35,17 @@ def test_crops_from_the_region_around_the_faces_equal_the_whole_frames(tiny_chec
     classifier = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32")
     frames = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (2, 720, 1280, 3), dtype=np.uint8))
     frame_of_face = np.array([0, 0, 1, 1])
-    boxes = np.array([[600.3, 300.7, 641.9, 352.2], [700.5, 310.25, 731.1, 349.8], [1250.6, 690.1, 1279.9, 719.7], [3.3, 2.9, 40.7, 50.1]])
+    boxes = np.array(
+        [[600.3, 300.7, 641.9, 352.2], [700.5, 310.25, 731.1, 349.8], [1250.6, 690.1, 1279.9, 719.7], [3.3, 2.9, 40.7, 50.1]]
+    )
     got, _ = classifier.crops(frames, frame_of_face, boxes)
-    rois = torch.cat([torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
-                      torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32)], dim=1)
+    rois = torch.cat(
+        [
+            torch.tensor(frame_of_face, dtype=torch.float32)[:, None],
+            torch.tensor(square_crop_boxes(boxes, classifier.margin), dtype=torch.float32),
+        ],
+        dim=1,
+    )
     whole = roi_align(frames.permute(0, 3, 1, 2).float(), rois, classifier.size, 1.0, -1, True)
     grey = (whole * classifier.luma).sum(dim=1, keepdim=True).round().clamp(0, 255) / 255  # as PIL's "L": grey, then uint8
     expected = (grey - classifier.mean) / classifier.std
@@ -44,7 +56,9 @@ def test_crops_from_the_region_around_the_faces_equal_the_whole_frames(tiny_chec
 def test_probabilities_sum_to_one_and_no_face_gives_an_empty_table(tiny_checkpoint):
     classifier = EmotionClassifier(load_checkpoint(tiny_checkpoint), torch.device("cpu"), "fp32", batch_size=2)
     frames = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
-    probabilities = classifier.classify(frames, np.array([0, 1, 1]), np.array([[5, 5, 40, 40], [0, 0, 64, 64], [20, 20, 30, 30]], dtype=float)).probabilities
+    probabilities = classifier.classify(
+        frames, np.array([0, 1, 1]), np.array([[5, 5, 40, 40], [0, 0, 64, 64], [20, 20, 30, 30]], dtype=float)
+    ).probabilities
     assert probabilities.shape == (3, 7) and np.allclose(probabilities.sum(axis=1), 1)
     assert classifier.classify(frames, np.zeros(0, dtype=np.int64), np.zeros((0, 4))).probabilities.shape == (0, 7)
 
@@ -62,9 +76,9 @@ def test_framing_inverts_the_crop():
 
 
 def test_checkpoint_crop_and_equalisation_reach_the_crops(tmp_path):
-    from videmo.model.checkpoint import load_checkpoint, model_meta, save_checkpoint
     from videmo.faces.classify import EmotionClassifier
     from videmo.model.awei import Awei
+    from videmo.model.checkpoint import load_checkpoint, model_meta, save_checkpoint
 
     model = Awei("cnn", 1, 32)
     path = tmp_path / "m.pt"
@@ -112,4 +126,6 @@ def test_mirror_off_labels_each_face_as_it_is(tiny_checkpoint):
     with torch.inference_mode():
         own = off.model(crop)
     assert np.allclose(off.classify(frames, faces, box).probabilities, torch.softmax(own, 1).numpy(), atol=1e-5)
-    assert not np.allclose(off.classify(frames, faces, box).probabilities, off.classify(mirrored, faces, mirrored_box).probabilities, atol=1e-3)
+    assert not np.allclose(
+        off.classify(frames, faces, box).probabilities, off.classify(mirrored, faces, mirrored_box).probabilities, atol=1e-3
+    )

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from media import entries, face_frames, write_video
 
 import videmo
-from videmo.run import cluster
 from videmo.cli import main
 from videmo.core.options import AnalyzeOptions
+from videmo.run import cluster
 
 ray = pytest.importorskip("ray")
 
@@ -97,8 +97,15 @@ def test_a_killed_worker_costs_only_its_video_which_is_retried(local_ray, videos
     another_run = out / ".clip1.partial-another-host-4242"  # a second run writing the same video into the same folder
     another_run.mkdir()
     lines = []
-    failed = cluster.analyze_on_ray([str(videos)], out, AnalyzeOptions(weights=str(tiny_checkpoint), every=4),
-                                    cluster.RayOptions(workers=2), quiet=True, report=lines.append, worker_class=DiesOnce)
+    failed = cluster.analyze_on_ray(
+        [str(videos)],
+        out,
+        AnalyzeOptions(weights=str(tiny_checkpoint), every=4),
+        cluster.RayOptions(workers=2),
+        quiet=True,
+        report=lines.append,
+        worker_class=DiesOnce,
+    )
     assert marker.exists()  # the worker did die
     assert failed == 0, lines
     assert not [line for line in lines if line.startswith("videmo: error")]

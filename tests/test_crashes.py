@@ -16,16 +16,17 @@ from conftest import invoke
 from media import blank_frames, entries, face_frames, write_video
 
 import videmo
-from videmo.run import pipeline, runner
 from videmo.core.options import AnalyzeOptions
 from videmo.results.io import OUTPUT_FILES
+from videmo.run import pipeline, runner
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def start(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "videmo", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+    return subprocess.Popen(
+        [sys.executable, "-m", "videmo", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
 
 
 def assert_complete(folder: Path, annotated: bool = False) -> dict:
@@ -86,7 +87,9 @@ def every_second_or_all(folder: Path) -> None:
 
 def test_two_runs_with_different_settings_into_one_folder_never_mix_rows(clips, tiny_checkpoint, tmp_path):
     out = tmp_path / "out"
-    runs = [start("analyze", clips, "-w", tiny_checkpoint, "-o", out, "-q", "--overwrite", *extra) for extra in ([], ["--every", "2"])]
+    runs = [
+        start("analyze", clips, "-w", tiny_checkpoint, "-o", out, "-q", "--overwrite", *extra) for extra in ([], ["--every", "2"])
+    ]
     for run in runs:
         _, stderr = run.communicate(timeout=600)
         assert run.returncode == 0 and "Traceback" not in stderr, stderr
@@ -134,7 +137,9 @@ def test_an_input_changed_mid_run_fails_that_video_alone(clips, noisy_clip, tiny
     monkeypatch.setattr(pipeline, "stream_frames", changed_after_the_first_chunk)
     lines = []
     out = tmp_path / "out"
-    failed = runner.analyze_many([str(videos)], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append)
+    failed = runner.analyze_many(
+        [str(videos)], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append
+    )
     for name in ("a", "c"):
         assert_complete(out / name)
         assert list(videmo.read_results(out / name)["frame"]) == list(range(40))
@@ -143,5 +148,7 @@ def test_an_input_changed_mid_run_fails_that_video_alone(clips, noisy_clip, tiny
         assert failed == 0 and errors == [] and assert_complete(out / "b")["counts"]["frames_analysed"] == 40
         assert entries(out) == ["a", "b", "c"]
     else:
-        assert failed == 1 and len(errors) == 1 and errors[0].startswith(f"videmo: error: {victim}: ") and "truncated" in errors[0]
+        assert (
+            failed == 1 and len(errors) == 1 and errors[0].startswith(f"videmo: error: {victim}: ") and "truncated" in errors[0]
+        )
         assert entries(out) == ["a", "c"]  # nothing half-written, no hidden leftovers

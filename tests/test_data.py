@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from videmo.core.emotions import CLASSES
 from videmo.cli import main
-from videmo.training.datasets import DatasetError, Sample, detect_layout, format_counts, load_dataset
-from videmo.training.layouts import FER_CSV_TO_CLASS, RAFDB_LABELS, read_rafdb
+from videmo.core.emotions import CLASSES
 from videmo.core.errors import VidemoError
+from videmo.training.datasets import DatasetError, Sample, detect_layout, format_counts, load_dataset
 from videmo.training.images import decode_image, decode_samples
+from videmo.training.layouts import FER_CSV_TO_CLASS, RAFDB_LABELS, read_rafdb
 
 # FER2013's CSV numbers its classes in another order than RAF-DB (and videmo).
 FER_CSV_NAMES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
@@ -46,7 +46,11 @@ def write_folders(root: Path, per_split: dict[str, dict[str, int]], suffix: str 
         for k, (folder, n) in enumerate(per_class.items()):
             (root / split / folder).mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                save_image(root / split / folder / f"{split}_{folder}_{i}{suffix}", kind=k, seed=zlib.crc32(f"{split}/{folder}/{i}".encode()))
+                save_image(
+                    root / split / folder / f"{split}_{folder}_{i}{suffix}",
+                    kind=k,
+                    seed=zlib.crc32(f"{split}/{folder}/{i}".encode()),
+                )
     return root
 
 
@@ -113,14 +117,27 @@ def test_numbered_folders(tmp_path, base):
     dataset = load_dataset(tmp_path)
     assert dataset.layout == "numbered"
     assert [CLASSES[s.label] for s in dataset.split("train")] == list(CLASSES)
-    assert pairs(dataset)[:3] == [("test_3_0.jpg", "disgust", "test"), ("test_3_1.jpg", "disgust", "test"), ("test_6_0.jpg", "anger", "test")]
+    assert pairs(dataset)[:3] == [
+        ("test_3_0.jpg", "disgust", "test"),
+        ("test_3_1.jpg", "disgust", "test"),
+        ("test_6_0.jpg", "anger", "test"),
+    ]
     assert dataset.counts()["test"] == [0, 0, 2, 0, 0, 1, 0]
 
 
 def test_class_name_folders_with_aliases(tmp_path):
-    names = {"Surprised": "surprise", "fearful": "fear", "disgust": "disgust", "happy": "happiness",
-             "sad": "sadness", "angry": "anger", "neutral": "neutral"}
-    write_folders(tmp_path, {"Training": {name: 1 for name in names}, "validation": {"HAPPY": 1, "anger": 2}, "test": {"surprise": 1}})
+    names = {
+        "Surprised": "surprise",
+        "fearful": "fear",
+        "disgust": "disgust",
+        "happy": "happiness",
+        "sad": "sadness",
+        "angry": "anger",
+        "neutral": "neutral",
+    }
+    write_folders(
+        tmp_path, {"Training": {name: 1 for name in names}, "validation": {"HAPPY": 1, "anger": 2}, "test": {"surprise": 1}}
+    )
     assert detect_layout(tmp_path) == "folders"
     dataset = load_dataset(tmp_path)
     assert dataset.layout == "folders"
@@ -166,9 +183,11 @@ def test_layout_can_be_forced(tmp_path):
     write_folders(tmp_path / "DATASET", {"train": {"4": 2}, "test": {"5": 1}})
     assert load_dataset(tmp_path).layout == "rafdb"
     forced = load_dataset(tmp_path, layout="numbered")
-    assert forced.layout == "numbered" and pairs(forced) == [("test_5_0.jpg", "sadness", "test"),
-                                                             ("train_4_0.jpg", "happiness", "train"),
-                                                             ("train_4_1.jpg", "happiness", "train")]
+    assert forced.layout == "numbered" and pairs(forced) == [
+        ("test_5_0.jpg", "sadness", "test"),
+        ("train_4_0.jpg", "happiness", "train"),
+        ("train_4_1.jpg", "happiness", "train"),
+    ]
     with pytest.raises(DatasetError, match="unknown class '5'"):
         load_dataset(tmp_path, layout="folders")
     with pytest.raises(DatasetError, match="unknown layout 'imagenet'"):
@@ -177,21 +196,26 @@ def test_layout_can_be_forced(tmp_path):
 
 def test_cli_layout_forcing_gives_one_line_errors(tmp_path):
     write_folders(tmp_path, {"train": {"4": 1}, "test": {"5": 1}})
-    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--layout", "rafdb", "--quiet", "--out", str(tmp_path / "r/b.pt")])
+    result = CliRunner().invoke(
+        main, ["train", "--data", str(tmp_path), "--layout", "rafdb", "--quiet", "--out", str(tmp_path / "r/b.pt")]
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("videmo: error: ") and result.stderr.count("\n") == 1
     assert str(tmp_path / RAFDB_LABELS) in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("line, problem", [
-    ("train_00002.jpg", "malformed line"),
-    ("train_00002.jpg 5 extra", "malformed line"),
-    ("train_00002.jpg five", "malformed line"),
-    ("train_00002.jpg -1", "malformed line"),
-    ("train_00002.jpg 0", "label 0 is outside 1..7"),
-    ("train_00002.jpg 8", "label 8 is outside 1..7"),
-    ("val_00002.jpg 3", "starts with neither"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("train_00002.jpg", "malformed line"),
+        ("train_00002.jpg 5 extra", "malformed line"),
+        ("train_00002.jpg five", "malformed line"),
+        ("train_00002.jpg -1", "malformed line"),
+        ("train_00002.jpg 0", "label 0 is outside 1..7"),
+        ("train_00002.jpg 8", "label 8 is outside 1..7"),
+        ("val_00002.jpg 3", "starts with neither"),
+    ],
+)
 def test_bad_rafdb_label_lines_name_file_and_line(tmp_path, line, problem):
     write_rafdb(tmp_path, {"train_00001.jpg": 1})
     with open(tmp_path / RAFDB_LABELS, "a") as f:
@@ -207,8 +231,9 @@ def test_a_bad_label_line_is_quoted_as_it_reads_not_as_python_writes_it(tmp_path
         f.write("don't_00002.jpg\tfive\n")  # a quote and a tab: repr would write "don't_00002.jpg\tfive" in double quotes
     with pytest.raises(DatasetError) as caught:
         load_dataset(tmp_path)
-    assert str(caught.value) == (f"{tmp_path / RAFDB_LABELS}:2: malformed line 'don't_00002.jpg\\x09five' "
-                                 "(expected 'train_00001.jpg 5')")
+    assert str(caught.value) == (
+        f"{tmp_path / RAFDB_LABELS}:2: malformed line 'don't_00002.jpg\\x09five' (expected 'train_00001.jpg 5')"
+    )
 
 
 def test_bad_inputs_name_the_file(tmp_path):
@@ -237,19 +262,26 @@ def test_bad_inputs_name_the_file(tmp_path):
     assert message(tmp_path / "empty", "fer-csv").startswith(f"{tmp_path / 'empty' / 'fer2013.csv'}: cannot read")
 
 
-@pytest.mark.parametrize("header, row, where", [
-    ("emotion,Usage,pixels\n", fer_row(0, "Training"), ":1: expected the header"),
-    ("", "", ":1: expected the header"),
-    ("emotion,pixels,Usage\n", fer_row(7, "Training"), ":2: emotion 7 is outside 0..6"),
-    ("emotion,pixels,Usage\n", fer_row(-1, "Training"), ":2: emotion -1 is outside 0..6"),
-    ("emotion,pixels,Usage\n", "3,1 2 3,Training\n", ":2: 3 pixels instead of 48 x 48 = 2304"),
-    ("emotion,pixels,Usage\n", fer_row(3, "Holdout"), ":2: malformed row"),
-    ("emotion,pixels,Usage\n", "happy,1 2,Training\n", ":2: malformed row"),
-    ("emotion,pixels,Usage\n", "3,1 2\n", ":2: malformed row"),
-    ("emotion,pixels,Usage\n", fer_row(3, "Training", value=300), ":2: malformed row"),
-    ("emotion,pixels,Usage\n", fer_row(3, "Training", value=-5), ":2: malformed row"),
-    ("emotion,pixels,Usage\n", fer_row(3, "Training") + "\n" + fer_row(3, "Training").replace(" 128,", " x,"), ":4: malformed row"),
-])
+@pytest.mark.parametrize(
+    "header, row, where",
+    [
+        ("emotion,Usage,pixels\n", fer_row(0, "Training"), ":1: expected the header"),
+        ("", "", ":1: expected the header"),
+        ("emotion,pixels,Usage\n", fer_row(7, "Training"), ":2: emotion 7 is outside 0..6"),
+        ("emotion,pixels,Usage\n", fer_row(-1, "Training"), ":2: emotion -1 is outside 0..6"),
+        ("emotion,pixels,Usage\n", "3,1 2 3,Training\n", ":2: 3 pixels instead of 48 x 48 = 2304"),
+        ("emotion,pixels,Usage\n", fer_row(3, "Holdout"), ":2: malformed row"),
+        ("emotion,pixels,Usage\n", "happy,1 2,Training\n", ":2: malformed row"),
+        ("emotion,pixels,Usage\n", "3,1 2\n", ":2: malformed row"),
+        ("emotion,pixels,Usage\n", fer_row(3, "Training", value=300), ":2: malformed row"),
+        ("emotion,pixels,Usage\n", fer_row(3, "Training", value=-5), ":2: malformed row"),
+        (
+            "emotion,pixels,Usage\n",
+            fer_row(3, "Training") + "\n" + fer_row(3, "Training").replace(" 128,", " x,"),
+            ":4: malformed row",
+        ),
+    ],
+)
 def test_bad_fer_csv_names_file_and_line(tmp_path, header, row, where):
     path = write_fer_csv(tmp_path / "data.csv", [row], header)
     with pytest.raises(DatasetError) as caught:
@@ -296,12 +328,19 @@ def test_decode_nothing_readable(tmp_path):
 # The RAF-DB label file parser, property-tested: arbitrary valid files parse to the right labels,
 # and one bad label anywhere is reported with its line number.
 SPACES = st.sampled_from([" ", "  ", "\t", " \t "])
-VALID_LINE = st.tuples(st.sampled_from(["train", "test"]), st.integers(1, 99_999), st.integers(1, 7), SPACES,
-                       st.sampled_from(["", " ", "\t"]), st.sampled_from(["aligned", "original"]))
+VALID_LINE = st.tuples(
+    st.sampled_from(["train", "test"]),
+    st.integers(1, 99_999),
+    st.integers(1, 7),
+    SPACES,
+    st.sampled_from(["", " ", "\t"]),
+    st.sampled_from(["aligned", "original"]),
+)
 # Labels are ASCII digits 1..7; other digits ('²', Arabic '٣'), signs, decimals and words are errors.
-BAD_LABEL = st.one_of(st.sampled_from(["0", "8", "00", "42", "-1", "+3", "2.0", "²", "٣", "five"]),
-                      st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)).filter(
-    lambda s: not any(c.isspace() for c in s) and not (s.isascii() and s.isdigit() and 1 <= int(s) <= 7))
+BAD_LABEL = st.one_of(
+    st.sampled_from(["0", "8", "00", "42", "-1", "+3", "2.0", "²", "٣", "five"]),
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6),
+).filter(lambda s: not any(c.isspace() for c in s) and not (s.isascii() and s.isdigit() and 1 <= int(s) <= 7))
 
 
 def write_label_file(root: Path, lines: list[tuple], newline: str) -> list[tuple[str, int, str]]:
@@ -387,11 +426,18 @@ def test_ferplus_votes_majority_and_distribution():
 
 
 def test_ferplus_layout(tmp_path):
-    root = write_ferplus(tmp_path / "ferplus", {
-        "FER2013Train": [[8, 2, 0, 0, 0, 0, 0, 0, 0, 0], [0, 7, 3, 0, 0, 0, 0, 0, 0, 0], [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],
-                         [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]],
-        "FER2013Valid": [[0, 0, 0, 9, 1, 0, 0, 0, 0, 0], [0, 0, 4, 0, 0, 0, 6, 0, 0, 0]],
-    })
+    root = write_ferplus(
+        tmp_path / "ferplus",
+        {
+            "FER2013Train": [
+                [8, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+                [0, 7, 3, 0, 0, 0, 0, 0, 0, 0],
+                [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],
+                [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],
+            ],
+            "FER2013Valid": [[0, 0, 0, 9, 1, 0, 0, 0, 0, 0], [0, 0, 4, 0, 0, 0, 6, 0, 0, 0]],
+        },
+    )
     assert detect_layout(root) == "ferplus"
     dataset = load_dataset(root)
     assert dataset.layout == "ferplus"
@@ -406,17 +452,21 @@ def test_ferplus_layout(tmp_path):
     assert torch.allclose(votes.sum(1), torch.ones(3))
 
 
-@pytest.mark.parametrize("line, problem", [
-    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3', "too few votes"),
-    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,x,0,0,0,0,0', "not a number"),
-    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,-1,0,0,0,0,0', "negative"),
-    ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,nan,0,0,0,0,0', "nan"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('fer0000000.png,"(0, 0, 48, 48)",1,2,3', "too few votes"),
+        ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,x,0,0,0,0,0', "not a number"),
+        ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,-1,0,0,0,0,0', "negative"),
+        ('fer0000000.png,"(0, 0, 48, 48)",1,2,3,4,nan,0,0,0,0,0', "nan"),
+    ],
+)
 def test_bad_ferplus_line_names_file_and_line(tmp_path, line, problem):
     root = write_ferplus(tmp_path, {"FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]]})
     label_file = root / "FER2013Train" / "label.csv"
     label_file.write_text(label_file.read_text() + line + "\n")
     result = CliRunner().invoke(main, ["train", "--data", str(root), "--quiet"])
     assert result.exit_code == 1, problem
-    assert result.output.strip().splitlines() == [f"videmo: error: {label_file}:2: malformed line (expected "
-                                                  "'fer0000000.png,\"(0, 0, 48, 48)\",' and 10 vote counts)"]
+    assert result.output.strip().splitlines() == [
+        f"videmo: error: {label_file}:2: malformed line (expected 'fer0000000.png,\"(0, 0, 48, 48)\",' and 10 vote counts)"
+    ]

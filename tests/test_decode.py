@@ -16,7 +16,11 @@ from videmo.video.probe import mp4_damage, probe_container
 def streamed(path, indices, chunk=16):
     info = open_video(path)
     batches = list(stream_frames(info, np.asarray(indices), chunk))
-    return np.concatenate([b.indices for b in batches]), np.concatenate([b.times for b in batches]), np.concatenate([b.frames for b in batches])
+    return (
+        np.concatenate([b.indices for b in batches]),
+        np.concatenate([b.times for b in batches]),
+        np.concatenate([b.frames for b in batches]),
+    )
 
 
 @pytest.mark.parametrize("indices", [range(275), range(0, 275, 7), [0, 1, 2, 150, 274]])
@@ -28,9 +32,14 @@ def test_example_frames_and_times_are_decords(indices):
     assert np.allclose(times, reader.get_frame_timestamp(list(indices))[:, 0])
 
 
-@pytest.mark.parametrize("name,extra", [("hevc.mp4", ["-c:v", "libx265", "-x265-params", "log-level=none", "-tag:v", "hvc1"]),
-                                        ("vp9.webm", ["-c:v", "libvpx-vp9"]),
-                                        ("rotated.mp4", ["-c", "copy"])])
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        ("hevc.mp4", ["-c:v", "libx265", "-x265-params", "log-level=none", "-tag:v", "hvc1"]),
+        ("vp9.webm", ["-c:v", "libvpx-vp9"]),
+        ("rotated.mp4", ["-c", "copy"]),
+    ],
+)
 def test_other_codecs_and_rotation_match_decord(tmp_path, name, extra):
     source = write_video(tmp_path / "source.mp4", face_frames(6, width=322, height=240))
     target = tmp_path / name
@@ -118,7 +127,10 @@ def test_after_a_damaged_keyframe_the_frames_come_back_at_the_next_one(tmp_path,
     assert 10 in lost and set(range(20, 30)) <= set(got)  # the next keyframe's group decodes
     # With B-frames the decoder delivers frame 9 after frame 18: it still comes, as the clean file's frame 9.
     assert set(range(10)) <= set(got)
-    frames, clean = np.concatenate([b.frames for b in batches]), decord.VideoReader(str(source)).get_batch(list(range(10))).asnumpy()
+    frames, clean = (
+        np.concatenate([b.frames for b in batches]),
+        decord.VideoReader(str(source)).get_batch(list(range(10))).asnumpy(),
+    )
     assert np.array_equal(frames[:10], clean)
 
 
@@ -184,15 +196,21 @@ def box(kind: bytes, payload: bytes = b"", declared: int | None = None, wide: bo
     return (struct.pack(">I4sQ", 1, kind, size) if wide else struct.pack(">I4s", size, kind)) + payload
 
 
-@pytest.mark.parametrize("parts, cause", [
-    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8)], None),
-    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, wide=True)], None),
-    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, declared=400)], "ends inside its 'mdat' box"),
-    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, declared=400, wide=True)], "ends inside its 'mdat' box"),
-    ([box(b"ftyp", b"isom"), box(b"mdat", b"y" * 8)], "no 'moov' index box"),
-    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8)], "no media data"),
-    ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8, declared=3), b"z" * 16], None),  # not a box: no verdict
-])
+@pytest.mark.parametrize(
+    "parts, cause",
+    [
+        ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8)], None),
+        ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, wide=True)], None),
+        ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, declared=400)], "ends inside its 'mdat' box"),
+        (
+            [box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"mdat", b"y" * 8, declared=400, wide=True)],
+            "ends inside its 'mdat' box",
+        ),
+        ([box(b"ftyp", b"isom"), box(b"mdat", b"y" * 8)], "no 'moov' index box"),
+        ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8)], "no media data"),
+        ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8, declared=3), b"z" * 16], None),  # not a box: no verdict
+    ],
+)
 def test_how_an_mp4_is_cut_is_read_from_its_top_level_boxes(tmp_path, parts, cause):
     path = tmp_path / "made.mp4"
     path.write_bytes(b"".join(parts))

@@ -15,20 +15,19 @@ from typing import NamedTuple
 
 import pytest
 import torch
+from media import EXAMPLE
 from torchvision.ops import box_iou
 
-from media import EXAMPLE
-
-from videmo.results.tables import BOX_COLUMNS
 from videmo.core.emotions import CLASSES
-from videmo.training.datasets import NO_LABEL, Sample, load_dataset
+from videmo.core.options import AnalyzeOptions
 from videmo.model.device import cpu_has_fast_bf16, prepare_model
+from videmo.model.inference import predict
+from videmo.results.tables import BOX_COLUMNS
+from videmo.run.pipeline import Analyzer
+from videmo.training.datasets import NO_LABEL, Sample, load_dataset
 from videmo.training.evaluate import evaluate
 from videmo.training.images import decode_samples
-from videmo.model.inference import predict
 from videmo.training.metrics import Scores, scores
-from videmo.core.options import AnalyzeOptions
-from videmo.run.pipeline import Analyzer
 
 FAST = "bf16"  # what --precision auto picks on CPUs with native bf16
 CARD = Path(__file__).resolve().parents[1] / "models" / "README.md"
@@ -125,10 +124,13 @@ def assert_matches(result: Scores, full: list[int], figures: dict) -> float:
         assert abs(got - expected) <= tolerance, f"{name}: recall {got:.3f}, the split's {expected:.3f} +- {tolerance:.3f}"
     accuracy = sum(w * r for w, r in zip(weights, result.recall))
     tolerance = SIGMAS * math.sqrt(sum(w * w * v for w, v in zip(weights, variances)))
-    assert abs(accuracy - figures["accuracy"]) <= tolerance, f"accuracy {accuracy:.3f}, the split's {figures['accuracy']:.3f} +- {tolerance:.3f}"
+    assert abs(accuracy - figures["accuracy"]) <= tolerance, (
+        f"accuracy {accuracy:.3f}, the split's {figures['accuracy']:.3f} +- {tolerance:.3f}"
+    )
     tolerance = SIGMAS * math.sqrt(sum(variances)) / len(CLASSES)
-    assert abs(result.macro_recall - figures["macro_recall"]) <= tolerance, \
+    assert abs(result.macro_recall - figures["macro_recall"]) <= tolerance, (
         f"macro recall {result.macro_recall:.3f}, the split's {figures['macro_recall']:.3f} +- {tolerance:.3f}"
+    )
     return accuracy
 
 
@@ -143,7 +145,11 @@ def test_shipped_model_loads_with_complete_metadata(shipped):
     metrics = meta["metrics"]
     assert {"accuracy", "macro_f1", "macro_recall", "recall", "confusion"} <= set(metrics)
     assert len(metrics["confusion"]) == 7 and metrics["accuracy"] > 0.8
-    assert meta["trained_on"]["layout"] == "ferplus" and meta["train_config"]["labels"] in ("majority", "probability", "crossentropy")
+    assert meta["trained_on"]["layout"] == "ferplus" and meta["train_config"]["labels"] in (
+        "majority",
+        "probability",
+        "crossentropy",
+    )
     assert set(meta["crop"]) == {"margin", "shift"} and isinstance(meta["equalize"], bool)
 
 
@@ -156,7 +162,7 @@ def card_figures(card: Path, section: str = "Figures") -> dict:
     figures = dict(zip(("accuracy", "macro_f1", "macro_recall"), map(float, values)))
     start = next(i for i, line in enumerate(lines) if line.startswith("| class |"))
     table = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines[start:]]
-    table = table[:next((i for i, row in enumerate(table) if not lines[start + i].startswith("|")), len(table))]
+    table = table[: next((i for i, row in enumerate(table) if not lines[start + i].startswith("|")), len(table))]
     header, rows = table[0], {row[0]: row for row in table[2:]}
     figures["recall"] = [float(rows[name][header.index("recall")]) for name in CLASSES]
     figures["support"] = [int(rows[name][header.index("support")]) for name in CLASSES]
@@ -166,8 +172,12 @@ def card_figures(card: Path, section: str = "Figures") -> dict:
 def benchmark_figures(text: str) -> dict[tuple[str, str], dict]:
     """benchmarks/card_figures.py's output: (split, "mirrored" or "as is") -> images, accuracy, macro-F1, macro recall."""
     found = {}
-    for match in re.finditer(r"^(FER\+ Valid|FER2013 val), (mirrored|as is)\b[^:]*: (\d+) images, accuracy ([0-9.]+), "
-                             r"macro-F1 ([0-9.]+), macro recall ([0-9.]+)$", text, re.MULTILINE):
+    for match in re.finditer(
+        r"^(FER\+ Valid|FER2013 val), (mirrored|as is)\b[^:]*: (\d+) images, accuracy ([0-9.]+), "
+        r"macro-F1 ([0-9.]+), macro recall ([0-9.]+)$",
+        text,
+        re.MULTILINE,
+    ):
         split, mode, images, *values = match.groups()
         found[(split, mode)] = {"images": int(images), **dict(zip(("accuracy", "macro_f1", "macro_recall"), map(float, values)))}
     return found
@@ -177,27 +187,34 @@ def test_the_cards_figures_are_the_benchmarks_on_the_full_splits(shipped):
     """benchmarks/card_figures.py scores this model on all of FER+ Valid and FER2013 val (too slow for a
     test to do itself); its committed output is this model's and says what the card says."""
     text = BENCHMARK.read_text(encoding="utf-8")
-    assert f"sha256 {shipped.sha256}" in text, "benchmarks/results/card_figures.txt is another model's: run benchmarks/card_figures.py"
+    assert f"sha256 {shipped.sha256}" in text, (
+        "benchmarks/results/card_figures.txt is another model's: run benchmarks/card_figures.py"
+    )
     measured = benchmark_figures(text)
     headline = ("accuracy", "macro_f1", "macro_recall")
     # the card's, as videmo evaluate and analyze label faces by default: averaged with their mirror images
     card = card_figures(CARD)
     assert measured[("FER+ Valid", "mirrored")]["images"] == sum(card["support"]) == 3175  # the faces with a majority emotion
-    assert {k: card[k] for k in headline} == pytest.approx({k: measured[("FER+ Valid", "mirrored")][k] for k in headline}, abs=0.0005 + 1e-9)
+    assert {k: card[k] for k in headline} == pytest.approx(
+        {k: measured[("FER+ Valid", "mirrored")][k] for k in headline}, abs=0.0005 + 1e-9
+    )
     # the figure of training's best validation (faces as they are), which the checkpoint carries
     assert abs(measured[("FER+ Valid", "as is")]["accuracy"] - shipped.meta["metrics"]["accuracy"]) < 0.005
     # FER2013 val: to a thousandth (the card's accuracy, 0.606, is bf16's 0.6063 where fp32 measures 0.6055)
     fer2013 = card_figures(CARD, "The same on FER2013")
     assert measured[("FER2013 val", "mirrored")]["images"] == sum(fer2013["support"]) == 3589
-    assert {k: fer2013[k] for k in headline} == pytest.approx({k: measured[("FER2013 val", "mirrored")][k] for k in headline},
-                                                               abs=0.001 + 1e-9)
+    assert {k: fer2013[k] for k in headline} == pytest.approx(
+        {k: measured[("FER2013 val", "mirrored")][k] for k in headline}, abs=0.001 + 1e-9
+    )
 
 
 @pytest.fixture(scope="module")
 def ferplus_scores(shipped, ferplus_subset) -> dict[str, tuple[Scores, dict]]:
     """The shipped model on the FER+ Valid subset at fp32, each face as it is and averaged with its mirror image."""
-    return {mode: evaluate(str(ferplus_subset.root), str(shipped.path), precision="fp32", progress=False, mirror=mode == "mirrored")
-            for mode in ("as is", "mirrored")}
+    return {
+        mode: evaluate(str(ferplus_subset.root), str(shipped.path), precision="fp32", progress=False, mirror=mode == "mirrored")
+        for mode in ("as is", "mirrored")
+    }
 
 
 @pytest.mark.slow
@@ -216,7 +233,9 @@ def test_shipped_model_reproduces_its_card_on_ferplus_valid(shipped, ferplus_sub
 
 def rescored(result: Scores, change) -> Scores:
     """The scores of a model that answers ``change(label, prediction)`` where ``result``'s model answered ``prediction``."""
-    pairs = [(label, predicted) for label, row in enumerate(result.confusion) for predicted, n in enumerate(row) for _ in range(n)]
+    pairs = [
+        (label, predicted) for label, row in enumerate(result.confusion) for predicted, n in enumerate(row) for _ in range(n)
+    ]
     labels = torch.tensor([label for label, _ in pairs])
     return scores(labels, torch.tensor([change(label, predicted) for label, predicted in pairs]), len(CLASSES))
 
@@ -280,7 +299,9 @@ def test_fast_precision_agrees_with_fp32_on_the_example_videos_faces():
         if len(others):
             iou = box_iou(torch.tensor(faces[BOX_COLUMNS].to_numpy()), torch.tensor(others[BOX_COLUMNS].to_numpy()))
             best = iou.max(dim=1)
-            agree += sum(v > 0.5 and label == others["emotion"].iloc[int(j)]
-                         for v, j, label in zip(best.values, best.indices, faces["emotion"]))
+            agree += sum(
+                v > 0.5 and label == others["emotion"].iloc[int(j)]
+                for v, j, label in zip(best.values, best.indices, faces["emotion"])
+            )
     assert len(reference) > 100
     assert agree >= 0.99 * len(reference) and abs(len(fast) - len(reference)) <= 0.01 * len(reference)

@@ -4,15 +4,23 @@ import decord
 import numpy as np
 import pytest
 import torch
-from torchvision.ops import box_iou
-
 from media import EXAMPLE
+from torchvision.ops import box_iou
 
 from videmo.faces import detect
 from videmo.faces.areas import summed_area_tables, table_level, table_parts
 from videmo.faces.detect import FaceDetector
-from videmo.faces.mtcnn import MTCNN_MIN_FACE, PNET_FAST_PIXELS
-from videmo.faces.mtcnn import cell_boxes, crop_boxes, level_parts, max_pool_2x2, pnet_forward, prelu_, run_in_buckets
+from videmo.faces.mtcnn import (
+    MTCNN_MIN_FACE,
+    PNET_FAST_PIXELS,
+    cell_boxes,
+    crop_boxes,
+    level_parts,
+    max_pool_2x2,
+    pnet_forward,
+    prelu_,
+    run_in_buckets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +36,10 @@ def facenet_boxes(frames: np.ndarray, min_face: int) -> list[np.ndarray]:
 
     mtcnn = MTCNN(keep_all=True, device="cpu", min_face_size=min_face).eval()
     boxes, probs, points = mtcnn.detect(torch.as_tensor(frames).float(), landmarks=True)
-    return [np.zeros((0, 15)) if b is None else np.column_stack([b, p, q[:, :, 0], q[:, :, 1]]) for b, p, q in zip(boxes, probs, points)]
+    return [
+        np.zeros((0, 15)) if b is None else np.column_stack([b, p, q[:, :, 0], q[:, :, 1]])
+        for b, p, q in zip(boxes, probs, points)
+    ]
 
 
 @pytest.mark.parametrize("min_face", [40, 20])  # at 20 P-Net sees the first pyramid level in groups of 3 frames
@@ -92,7 +103,9 @@ def test_pyramid_levels_from_the_tables_are_the_area_interpolation(shape):
         assert torch.equal(table_level(tables, shape, size), level)
         h, w = max(1, size[0] // 2), max(1, size[1] // 3)
         top, left = min(1, size[0] - h), min(2, size[1] - w)
-        parts = torch.tensor([[0, 0, h, 0, w], [1, size[0] - h, size[0], size[1] - w, size[1]], [1, top, top + h, left, left + w]])
+        parts = torch.tensor(
+            [[0, 0, h, 0, w], [1, size[0] - h, size[0], size[1] - w, size[1]], [1, top, top + h, left, left + w]]
+        )
         for part, pixels in zip(parts.tolist(), table_parts(tables, parts, shape, size)):
             i, top, bottom, left, right = part
             assert torch.equal(pixels, level[i, :, top:bottom, left:right])
@@ -106,11 +119,13 @@ def test_p_net_on_parts_of_a_level_gives_the_whole_levels_cells(example_frames):
     detector = FaceDetector(torch.device("cpu"))
     frames = example_frames[:2]
     shape, tables = frames.shape[1:3], summed_area_tables(frames)
-    windows = [torch.tensor([[250.0, 40.0, 420.0, 230.0, 100.0], [0.0, 300.0, 60.0, 360.0, 60.0]]),
-               torch.tensor([[500.0, 0.0, 640.0, 90.0, 50.0]])]
+    windows = [
+        torch.tensor([[250.0, 40.0, 420.0, 230.0, 100.0], [0.0, 300.0, 60.0, 360.0, 60.0]]),
+        torch.tensor([[500.0, 0.0, 640.0, 90.0, 50.0]]),
+    ]
     found = 0
     with torch.inference_mode():
-        for scale in (0.3, 0.3 * 0.709, 0.3 * 0.709 ** 3):
+        for scale in (0.3, 0.3 * 0.709, 0.3 * 0.709**3):
             size = (int(shape[0] * scale + 1), int(shape[1] * scale + 1))
             offsets, probs = detector.pnet(detect.normalise(table_level(tables, shape, size)))
             parts = level_parts(windows, shape, size, scale)
@@ -148,7 +163,9 @@ def test_buckets_give_the_same_outputs_as_one_batch():
     torch.testing.assert_close(parts[1], whole * 2, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 333, 591), (2, 3, 128, 129), (3, 3, 13, 12)])  # odd and even sides; the last below the fast path
+@pytest.mark.parametrize(
+    "shape", [(1, 3, 333, 591), (2, 3, 128, 129), (3, 3, 13, 12)]
+)  # odd and even sides; the last below the fast path
 def test_p_nets_own_prelu_and_pool_give_its_floats(shape):
     from facenet_pytorch.models.mtcnn import PNet
 

@@ -4,14 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videmo.results.tables import frames_table, timeline, track_summaries
 from videmo.core.emotions import CLASSES
 from videmo.results.episodes import add_episodes
+from videmo.results.tables import frames_table, timeline, track_summaries
 
 HAPPY, SAD, NEUTRAL = CLASSES.index("happiness"), CLASSES.index("sadness"), CLASSES.index("neutral")
 
 
-def one_face(labels: list[int], fps: float = 10, every: int = 1, strength: float = 0.8, missing: range = range(0)) -> pd.DataFrame:
+def one_face(
+    labels: list[int], fps: float = 10, every: int = 1, strength: float = 0.8, missing: range = range(0)
+) -> pd.DataFrame:
     """A one-face frames table: frame k shows labels[k] with probability ``strength``; ``missing`` frames have no face."""
     kept = [k for k in range(0, len(labels), every)]
     probabilities, face_ids = [], []

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from conftest import make_checkpoint
 from test_data import write_folders
 
-from videmo.core.emotions import CLASSES
 from videmo.cli import main
+from videmo.core.emotions import CLASSES
 from videmo.training.metrics import confusion_matrix, scores
 
 # Four classes, ten samples; class 3 never occurs and is never predicted.
@@ -21,10 +21,7 @@ PREDICTIONS = [0, 0, 0, 1, 1, 1, 2, 2, 0, 1]
 
 def test_scores_equal_a_hand_computation():
     result = scores(torch.tensor(LABELS), torch.tensor(PREDICTIONS), 4)
-    assert result.confusion == [[3, 1, 0, 0],
-                                [0, 2, 1, 0],
-                                [1, 1, 1, 0],
-                                [0, 0, 0, 0]]
+    assert result.confusion == [[3, 1, 0, 0], [0, 2, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
     assert result.accuracy == pytest.approx(6 / 10)
     # precision: diagonal / column sum (4, 4, 2, 0 predictions); recall: diagonal / row sum (4, 3, 3, 0 samples)
     assert result.precision == pytest.approx([3 / 4, 2 / 4, 1 / 2, 0])
@@ -35,8 +32,15 @@ def test_scores_equal_a_hand_computation():
     # class 3 never occurs among the labels: the macro averages are over the three classes present
     assert result.macro_f1 == pytest.approx((3 / 4 + 4 / 7 + 2 / 5) / 3)
     assert result.macro_recall == pytest.approx((3 / 4 + 2 / 3 + 1 / 3) / 3)
-    assert result.as_dict() == {"accuracy": result.accuracy, "macro_f1": result.macro_f1, "macro_recall": result.macro_recall,
-                                "precision": result.precision, "recall": result.recall, "f1": result.f1, "confusion": result.confusion}
+    assert result.as_dict() == {
+        "accuracy": result.accuracy,
+        "macro_f1": result.macro_f1,
+        "macro_recall": result.macro_recall,
+        "precision": result.precision,
+        "recall": result.recall,
+        "f1": result.f1,
+        "confusion": result.confusion,
+    }
 
 
 def test_absent_classes_score_zero_not_nan():
@@ -57,8 +61,7 @@ def test_confusion_matrix_rows_are_true_classes():
 @pytest.fixture(scope="module")
 def eval_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("eval")
-    return write_folders(root, {"train": {"happy": 2}, "val": {"happy": 4, "sad": 3, "neutral": 5},
-                                "test": {"angry": 2}})
+    return write_folders(root, {"train": {"happy": 2}, "val": {"happy": 4, "sad": 3, "neutral": 5}, "test": {"angry": 2}})
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +70,10 @@ def eval_checkpoint(tmp_path_factory) -> Path:
 
 
 def test_evaluate_json_is_consistent_with_its_confusion_matrix(eval_data, eval_checkpoint, tmp_path):
-    result = CliRunner().invoke(main, ["evaluate", "--data", str(eval_data), "--weights", str(eval_checkpoint),
-                                       "--plots", str(tmp_path / "plots"), "--json"])
+    result = CliRunner().invoke(
+        main,
+        ["evaluate", "--data", str(eval_data), "--weights", str(eval_checkpoint), "--plots", str(tmp_path / "plots"), "--json"],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["split"] == "val" and report["images"] == 12 and report["skipped"] == 0
@@ -90,8 +95,9 @@ def test_evaluate_json_is_consistent_with_its_confusion_matrix(eval_data, eval_c
 
 def test_evaluate_text_report_and_split_choice(eval_data, eval_checkpoint, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--split", "test",
-                                  "--plots", str(tmp_path)])
+    result = runner.invoke(
+        main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--split", "test", "--plots", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "[test]: 2 images, each averaged with its mirror image" in result.stdout
     assert "macro-F1" in result.stdout and "confusion matrix" in result.stdout
@@ -107,9 +113,14 @@ def test_evaluate_text_report_and_split_choice(eval_data, eval_checkpoint, tmp_p
 
 def test_plots_that_cannot_be_written_fail_before_the_scoring(eval_data, eval_checkpoint, tmp_path):
     (tmp_path / "a_file").write_text("")
-    result = CliRunner().invoke(main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--plots", str(tmp_path / "a_file/plots")])
+    result = CliRunner().invoke(
+        main, ["evaluate", "--data", str(eval_data), "-w", str(eval_checkpoint), "--plots", str(tmp_path / "a_file/plots")]
+    )
     assert result.exit_code == 1 and result.stdout == ""  # nothing scored, no class counts printed
-    assert result.stderr == f"videmo: error: --plots {tmp_path / 'a_file/plots'}: cannot be made there: {tmp_path / 'a_file'} is a file, not a folder\n"
+    assert (
+        result.stderr
+        == f"videmo: error: --plots {tmp_path / 'a_file/plots'}: cannot be made there: {tmp_path / 'a_file'} is a file, not a folder\n"
+    )
 
 
 def test_macro_averages_are_over_the_classes_present():

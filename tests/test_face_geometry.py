@@ -26,7 +26,7 @@ def turned_frames(degrees: float, n: int = 6) -> np.ndarray:
     canvas = np.full((240, 320, 3), 90, dtype=np.uint8)
     sprite = Image.fromarray(face_sprite(110)).rotate(degrees, resample=Image.BILINEAR, expand=True, fillcolor=(90, 90, 90))
     top, left = (240 - sprite.height) // 2, (320 - sprite.width) // 2
-    canvas[top:top + sprite.height, left:left + sprite.width] = np.asarray(sprite)
+    canvas[top : top + sprite.height, left : left + sprite.width] = np.asarray(sprite)
     return np.repeat(canvas[None], n, axis=0)
 
 
@@ -44,8 +44,28 @@ def audience(tmp_path_factory):
     folder = tmp_path_factory.mktemp("audience")
     plain, mirrored = folder / "audience.mp4", folder / "audience_mirrored.mp4"
     for target, extra in ((plain, []), (mirrored, ["-vf", "hflip"])):
-        subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-ss", "7.1", "-t", "1.5", "-i", str(EXAMPLE), *extra, "-an",
-                        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(target)], check=True)
+        subprocess.run(
+            [
+                ffmpeg(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-ss",
+                "7.1",
+                "-t",
+                "1.5",
+                "-i",
+                str(EXAMPLE),
+                *extra,
+                "-an",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                str(target),
+            ],
+            check=True,
+        )
     return plain, mirrored
 
 

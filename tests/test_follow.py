@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from media import face_frames, face_sprite
 
 from videmo.faces.detect import FaceDetector
@@ -20,7 +19,7 @@ def paste(frames: np.ndarray, x: int, from_frame: int = 0, to_frame: int | None 
     sprite = face_sprite(SIZE)
     for i in range(from_frame, len(frames) if to_frame is None else to_frame):
         left = x + drift * i
-        frames[i, 60:60 + SIZE, left:left + SIZE] = sprite
+        frames[i, 60 : 60 + SIZE, left : left + SIZE] = sprite
     return frames
 
 

@@ -17,21 +17,28 @@ import torch
 from conftest import invoke, make_checkpoint
 from media import entries
 
+from videmo.core.options import AnalyzeOptions
 from videmo.model import checkpoint
 from videmo.results import store as folders
 from videmo.run import runner
-from videmo.core.options import AnalyzeOptions
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def videmo_run(*args, env=None, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videmo", *map(str, args)], capture_output=True, text=True,
-                          env=env or ENV, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "videmo", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env or ENV,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
+
 
 class Storage:
     """Stands for a storage in a hand-made data.pkl: pickled as torch.save's persistent id."""
@@ -99,48 +106,65 @@ def bad_checkpoints(tmp_path_factory):
     os.mkfifo(folder / "fifo.pt")
     (folder / "folder.pt").mkdir()
     return {
-        folder / "cut.pt": "not a readable checkpoint, truncated or corrupt (the zip file's directory is missing: the file was cut short)",
-        rezipped(good, folder / "other_zip.pt", keep=lambda name: False, extra=[("notes/readme.txt", "hello")]):
-            "not a readable checkpoint, truncated or corrupt (the zip file lacks torch.save's entry version)",
-        rezipped(good, folder / "no_data.pt", keep=lambda name: "/data/" not in name):
-            "not a readable checkpoint, truncated or corrupt (the zip file lacks torch.save's entry data/0)",
-        rezipped(good, folder / "no_pickle.pt", keep=lambda name: not name.endswith("data.pkl")):
-            "not a readable checkpoint, truncated or corrupt (the zip file lacks torch.save's entry data.pkl)",
-        absurd_checkpoint(good, folder / "absurd.pt", 10**12, (10**12,)):
-            "not a readable checkpoint, truncated or corrupt (a tensor's declared size does not match its stored data)",
-        absurd_checkpoint(good, folder / "absurd_view.pt", 4, (10**12,)):
-            "not a readable checkpoint, truncated or corrupt (a tensor's declared size does not match its stored data)",
-        edited("five_classes.pt", classes=meta["classes"][:5]):
-            "checkpoint metadata describes no valid model (classes ['surprise', 'fear', 'disgust', 'happiness', 'sadness']: "
-            "videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
+        folder
+        / "cut.pt": "not a readable checkpoint, truncated or corrupt (the zip file's directory is missing: the file was cut short)",
+        rezipped(
+            good, folder / "other_zip.pt", keep=lambda name: False, extra=[("notes/readme.txt", "hello")]
+        ): "not a readable checkpoint, truncated or corrupt (the zip file lacks torch.save's entry version)",
+        rezipped(
+            good, folder / "no_data.pt", keep=lambda name: "/data/" not in name
+        ): "not a readable checkpoint, truncated or corrupt (the zip file lacks torch.save's entry data/0)",
+        rezipped(
+            good, folder / "no_pickle.pt", keep=lambda name: not name.endswith("data.pkl")
+        ): "not a readable checkpoint, truncated or corrupt (the zip file lacks torch.save's entry data.pkl)",
+        absurd_checkpoint(
+            good, folder / "absurd.pt", 10**12, (10**12,)
+        ): "not a readable checkpoint, truncated or corrupt (a tensor's declared size does not match its stored data)",
+        absurd_checkpoint(
+            good, folder / "absurd_view.pt", 4, (10**12,)
+        ): "not a readable checkpoint, truncated or corrupt (a tensor's declared size does not match its stored data)",
+        edited(
+            "five_classes.pt", classes=meta["classes"][:5]
+        ): "checkpoint metadata describes no valid model (classes ['surprise', 'fear', 'disgust', 'happiness', 'sadness']: "
+        "videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
         edited("reversed_classes.pt", classes=meta["classes"][::-1]):  # the outputs are read in videmo's order whatever it names
-            "checkpoint metadata describes no valid model (classes ['neutral', 'anger', 'sadness', 'happiness', 'disgust', 'fear', "
-            "'surprise']: videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
-        edited("text_shift.pt", crop={"margin": 0.1, "shift": "x"}):
-            "checkpoint metadata describes no valid model (crop {'margin': 0.1, 'shift': 'x'}: a margin from -0.5 to 3 and a shift "
-            "from -1 to 1 are needed)",
-        edited("nan_margin.pt", crop={"margin": float("nan"), "shift": 0.0}):
-            "checkpoint metadata describes no valid model (crop {'margin': nan, 'shift': 0.0}: a margin from -0.5 to 3 and a shift "
-            "from -1 to 1 are needed)",
-        edited("text_crop.pt", crop="big"):
-            "checkpoint metadata describes no valid model (crop 'big': a margin from -0.5 to 3 and a shift from -1 to 1 are needed)",
-        edited("other_size.pt", image_size=64):
-            "weights do not match the architecture in its metadata (its image size of 64 px gives 2048 features, "
-            "the weights take 512: they were trained at another input size)",
-        edited("huge_size.pt", image_size=10**9):
-            "checkpoint metadata describes no valid model (image size 1000000000: a whole number of pixels from 32 to 4096 is needed)",
-        edited("text_size.pt", image_size="32"):
-            "checkpoint metadata describes no valid model (image size '32': a whole number of pixels from 32 to 4096 is needed)",
+        "checkpoint metadata describes no valid model (classes ['neutral', 'anger', 'sadness', 'happiness', 'disgust', 'fear', "
+        "'surprise']: videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
+        edited(
+            "text_shift.pt", crop={"margin": 0.1, "shift": "x"}
+        ): "checkpoint metadata describes no valid model (crop {'margin': 0.1, 'shift': 'x'}: a margin from -0.5 to 3 and a shift "
+        "from -1 to 1 are needed)",
+        edited(
+            "nan_margin.pt", crop={"margin": float("nan"), "shift": 0.0}
+        ): "checkpoint metadata describes no valid model (crop {'margin': nan, 'shift': 0.0}: a margin from -0.5 to 3 and a shift "
+        "from -1 to 1 are needed)",
+        edited(
+            "text_crop.pt", crop="big"
+        ): "checkpoint metadata describes no valid model (crop 'big': a margin from -0.5 to 3 and a shift from -1 to 1 are needed)",
+        edited(
+            "other_size.pt", image_size=64
+        ): "weights do not match the architecture in its metadata (its image size of 64 px gives 2048 features, "
+        "the weights take 512: they were trained at another input size)",
+        edited(
+            "huge_size.pt", image_size=10**9
+        ): "checkpoint metadata describes no valid model (image size 1000000000: a whole number of pixels from 32 to 4096 is needed)",
+        edited(
+            "text_size.pt", image_size="32"
+        ): "checkpoint metadata describes no valid model (image size '32': a whole number of pixels from 32 to 4096 is needed)",
         edited("no_size.pt", image_size=None):  # in words, not Python's None
-            "checkpoint metadata describes no valid model (image size not set: a whole number of pixels from 32 to 4096 is needed)",
-        edited("class_count.pt", classes=7):
-            "checkpoint metadata describes no valid model (classes 7: videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
-        edited("three_means.pt", mean=[0.5, 0.5, 0.5]):
-            "checkpoint metadata describes no valid model (mean [0.5, 0.5, 0.5]: one finite number for its 1 channel is needed)",
-        edited("zero_std.pt", std=[0.0]):
-            "checkpoint metadata describes no valid model (std [0.0]: one finite number, above 0, for its 1 channel is needed)",
-        edited("text_mean.pt", mean="x"):
-            "checkpoint metadata describes no valid model (mean 'x': one finite number for its 1 channel is needed)",
+        "checkpoint metadata describes no valid model (image size not set: a whole number of pixels from 32 to 4096 is needed)",
+        edited(
+            "class_count.pt", classes=7
+        ): "checkpoint metadata describes no valid model (classes 7: videmo's seven in RAF-DB's order, surprise, fear, disgust, happiness, sadness, anger, neutral, are needed)",
+        edited(
+            "three_means.pt", mean=[0.5, 0.5, 0.5]
+        ): "checkpoint metadata describes no valid model (mean [0.5, 0.5, 0.5]: one finite number for its 1 channel is needed)",
+        edited(
+            "zero_std.pt", std=[0.0]
+        ): "checkpoint metadata describes no valid model (std [0.0]: one finite number, above 0, for its 1 channel is needed)",
+        edited(
+            "text_mean.pt", mean="x"
+        ): "checkpoint metadata describes no valid model (mean 'x': one finite number for its 1 channel is needed)",
         folder / "zero.pt": "not a regular file (a character device), not a checkpoint; videmo never reads it",
         folder / "fifo.pt": "not a regular file (a FIFO, a named pipe), not a checkpoint; videmo never reads it",
         folder / "folder.pt": "a folder, not a checkpoint file",
@@ -163,8 +187,10 @@ def test_analyze_says_each_bad_checkpoint_in_one_line_and_writes_nothing(bad_che
 def test_an_absurd_tensor_size_is_refused_without_allocating_it(bad_checkpoints):
     """Under a 6 GiB address-space limit: the declared tensor (4 TB) could never be allocated there."""
     absurd = [path for path in bad_checkpoints if path.name.startswith("absurd")]
-    script = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30)); "
-              "from videmo.cli import main; sys.argv = ['videmo', 'info', sys.argv[1]]; main()")
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30)); "
+        "from videmo.cli import main; sys.argv = ['videmo', 'info', sys.argv[1]]; main()"
+    )
     for path in absurd:
         run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=ENV, timeout=120)
         assert run.returncode == 1 and run.stderr == f"videmo: error: {path}: {bad_checkpoints[path]}\n", run.stderr
@@ -200,6 +226,7 @@ def test_a_deflated_zip_of_a_good_checkpoint_still_loads(tiny_checkpoint, tmp_pa
 # ---------------------------------------------------------------------------------------------
 # File systems
 
+
 def test_a_read_only_output_folder_fails_before_the_analysis(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
@@ -208,7 +235,10 @@ def test_a_read_only_output_folder_fails_before_the_analysis(one_face_video, tin
     monkeypatch.setattr(runner, "Analyzer", lambda options: pytest.fail("the models loaded for a run that cannot save"))
     run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", out, "-q")
     assert run.exit_code == 1
-    assert run.stderr == f"videmo: error: {out}: cannot write results there: {out} is not writable (permission denied or a read-only file system)\n"
+    assert (
+        run.stderr
+        == f"videmo: error: {out}: cannot write results there: {out} is not writable (permission denied or a read-only file system)\n"
+    )
     assert entries(out) == []
 
 
@@ -216,11 +246,16 @@ def test_an_output_below_a_file_fails_before_the_analysis(one_face_video, tiny_c
     (tmp_path / "file").write_text("mine")
     out = tmp_path / "file" / "out"
     run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", out, "-q")
-    assert run.exit_code == 1 and run.stderr == f"videmo: error: {out}: cannot write results there: {tmp_path / 'file'} is a file, not a folder\n"
+    assert (
+        run.exit_code == 1
+        and run.stderr == f"videmo: error: {out}: cannot write results there: {tmp_path / 'file'} is a file, not a folder\n"
+    )
     assert (tmp_path / "file").read_text() == "mine"
 
 
-def test_a_read_only_file_system_met_mid_write_fails_that_video_in_one_line(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
+def test_a_read_only_file_system_met_mid_write_fails_that_video_in_one_line(
+    one_face_video, tiny_checkpoint, tmp_path, monkeypatch
+):
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
@@ -228,12 +263,16 @@ def test_a_read_only_file_system_met_mid_write_fails_that_video_in_one_line(one_
     out = tmp_path / "out"
     run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", out, "-q", "--no-report")
     assert run.exit_code == 1
-    assert run.stderr.splitlines() == [f"videmo: error: {out / one_face_video.stem}: cannot write results (Read-only file system)",
-                                       "videmo: 1 input failed"]
+    assert run.stderr.splitlines() == [
+        f"videmo: error: {out / one_face_video.stem}: cannot write results (Read-only file system)",
+        "videmo: 1 input failed",
+    ]
     assert not (out / one_face_video.stem).exists() and not [p for p in entries(out) if p.startswith(".")]
 
 
-def test_a_disk_that_fills_while_the_batch_tables_are_written_fails_in_one_line(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
+def test_a_disk_that_fills_while_the_batch_tables_are_written_fails_in_one_line(
+    one_face_video, tiny_checkpoint, tmp_path, monkeypatch
+):
     from videmo.batch import index as batch
 
     def full(*args, **kwargs):
@@ -247,7 +286,7 @@ def test_a_disk_that_fills_while_the_batch_tables_are_written_fails_in_one_line(
     assert (out / one_face_video.stem / "summary.json").is_file()  # the video's own results were written before
 
 
-ODD_NAMES = ["-dash.mp4", "caf\u00e9 \u00e0 l'\u00e9t\u00e9.mp4", "it's \"quoted\" name.mp4"]
+ODD_NAMES = ["-dash.mp4", "caf\u00e9 \u00e0 l'\u00e9t\u00e9.mp4", 'it\'s "quoted" name.mp4']
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +305,9 @@ def hostile_run(one_face_video, tiny_checkpoint, tmp_path_factory):
     env.pop("MPLCONFIGDIR", None)
     given = [f"./{ODD_NAMES[0]}", *ODD_NAMES[1:], ODD_NAMES[1]]
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    run = videmo_run("analyze", "-w", checkpoint_copy, "-o", "out dir", "-q", "--every", "2", "--", *given, env=env, cwd=inputs)  # 0.2 s apart: no warning
+    run = videmo_run(
+        "analyze", "-w", checkpoint_copy, "-o", "out dir", "-q", "--every", "2", "--", *given, env=env, cwd=inputs
+    )  # 0.2 s apart: no warning
     return root, inputs, before, run
 
 
@@ -276,23 +317,38 @@ def test_odd_names_under_lc_all_c_are_analysed_once_each(hostile_run):
     assert run.stderr == "", run.stderr  # no warning from matplotlib or torch about HOME or TMPDIR either
     out = inputs / "out dir"
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(Path(n).stem for n in ODD_NAMES)
-    assert len([line for line in run.stdout.splitlines() if "frames analysed" in line]) == len(ODD_NAMES)  # the name given twice: once
+    assert len([line for line in run.stdout.splitlines() if "frames analysed" in line]) == len(
+        ODD_NAMES
+    )  # the name given twice: once
 
 
 def test_nothing_is_written_outside_the_output_folder(hostile_run):
     root, inputs, before, run = hostile_run
     assert run.returncode == 0, run.stderr
-    after = sorted(p.relative_to(root) for p in root.rglob("*") if Path("in", "out dir") not in [p.relative_to(root), *p.relative_to(root).parents])
+    after = sorted(
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if Path("in", "out dir") not in [p.relative_to(root), *p.relative_to(root).parents]
+    )
     assert after == before  # no cache beside the inputs or anywhere under the root
 
 
 def test_a_full_output_folder_says_so_in_one_line(one_face_video, tiny_checkpoint, tmp_path, monkeypatch):
     """Already fine (see also test_robustness's full-disk test): ENOSPC on the first write."""
+
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(folders, "write_timeline_csv", full)
     lines = []
-    failed = runner.analyze_many([str(one_face_video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint), every=5),
-                                 quiet=True, report=lines.append, html_report=False)
-    assert failed == 1 and lines == [f"videmo: error: {tmp_path / 'out' / one_face_video.stem}: cannot write results (No space left on device)"]
+    failed = runner.analyze_many(
+        [str(one_face_video)],
+        tmp_path / "out",
+        AnalyzeOptions(weights=str(tiny_checkpoint), every=5),
+        quiet=True,
+        report=lines.append,
+        html_report=False,
+    )
+    assert failed == 1 and lines == [
+        f"videmo: error: {tmp_path / 'out' / one_face_video.stem}: cannot write results (No space left on device)"
+    ]

@@ -41,9 +41,12 @@ def test_summary_tracks_carry_the_headline_of_the_smoothed_labels():
     frames, _ = add_episodes(one_face(["happiness"] * 30 + ["sadness"] * 20))
     (track,) = track_summaries(frames)
     keys = list(track)
-    assert keys[keys.index("dominant_emotion"):keys.index("dominant_emotion") + 4] == HEADLINE
+    assert keys[keys.index("dominant_emotion") : keys.index("dominant_emotion") + 4] == HEADLINE
     assert (track["dominant_emotion"], track["runner_up"]) == ("happiness", "sadness")
-    assert track["dominant_share"] == track["emotion_share"]["happiness"] and track["runner_up_share"] == track["emotion_share"]["sadness"]
+    assert (
+        track["dominant_share"] == track["emotion_share"]["happiness"]
+        and track["runner_up_share"] == track["emotion_share"]["sadness"]
+    )
     assert track["dominant_share"] + track["runner_up_share"] == pytest.approx(1)
 
 
@@ -60,11 +63,15 @@ def test_index_csv_puts_the_headline_after_the_dominant_emotion_as_summary_json_
     output, _ = batch
     index = videmo.read_index(output)
     columns = list(index.columns)
-    assert columns[columns.index("dominant_emotion"):columns.index("dominant_emotion") + 4] == HEADLINE
+    assert columns[columns.index("dominant_emotion") : columns.index("dominant_emotion") + 4] == HEADLINE
     assert columns[columns.index("runner_up_share") + 1] == "share_surprise"  # the old columns follow in their order
     for row in index.dropna(subset=["face_id"]).itertuples(index=False):
         track = next(t for t in videmo.read_summary(output / row.folder)["tracks"] if t["face_id"] == row.face_id)
-        assert row.dominant_share == pytest.approx(track["dominant_share"]) == pytest.approx(getattr(row, f"share_{row.dominant_emotion}"))
+        assert (
+            row.dominant_share
+            == pytest.approx(track["dominant_share"])
+            == pytest.approx(getattr(row, f"share_{row.dominant_emotion}"))
+        )
         assert row.runner_up_share == pytest.approx(track["runner_up_share"])
         assert (None if pd.isna(row.runner_up) else row.runner_up) == track["runner_up"]
 
@@ -79,8 +86,10 @@ def test_read_index_gives_counts_as_integers(batch):
 def test_the_readmes_recipe_gives_the_numbers_of_index_csv(batch):
     output, _ = batch
     readme = README.read_text(encoding="utf-8")
-    recipe = ['shares = faces.groupby("face_id")["emotion_smoothed"].value_counts(normalize=True)',
-              "shares.groupby(level=0).head(2)"]
+    recipe = [
+        'shares = faces.groupby("face_id")["emotion_smoothed"].value_counts(normalize=True)',
+        "shares.groupby(level=0).head(2)",
+    ]
     assert all(line in readme for line in recipe)
     index = videmo.read_index(output)
     for folder in ("one_face", "two_faces"):
@@ -98,15 +107,27 @@ def test_the_report_and_the_face_sheet_show_the_runner_up(batch, tmp_path):
 
     output, _ = batch
     page = (output / "report.html").read_text(encoding="utf-8")
-    assert "<button type=\"button\">Runner-up</button>" in page
+    assert '<button type="button">Runner-up</button>' in page
     assert runner_up_caption({"runner_up": "neutral", "runner_up_share": 0.38}) == ("neutral", "vs neutral 38%")
     assert runner_up_caption({"emotion_share": share(surprise=0.47, neutral=0.38, fear=0.15)}) == ("neutral", "vs neutral 38%")
     assert runner_up_caption({"emotion_share": share(fear=1.0)}) == (None, "")
     from videmo.batch.report import batch_table
 
-    row = {"video": "v.mp4", "folder": "v", "face_id": 2, "duration_s": 9.0, "first_s": 2.7, "last_s": 7.0, "n_frames": 129,
-           "dominant_emotion": "surprise", "dominant_share": 0.4729, "runner_up": "neutral", "runner_up_share": 0.3798,
-           **{f"share_{c}": 0.0 for c in CLASSES}, **{f"episodes_{c}": 0 for c in CLASSES}}
+    row = {
+        "video": "v.mp4",
+        "folder": "v",
+        "face_id": 2,
+        "duration_s": 9.0,
+        "first_s": 2.7,
+        "last_s": 7.0,
+        "n_frames": 129,
+        "dominant_emotion": "surprise",
+        "dominant_share": 0.4729,
+        "runner_up": "neutral",
+        "runner_up_share": 0.3798,
+        **{f"share_{c}": 0.0 for c in CLASSES},
+        **{f"episodes_{c}": 0 for c in CLASSES},
+    }
     table = batch_table(pd.DataFrame([row]), {})
     assert "surprise 47%</td>" in table and re.search(r'data-v="0.3798">.*neutral 38%</td>', table)
 
@@ -116,19 +137,33 @@ def test_the_closing_lines_speak_of_face_frames_and_faces(batch):
 
     output, run = batch
     closing = [line for line in run.stdout.splitlines() if line.startswith("two_faces.mp4: ")]
-    assert len(closing) == 1 and re.match(r"two_faces\.mp4: 10 frames analysed, \d+ face-frames? of \d+ faces?, \d+ episodes?, ", closing[0])
+    assert len(closing) == 1 and re.match(
+        r"two_faces\.mp4: 10 frames analysed, \d+ face-frames? of \d+ faces?, \d+ episodes?, ", closing[0]
+    )
     assert "videmo: warning" not in run.stderr  # frames 0.2 s apart suit the default episode settings
     assert batch_line(output) == f"videmo: batch table {output / 'index.csv'}, report {output / 'report.html'}"
     assert batch_line(output, report=False) == f"videmo: batch table {output / 'index.csv'}"
     assert batch_line(output / "one_face") is None
 
 
-@pytest.mark.parametrize("fps, smooth, min_episode, said", [
-    (2, 0.5, 0.5, "the analysed frames are 0.5 s apart, so --smooth 0.5 s smooths nothing and --min-episode 0.5 s keeps "
-                  "one-frame episodes: raise --smooth and --min-episode to at least 1 s"),
-    (3, 0.5, 0.5, "0.333 s apart, so --smooth 0.5 s smooths nothing: raise --smooth to at least 0.67 s"),
-    (2, 1.0, 0.25, "so --min-episode 0.25 s keeps one-frame episodes: raise --min-episode to at least 1 s"),
-    (5, 0.5, 0.5, None), (25, 0.5, 0.5, None), (2, 0, 0, None), (2, 1.0, 1.0, None)])
+@pytest.mark.parametrize(
+    "fps, smooth, min_episode, said",
+    [
+        (
+            2,
+            0.5,
+            0.5,
+            "the analysed frames are 0.5 s apart, so --smooth 0.5 s smooths nothing and --min-episode 0.5 s keeps "
+            "one-frame episodes: raise --smooth and --min-episode to at least 1 s",
+        ),
+        (3, 0.5, 0.5, "0.333 s apart, so --smooth 0.5 s smooths nothing: raise --smooth to at least 0.67 s"),
+        (2, 1.0, 0.25, "so --min-episode 0.25 s keeps one-frame episodes: raise --min-episode to at least 1 s"),
+        (5, 0.5, 0.5, None),
+        (25, 0.5, 0.5, None),
+        (2, 0, 0, None),
+        (2, 1.0, 1.0, None),
+    ],
+)
 def test_frames_further_apart_than_the_episode_settings_are_warned_of(fps, smooth, min_episode, said):
     warning = sampling_warning(one_face(["happiness"] * 20, fps=fps), smooth, min_episode, "clip.mp4")
     if said is None:

@@ -7,8 +7,8 @@ import torch
 
 import videmo
 from videmo.core.emotions import CLASSES
-from videmo.video.sampling import chunk_bounds
 from videmo.run.lanes import ordered_map
+from videmo.video.sampling import chunk_bounds
 
 
 @pytest.mark.parametrize("count,chunk", [(0, 16), (1, 16), (3, 16), (5, 16), (105, 16), (275, 16), (10, 1), (40, 5)])

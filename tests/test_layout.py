@@ -116,19 +116,27 @@ def test_every_subpackage_says_what_it_owns():
 
 
 def test_no_module_does_too_many_jobs():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > LONGEST_MODULE}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > LONGEST_MODULE
+    }
     assert not long
 
 
-@pytest.mark.parametrize("modules", [
-    "videmo",
-    "videmo, videmo.results.io, videmo.results.reanalysis, videmo.batch.index, videmo.batch.report, videmo.core.options",
-])
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "videmo",
+        "videmo, videmo.results.io, videmo.results.reanalysis, videmo.batch.index, videmo.batch.report, videmo.core.options",
+    ],
+)
 def test_reading_results_does_not_import_torch(modules, tmp_path):
-    code = (f"import sys; import {modules}; import videmo\n"
-            "try:\n    videmo.read_index(sys.argv[1])\nexcept videmo.VidemoError:\n    pass\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        f"import sys; import {modules}; import videmo\n"
+        "try:\n    videmo.read_index(sys.argv[1])\nexcept videmo.VidemoError:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
 
 

@@ -26,15 +26,19 @@ def test_an_option_given_twice_or_unknown_is_one_clear_type_error(call, tmp_path
     with pytest.raises(TypeError) as error:
         call(tmp_path / "absent.mp4", tmp_path, smoothing=1)
     assert str(error.value).startswith("unknown keyword smoothing: the valid ones are ")
-    assert {"smooth", "bin", "min_episode", "fps", "every", "weights"} <= set(str(error.value).split(": the valid ones are ")[1].split(", "))
+    assert {"smooth", "bin", "min_episode", "fps", "every", "weights"} <= set(
+        str(error.value).split(": the valid ones are ")[1].split(", ")
+    )
     assert ("ray" in str(error.value)) == (call is videmo.analyze_many)
 
 
 def test_an_option_set_to_none_says_so_in_words(tmp_path):
-    for options, message in (({"chunk": None}, "chunk not set: give a value or leave it out (default 16)"),
-                             ({"smooth": None}, "smooth not set: give a value or leave it out (default 0.5)"),
-                             ({"bin": None}, "bin not set: give a value or leave it out (default 1)"),  # not 1.0
-                             ({"precision": None}, "precision not set: give a value or leave it out (default auto)")):
+    for options, message in (
+        ({"chunk": None}, "chunk not set: give a value or leave it out (default 16)"),
+        ({"smooth": None}, "smooth not set: give a value or leave it out (default 0.5)"),
+        ({"bin": None}, "bin not set: give a value or leave it out (default 1)"),  # not 1.0
+        ({"precision": None}, "precision not set: give a value or leave it out (default auto)"),
+    ):
         with pytest.raises(VidemoError, match=re.escape(message)):
             videmo.analyze_many([str(tmp_path / "absent.mp4")], tmp_path / "out", quiet=True, **options)
     with pytest.raises(VidemoError, match="bin 0: must be above 0"):  # the options' own checks, under the new name too
@@ -57,10 +61,13 @@ def test_the_emotions_are_the_classifiers_and_import_videmo_stays_light():
 def batch(tmp_path_factory, one_face_video, two_face_video, tiny_checkpoint):
     """An output folder of two videos' results."""
     output = tmp_path_factory.mktemp("batch")
-    outcomes = videmo.analyze_many([str(one_face_video), str(two_face_video)], output, weights=str(tiny_checkpoint), every=5,
-                                   quiet=True, report=False)
+    outcomes = videmo.analyze_many(
+        [str(one_face_video), str(two_face_video)], output, weights=str(tiny_checkpoint), every=5, quiet=True, report=False
+    )
     assert [(o.video, o.folder, o.status, o.error) for o in outcomes] == [
-        (str(one_face_video), output / "one_face", "done", None), (str(two_face_video), output / "two_faces", "done", None)]
+        (str(one_face_video), output / "one_face", "done", None),
+        (str(two_face_video), output / "two_faces", "done", None),
+    ]
     return output
 
 
@@ -77,7 +84,9 @@ def run_example(name, *args):
 def test_the_examples_check_the_emotion_they_are_given(batch, name, folder):
     wrong = run_example(name, batch / folder, "--emotion", "Happy")
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
-    assert f"{name}: error: argument --emotion: Happy is not one of videmo's emotions ({', '.join(videmo.EMOTIONS)})" in wrong.stderr
+    assert (
+        f"{name}: error: argument --emotion: Happy is not one of videmo's emotions ({', '.join(videmo.EMOTIONS)})" in wrong.stderr
+    )
     right = run_example(name, batch / folder, "--emotion", "Happiness")  # any case
     assert right.returncode == 0, right.stderr
     assert "happiness" in right.stdout
@@ -114,11 +123,16 @@ def test_read_batch_is_every_videos_frames_with_its_video_and_folder(batch, one_
 
 def test_a_folder_of_the_wrong_kind_says_which_reader_to_use(batch, tmp_path):
     for read in (videmo.read_results, videmo.read_episodes, videmo.read_timeline, videmo.read_summary):
-        with pytest.raises(VidemoError, match="an output folder of many videos, not one video's results: read it with "
-                                              "videmo.read_batch, or read one of its results folders such as "):
+        with pytest.raises(
+            VidemoError,
+            match="an output folder of many videos, not one video's results: read it with "
+            "videmo.read_batch, or read one of its results folders such as ",
+        ):
             read(batch)
     for read in (videmo.read_batch, videmo.read_index):
-        with pytest.raises(VidemoError, match="one video's results, not an output folder of many: read it with videmo.read_results"):
+        with pytest.raises(
+            VidemoError, match="one video's results, not an output folder of many: read it with videmo.read_results"
+        ):
             read(batch / "one_face")
     with pytest.raises(VidemoError, match="no results folders here"):
         videmo.read_batch(tmp_path)
@@ -137,7 +151,8 @@ def test_other_settings_are_told_in_words_not_python(batch, one_face_video, tiny
 
     now = AnalyzeOptions(weights=str(tiny_checkpoint), fps=5.0, bin_s=2.0, smooth_s=0.25, mirror=False)
     assert changed_settings(batch / "one_face", now, None) == (
-        ", made with other settings (fps not set now 5, every 5 now not set, mirror True now False, bin_s 1 now 2, smooth_s 0.5 now 0.25)")
+        ", made with other settings (fps not set now 5, every 5 now not set, mirror True now False, bin_s 1 now 2, smooth_s 0.5 now 0.25)"
+    )
     again = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", batch, "-q", "--fps", "5", "--no-report")
     assert again.exit_code == 0
     assert "made with other settings (fps not set now 5, every 5 now not set) (use --overwrite to redo)" in again.stdout

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from test_data import write_folders
 
-from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
+from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.training.noisy import RANK_MARGIN, NoisyLabels
 
 
@@ -37,7 +37,7 @@ def train_linear(mode: str, epochs: int = 6, **options) -> tuple[NoisyLabels, to
         order = torch.randperm(len(labels), generator=generator)
         targets = noisy.targets(labels)
         for step in range(0, len(order), 50):
-            index = order[step:step + 50]
+            index = order[step : step + 50]
             loss = noisy.loss(model(x[index]), x[index], targets[index], index, epoch + step / len(order), None, 0.0)
             optimizer.zero_grad()
             loss.backward()
@@ -117,16 +117,42 @@ def easy_data(tmp_path_factory):
 
 
 def test_a_relabelling_run_resumes_exactly_and_saves_the_plain_classifier(easy_data, tmp_path):
-    common = ["train", "--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--seed", "2",
-              "--noisy-labels", "relabel", "--noisy-warmup", "0.5", "--quiet"]
+    common = [
+        "train",
+        "--data",
+        str(easy_data),
+        "--arch",
+        "cnn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--seed",
+        "2",
+        "--noisy-labels",
+        "relabel",
+        "--noisy-warmup",
+        "0.5",
+        "--quiet",
+    ]
     run = lambda *args: CliRunner().invoke(main, [*common, *args], catch_exceptions=False)  # noqa: E731
     assert run("--epochs", "2", "--out", str(tmp_path / "whole/best.pt")).exit_code == 0
     assert run("--epochs", "1", "--out", str(tmp_path / "split/best.pt")).exit_code == 0
-    assert CliRunner().invoke(main, ["train", "--data", str(easy_data), "--resume", str(tmp_path / "split/best.last.pt"),
-                                     "--epochs", "2", "--quiet"], catch_exceptions=False).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(
+            main,
+            ["train", "--data", str(easy_data), "--resume", str(tmp_path / "split/best.last.pt"), "--epochs", "2", "--quiet"],
+            catch_exceptions=False,
+        )
+        .exit_code
+        == 0
+    )
     whole, resumed = (read_payload(tmp_path / f"{name}/best.last.pt") for name in ("whole", "split"))
     assert all(torch.equal(whole["state_dict"][k], resumed["state_dict"][k]) for k in whole["state_dict"])
-    assert all(torch.equal(whole["train_state"]["noisy"][k], resumed["train_state"]["noisy"][k]) for k in whole["train_state"]["noisy"])
+    assert all(
+        torch.equal(whole["train_state"]["noisy"][k], resumed["train_state"]["noisy"][k]) for k in whole["train_state"]["noisy"]
+    )
 
     with open(tmp_path / "whole/noisy.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -134,4 +160,6 @@ def test_a_relabelling_run_resumes_exactly_and_saves_the_plain_classifier(easy_d
     assert {r["given"] for r in rows} == {"happiness", "sadness", "neutral"} and all(0 < float(r["weight"]) < 1 for r in rows)
     assert all(r["image"].endswith(".jpg") and Path(r["image"]).is_file() for r in rows)
     loaded = load_checkpoint(tmp_path / "whole/best.pt")  # the weighing layer stays behind: a plain model
-    assert not any("attention" in k for k in loaded.model.state_dict()) and loaded.meta["train_config"]["noisy_labels"] == "relabel"
+    assert (
+        not any("attention" in k for k in loaded.model.state_dict()) and loaded.meta["train_config"]["noisy_labels"] == "relabel"
+    )

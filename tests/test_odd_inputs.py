@@ -16,18 +16,19 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import invoke
+from media import face_frames, write_video
 from PIL import Image
 
 import videmo
-from conftest import invoke
-from media import face_frames, write_video
-
 from videmo.core.options import words
 
 
 def gif(path: Path, delays_ms: list[int]) -> Path:
     frames = [Image.fromarray(np.full((48, 64, 3), 30 * i, np.uint8)) for i in range(len(delays_ms))]
-    frames[0].save(path, save_all=len(frames) > 1, append_images=frames[1:], duration=delays_ms if len(frames) > 1 else delays_ms[0], loop=0)
+    frames[0].save(
+        path, save_all=len(frames) > 1, append_images=frames[1:], duration=delays_ms if len(frames) > 1 else delays_ms[0], loop=0
+    )
     return path
 
 
@@ -75,12 +76,16 @@ def damaged(text: bytes, kind: str) -> bytes:
         return text.decode("utf-8").encode("utf-16")
     if kind == "latin1":  # a spreadsheet's save of a table that names a video "café"
         return text.decode("utf-8").replace("a", "é").encode("latin-1")
-    return text[:len(text) // 2 + 3]  # cut mid-line
+    return text[: len(text) // 2 + 3]  # cut mid-line
 
 
 CAUSES = {"binary": "binary data", "utf16": "UTF-16", "latin1": "not UTF-8", "cut": "cut short"}
-READERS = {"frames.csv": videmo.read_results, "episodes.csv": videmo.read_episodes, "timeline.csv": videmo.read_timeline,
-           "summary.json": videmo.read_summary}
+READERS = {
+    "frames.csv": videmo.read_results,
+    "episodes.csv": videmo.read_episodes,
+    "timeline.csv": videmo.read_timeline,
+    "summary.json": videmo.read_summary,
+}
 
 
 @pytest.mark.parametrize("kind", list(CAUSES))
@@ -131,11 +136,21 @@ def test_start_and_end_select_a_variable_rate_videos_frames_by_their_own_times(t
 
 
 def test_huge_and_tiny_numbers_are_said_in_powers_of_ten():
-    assert [words(v) for v in (5, 5.0, 0.5, 2.25, 1e308, 1e-300, 10 ** 400)] == ["5", "5", "0.5", "2.25", "1e+308", "1e-300", "1e+400"]
+    assert [words(v) for v in (5, 5.0, 0.5, 2.25, 1e308, 1e-300, 10**400)] == [
+        "5",
+        "5",
+        "0.5",
+        "2.25",
+        "1e+308",
+        "1e-300",
+        "1e+400",
+    ]
 
 
 def test_an_absurd_end_is_said_in_a_line_a_person_reads(tmp_path, tiny_checkpoint):
-    run = invoke("analyze", tmp_path / "any.mp4", "--start", "1e308", "--end", "1e307", "-w", tiny_checkpoint, "-o", tmp_path / "out")
+    run = invoke(
+        "analyze", tmp_path / "any.mp4", "--start", "1e308", "--end", "1e307", "-w", tiny_checkpoint, "-o", tmp_path / "out"
+    )
     assert run.exit_code == 2 and "1e+308" in run.stderr and "1e+307" in run.stderr
     assert max(len(line) for line in run.stderr.splitlines()) < 200
 
@@ -165,10 +180,21 @@ def test_ctrl_c_at_any_point_of_start_up_exits_130_in_one_line(tmp_path, tiny_ch
     abort, nor a death by SIGINT, always one line (a run that finished first exits 0)."""
     video = write_video(tmp_path / "clip.mp4", face_frames(40, 160, 120, face_size=64), fps=10)
     for wait in (0.0, 0.05, 0.15, 0.3, None, None, None):
-        command = [sys.executable, "-m", "videmo", "analyze", str(video), "-w", str(tiny_checkpoint), "-o", str(tmp_path / "out"),
-                   "--overwrite"]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   cwd=Path(__file__).resolve().parents[1])
+        command = [
+            sys.executable,
+            "-m",
+            "videmo",
+            "analyze",
+            str(video),
+            "-w",
+            str(tiny_checkpoint),
+            "-o",
+            str(tmp_path / "out"),
+            "--overwrite",
+        ]
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1]
+        )
         if wait is None:  # at the imports' first seconds
             time.sleep(0.3)
         else:  # as the models start loading, and a little later
@@ -184,7 +210,9 @@ def test_ctrl_c_at_any_point_of_start_up_exits_130_in_one_line(tmp_path, tiny_ch
 
 def test_names_and_paths_too_long_for_the_system_are_one_line_each(one_face_video, tiny_checkpoint, tmp_path):
     long_name, deep = "a" * 300 + ".mp4", "/".join(["d" * 200] * 25)
-    result = invoke("analyze", tmp_path / long_name, tmp_path / deep, one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q")
+    result = invoke(
+        "analyze", tmp_path / long_name, tmp_path / deep, one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "-q"
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("videmo: error:")]
     assert len(errors) == 2 and "name too long: a name in the path has 304 bytes" in errors[0]

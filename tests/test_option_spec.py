@@ -8,9 +8,10 @@ import pytest
 
 import videmo
 from videmo.cli import main
-from videmo.core.options import AnalyzeOptions, BatchOptions, TrainConfig
-from videmo.core.spec import default_of, flag_of, keyword_of, specs
 from videmo.core.errors import VidemoError
+from videmo.core.options import AnalyzeOptions, BatchOptions
+from videmo.core.training import TrainConfig
+from videmo.core.spec import default_of, flag_of, keyword_of, specs
 
 
 def params(command: str) -> dict[str, click.Parameter]:
@@ -35,7 +36,9 @@ def test_the_command_offers_each_option_with_its_declared_flag_default_and_range
             assert tuple(param.type.choices) == tuple(spec.choices)
 
 
-@pytest.mark.parametrize("f, spec", [(f, s) for f, s in specs(AnalyzeOptions) if s.low is not None], ids=lambda x: getattr(x, "name", ""))
+@pytest.mark.parametrize(
+    "f, spec", [(f, s) for f, s in specs(AnalyzeOptions) if s.low is not None], ids=lambda x: getattr(x, "name", "")
+)
 def test_the_library_and_the_options_object_refuse_what_the_spec_refuses(f, spec):
     below = spec.low - 1
     with pytest.raises(ValueError, match=f"^{keyword_of(f, spec)} "):

@@ -9,16 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from media import EXAMPLE
 
-from videmo.results.tables import frames_table, timeline
 from videmo.core.emotions import CLASSES
 from videmo.faces.detect import detection_scale, to_original
 from videmo.faces.track import FaceTracker, iou
+from videmo.results.tables import frames_table, timeline
 from videmo.video.cuts import Shot
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
 BOX = st.tuples(st.floats(-50, 600), st.floats(-50, 400), st.floats(1, 250), st.floats(1, 250)).map(
-    lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3]))
+    lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3])
+)
 FRAMES = st.lists(st.tuples(st.floats(0.001, 1.5), st.lists(BOX, max_size=6)), max_size=20)  # (time since last frame, boxes)
 
 
@@ -100,7 +101,11 @@ def test_timeline_bins_cover_the_analysed_time(table_end, bin_s, tail):
     np.testing.assert_allclose(bins[list(CLASSES)].sum(axis=1), 1.0, atol=1e-6)
     assert (bins["emotion"] == bins[list(CLASSES)].idxmax(axis=1)).all()
     for row in bins.itertuples():  # each bin holds exactly its face's frames in [t_start, t_start + bin)
-        mine = faces[(faces["face_id"] == row.face_id) & (faces["time_s"] >= row.t_start - 1e-9) & (faces["time_s"] < row.t_start + bin_s - 1e-9)]
+        mine = faces[
+            (faces["face_id"] == row.face_id)
+            & (faces["time_s"] >= row.t_start - 1e-9)
+            & (faces["time_s"] < row.t_start + bin_s - 1e-9)
+        ]
         assert len(mine) == row.n_frames
         np.testing.assert_allclose(mine[list(CLASSES)].mean().to_numpy(), [getattr(row, c) for c in CLASSES], atol=1e-9)
 
@@ -144,5 +149,5 @@ def test_boxes_map_back_to_the_original_frame(size, detect_width, data):
 @given(size=SIZES, scale=st.floats(0.01, 1.0), box=BOX.map(lambda b: [3 * v for v in b]))
 def test_mapped_boxes_stay_inside_the_frame_and_ordered(size, scale, box):
     width, height = size
-    (x1, y1, x2, y2), = to_original(np.array([box]), scale, width, height)
+    ((x1, y1, x2, y2),) = to_original(np.array([box]), scale, width, height)
     assert 0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height

@@ -11,11 +11,11 @@ from conftest import invoke
 from PIL import Image
 
 import videmo
-from videmo.results import store as folders
-from videmo.results.figures import TILE, TILES_KEY
 from videmo.core.emotions import CLASSES
 from videmo.core.files import file_sha256
+from videmo.results import store as folders
 from videmo.results.episodes import add_episodes
+from videmo.results.figures import TILE, TILES_KEY
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,11 @@ def test_episodes_are_rebuilt_from_frames_csv_without_the_video(analysed, tmp_pa
 
 def test_damaged_results_each_fail_in_one_line_and_the_others_are_rebuilt(analysed, tmp_path):
     out, good = copy_of(analysed, tmp_path)
-    damage = {"cut": lambda text: text[:len(text) // 2], "empty": lambda text: "", "renamed": lambda text: text.replace("fear", "feer", 1)}
+    damage = {
+        "cut": lambda text: text[: len(text) // 2],
+        "empty": lambda text: "",
+        "renamed": lambda text: text.replace("fear", "feer", 1),
+    }
     for name, change in damage.items():
         shutil.copytree(good, out / name)
         (out / name / "frames.csv").write_text(change((good / "frames.csv").read_text()))
@@ -88,10 +92,10 @@ def test_the_face_sheet_keeps_its_crops(analysed, tmp_path):
     out, folder = copy_of(analysed, tmp_path)
     with Image.open(folder / "faces.png") as image:
         x, y = json.loads(image.text[TILES_KEY])["faces"]["0"]
-        crop = np.asarray(image.convert("RGB"))[y:y + TILE, x:x + TILE].copy()
+        crop = np.asarray(image.convert("RGB"))[y : y + TILE, x : x + TILE].copy()
     assert invoke("episodes", folder, "--min-episode", "2").exit_code == 0
     with Image.open(folder / "faces.png") as image:
-        assert np.array_equal(np.asarray(image.convert("RGB"))[y:y + TILE, x:x + TILE], crop)
+        assert np.array_equal(np.asarray(image.convert("RGB"))[y : y + TILE, x : x + TILE], crop)
 
 
 def test_no_plots_then_plots_again(analysed, tmp_path):
@@ -132,10 +136,13 @@ def test_a_failed_rewrite_leaves_the_folder_as_it_was(analysed, tmp_path, monkey
     assert not [p for p in out.rglob(".*")]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda tmp: tmp / "nowhere", "nowhere: no such folder"),
-    (lambda tmp: (tmp / "mine").mkdir() or tmp / "mine", "mine: no results here"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "nowhere", "nowhere: no such folder"),
+        (lambda tmp: (tmp / "mine").mkdir() or tmp / "mine", "mine: no results here"),
+    ],
+)
 def test_bad_results_paths_are_one_line_each(tmp_path, make, message):
     result = invoke("episodes", make(tmp_path))
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -146,8 +153,10 @@ def test_an_edited_summary_is_one_line_and_the_folder_is_kept(analysed, tmp_path
     out, folder = copy_of(analysed, tmp_path)
     summary = json.loads((folder / "summary.json").read_text())
     video = summary.pop("video")
-    for edit, why in ((summary, "no video field"),
-                      ({**summary, "video": {k: v for k, v in video.items() if k != "fps"}}, "the video field lacks fps")):
+    for edit, why in (
+        (summary, "no video field"),
+        ({**summary, "video": {k: v for k, v in video.items() if k != "fps"}}, "the video field lacks fps"),
+    ):
         (folder / "summary.json").write_text(json.dumps(edit))
         result = invoke("episodes", folder)
         assert result.exit_code == 1 and len(result.stderr.splitlines()) == 2  # its line and the count
@@ -160,8 +169,9 @@ def test_a_bad_setting_is_a_usage_error(analysed):
     assert result.exit_code == 2 and "--smooth" in result.output
 
 
-def test_the_batch_table_says_how_each_video_was_made_and_warns_when_they_differ(one_face_video, two_face_video, tiny_checkpoint,
-                                                                                  tmp_path):
+def test_the_batch_table_says_how_each_video_was_made_and_warns_when_they_differ(
+    one_face_video, two_face_video, tiny_checkpoint, tmp_path
+):
     first = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "--every", "2", "-q")
     assert first.exit_code == 0 and "warning" not in first.output
     second = invoke("analyze", two_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "--fps", "5", "--detect-every", "2", "-q")
@@ -189,14 +199,20 @@ def test_start_and_end_analyse_part_of_the_video_in_its_own_times(one_face_video
     assert summary["counts"]["frames_analysed"] == 15
 
 
-@pytest.mark.parametrize("args, status, message", [
-    (["--start", "2", "--end", "1"], 2, "the end must come after the start"),
-    (["--start", "-1"], 2, "--start"),
-    (["--start", "60"], 1, "no frame to analyse from 60 s to the end (the video lasts 3 s)"),
-    (["--start", "60", "--end", "70.5"], 1, "no frame to analyse from 60 s to 70.5 s (the video lasts 3 s)"),
-    (["--start", "0.2", "--end", "1", "--fps", "0.5"], 1,  # frames lie there, but the grid of a frame every 2 s picks none
-     "no frame to analyse from 0.2 s to 1 s: the --fps sampling counts from the video's first frame and picks none of the frames there"),
-])
+@pytest.mark.parametrize(
+    "args, status, message",
+    [
+        (["--start", "2", "--end", "1"], 2, "the end must come after the start"),
+        (["--start", "-1"], 2, "--start"),
+        (["--start", "60"], 1, "no frame to analyse from 60 s to the end (the video lasts 3 s)"),
+        (["--start", "60", "--end", "70.5"], 1, "no frame to analyse from 60 s to 70.5 s (the video lasts 3 s)"),
+        (
+            ["--start", "0.2", "--end", "1", "--fps", "0.5"],
+            1,  # frames lie there, but the grid of a frame every 2 s picks none
+            "no frame to analyse from 0.2 s to 1 s: the --fps sampling counts from the video's first frame and picks none of the frames there",
+        ),
+    ],
+)
 def test_bad_start_and_end_are_one_line(one_face_video, tiny_checkpoint, tmp_path, args, status, message):
     result = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path, "-q", *args)
     assert result.exit_code == status and "Traceback" not in result.output
@@ -206,7 +222,7 @@ def test_bad_start_and_end_are_one_line(one_face_video, tiny_checkpoint, tmp_pat
 def test_classes_are_the_index_share_columns():
     from videmo.batch.index import INDEX_COLUMNS, SETTING_COLUMNS
 
-    assert INDEX_COLUMNS[-len(SETTING_COLUMNS):] == SETTING_COLUMNS
+    assert INDEX_COLUMNS[-len(SETTING_COLUMNS) :] == SETTING_COLUMNS
     assert [f"share_{c}" for c in CLASSES] == [c for c in INDEX_COLUMNS if c.startswith("share_")]
 
 

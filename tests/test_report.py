@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import videmo
-from videmo.run import runner
 from videmo.core.options import AnalyzeOptions
+from videmo.run import runner
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ODD_NAME = 'two <faces> & "co".mp4'  # every character HTML and URLs must escape
@@ -36,8 +36,12 @@ def batch(one_face_video, two_face_video, tiny_checkpoint, tmp_path_factory):
     shutil.copy(two_face_video, odd)
     (folder / "broken.mp4").write_text("not a video")
     options = AnalyzeOptions(weights=str(tiny_checkpoint), every=2, annotate=True)
-    assert runner.analyze_many([str(one_face_video), str(odd), str(folder / "broken.mp4")], folder / "out", options,
-                               quiet=True, report=quiet) == 1
+    assert (
+        runner.analyze_many(
+            [str(one_face_video), str(odd), str(folder / "broken.mp4")], folder / "out", options, quiet=True, report=quiet
+        )
+        == 1
+    )
     return folder / "out"
 
 
@@ -62,14 +66,28 @@ def test_results_someone_edited_never_stop_the_report(batch, tmp_path):
     assert "Its summary.json could not be read" in page and page.count('data-folder="one_face"') == 1
 
 
-def test_no_report_skips_it_and_an_interrupted_batch_still_gets_one(one_face_video, two_face_video, tiny_checkpoint, tmp_path,
-                                                                     monkeypatch):
+def test_no_report_skips_it_and_an_interrupted_batch_still_gets_one(
+    one_face_video, two_face_video, tiny_checkpoint, tmp_path, monkeypatch
+):
     from click.testing import CliRunner
 
     from videmo.cli import main
 
-    run = CliRunner().invoke(main, ["analyze", str(one_face_video), "-w", str(tiny_checkpoint), "-o", str(tmp_path / "a"),
-                                    "-q", "--every", "3", "--no-report"])
+    run = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(one_face_video),
+            "-w",
+            str(tiny_checkpoint),
+            "-o",
+            str(tmp_path / "a"),
+            "-q",
+            "--every",
+            "3",
+            "--no-report",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert (tmp_path / "a" / "index.csv").is_file() and not (tmp_path / "a" / "report.html").exists()
     outcomes = videmo.analyze_many(one_face_video, tmp_path / "a", weights=str(tiny_checkpoint), every=3, quiet=True)
@@ -86,8 +104,13 @@ def test_no_report_skips_it_and_an_interrupted_batch_still_gets_one(one_face_vid
 
     monkeypatch.setattr(runner, "analyze_into", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runner.analyze_many([str(one_face_video), str(two_face_video)], tmp_path / "b", AnalyzeOptions(weights=str(tiny_checkpoint), every=3),
-                            quiet=True, report=quiet)
+        runner.analyze_many(
+            [str(one_face_video), str(two_face_video)],
+            tmp_path / "b",
+            AnalyzeOptions(weights=str(tiny_checkpoint), every=3),
+            quiet=True,
+            report=quiet,
+        )
     page = (tmp_path / "b" / "report.html").read_text(encoding="utf-8")
     assert 'data-folder="one_face"' in page and "two_faces" not in page  # what finished, nothing else
 
@@ -106,10 +129,28 @@ class Browser:
             os.dup2(high[1], 4)
 
         self.process = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False, preexec_fn=onto_3_and_4)
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=False,
+            preexec_fn=onto_3_and_4,
+        )
         os.close(commands_r)
         os.close(replies_w)
         self.messages, self.events, self.next_id = queue.Queue(), [], 0
@@ -151,8 +192,10 @@ class Browser:
         return result["result"].get("value")
 
     def click(self, selector):
-        box = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect(); "
-                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        box = self.js(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect(); "
+            "return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
@@ -165,8 +208,12 @@ class Browser:
 def screenshot(browser: Browser, path: Path, width: int = 1280, most: int = 2000) -> None:
     """The page as a person sees it at ``width`` pixels: its top ``most`` pixels, images loaded."""
     height = min(most, browser.js("document.documentElement.scrollHeight"))
-    shot = browser.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
+    shot = browser.send(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
@@ -181,8 +228,10 @@ def open_report(browser: Browser, report: Path, width: int = 1280) -> None:
 
 
 def table_rows(browser):
-    return browser.js("[...document.querySelectorAll('#batch-table tbody tr')].filter(r => !r.hidden)"
-                      ".map(r => [r.dataset.folder, r.dataset.face])")
+    return browser.js(
+        "[...document.querySelectorAll('#batch-table tbody tr')].filter(r => !r.hidden)"
+        ".map(r => [r.dataset.folder, r.dataset.face])"
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run installs it)")
@@ -197,18 +246,31 @@ def test_the_report_in_a_real_browser(batch, tmp_path):
         # Sorting: a click on "Duration s" sorts ascending, Enter on the focused button descending.
         column = "#batch-table thead th:nth-child(3)"
         browser.click(f"{column} button")
-        durations = lambda: browser.js("[...document.querySelectorAll('#batch-table tbody tr')].map(r => Number(r.cells[2].dataset.v))")  # noqa: E731
+        durations = lambda: browser.js(
+            "[...document.querySelectorAll('#batch-table tbody tr')].map(r => Number(r.cells[2].dataset.v))"
+        )  # noqa: E731
         assert durations() == sorted(durations()) and browser.js(f"document.querySelector('{column}').ariaSort") == "ascending"
         assert browser.js("document.activeElement.textContent") == "Duration s"  # the header is a focusable button
         for kind in ("keyDown", "keyUp"):
-            browser.send("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13,
-                         **({"text": "\r"} if kind == "keyDown" else {}))
+            browser.send(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+                **({"text": "\r"} if kind == "keyDown" else {}),
+            )
         assert durations() == sorted(durations(), reverse=True) and durations()[0] > durations()[-1]
         assert browser.js(f"document.querySelector('{column}').ariaSort") == "descending"
 
         # Filtering by text keeps the matching rows.
-        browser.js("const f = document.getElementById('filter'); f.focus(); f.value = 'one_face'; f.dispatchEvent(new Event('input')); true")
-        assert table_rows(browser) == [["one_face", "0"]] and browser.js("document.getElementById('shown').textContent") == "1 of 3 rows"
+        browser.js(
+            "const f = document.getElementById('filter'); f.focus(); f.value = 'one_face'; f.dispatchEvent(new Event('input')); true"
+        )
+        assert (
+            table_rows(browser) == [["one_face", "0"]]
+            and browser.js("document.getElementById('shown').textContent") == "1 of 3 rows"
+        )
         browser.js("const g = document.getElementById('filter'); g.value = ''; g.dispatchEvent(new Event('input')); true")
 
         # Every image and link resolves: files exist, fragments name an element; images decoded above.

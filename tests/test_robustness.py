@@ -28,13 +28,13 @@ from test_data import save_image, write_folders
 
 import videmo
 from videmo import cli
-from videmo.video import decode, probe
-from videmo.results import store as folders
-from videmo.run import pipeline, runner
-from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
 from videmo.core.options import AnalyzeOptions
+from videmo.model.checkpoint import load_checkpoint, read_payload
+from videmo.results import store as folders
 from videmo.results.io import OUTPUT_FILES
+from videmo.run import pipeline, runner
+from videmo.video import decode, probe
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -48,12 +48,38 @@ def run_videmo(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(videmo_command(*args), capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
-def encode(path: Path, frames: np.ndarray, fps: float = 10, codec: str = "libx264", pix_fmt: str = "yuv420p",
-           filters: list[str] | None = None) -> Path:
+def encode(
+    path: Path,
+    frames: np.ndarray,
+    fps: float = 10,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    filters: list[str] | None = None,
+) -> Path:
     """Like media.write_video, with any pixel format and output options (odd sizes, grey, VFR)."""
     n, height, width, _ = frames.shape
-    command = [ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-r", str(fps), "-i", "-", *(filters or []), "-c:v", codec, "-pix_fmt", pix_fmt, str(path)]
+    command = [
+        ffmpeg(),
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        *(filters or []),
+        "-c:v",
+        codec,
+        "-pix_fmt",
+        pix_fmt,
+        str(path),
+    ]
     subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), check=True)
     return path
 
@@ -62,7 +88,7 @@ def top_level_boxes(path: Path) -> dict[str, tuple[int, int]]:
     """MP4 top-level boxes: kind -> (start, end) in bytes."""
     data, position, boxes = path.read_bytes(), 0, {}
     while position + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[position:position + 8])
+        size, kind = struct.unpack(">I4s", data[position : position + 8])
         boxes[kind.decode()] = (position, position + size)
         position += size
     return boxes
@@ -95,6 +121,7 @@ def assert_faces_inside(frames: pd.DataFrame, sprites: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------
 # Bad inputs: one line each, naming the file and the cause; the good video still runs.
 
+
 @pytest.fixture(scope="module")
 def good_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("good") / "good.mp4", face_frames(8), fps=10)
@@ -118,8 +145,22 @@ def bad_run(tiny_checkpoint, good_video, tmp_path_factory):
     }
     for kind in ("m4a", "mp4"):
         audio = folder / f"audio_only.{kind}"
-        subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-                        "-c:a", "aac", str(audio)], check=True)
+        subprocess.run(
+            [
+                ffmpeg(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=1",
+                "-c:a",
+                "aac",
+                str(audio),
+            ],
+            check=True,
+        )
         expected[audio] = "no video stream"
     # moov at the front and the media data cut mid-stream: results for the readable frames or a clear error
     maybe = cut(fast, folder / "fast_mid_mdat.mp4", (fast_boxes["mdat"][0] + fast_boxes["mdat"][1]) // 2)
@@ -174,8 +215,13 @@ def test_unreadable_file_simulated(good_video, tiny_checkpoint, tmp_path, monkey
     real_access = os.access
     monkeypatch.setattr(probe.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
     lines = []
-    failed = runner.analyze_many([str(locked), str(good_video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint)),
-                                   quiet=True, report=lines.append)
+    failed = runner.analyze_many(
+        [str(locked), str(good_video)],
+        tmp_path / "out",
+        AnalyzeOptions(weights=str(tiny_checkpoint)),
+        quiet=True,
+        report=lines.append,
+    )
     assert failed == 1 and f"videmo: error: {locked}: permission denied" in lines
     assert entries(tmp_path / "out") == ["good"]
 
@@ -192,14 +238,21 @@ def test_a_read_error_mid_run_fails_that_video_alone(good_video, tiny_checkpoint
 
     monkeypatch.setattr(pipeline, "open_video", open_video)
     lines = []
-    failed = runner.analyze_many([str(failing), str(good_video)], tmp_path / "out", AnalyzeOptions(weights=str(tiny_checkpoint)),
-                                   quiet=True, report=lines.append)
+    failed = runner.analyze_many(
+        [str(failing), str(good_video)],
+        tmp_path / "out",
+        AnalyzeOptions(weights=str(tiny_checkpoint)),
+        quiet=True,
+        report=lines.append,
+    )
     assert failed == 1 and f"videmo: error: {failing}: cannot read or write (Input/output error)" in lines
     assert entries(tmp_path / "out") == ["good"]
 
 
 def test_a_file_gone_before_its_cause_is_read_is_named_so(tmp_path):
-    assert decode.decoder_cause(tmp_path / "gone.mp4", RuntimeError("decord")) == "cannot read the file (No such file or directory)"
+    assert (
+        decode.decoder_cause(tmp_path / "gone.mp4", RuntimeError("decord")) == "cannot read the file (No such file or directory)"
+    )
 
 
 def test_what_killed_runs_on_this_machine_left_is_removed_whatever_video_it_was_for(good_video, tiny_checkpoint, tmp_path):
@@ -208,16 +261,25 @@ def test_what_killed_runs_on_this_machine_left_is_removed_whatever_video_it_was_
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
     host = socket.gethostname()
-    stale = [out / f".good.partial-{host}-{dead.pid}", out / f".good.annotated-{host}-{dead.pid}.mp4",
-             out / f".other.partial-{host}-{dead.pid}", out / f".other.mp4.annotated-{host}-{dead.pid}.mp4"]  # a video not run again
-    kept = [out / f".good.partial-{host}-{os.getppid()}", out / f".good.partial-another-host-{dead.pid}",  # alive; another machine's
-            out / f".other.old-{host}-{dead.pid}"]  # a retired folder may hold a user's own files after a crash
+    stale = [
+        out / f".good.partial-{host}-{dead.pid}",
+        out / f".good.annotated-{host}-{dead.pid}.mp4",
+        out / f".other.partial-{host}-{dead.pid}",
+        out / f".other.mp4.annotated-{host}-{dead.pid}.mp4",
+    ]  # a video not run again
+    kept = [
+        out / f".good.partial-{host}-{os.getppid()}",
+        out / f".good.partial-another-host-{dead.pid}",  # alive; another machine's
+        out / f".other.old-{host}-{dead.pid}",
+    ]  # a retired folder may hold a user's own files after a crash
     for path in stale + kept:
         if not path.name.endswith(".mp4"):
             path.mkdir()
         else:
             path.write_bytes(b"half")
-    failed = runner.analyze_many([str(good_video)], out, AnalyzeOptions(weights=str(tiny_checkpoint), every=4), quiet=True, report=print)
+    failed = runner.analyze_many(
+        [str(good_video)], out, AnalyzeOptions(weights=str(tiny_checkpoint), every=4), quiet=True, report=print
+    )
     assert failed == 0 and (out / "good" / "summary.json").is_file()
     assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
 
@@ -226,7 +288,10 @@ def test_output_path_that_is_a_file_fails_at_once(good_video, tiny_checkpoint, t
     taken = tmp_path / "results"
     taken.write_text("not a folder")
     result = CliRunner().invoke(main, ["analyze", str(good_video), "-w", str(tiny_checkpoint), "-o", str(taken), "-q"])
-    assert result.exit_code == 1 and result.stderr == f"videmo: error: {taken}: cannot write results there: it is a file, not a folder\n"
+    assert (
+        result.exit_code == 1
+        and result.stderr == f"videmo: error: {taken}: cannot write results there: it is a file, not a folder\n"
+    )
     assert taken.read_text() == "not a folder"
 
 
@@ -247,10 +312,13 @@ def test_full_disk_keeps_earlier_results_and_leaves_no_half_folder(good_video, t
     monkeypatch.setattr(folders, "write_summary_json", disk_full_at_the_second)
     lines = []
     out = tmp_path / "out"
-    failed = runner.analyze_many([str(tmp_path / "in")], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append)
+    failed = runner.analyze_many(
+        [str(tmp_path / "in")], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append
+    )
     assert failed == 1
     assert [line for line in lines if line.startswith("videmo: error:")] == [
-        f"videmo: error: {out / 'b'}: cannot write results (No space left on device)"]
+        f"videmo: error: {out / 'b'}: cannot write results (No space left on device)"
+    ]
     assert entries(out) == ["a", "c"]  # no b, no hidden .b.partial-*
     assert_complete(out / "a"), assert_complete(out / "c")
 
@@ -264,9 +332,13 @@ def test_bad_checkpoints_through_analyze(good_video, tmp_path):
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    bad = {tmp_path / "code.pt": "refused to load", tmp_path / "newer.pt": "newer than this videmo reads",
-           tmp_path / "other.pt": "weights do not match", tmp_path / "random.pt": "truncated or corrupt",
-           tmp_path / "truncated.pt": "truncated or corrupt"}
+    bad = {
+        tmp_path / "code.pt": "refused to load",
+        tmp_path / "newer.pt": "newer than this videmo reads",
+        tmp_path / "other.pt": "weights do not match",
+        tmp_path / "random.pt": "truncated or corrupt",
+        tmp_path / "truncated.pt": "truncated or corrupt",
+    }
     torch.save({**payload, "meta": {**payload["meta"], "extra": RunsCode()}}, tmp_path / "code.pt")
     torch.save({**payload, "format_version": 2}, tmp_path / "newer.pt")
     torch.save({**payload, "meta": {**payload["meta"], "image_size": 64, "arch": "cnn"}}, tmp_path / "other.pt")
@@ -274,7 +346,9 @@ def test_bad_checkpoints_through_analyze(good_video, tmp_path):
     (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[:1000])
     for path, cause in bad.items():
         result = CliRunner().invoke(main, ["analyze", str(good_video), "-w", str(path), "-o", str(tmp_path / "out"), "-q"])
-        assert result.exit_code == 1 and result.stderr.startswith(f"videmo: error: {path}: ") and cause in result.stderr, result.stderr
+        assert result.exit_code == 1 and result.stderr.startswith(f"videmo: error: {path}: ") and cause in result.stderr, (
+            result.stderr
+        )
         assert result.stderr.count("\n") == 1
     assert not marker.exists() and not (tmp_path / "out").exists()
 
@@ -297,14 +371,32 @@ def odd_run(tiny_checkpoint, tmp_path_factory):
     write_video(videos / "hevc.mp4", face_frames(10), codec="libx265", extra=["-x265-params", "log-level=none", "-tag:v", "hvc1"])
     # stored landscape; the player turns it 90 degrees counter-clockwise (clockwise 270) to portrait
     stored = write_video(folder / "stored.mp4", np.ascontiguousarray(np.rot90(ROTATED, k=-1, axes=(1, 2))))
-    subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(stored), "-c", "copy",
-                    str(videos / "rotated.mp4")], check=True)
+    subprocess.run(
+        [
+            ffmpeg(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(stored),
+            "-c",
+            "copy",
+            str(videos / "rotated.mp4"),
+        ],
+        check=True,
+    )
     encode(videos / "grey.mp4", face_frames(6), pix_fmt="gray")
     encode(videos / "odd_h264.mp4", face_frames(4, width=853, height=479, face_size=160), pix_fmt="yuv444p")
     encode(videos / "odd_vp9.webm", face_frames(4, width=853, height=479, face_size=160), codec="libvpx-vp9")
     steps = "+".join(f"eq(N,{n})*{t}" for n, t in enumerate(VFR_TIMES))
-    encode(videos / "vfr.mp4", face_frames(len(VFR_TIMES)), fps=100,
-           filters=["-vf", f"setpts='({steps})/TB'", "-fps_mode", "passthrough", "-video_track_timescale", "1000"])
+    encode(
+        videos / "vfr.mp4",
+        face_frames(len(VFR_TIMES)),
+        fps=100,
+        filters=["-vf", f"setpts='({steps})/TB'", "-fps_mode", "passthrough", "-video_track_timescale", "1000"],
+    )
     write_video(videos / "uhd.mp4", face_frames(2, width=3840, height=2160, face_size=480))
     write_video(videos / "middle.mp4", MIDDLE)
     write_video(videos / "my vidéo ü.mp4", face_frames(4))
@@ -323,7 +415,16 @@ def results(odd_run, name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 def test_one_frame_video(odd_run):
     frames, timeline, summary = results(odd_run, "one_frame")
     assert list(frames["frame"]) == [0] and list(frames["face_id"]) == [0]
-    assert summary["counts"] == {"frames_analysed": 1, "frames_undecodable": 0, "frames_with_faces": 1, "faces": 1, "tracks": 1, "short_tracks": 0, "unreadable_face_frames": 0, "episodes": 1}
+    assert summary["counts"] == {
+        "frames_analysed": 1,
+        "frames_undecodable": 0,
+        "frames_with_faces": 1,
+        "faces": 1,
+        "tracks": 1,
+        "short_tracks": 0,
+        "unreadable_face_frames": 0,
+        "episodes": 1,
+    }
     assert list(timeline["n_frames"]) == [1] and timeline["t_start"][0] == 0 and 0 < timeline["t_end"][0] <= 0.11
 
 
@@ -355,10 +456,27 @@ def test_rotation_is_applied_once(tmp_path):
     stored = write_video(tmp_path / "stored.mp4", np.ascontiguousarray(np.rot90(ROTATED[:2], k=-1, axes=(1, 2))))
     for angle in (90, 180, -90):
         rotated = tmp_path / f"rotated{angle}.mp4"
-        subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-display_rotation", str(angle), "-i", str(stored), "-c", "copy",
-                        str(rotated)], check=True)
-        shown = subprocess.run([ffmpeg(), "-loglevel", "error", "-i", str(rotated), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                               capture_output=True, check=True).stdout
+        subprocess.run(
+            [
+                ffmpeg(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-display_rotation",
+                str(angle),
+                "-i",
+                str(stored),
+                "-c",
+                "copy",
+                str(rotated),
+            ],
+            check=True,
+        )
+        shown = subprocess.run(
+            [ffmpeg(), "-loglevel", "error", "-i", str(rotated), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            capture_output=True,
+            check=True,
+        ).stdout
         info = decode.open_video(rotated)
         batch = next(decode.stream_frames(info, np.arange(2), 2))
         assert batch.frames.shape == (2, info.height, info.width, 3) and info.rotation == (-angle) % 360
@@ -399,14 +517,29 @@ def test_faces_only_in_the_middle_frames(odd_run, tiny_checkpoint, tmp_path):
     """Searching every frame whole, the face is on exactly its frames; by default (--detect-every 4) a
     face that appears between keyframes is found at the next one at the latest."""
     exact = tmp_path / "exact"
-    run = run_videmo("analyze", odd_run[0].parent / "in" / "middle.mp4", "-w", tiny_checkpoint, "-o", exact, "-q", "--detect-every", "1")
+    run = run_videmo(
+        "analyze", odd_run[0].parent / "in" / "middle.mp4", "-w", tiny_checkpoint, "-o", exact, "-q", "--detect-every", "1"
+    )
     assert run.returncode == 0, run.stderr
     frames, timeline, summary = results((exact,), "middle")
     assert list(frames["frame"]) == list(range(12))
     empty = frames[frames["frame"].isin([0, 1, 2, 9, 10, 11])]
-    assert empty["face_id"].isna().all() and empty[["x1", "det_score", "happiness"]].isna().all().all() and empty["emotion"].isna().all()
+    assert (
+        empty["face_id"].isna().all()
+        and empty[["x1", "det_score", "happiness"]].isna().all().all()
+        and empty["emotion"].isna().all()
+    )
     assert (frames[frames["frame"].between(3, 8)]["face_id"] == 0).all()
-    assert summary["counts"] == {"frames_analysed": 12, "frames_undecodable": 0, "frames_with_faces": 6, "faces": 6, "tracks": 1, "short_tracks": 0, "unreadable_face_frames": 0, "episodes": 1}
+    assert summary["counts"] == {
+        "frames_analysed": 12,
+        "frames_undecodable": 0,
+        "frames_with_faces": 6,
+        "faces": 6,
+        "tracks": 1,
+        "short_tracks": 0,
+        "unreadable_face_frames": 0,
+        "episodes": 1,
+    }
     assert timeline["n_frames"].sum() == 6 and summary["tracks"][0]["first_s"] == pytest.approx(0.3)
     default = results(odd_run, "middle")[0]
     assert list(default["frame"]) == list(range(12))
@@ -432,10 +565,17 @@ def test_file_name_with_spaces_and_accents(odd_run):
 # ---------------------------------------------------------------------------------------------
 # Interruption: Ctrl-C (SIGINT) or SIGTERM mid-run, then the same command again.
 
+
 def start(*args) -> subprocess.Popen:
     # A shell that started the tests in the background may have set SIGINT to ignored; a user's terminal does not.
-    return subprocess.Popen(videmo_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        videmo_command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 180) -> None:
@@ -498,8 +638,11 @@ def run_wrapped(command) -> int:
     return exit.value.code
 
 
-@pytest.mark.parametrize("signum, status, line", [(signal.SIGINT, 130, "videmo: interrupted"),
-                                                  (signal.SIGTERM, 143, "videmo: terminated")], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum, status, line",
+    [(signal.SIGINT, 130, "videmo: interrupted"), (signal.SIGTERM, 143, "videmo: terminated")],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_a_signal_swallowed_by_a_finalizer_still_stops_the_command(capsys, signum, status, line):
     steps = []
     hook, sigterm = sys.unraisablehook, signal.getsignal(signal.SIGTERM)
@@ -546,8 +689,10 @@ def test_a_swallowed_signal_does_not_land_in_the_cleanup_of_the_next_one(capsys)
 @pytest.fixture(scope="module")
 def odd_dataset(tmp_path_factory) -> Path:
     """Folders layout with an empty class, a corrupt JPEG, a PNG with alpha, a grey image, and a file name used twice."""
-    root = write_folders(tmp_path_factory.mktemp("data"), {"train": {"happy": 12, "sad": 12, "neutral": 12, "fear": 0},
-                                                           "test": {"happy": 3, "sad": 3, "neutral": 3}})
+    root = write_folders(
+        tmp_path_factory.mktemp("data"),
+        {"train": {"happy": 12, "sad": 12, "neutral": 12, "fear": 0}, "test": {"happy": 3, "sad": 3, "neutral": 3}},
+    )
     (root / "train/happy/corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     Image.new("RGBA", (32, 32), (200, 200, 200, 0)).save(root / "train/sad/alpha.png")
     save_image(root / "train/sad/grey.png", kind=1, mode="L")
@@ -559,8 +704,21 @@ def odd_dataset(tmp_path_factory) -> Path:
 def test_interrupted_training_resumes_from_last(odd_dataset, tmp_path, signum, status):
     out = tmp_path / "run/best.pt"
     last = tmp_path / "run/best.last.pt"
-    common = ["--data", odd_dataset, "--arch", "cnn", "--image-size", "32", "--batch-size", "8", "--augment", "none",
-              "--rgb", "--decode-threads", "1"]
+    common = [
+        "--data",
+        odd_dataset,
+        "--arch",
+        "cnn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--augment",
+        "none",
+        "--rgb",
+        "--decode-threads",
+        "1",
+    ]
     process = start("train", *common, "--epochs", "500", "--out", out)
     wait_for(last.is_file, process)
     process.send_signal(signum)
@@ -577,4 +735,3 @@ def test_interrupted_training_resumes_from_last(odd_dataset, tmp_path, signum, s
     assert list(metrics["epoch"]) == list(range(1, epoch + 2))
     assert sorted(os.listdir(tmp_path / "run")) == ["best.last.pt", "best.pt", "metrics.csv"]
     load_checkpoint(out)
-

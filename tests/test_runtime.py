@@ -8,17 +8,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from videmo.model.checkpoint import default_weights, load_checkpoint
-from videmo.faces.classify import EmotionClassifier
 from videmo.cli import main
-from videmo.training.images import decode_samples
-from videmo.training.datasets import load_dataset
+from videmo.faces.classify import EmotionClassifier
+from videmo.model.awei import Awei
+from videmo.model.checkpoint import default_weights, load_checkpoint
 from videmo.model.device import cpu_has_fast_bf16
 from videmo.model.inference import predict
-from videmo.model.awei import Awei
-from videmo.model.onnx import Graph, sequential
+from videmo.model.onnx import Graph
+from videmo.model.export import sequential
 from videmo.model.runtime import build_runtime, resolve_runtime
 from videmo.model.winograd import WINOGRAD_POINTS, winograd_matrices
+from videmo.training.datasets import load_dataset
+from videmo.training.images import decode_samples
 
 CPU = torch.device("cpu")
 
@@ -46,9 +47,16 @@ def test_onnx_logits_match_torch_fp32_on_real_faces(real_faces):
     assert torch.equal(logits.argmax(1), reference.argmax(1))
 
 
-@pytest.mark.parametrize("arch, channels, size, vgg, residual", [
-    ("cnn", 1, 32, "vgg11", "one-stage"), ("awei", 3, 40, "vgg11", "one-stage"), ("awei-vgg", 1, 48, "vgg11_bn", "one-stage"),
-    ("awei-vgg", 3, 64, "vgg13", "two-stage"), ("awei", 1, 100, "vgg11", "one-stage")])
+@pytest.mark.parametrize(
+    "arch, channels, size, vgg, residual",
+    [
+        ("cnn", 1, 32, "vgg11", "one-stage"),
+        ("awei", 3, 40, "vgg11", "one-stage"),
+        ("awei-vgg", 1, 48, "vgg11_bn", "one-stage"),
+        ("awei-vgg", 3, 64, "vgg13", "two-stage"),
+        ("awei", 1, 100, "vgg11", "one-stage"),
+    ],
+)
 def test_every_architecture_and_size_gets_torchs_logits(arch, channels, size, vgg, residual):
     torch.manual_seed(0)
     model = Awei(arch, channels, size, vgg=vgg, residual=residual).eval()
@@ -85,8 +93,24 @@ def test_runtime_choice():
 
 def test_analyze_records_the_runtime_and_torch_gives_the_same_labels(one_face_video, tiny_checkpoint, tmp_path):
     for runtime in ("onnx", "torch"):
-        result = CliRunner().invoke(main, ["analyze", str(one_face_video), "-w", str(tiny_checkpoint), "-o", str(tmp_path / runtime),
-                                           "-q", "--every", "3", "--runtime", runtime, "--precision", "fp32"])
+        result = CliRunner().invoke(
+            main,
+            [
+                "analyze",
+                str(one_face_video),
+                "-w",
+                str(tiny_checkpoint),
+                "-o",
+                str(tmp_path / runtime),
+                "-q",
+                "--every",
+                "3",
+                "--runtime",
+                runtime,
+                "--precision",
+                "fp32",
+            ],
+        )
         assert result.exit_code == 0, result.output
     import json
 
@@ -104,7 +128,7 @@ def test_winograd_transforms_compute_the_correlation(m):
     assert np.array_equal(bt.astype(np.float32), bt) and np.array_equal(at.astype(np.float32), at)  # exact in the graph
     rng = np.random.default_rng(m)
     d, f = rng.normal(size=m + 2), rng.normal(size=3)
-    assert np.allclose(at @ ((g @ f) * (bt @ d)), [d[i:i + 3] @ f for i in range(m)], atol=1e-12)
+    assert np.allclose(at @ ((g @ f) * (bt @ d)), [d[i : i + 3] @ f for i in range(m)], atol=1e-12)
 
 
 # A layer's largest error against float64, over its outputs' largest value: measured 4e-7 (m = 2) to
@@ -113,7 +137,9 @@ WINOGRAD_ERROR = {2: 3e-6, 3: 1e-5, 4: 2e-5, 6: 4e-5}
 
 
 @pytest.mark.parametrize("m", sorted(WINOGRAD_POINTS))
-@pytest.mark.parametrize("side, pool", [(12, True), (12, False), (14, True), (10, True), (7, True), (5, False), (3, True), (1, False)])
+@pytest.mark.parametrize(
+    "side, pool", [(12, True), (12, False), (14, True), (10, True), (7, True), (5, False), (3, True), (1, False)]
+)
 def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
     """Every tile size at sides that fill whole tiles and sides that leave padding (cropped), pooled or not."""
     from onnx import TensorProto, helper
@@ -125,8 +151,10 @@ def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
     graph = Graph()
     y, out_side = graph.winograd_conv(graph.transpose("x"), conv.weight.detach(), conv.bias.detach(), side, pool)
     graph.nodes.append(helper.make_node("Identity", [graph.transpose(y)], ["y"]))
-    run = graph.session([helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    run = graph.session(
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
     with torch.inference_mode():
         expected = torch.relu(conv.double()(x.double()))
         expected = torch.nn.functional.max_pool2d(expected, 2) if pool else expected
@@ -135,9 +163,16 @@ def test_winograd_conv_is_relu_conv_and_pool(m, side, pool, monkeypatch):
     assert (got - expected).abs().max() < WINOGRAD_ERROR[m] * expected.abs().max()
 
 
-@pytest.mark.parametrize("layer", [torch.nn.Conv2d(16, 16, 3, stride=2, padding=1), torch.nn.Conv2d(16, 16, 3, padding=2, dilation=2),
-                                   torch.nn.Conv2d(16, 16, 5, padding=2), torch.nn.Conv2d(16, 16, 3, padding=1, groups=2),
-                                   torch.nn.MaxPool2d(3, 2)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.Conv2d(16, 16, 3, stride=2, padding=1),
+        torch.nn.Conv2d(16, 16, 3, padding=2, dilation=2),
+        torch.nn.Conv2d(16, 16, 5, padding=2),
+        torch.nn.Conv2d(16, 16, 3, padding=1, groups=2),
+        torch.nn.MaxPool2d(3, 2),
+    ],
+)
 def test_layers_the_graph_cannot_write_are_refused_not_miswritten(layer):
     """Refused, the model stays on torch (build_runtime says why); written as a plain layer, it would be wrong."""
     with pytest.raises(ValueError, match="no ONNX form"):

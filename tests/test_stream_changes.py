@@ -20,9 +20,33 @@ from videmo.video.stamps import ForwardTimes
 def piped(path: Path, frames: np.ndarray, muxer: str, codec: str, fps: int = 10) -> Path:
     """``frames`` encoded by ffmpeg to a pipe (no seeking back: no index, no duration), saved as ``path``."""
     n, height, width, _ = frames.shape
-    out = subprocess.run([ffmpeg(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-                          "-r", str(fps), "-i", "-", "-c:v", codec, "-pix_fmt", "yuv420p", "-f", muxer, "pipe:1"],
-                         input=np.ascontiguousarray(frames).tobytes(), capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [
+            ffmpeg(),
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-c:v",
+            codec,
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            muxer,
+            "pipe:1",
+        ],
+        input=np.ascontiguousarray(frames).tobytes(),
+        capture_output=True,
+        check=True,
+    ).stdout
     path.write_bytes(out)
     return path
 
@@ -78,7 +102,9 @@ def test_segments_whose_times_restart_are_timed_forward(tiny_checkpoint, tmp_pat
 def test_frames_that_share_one_timestamp_are_placed_at_the_frame_rate(tiny_checkpoint, tmp_path):
     source = write_video(tmp_path / "source.ts", face_frames(10, 320, 240), fps=10, extra=["-f", "mpegts"])
     video = tmp_path / "still.mkv"
-    subprocess.run([ffmpeg(), "-loglevel", "error", "-i", str(source), "-c", "copy", "-bsf:v", "setts=ts=0", str(video)], check=True)
+    subprocess.run(
+        [ffmpeg(), "-loglevel", "error", "-i", str(source), "-c", "copy", "-bsf:v", "setts=ts=0", str(video)], check=True
+    )
     result, summary, frames = analysed(video, tiny_checkpoint, tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert np.allclose(frames.drop_duplicates("frame")["time_s"], np.arange(10) / 10)
@@ -88,15 +114,26 @@ def test_frames_that_share_one_timestamp_are_placed_at_the_frame_rate(tiny_check
 
 def test_forward_times():
     forward = ForwardTimes(0.1)
-    assert [round(forward(n, t), 6) for n, t in enumerate([0, 0.1, 0.2, 0.0, 0.1, 0.1, float("nan"), 0.5])] == \
-        [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9]  # after a repair the stream's own spacing again
+    assert [round(forward(n, t), 6) for n, t in enumerate([0, 0.1, 0.2, 0.0, 0.1, 0.1, float("nan"), 0.5])] == [
+        0,
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.6,
+        0.9,
+    ]  # after a repair the stream's own spacing again
     assert forward.repaired == {"from_frame": 3, "cause": "timestamps restart"}
 
 
 def test_recordings_without_an_index_or_a_duration_are_analysed(tiny_checkpoint, tmp_path):
     frames = face_frames(10, 320, 240)
-    videos = [piped(tmp_path / "browser.webm", frames, "webm", "libvpx"), piped(tmp_path / "piped.mkv", frames, "matroska", "libx264"),
-              piped(tmp_path / "one.webm", frames[:1], "webm", "libvpx")]
+    videos = [
+        piped(tmp_path / "browser.webm", frames, "webm", "libvpx"),
+        piped(tmp_path / "piped.mkv", frames, "matroska", "libx264"),
+        piped(tmp_path / "one.webm", frames[:1], "webm", "libvpx"),
+    ]
     result = invoke("analyze", *videos, "--weights", tiny_checkpoint, "-o", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
     for video, count in zip(videos, (10, 10, 1)):

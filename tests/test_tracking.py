@@ -9,8 +9,8 @@ import torch
 from media import EXAMPLE
 
 from videmo.core.emotions import CLASSES
-from videmo.results.episodes import add_episodes
 from videmo.faces.track import FaceTracker
+from videmo.results.episodes import add_episodes
 
 SIZE = 60.0
 
@@ -103,9 +103,9 @@ def test_the_crowd_at_5_fps_keeps_one_id_per_walker(shared_data):
     """The 1080p crowd at --fps 5 (21 frames): 6 tracks, as at every frame (which adds a one-frame coat),
     each seen in several frames, and the woman in profile walking across the front one id from her first
     frame to her last (a greedy IoU tracker gave her a new id at each frame)."""
+    from videmo.faces.detect import FaceDetector
     from videmo.video.decode import open_video, stream_frames
     from videmo.video.sampling import select_frames
-    from videmo.faces.detect import FaceDetector
 
     info = open_video(shared_data / "videos" / "crowd_walking_1080p.mp4")
     detector = FaceDetector(torch.device("cpu"))

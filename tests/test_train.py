@@ -13,20 +13,41 @@ import torchvision
 from click.testing import CliRunner
 from test_data import write_folders
 
-from videmo.core.emotions import CLASSES
-from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.cli import main
-from videmo.model.device import cpu_has_fast_bf16
+from videmo.core.emotions import CLASSES
 from videmo.core.errors import VidemoError
+from videmo.core.training import PRESETS, TrainConfig
 from videmo.model.awei import vgg_features
-from videmo.core.options import PRESETS, TrainConfig
+from videmo.model.checkpoint import load_checkpoint, read_payload
+from videmo.model.device import cpu_has_fast_bf16
 from videmo.model.vgg import load_vgg_weights
 
 # Quick settings for the easy task: no augmentation, a constant LR from the first step. Two epochs usually
 # learn it; the learning test trains three so that it passes with margin on any CPU.
-FAST = ["--image-size", "32", "--batch-size", "8", "--augment", "none", "--warmup-epochs", "0", "--schedule", "constant", "--quiet"]
-METRICS_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1",
-                   *[f"val_recall_{c}" for c in CLASSES], "lr", "seconds"]
+FAST = [
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--augment",
+    "none",
+    "--warmup-epochs",
+    "0",
+    "--schedule",
+    "constant",
+    "--quiet",
+]
+METRICS_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    *[f"val_recall_{c}" for c in CLASSES],
+    "lr",
+    "seconds",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one CPU thread for training runs
@@ -59,7 +80,9 @@ def invoke(*args: str):
 def trained(easy_data, tmp_path_factory) -> Path:
     """A real ``videmo train`` in its own process: the checkpoint records the command line it was started with."""
     out = tmp_path_factory.mktemp("run") / "easy.pt"
-    done = run_videmo("train", "--data", str(easy_data), "--arch", "cnn", "--epochs", "3", "--lr", "1e-3", *FAST, "--out", str(out))
+    done = run_videmo(
+        "train", "--data", str(easy_data), "--arch", "cnn", "--epochs", "3", "--lr", "1e-3", *FAST, "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     return out
 
@@ -108,8 +131,21 @@ def test_training_writes_checkpoints_and_metrics(trained, easy_data):
 
 def test_resume_gives_the_same_weights(easy_data, tmp_path):
     # Default augmentation and dropout are on: resuming must replay their randomness exactly.
-    common = ["--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16",
-              "--max-train-samples", "32", "--seed", "3", "--quiet"]
+    common = [
+        "--data",
+        str(easy_data),
+        "--arch",
+        "cnn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--max-train-samples",
+        "32",
+        "--seed",
+        "3",
+        "--quiet",
+    ]
     invoke(*common, "--epochs", "2", "--out", str(tmp_path / "whole/best.pt"))
     torch.rand(100)  # the global random state differs between the runs; the seed alone must decide
     invoke(*common, "--epochs", "1", "--out", str(tmp_path / "split/best.pt"))
@@ -127,25 +163,57 @@ def test_resume_gives_the_same_weights(easy_data, tmp_path):
 
 
 def test_resume_without_epochs_keeps_the_runs_length(easy_data, tmp_path):
-    common = ["--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
+    common = [
+        "--data",
+        str(easy_data),
+        "--arch",
+        "cnn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--max-train-samples",
+        "32",
+        "--quiet",
+    ]
     invoke(*common, "--epochs", "2", "--out", str(tmp_path / "run/best.pt"))
-    assert invoke("--data", str(easy_data), "--resume", str(tmp_path / "run/best.last.pt"), "--quiet").exit_code == 0  # nothing left
+    assert (
+        invoke("--data", str(easy_data), "--resume", str(tmp_path / "run/best.last.pt"), "--quiet").exit_code == 0
+    )  # nothing left
     assert read_payload(tmp_path / "run/best.last.pt")["train_state"]["epoch"] == 2
     shorter = invoke("--data", str(tmp_path / "gone"), "--resume", str(tmp_path / "run/best.last.pt"), "--epochs", "1")
-    assert shorter.exit_code == 0 and "nothing to train" in shorter.stdout and "has trained 2 epochs, and --epochs is 1" in shorter.stdout
+    assert (
+        shorter.exit_code == 0
+        and "nothing to train" in shorter.stdout
+        and "has trained 2 epochs, and --epochs is 1" in shorter.stdout
+    )
 
 
 def test_a_moved_run_resumes_in_its_new_folder_and_leaves_the_old_one_alone(easy_data, tmp_path):
     import shutil
 
-    common = ["--data", str(easy_data), "--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
+    common = [
+        "--data",
+        str(easy_data),
+        "--arch",
+        "cnn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--max-train-samples",
+        "32",
+        "--quiet",
+    ]
     invoke(*common, "--epochs", "1", "--out", str(tmp_path / "run/best.pt"))
     shutil.copytree(tmp_path / "run", tmp_path / "copy")
     shutil.move(tmp_path / "run", tmp_path / "moved")
     assert invoke(*common, "--resume", str(tmp_path / "moved/best.last.pt"), "--epochs", "2").exit_code == 0
     assert not (tmp_path / "run").exists()  # not written where the run first was
     assert read_payload(tmp_path / "moved/best.last.pt")["train_state"]["epoch"] == 2 and (tmp_path / "moved/best.pt").is_file()
-    given = invoke(*common, "--resume", str(tmp_path / "copy/best.last.pt"), "--epochs", "2", "--out", str(tmp_path / "copy/best.pt"))
+    given = invoke(
+        *common, "--resume", str(tmp_path / "copy/best.last.pt"), "--epochs", "2", "--out", str(tmp_path / "copy/best.pt")
+    )
     assert given.exit_code == 0  # --out naming where the resumed run writes is no conflict
     assert read_payload(tmp_path / "copy/best.last.pt")["train_state"]["epoch"] == 2
     assert read_payload(tmp_path / "copy/best.last.pt")["train_state"]["config"]["out"] == str(tmp_path / "copy/best.pt")
@@ -157,10 +225,14 @@ def test_resume_refuses_a_changed_setting_and_finds_moved_data(easy_data, tmp_pa
     common = ["--arch", "cnn", "--image-size", "32", "--batch-size", "16", "--max-train-samples", "32", "--quiet"]
     invoke("--data", str(easy_data), *common, "--epochs", "1", "--out", str(tmp_path / "run/best.pt"))
     last = str(tmp_path / "run/best.last.pt")
-    changed = CliRunner().invoke(main, ["train", "--data", str(easy_data), *common, "--lr", "0.5", "--augment", "strong", "--resume", last,
-                                        "--epochs", "2"])
+    changed = CliRunner().invoke(
+        main,
+        ["train", "--data", str(easy_data), *common, "--lr", "0.5", "--augment", "strong", "--resume", last, "--epochs", "2"],
+    )
     assert changed.exit_code == 1 and changed.stderr.count("\n") == 1, changed.stderr
-    assert "these differ: lr 0.5, the run's 0.001; augment strong, the run's basic (--data, --epochs" in changed.stderr  # no quotes
+    assert (
+        "these differ: lr 0.5, the run's 0.001; augment strong, the run's basic (--data, --epochs" in changed.stderr
+    )  # no quotes
     moved = shutil.copytree(easy_data, tmp_path / "moved")  # the same data elsewhere: --data says where it is now
     assert invoke("--data", str(moved), *common, "--resume", last, "--epochs", "2").exit_code == 0
     assert read_payload(last)["train_state"]["epoch"] == 2 and read_payload(last)["train_state"]["config"]["data"] == str(moved)
@@ -168,8 +240,10 @@ def test_resume_refuses_a_changed_setting_and_finds_moved_data(easy_data, tmp_pa
 
 def test_an_out_that_cannot_be_written_fails_before_training(easy_data, tmp_path):
     (tmp_path / "a_file").write_text("")
-    for out, cause in [(tmp_path / "a_file/run/best.pt", f"cannot be made there: {tmp_path / 'a_file'} is a file, not a folder"),
-                       (tmp_path, "is a folder; give the checkpoint's file name")]:
+    for out, cause in [
+        (tmp_path / "a_file/run/best.pt", f"cannot be made there: {tmp_path / 'a_file'} is a file, not a folder"),
+        (tmp_path, "is a folder; give the checkpoint's file name"),
+    ]:
         result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", "--out", str(out)])
         assert result.exit_code == 1 and result.stdout == "", result.output  # not after the data loaded and an epoch ran
         assert result.stderr.startswith(f"videmo: error: --out {out}: {cause}") and result.stderr.count("\n") == 1
@@ -185,12 +259,19 @@ def test_an_out_that_exists_in_a_folder_that_cannot_be_written_fails_before_trai
     out = folder / "best.pt"
     out.write_bytes(trained.read_bytes())
     writable = errors.os.access
-    monkeypatch.setattr(errors.os, "access", lambda path, mode: writable(path, mode) and not (Path(path) == folder and mode & os.W_OK))
+    monkeypatch.setattr(
+        errors.os, "access", lambda path, mode: writable(path, mode) and not (Path(path) == folder and mode & os.W_OK)
+    )
     result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", "--out", str(out)])
     assert result.exit_code == 1 and result.stdout == "", result.output
-    assert result.stderr == f"videmo: error: --out {out}: cannot be made there: {folder} is not writable (permission denied or a read-only file system)\n"
+    assert (
+        result.stderr
+        == f"videmo: error: --out {out}: cannot be made there: {folder} is not writable (permission denied or a read-only file system)\n"
+    )
     plots = CliRunner().invoke(main, ["evaluate", "--data", str(easy_data), "-w", str(trained), "--plots", str(folder)])
-    assert plots.exit_code == 1 and plots.stderr.endswith(f"--plots {folder}: cannot be made there: {folder} is not writable (permission denied or a read-only file system)\n")
+    assert plots.exit_code == 1 and plots.stderr.endswith(
+        f"--plots {folder}: cannot be made there: {folder} is not writable (permission denied or a read-only file system)\n"
+    )
 
 
 def test_resume_needs_a_last_checkpoint(easy_data, trained):
@@ -201,25 +282,76 @@ def test_resume_needs_a_last_checkpoint(easy_data, trained):
 
 def test_init_starts_from_a_checkpoints_weights_and_refuses_another_model(easy_data, trained, tmp_path):
     out = tmp_path / "tuned/best.pt"  # at 48 px: a 32 px model's weights fit (both end on a 1x1 grid)
-    invoke("--data", str(easy_data), "--arch", "cnn", *FAST, "--image-size", "48", "--epochs", "1", "--lr", "1e-9",
-           "--weight-decay", "0", "--init", str(trained), "--out", str(out))
+    invoke(
+        "--data",
+        str(easy_data),
+        "--arch",
+        "cnn",
+        *FAST,
+        "--image-size",
+        "48",
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-9",
+        "--weight-decay",
+        "0",
+        "--init",
+        str(trained),
+        "--out",
+        str(out),
+    )
     start, tuned = load_checkpoint(trained), load_checkpoint(out)
     assert tuned.meta["image_size"] == 48 and tuned.meta["train_config"]["init"] == str(trained)
     weights = dict(tuned.model.named_parameters())
     assert all(torch.allclose(weights[name], value, atol=1e-6) for name, value in start.model.named_parameters())
 
-    other = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", *FAST, "--image-size", "64", "--equalize",
-                                      "--init", str(trained), "--out", str(tmp_path / "other/best.pt")])
+    other = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(easy_data),
+            "--arch",
+            "cnn",
+            *FAST,
+            "--image-size",
+            "64",
+            "--equalize",
+            "--init",
+            str(trained),
+            "--out",
+            str(tmp_path / "other/best.pt"),
+        ],
+    )
     assert other.exit_code == 1 and other.stdout == "", other.output  # before the data loads
-    assert other.stderr == (f"videmo: error: --init {trained}: the checkpoint differs from this run in equalize False, this run's True; "
-                            "image_size 32, this run's 64 (whose features the head cannot take) "
-                            "(give the options it was trained with: videmo info shows them)\n")
-    vgg = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "awei-vgg", *FAST, "--rgb",
-                                    "--init", str(trained), "--out", str(tmp_path / "vgg/best.pt")])
+    assert other.stderr == (
+        f"videmo: error: --init {trained}: the checkpoint differs from this run in equalize False, this run's True; "
+        "image_size 32, this run's 64 (whose features the head cannot take) "
+        "(give the options it was trained with: videmo info shows them)\n"
+    )
+    vgg = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(easy_data),
+            "--arch",
+            "awei-vgg",
+            *FAST,
+            "--rgb",
+            "--init",
+            str(trained),
+            "--out",
+            str(tmp_path / "vgg/best.pt"),
+        ],
+    )
     assert vgg.exit_code == 1 and vgg.stderr.count("\n") == 1, vgg.output  # in words, not as Python writes None, texts and lists
-    assert ("the checkpoint differs from this run in arch cnn, this run's awei-vgg; vgg not set, this run's vgg16; "
-            "residual not set, this run's one-stage; channels 1, this run's 3; mean 0, this run's 0, 0, 0; "
-            "std 1, this run's 1, 1, 1 (give") in vgg.stderr
+    assert (
+        "the checkpoint differs from this run in arch cnn, this run's awei-vgg; vgg not set, this run's vgg16; "
+        "residual not set, this run's one-stage; channels 1, this run's 3; mean 0, this run's 0, 0, 0; "
+        "std 1, this run's 1, 1, 1 (give"
+    ) in vgg.stderr
     both = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--init", str(trained), "--pretrained", "imagenet"])
     assert both.exit_code == 1 and "--init sets every weight" in both.stderr
 
@@ -239,8 +371,24 @@ def vgg11_file(tmp_path_factory) -> tuple[Path, dict]:
 def test_pretrained_file_is_loaded_into_the_vgg_branch(easy_data, vgg11_file, tmp_path):
     path, state = vgg11_file
     out = tmp_path / "run/best.pt"
-    invoke("--data", str(easy_data), "--arch", "awei-vgg", "--vgg", "vgg11", "--pretrained", str(path),
-           "--freeze-vgg", "--epochs", "1", "--max-train-samples", "8", *FAST, "--out", str(out))
+    invoke(
+        "--data",
+        str(easy_data),
+        "--arch",
+        "awei-vgg",
+        "--vgg",
+        "vgg11",
+        "--pretrained",
+        str(path),
+        "--freeze-vgg",
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "8",
+        *FAST,
+        "--out",
+        str(out),
+    )
     checkpoint = load_checkpoint(out)
     assert checkpoint.meta["vgg"] == "vgg11" and checkpoint.meta["pretrained"] == str(path)
     features = checkpoint.model.vgg.state_dict()
@@ -266,7 +414,9 @@ def test_imagenet_weights_come_from_torchs_cache_as_tensors_only(vgg11_file, tmp
     cached.parent.mkdir(parents=True, exist_ok=True)  # the failed download made it
     cached.write_bytes(path.read_bytes())  # as a download leaves it
     load_vgg_weights(branch, "vgg11", "imagenet")
-    assert all(torch.equal(branch.state_dict()[k.removeprefix("features.")], v) for k, v in state.items() if k.startswith("features."))
+    assert all(
+        torch.equal(branch.state_dict()[k.removeprefix("features.")], v) for k, v in state.items() if k.startswith("features.")
+    )
     torch.save(RunsCode(), cached)
     with pytest.raises(VidemoError, match=f"{re.escape(str(cached))} does not load as weights .*delete it"):
         load_vgg_weights(branch, "vgg11", "imagenet")
@@ -291,8 +441,24 @@ def test_pretrained_formats_and_mismatches(vgg11_file, tmp_path):
 
 
 def test_bad_pretrained_path_is_one_line(easy_data, tmp_path):
-    done = run_videmo("train", "--data", str(easy_data), "--arch", "awei-vgg", "--vgg", "vgg11", "--pretrained", str(tmp_path / "absent.pth"),
-                      "--epochs", "1", "--max-train-samples", "4", *FAST, "--out", str(tmp_path / "run/best.pt"))
+    done = run_videmo(
+        "train",
+        "--data",
+        str(easy_data),
+        "--arch",
+        "awei-vgg",
+        "--vgg",
+        "vgg11",
+        "--pretrained",
+        str(tmp_path / "absent.pth"),
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "4",
+        *FAST,
+        "--out",
+        str(tmp_path / "run/best.pt"),
+    )
     assert done.returncode == 1
     assert done.stderr.startswith(f"videmo: error: --pretrained {tmp_path / 'absent.pth'}: no such file")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and done.stdout == ""
@@ -301,13 +467,28 @@ def test_bad_pretrained_path_is_one_line(easy_data, tmp_path):
 
 def test_paper_preset_sets_the_papers_settings(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr("videmo.training.train.train", lambda config, resume=None, command="", epochs=None: seen.update(config=config))
+    monkeypatch.setattr(
+        "videmo.training.train.train", lambda config, resume=None, command="", epochs=None: seen.update(config=config)
+    )
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--preset", "paper"])
     assert result.exit_code == 0, result.output
     config: TrainConfig = seen["config"]
-    paper = dict(arch="awei-vgg", image_size=224, channels=3, normalize="unit", batch_size=8, epochs=20,
-                 optimizer="adam", lr=1e-4, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
-                 augment="none", balance="none", label_smoothing=0.0)
+    paper = dict(
+        arch="awei-vgg",
+        image_size=224,
+        channels=3,
+        normalize="unit",
+        batch_size=8,
+        epochs=20,
+        optimizer="adam",
+        lr=1e-4,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_epochs=0.0,
+        augment="none",
+        balance="none",
+        label_smoothing=0.0,
+    )
     assert PRESETS["paper"] == paper
     assert {k: getattr(config, k) for k in paper} == paper
 
@@ -315,13 +496,27 @@ def test_paper_preset_sets_the_papers_settings(monkeypatch, tmp_path):
     assert quick.exit_code == 0, quick.output
     config = seen["config"]
     assert config.epochs == 2 and config.channels == 1  # given on the command line: they win over the preset
-    assert {k: getattr(config, k) for k in paper if k not in ("epochs", "channels")} == {k: v for k, v in paper.items() if k not in ("epochs", "channels")}
+    assert {k: getattr(config, k) for k in paper if k not in ("epochs", "channels")} == {
+        k: v for k, v in paper.items() if k not in ("epochs", "channels")
+    }
 
 
 def test_amp_trains(easy_data, tmp_path):
     out = tmp_path / "amp.pt"
-    result = invoke("--data", str(easy_data), "--arch", "awei", "--amp", "--epochs", "1", "--max-train-samples", "16",
-                    *[a for a in FAST if a != "--quiet"], "--out", str(out))
+    result = invoke(
+        "--data",
+        str(easy_data),
+        "--arch",
+        "awei",
+        "--amp",
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "16",
+        *[a for a in FAST if a != "--quiet"],
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0
     assert f"precision {'bf16' if cpu_has_fast_bf16() else 'fp32'}" in result.stdout
     checkpoint = load_checkpoint(out)
@@ -365,8 +560,20 @@ def test_ferplus_trains_in_every_label_mode(tmp_path, mode):
     rows = [[8, 2, 0, 0, 0, 0, 0, 0, 0, 0], [0, 7, 3, 0, 0, 0, 0, 0, 0, 0], [0, 5, 5, 0, 0, 0, 0, 0, 0, 0]] * 4
     root = write_ferplus(tmp_path / "ferplus", {"FER2013Train": rows, "FER2013Valid": rows[:2]})
     out = tmp_path / "run" / "best.pt"
-    result = invoke("--data", str(root), "--arch", "cnn", "--epochs", "1", "--labels", mode, "--equalize",
-                    *[a for a in FAST if a != "--quiet"], "--out", str(out))
+    result = invoke(
+        "--data",
+        str(root),
+        "--arch",
+        "cnn",
+        "--epochs",
+        "1",
+        "--labels",
+        mode,
+        "--equalize",
+        *[a for a in FAST if a != "--quiet"],
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     trained_on = 8 if mode == "majority" else 12  # majority leaves out the faces without one
     assert f"training on {trained_on} images ({mode} labels), validating on 2" in result.output
@@ -386,8 +593,25 @@ def test_training_on_a_single_class_is_refused(tmp_path):
 @pytest.mark.parametrize("arch", ["awei", "awei-vgg"])
 def test_the_two_stage_residual_path_trains_and_round_trips(easy_data, tmp_path, arch):
     out = tmp_path / f"{arch}.pt"
-    result = invoke("--data", str(easy_data), "--arch", arch, "--vgg", "vgg11", "--residual", "two-stage", "--augment", "paper",
-                    "--epochs", "1", "--max-train-samples", "16", *[a for a in FAST if a not in ("--augment", "none")], "--out", str(out))
+    result = invoke(
+        "--data",
+        str(easy_data),
+        "--arch",
+        arch,
+        "--vgg",
+        "vgg11",
+        "--residual",
+        "two-stage",
+        "--augment",
+        "paper",
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "16",
+        *[a for a in FAST if a not in ("--augment", "none")],
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     checkpoint = load_checkpoint(out)
     assert checkpoint.meta["residual"] == "two-stage" and checkpoint.model.jumps is not None and checkpoint.model.residual is None
@@ -412,8 +636,27 @@ def test_the_papers_augmentation_rotates_and_crops_without_flipping():
 
 def test_a_training_that_diverges_stops_with_one_line_and_saves_no_nan_checkpoint(easy_data, tmp_path):
     out = tmp_path / "run/best.pt"
-    result = CliRunner().invoke(main, ["train", "--data", str(easy_data), "--arch", "cnn", *FAST, "--epochs", "3", "--lr", "10",
-                                       "--optimizer", "sgd", "--weight-decay", "1e30", "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(easy_data),
+            "--arch",
+            "cnn",
+            *FAST,
+            "--epochs",
+            "3",
+            "--lr",
+            "10",
+            "--optimizer",
+            "sgd",
+            "--weight-decay",
+            "1e30",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.stderr.startswith("videmo: error: the training diverged in epoch 1") and "lower --lr" in result.stderr
     assert "no checkpoint was written" in result.stderr and not out.exists() and not out.with_suffix(".last.pt").exists()

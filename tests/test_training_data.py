@@ -44,8 +44,12 @@ def bad_images(folder: Path) -> dict[str, str]:
     (folder / "whole.jpg").unlink()
     (folder / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
     Image.new("L", (1, 1), 128).save(folder / "dot.png")
-    return {"empty.jpg": "an empty file (0 bytes)", "text.png": "not an image Pillow can read",
-            "truncated.jpg": "truncated or damaged image data", "dot.png": "1x1 px, too small for a face (at least 8 px a side)"}
+    return {
+        "empty.jpg": "an empty file (0 bytes)",
+        "text.png": "not an image Pillow can read",
+        "truncated.jpg": "truncated or damaged image data",
+        "dot.png": "1x1 px, too small for a face (at least 8 px a side)",
+    }
 
 
 def test_each_unusable_image_is_named_with_its_cause_and_skipped(tmp_path):
@@ -70,7 +74,9 @@ def test_many_unusable_images_are_named_up_to_ten_then_counted(tmp_path):
     lines: list[str] = []
     decode_samples([Sample(p, 0, "train") for p in sorted(tmp_path.iterdir())], 32, 1, progress=False, report=lines.append)
     assert len(lines) == 11 and lines[-1] == "note: skipped 3 more unreadable images"
-    assert decode_samples([Sample(tmp_path / "empty00.png", 0, "train")], 32, 1, progress=False)[3] == 1  # quiet: no report at all
+    assert (
+        decode_samples([Sample(tmp_path / "empty00.png", 0, "train")], 32, 1, progress=False)[3] == 1
+    )  # quiet: no report at all
 
 
 def test_sixteen_bit_images_keep_their_grey_levels(tmp_path):
@@ -102,19 +108,22 @@ def test_empty_class_folders_and_files_that_are_not_images_are_noted(tmp_path):
     save_image(root / "train" / "loose.jpg")
     dataset = load_dataset(root)
     assert dataset.counts()["train"] == [0, 0, 0, 2, 2, 0, 0]
-    assert dataset.notes == [f"{root / 'train'}: 1 image outside the class folders left out, unlabelled (loose.jpg)",
-                             f"{root / 'train/fear'}: empty class folder (no images)",
-                             f"{root / 'train/happy'}: 1 file that is not an image (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) "
-                             "left out (notes.txt)"]
+    assert dataset.notes == [
+        f"{root / 'train'}: 1 image outside the class folders left out, unlabelled (loose.jpg)",
+        f"{root / 'train/fear'}: empty class folder (no images)",
+        f"{root / 'train/happy'}: 1 file that is not an image (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) left out (notes.txt)",
+    ]
 
 
 def test_class_folders_without_images_are_refused_with_the_reason(tmp_path):
     root = write_folders(tmp_path / "d", {"train": {"4": 0, "5": 0}, "test": {"4": 0}})
     (root / "train/4/readme.md").write_text("to do")
     result = run("train", "--data", root, *QUICK, "--out", tmp_path / "run" / "best.pt")
-    assert error_line(result) == (f"{root}: no labelled images found (numbered layout): {root / 'test/4'}: empty class folder (no images); "
-                                  f"{root / 'train/4'}: 1 file that is not an image (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) left out "
-                                  f"(readme.md); {root / 'train/4'}: empty class folder (no images); and 1 more note")
+    assert error_line(result) == (
+        f"{root}: no labelled images found (numbered layout): {root / 'test/4'}: empty class folder (no images); "
+        f"{root / 'train/4'}: 1 file that is not an image (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) left out "
+        f"(readme.md); {root / 'train/4'}: empty class folder (no images); and 1 more note"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -148,23 +157,32 @@ def test_train_refuses_a_validation_split_of_unreadable_images(tmp_path):
     assert not (tmp_path / "run" / "best.pt").exists()
 
 
-@pytest.mark.parametrize("line, why", [
-    ('fer0000009.png,"(0, 0, 48, 48)",10,0,0', "too few columns"),
-    ('fer0000009.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0,0', "one column too many"),
-    ('fer0000009.png,"(0, 0, 48, 48)",ten,0,0,0,0,0,0,0,0,0', "a vote that is not a number"),
-    ('fer0000009.png', "the name alone"),
-])
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ('fer0000009.png,"(0, 0, 48, 48)",10,0,0', "too few columns"),
+        ('fer0000009.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0,0', "one column too many"),
+        ('fer0000009.png,"(0, 0, 48, 48)",ten,0,0,0,0,0,0,0,0,0', "a vote that is not a number"),
+        ("fer0000009.png", "the name alone"),
+    ],
+)
 def test_a_ferplus_label_line_of_the_wrong_shape_is_refused_by_its_line(tmp_path, line, why):
     root = write_ferplus(tmp_path / "f", {"FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]]})
     label_file = root / "FER2013Train" / "label.csv"
     label_file.write_text(label_file.read_text() + line + "\n")
     assert error_line(run("train", "--data", root, *QUICK, "--out", tmp_path / "best.pt")) == (
-        f"{label_file}:3: malformed line (expected 'fer0000000.png,\"(0, 0, 48, 48)\",' and 10 vote counts)"), why
+        f"{label_file}:3: malformed line (expected 'fer0000000.png,\"(0, 0, 48, 48)\",' and 10 vote counts)"
+    ), why
 
 
 def test_ferplus_rows_for_absent_images_and_images_without_rows_are_noted(tmp_path):
-    root = write_ferplus(tmp_path / "f", {"FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]] * 3 + [[0, 10, 0, 0, 0, 0, 0, 0, 0, 0]] * 3,
-                                          "FER2013Valid": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]]})
+    root = write_ferplus(
+        tmp_path / "f",
+        {
+            "FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]] * 3 + [[0, 10, 0, 0, 0, 0, 0, 0, 0, 0]] * 3,
+            "FER2013Valid": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]],
+        },
+    )
     for name in ("fer0000000.png", "fer0000001.png", "fer0000002.png", "fer0000003.png"):
         (root / "FER2013Train" / name).unlink()
     save_image(root / "FER2013Train" / "extra.png", size=48, mode="L")
@@ -178,20 +196,28 @@ def test_ferplus_with_every_listed_image_absent_says_so(tmp_path):
     root = write_ferplus(tmp_path / "f", {"FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]], "FER2013Valid": []})
     (root / "FER2013Train" / "fer0000000.png").unlink()
     line = error_line(run("evaluate", "--data", root, "--weights", make_checkpoint(tmp_path / "tiny.pt")))
-    assert line == (f"{root}: no labelled images found (ferplus layout): FER2013Train: 1 listed images not found (fer0000000.png); "
-                    f"{root / 'FER2013Valid' / 'label.csv'}: no rows")
+    assert line == (
+        f"{root}: no labelled images found (ferplus layout): FER2013Train: 1 listed images not found (fer0000000.png); "
+        f"{root / 'FER2013Valid' / 'label.csv'}: no rows"
+    )
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("faces.zip", b"PK\x03\x04", "an archive; unpack it and give the folder"),
-    ("notes.txt", b"hello", "a dataset is a folder or FER2013's CSV file"),
-    ("face.png", b"\x89PNG", "a dataset is a folder or FER2013's CSV file"),
-    ("other.csv", b"a,b\n1,2\n", ":1: expected the header 'emotion,pixels,Usage'"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("faces.zip", b"PK\x03\x04", "an archive; unpack it and give the folder"),
+        ("notes.txt", b"hello", "a dataset is a folder or FER2013's CSV file"),
+        ("face.png", b"\x89PNG", "a dataset is a folder or FER2013's CSV file"),
+        ("other.csv", b"a,b\n1,2\n", ":1: expected the header 'emotion,pixels,Usage'"),
+    ],
+)
 def test_a_data_path_that_is_a_file_is_refused(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    for command in (["train", *QUICK, "--out", tmp_path / "best.pt"], ["evaluate", "--weights", make_checkpoint(tmp_path / "t.pt")]):
+    for command in (
+        ["train", *QUICK, "--out", tmp_path / "best.pt"],
+        ["evaluate", "--weights", make_checkpoint(tmp_path / "t.pt")],
+    ):
         line = error_line(run(*command, "--data", path))
         assert line == f"{path}{message}" if message.startswith(":") else line == f"{path}: {message}"
     assert not (tmp_path / "best.pt").exists()
@@ -201,7 +227,8 @@ def test_ferplus_label_file_given_as_the_data_names_the_folder_to_give(tmp_path)
     root = write_ferplus(tmp_path / "f", {"FER2013Train": [[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]]})
     label_file = root / "FER2013Train" / "label.csv"
     assert error_line(run("train", "--data", label_file, *QUICK, "--out", tmp_path / "best.pt")) == (
-        f"{label_file}: FER+'s label file; give the folder that holds FER2013Train/ ({root})")
+        f"{label_file}: FER+'s label file; give the folder that holds FER2013Train/ ({root})"
+    )
 
 
 def test_a_device_as_data_is_refused_without_reading_it():
@@ -219,7 +246,10 @@ def test_a_dataset_folder_that_cannot_be_listed_is_one_line(tmp_path, monkeypatc
         return listed(self)
 
     monkeypatch.setattr(Path, "iterdir", iterdir)
-    assert error_line(run("train", "--data", root, *QUICK, "--out", tmp_path / "best.pt")) == f"{root / 'train'}: cannot read (Permission denied)"
+    assert (
+        error_line(run("train", "--data", root, *QUICK, "--out", tmp_path / "best.pt"))
+        == f"{root / 'train'}: cannot read (Permission denied)"
+    )
 
 
 def test_evaluate_names_the_images_it_skips_and_refuses_a_split_of_none(tmp_path):
@@ -237,5 +267,5 @@ def test_evaluate_names_the_images_it_skips_and_refuses_a_split_of_none(tmp_path
             image.write_bytes(b"")
     assert error_line(run("evaluate", "--data", root, "--weights", weights)) == (
         f"{root}: no readable images in the val split (none of its 5 could be used; {root / 'val/happy/empty.jpg'}: "
-        "an empty file (0 bytes), ...)")
-
+        "an empty file (0 bytes), ...)"
+    )

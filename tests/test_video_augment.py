@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from test_data import write_folders
 
 from videmo.cli import main
-from videmo.core.options import TrainConfig
+from videmo.core.training import TrainConfig
 from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.model.inference import equalize
 from videmo.training import degrade
@@ -136,8 +136,10 @@ def test_only_video_equalises_per_batch_and_other_levels_are_unchanged(tmp_path)
     assert not any(equalizes_per_batch(level, True) for level in ("none", "basic", "strong", "paper"))
     root = write_folders(tmp_path / "data", {"train": {"4": 4, "5": 4}, "test": {"4": 2, "5": 2}})
     dataset = load_dataset(root)
-    splits = {level: prepare_splits(dataset, TrainConfig(data=str(root), image_size=32, augment=level, equalize=True), lambda *a: None)
-              for level in ("basic", "video")}
+    splits = {
+        level: prepare_splits(dataset, TrainConfig(data=str(root), image_size=32, augment=level, equalize=True), lambda *a: None)
+        for level in ("basic", "video")
+    }
     assert torch.equal(splits["basic"][0], equalize(splits["video"][0]))  # video's train images load unequalised
     assert not torch.equal(splits["basic"][0], splits["video"][0])
     assert torch.equal(splits["basic"][4], splits["video"][4])  # validation is equalised once, as before
@@ -145,12 +147,31 @@ def test_only_video_equalises_per_batch_and_other_levels_are_unchanged(tmp_path)
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return write_folders(tmp_path_factory.mktemp("tiny") / "DATASET", {"train": {"4": 12, "5": 12, "7": 12}, "test": {"4": 3, "5": 3, "7": 3}})
+    return write_folders(
+        tmp_path_factory.mktemp("tiny") / "DATASET", {"train": {"4": 12, "5": 12, "7": 12}, "test": {"4": 3, "5": 3, "7": 3}}
+    )
 
 
 def test_video_trains_and_a_resumed_run_repeats_it(tiny_data, tmp_path):
-    common = ["train", "--data", str(tiny_data.parent), "--arch", "cnn", "--image-size", "32", "--batch-size", "16",
-              "--max-train-samples", "32", "--augment", "video", "--equalize", "--seed", "3", "--quiet"]
+    common = [
+        "train",
+        "--data",
+        str(tiny_data.parent),
+        "--arch",
+        "cnn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--max-train-samples",
+        "32",
+        "--augment",
+        "video",
+        "--equalize",
+        "--seed",
+        "3",
+        "--quiet",
+    ]
     run = lambda *args: CliRunner().invoke(main, [*common, *args], catch_exceptions=False)  # noqa: E731
     assert run("--epochs", "2", "--out", str(tmp_path / "whole/best.pt")).exit_code == 0
     torch.rand(100)  # the global random state differs between the runs; the seed alone must decide

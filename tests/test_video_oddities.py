@@ -19,15 +19,24 @@ from media import EXAMPLE, damage_frame, entries, face_boxes, face_frames
 from PIL import Image
 
 import videmo
+from videmo.results.io import OUTPUT_FILES
 from videmo.video import decode
 from videmo.video.decode import StreamEnd, VideoError, open_video, stream_frames
 from videmo.video.stamps import grid_numbers
-from videmo.results.io import OUTPUT_FILES
 
 
-def encode(path: Path, frames: np.ndarray, fps: int = 10, codec: str = "libx264", pix_fmt: str = "yuv420p",
-           times: list[float] | None = None, start_s: float = 0.0, rotation: int | None = None,
-           options: dict | None = None, muxer: dict | None = None) -> Path:
+def encode(
+    path: Path,
+    frames: np.ndarray,
+    fps: int = 10,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    times: list[float] | None = None,
+    start_s: float = 0.0,
+    rotation: int | None = None,
+    options: dict | None = None,
+    muxer: dict | None = None,
+) -> Path:
     """``frames`` (RGB) encoded with PyAV into ``path`` (its suffix names the container); ``times`` in seconds
     (a variable frame rate), all shifted by ``start_s``; ``rotation``: the display matrix's angle, counter-clockwise;
     ``options`` the encoder's, ``muxer`` the container's."""
@@ -62,7 +71,7 @@ def zero_span(source: Path, target: Path, frame: int, size: int) -> Path:
         packets = sorted((p.pts, p.pos) for p in given.demux(given.streams.video[0]) if p.size)
     position = packets[frame][1]
     data = bytearray(source.read_bytes())
-    data[position:position + size] = bytes(size)
+    data[position : position + size] = bytes(size)
     target.write_bytes(bytes(data))
     return target
 
@@ -71,8 +80,12 @@ def decoded(path: Path) -> tuple[list[int], list[float], list[int], np.ndarray]:
     """Frame numbers, times, lost frame numbers and the frames of every frame of ``path`` streamed."""
     info = open_video(path)
     batches = list(stream_frames(info, np.arange(info.frame_count), 8, StreamEnd()))
-    return ([int(i) for b in batches for i in b.indices], [float(t) for b in batches for t in b.times],
-            [lost for b in batches for lost, _ in b.lost], np.concatenate([b.frames for b in batches]))
+    return (
+        [int(i) for b in batches for i in b.indices],
+        [float(t) for b in batches for t in b.times],
+        [lost for b in batches for lost, _ in b.lost],
+        np.concatenate([b.frames for b in batches]),
+    )
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -158,7 +171,9 @@ ODDITIES = {
     "rot270.webm": lambda p: encode(p, stored_for(270), codec="libvpx-vp9", rotation=90),
     "rot90.mp4": lambda p: encode(p, stored_for(90), rotation=-90),
     "h264_10bit.mp4": lambda p: encode(p, SMALL, pix_fmt="yuv420p10le"),
-    "hevc_10bit.mkv": lambda p: encode(p, SMALL, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": "log-level=none"}),
+    "hevc_10bit.mkv": lambda p: encode(
+        p, SMALL, codec="libx265", pix_fmt="yuv420p10le", options={"x265-params": "log-level=none"}
+    ),
     "yuv444.mp4": lambda p: encode(p, SMALL, pix_fmt="yuv444p"),
     "grey.mkv": lambda p: encode(p, SMALL, codec="ffv1", pix_fmt="gray"),
     "grey10.mkv": lambda p: encode(p, SMALL, codec="ffv1", pix_fmt="gray10le"),
@@ -174,8 +189,14 @@ ODDITIES = {
     "huge_start.ts": lambda p: encode(p, SMALL, start_s=36000.0),
     "huge_start.mp4": lambda p: encode(p, SMALL, start_s=36000.0),
 }
-NEEDS = {"av1.mkv": ("libsvtav1", "libdav1d"), "av1.mp4": ("libsvtav1", "libdav1d"), "hevc_10bit.mkv": ("libx265", "hevc"),
-         "vp9.webm": ("libvpx-vp9", "vp9"), "rot270.webm": ("libvpx-vp9", "vp9"), "vp8.webm": ("libvpx", "vp8")}
+NEEDS = {
+    "av1.mkv": ("libsvtav1", "libdav1d"),
+    "av1.mp4": ("libsvtav1", "libdav1d"),
+    "hevc_10bit.mkv": ("libx265", "hevc"),
+    "vp9.webm": ("libvpx-vp9", "vp9"),
+    "rot270.webm": ("libvpx-vp9", "vp9"),
+    "vp8.webm": ("libvpx", "vp8"),
+}
 
 
 def two_video_streams(path: Path) -> Path:
@@ -206,8 +227,11 @@ def not_videos(folder: Path) -> dict[Path, str]:
     """Files that are no video, each with the cause its error line must give."""
     Image.fromarray(SMALL[0]).save(folder / "still_png.mp4", format="PNG")
     Image.fromarray(SMALL[0]).save(folder / "still_jpeg.mov", format="JPEG")
-    return {audio_only(folder / "sound.mkv"): "no video stream in the file (audio only?)",
-            folder / "still_png.mp4": "a PNG image, not a video", folder / "still_jpeg.mov": "a JPEG image, not a video"}
+    return {
+        audio_only(folder / "sound.mkv"): "no video stream in the file (audio only?)",
+        folder / "still_png.mp4": "a PNG image, not a video",
+        folder / "still_jpeg.mov": "a JPEG image, not a video",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +275,13 @@ def assert_face_in_every_frame(frames: pd.DataFrame, boxes: np.ndarray) -> None:
     assert frames["face_id"].notna().all() and frames["frame"].is_unique, frames
     for row in frames.itertuples():
         x1, y1, x2, y2 = boxes[row.frame, 0]
-        assert x1 <= (row.x1 + row.x2) / 2 <= x2 and y1 <= (row.y1 + row.y2) / 2 <= y2, (row.frame, row.x1, row.y1, row.x2, row.y2)
+        assert x1 <= (row.x1 + row.x2) / 2 <= x2 and y1 <= (row.y1 + row.y2) / 2 <= y2, (
+            row.frame,
+            row.x1,
+            row.y1,
+            row.x2,
+            row.y2,
+        )
 
 
 def test_the_oddities_run_exits_1_for_the_non_videos_alone(odd_run):
@@ -289,8 +319,17 @@ def test_a_rotated_matroska_frame_is_the_displayed_picture(tmp_path, rotation):
     assert np.abs(images.astype(int) - DISPLAYED).mean() < 6  # a wrong turn differs by far more
 
 
-CODECS = {"h264_10bit.mp4": "h264", "hevc_10bit.mkv": "hevc", "yuv444.mp4": "h264", "grey.mkv": "ffv1", "grey10.mkv": "ffv1",
-          "vp9.webm": "vp9", "vp8.webm": "vp8", "av1.mkv": "av1", "av1.mp4": "av1"}
+CODECS = {
+    "h264_10bit.mp4": "h264",
+    "hevc_10bit.mkv": "hevc",
+    "yuv444.mp4": "h264",
+    "grey.mkv": "ffv1",
+    "grey10.mkv": "ffv1",
+    "vp9.webm": "vp9",
+    "vp8.webm": "vp8",
+    "av1.mkv": "av1",
+    "av1.mp4": "av1",
+}
 
 
 @pytest.mark.parametrize("name", list(CODECS))

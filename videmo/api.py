@@ -6,13 +6,13 @@ Torch-free at import: the analysis is imported when a video is analysed.
 from videmo.core.errors import VidemoError
 from videmo.core.spec import Spec, default_of, keyword_of, numeric, optional, specs, whole
 
+
 class ArgumentError(VidemoError, ValueError):
     """A library argument out of range: a ValueError, and a VidemoError as these were before."""
 
 
 class ArgumentTypeError(VidemoError, TypeError):
     """A library argument of the wrong type (None where a value belongs too): a TypeError, and a VidemoError."""
-
 
 
 def _shown(value) -> str:
@@ -106,7 +106,9 @@ def _analyze_options(options: dict, also: tuple[str, ...] = ()) -> dict:
     unknown = [k for k in options if k not in defaults and k not in fields_of]
     if unknown:
         valid = ", ".join(sorted([*keywords, *also]))
-        raise ArgumentTypeError(f"unknown keyword{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: the valid ones are {valid}")
+        raise ArgumentTypeError(
+            f"unknown keyword{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: the valid ones are {valid}"
+        )
     named = {}
     for keyword, value in options.items():
         name = fields_of.get(keyword, keyword)
@@ -145,7 +147,15 @@ def analyze(path, output=None, **options):
     return run(path, output, **_analyze_options(options, ("output",)))
 
 
-ANALYZE_MANY_KEYWORDS = ("ray", "workers", "cpus_per_worker", "gpus_per_worker", "overwrite", "quiet", "report")  # BatchOptions' but output
+ANALYZE_MANY_KEYWORDS = (
+    "ray",
+    "workers",
+    "cpus_per_worker",
+    "gpus_per_worker",
+    "overwrite",
+    "quiet",
+    "report",
+)  # BatchOptions' but output
 
 
 def _paths_argument(paths) -> list[str]:
@@ -163,8 +173,19 @@ def _paths_argument(paths) -> list[str]:
     return [_path_argument(f"paths[{i}]", p) for i, p in enumerate(given)]
 
 
-def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus_per_worker=None, gpus_per_worker=None,
-                 overwrite=False, quiet=False, report=True, **options):
+def analyze_many(
+    paths,
+    output="videmo-results",
+    *,
+    ray=None,
+    workers=None,
+    cpus_per_worker=None,
+    gpus_per_worker=None,
+    overwrite=False,
+    quiet=False,
+    report=True,
+    **options,
+):
     """Analyse every video under ``paths`` (files, folders, globs) into ``output/<video stem>/`` as
     ``videmo analyze`` does, printing one line per video; returns a list of ``VideoOutcome``, one per
     video found and per path that gave none: ``video``, ``folder``, ``status`` (``"done"``, ``"skipped"``:
@@ -177,28 +198,37 @@ def analyze_many(paths, output="videmo-results", *, ray=None, workers=None, cpus
     checked as ``analyze`` checks them.
     """
     from videmo.core.options import AnalyzeOptions, BatchOptions
-    from videmo.run.runner import analyze_many as run, outcomes_of
+    from videmo.run.runner import analyze_many as run
+    from videmo.run.runner import outcomes_of
 
     options = AnalyzeOptions(**_analyze_options(options, ANALYZE_MANY_KEYWORDS))
     paths = _paths_argument(paths)
     output = _path_argument("output", output)
-    overwrite, quiet, report = (_flag_argument(name, value) for name, value in
-                                (("overwrite", overwrite), ("quiet", quiet), ("report", report)))
+    overwrite, quiet, report = (
+        _flag_argument(name, value) for name, value in (("overwrite", overwrite), ("quiet", quiet), ("report", report))
+    )
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}
     if ray is None or ray is False:
         if per_worker:
             raise ArgumentError("workers, cpus_per_worker and gpus_per_worker need ray")
-        return outcomes_of(paths, output, overwrite, lambda: run(paths, output, options, overwrite=overwrite, quiet=quiet,
-                                                                 html_report=report))
+        return outcomes_of(
+            paths, output, overwrite, lambda: run(paths, output, options, overwrite=overwrite, quiet=quiet, html_report=report)
+        )
     if not isinstance(ray, (bool, str)):
         raise ArgumentTypeError(f"ray: True or a Ray address such as 'auto', not {_shown(ray)}")
     per_worker = {k: _option_argument(BatchOptions, k, k, v) for k, v in per_worker.items()}
     from videmo.run.cluster import RayOptions, analyze_on_ray
 
     address = None if ray is True else ray
-    return outcomes_of(paths, output, overwrite, lambda: analyze_on_ray(paths, output, options, RayOptions(address, **per_worker),
-                                                                        overwrite=overwrite, quiet=quiet, html_report=report))
+    return outcomes_of(
+        paths,
+        output,
+        overwrite,
+        lambda: analyze_on_ray(
+            paths, output, options, RayOptions(address, **per_worker), overwrite=overwrite, quiet=quiet, html_report=report
+        ),
+    )
 
 
 def read_results(folder):
@@ -243,8 +273,10 @@ def read_index(output):
 
     output = _path_argument("output", output)
     if (Path(output) / "summary.json").is_file():
-        raise VidemoError(f"{printable(str(output))}: one video's results, not an output folder of many: "
-                          "read it with videmo.read_results or videmo.read_summary")
+        raise VidemoError(
+            f"{printable(str(output))}: one video's results, not an output folder of many: "
+            "read it with videmo.read_results or videmo.read_summary"
+        )
     return read(output)
 
 

@@ -10,7 +10,8 @@ import click
 
 from videmo.core.version import __version__
 from videmo.core.errors import VidemoError, check_creatable, plural, printable
-from videmo.core.options import LAYOUTS, PRECISIONS, PRESETS, RUNTIMES, SPLITS, AnalyzeOptions, BatchOptions, TrainConfig
+from videmo.core.options import LAYOUTS, PRECISIONS, RUNTIMES, SPLITS, AnalyzeOptions, BatchOptions
+from videmo.core.training import PRESETS, TrainConfig
 from videmo.results.store import EPISODE_SETTINGS
 from videmo.signals import one_line_errors
 from videmo.cli_options import options_of
@@ -39,7 +40,7 @@ def main():
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
     from videmo.model.checkpoint import weights_path
-    from videmo.core.options import TrainConfig
+    from videmo.core.training import TrainConfig
     from videmo.training.run_state import resume_conflicts
     from videmo.training.train import train as run_training
 

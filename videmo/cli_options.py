@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
 import click
+
 from videmo.core.spec import default_of, flag_of, numeric, specs, whole
 
 
@@ -51,7 +53,9 @@ def settings(f, spec) -> dict:
     if spec.choices:
         kwargs["type"] = click.Choice(spec.choices)
     elif numeric(f) and whole(f):
-        kwargs["type"] = click.IntRange(spec.low, spec.high, min_open=spec.open_low, max_open=spec.open_high) if spec.low is not None else int
+        kwargs["type"] = (
+            click.IntRange(spec.low, spec.high, min_open=spec.open_low, max_open=spec.open_high) if spec.low is not None else int
+        )
     elif numeric(f):
         kwargs["type"] = Number(spec.low, spec.high, min_open=spec.open_low, max_open=spec.open_high)
     elif spec.path:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import os
+import struct
+from pathlib import Path
 from string import Template
+from urllib.parse import quote
 
+import pandas as pd
+
+from videmo.core.emotions import EMOTION_COLOURS
 
 SCRIPT = """
 const table = document.getElementById("batch-table"), body = table.tBodies[0], rows = Array.from(body.rows);
@@ -78,3 +86,61 @@ $runs
 <script>$script</script>
 </body></html>
 """)
+
+
+def e(value: object) -> str:
+    """``value`` as HTML text or attribute: escaped, empty for a missing value."""
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else html.escape(str(value), quote=True)
+
+
+def href(folder: Path, name: str) -> str:
+    """The relative link from the report to ``name`` in ``folder`` (any bytes of a folder's name percent-encoded)."""
+    return quote(os.fsencode(folder.name)) + "/" + quote(name)
+
+
+def swatch(emotion: object) -> str:
+    return f'<span class="sw e-{e(emotion)}" aria-hidden="true"></span>{e(emotion)}' if emotion in EMOTION_COLOURS else e(emotion)
+
+
+def number(value: object, digits: int = 2) -> str:
+    return "" if pd.isna(value) else f"{float(value):.{digits}f}".rstrip("0").rstrip(".") if digits else f"{round(float(value))}"
+
+
+def percent(share: object) -> str:
+    """' 47%' after an emotion's name; empty where the share is unknown."""
+    return "" if share is None or pd.isna(share) else f" {100 * float(share):.0f}%"
+
+
+def heading(label: str, kind: str | None) -> str:
+    """A column's heading: a button that sorts it; an emotion's share as its colour and first letters."""
+    if kind is None:
+        return f'<th scope="col" class="t">{e(label)}</th>'
+    text = (
+        f'<span class="sw e-{label}" aria-hidden="true"></span><abbr title="{label}">{label[:3]}</abbr>'
+        if label in EMOTION_COLOURS
+        else e(label)
+    )
+    named = f' aria-label="share of {label}"' if label in EMOTION_COLOURS else ""
+    return f'<th scope="col" data-type="{kind}"><button type="button"{named}>{text}</button></th>'
+
+
+def figure(folder: Path, name: str, alt: str, caption: str) -> str:
+    path = folder / name
+    if not path.is_file():
+        return f"<figure><figcaption>{e(caption)}: no {name}</figcaption></figure>"
+    size = png_size(path)
+    dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+    return (
+        f'<figure><a href="{href(folder, name)}"><img src="{href(folder, name)}" alt="{e(alt)}"{dims} loading="lazy"></a>'
+        f"<figcaption>{e(caption)}</figcaption></figure>"
+    )
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """A PNG's width and height from its header (so the page keeps its layout while images load)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    return struct.unpack(">II", head[16:24]) if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" else None

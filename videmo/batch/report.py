@@ -10,37 +10,60 @@ and sent. Every value from a file is escaped; file names go through ``errors.pri
 
 from __future__ import annotations
 
-import html
 import os
-import struct
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 import pandas as pd
 
-from videmo.core.version import __version__
 from videmo.batch.index import build_index, read_failed, update_index
-from videmo.core.emotions import CLASSES
+from videmo.batch.page import (
+    PAGE,
+    SCRIPT,
+    e,
+    figure,
+    heading,
+    href,
+    number,
+    percent,
+    swatch,
+)
+from videmo.core.emotions import CLASSES, EMOTION_COLOURS
 from videmo.core.errors import VidemoError, plural, printable
 from videmo.core.files import written_atomically
 from videmo.core.options import words
+from videmo.core.version import __version__
+from videmo.results.io import (
+    ANNOTATED_MP4,
+    EPISODES_CSV,
+    FACES_PNG,
+    FRAMES_CSV,
+    INDEX_CSV,
+    TIMELINE_CSV,
+    TIMELINE_PNG,
+    read_episodes,
+    read_summary,
+)
 from videmo.results.store import RESULT_SETTINGS
-from videmo.results.io import read_summary
 from videmo.results.types import SUMMARY_JSON
-from videmo.results.io import ANNOTATED_MP4, EPISODES_CSV, FACES_PNG, FRAMES_CSV, INDEX_CSV, TIMELINE_CSV, TIMELINE_PNG, read_episodes
-from videmo.core.emotions import EMOTION_COLOURS
-from videmo.batch.page import PAGE, SCRIPT
 
 REPORT_HTML = "report.html"
 MOST_EPISODES = 30  # per video, the longest; episodes.csv has them all
 # The batch table's columns: index.csv's column (or one made of several), heading, kind ("num", "text", None: not sortable).
-COLUMNS = [("folder", "Video", "text"), ("face_id", "Face", "num"), ("duration_s", "Duration s", "num"),
-           ("first_s", "First s", "num"), ("last_s", "Last s", "num"),
-           ("n_frames", "Face frames", "num"), ("dominant_emotion", "Dominant", "text"), ("runner_up", "Runner-up", "num"),
-           ("shares", "Shares", None),
-           *[(f"share_{c}", c, "num") for c in CLASSES], ("episodes", "Episodes", "num")]
+COLUMNS = [
+    ("folder", "Video", "text"),
+    ("face_id", "Face", "num"),
+    ("duration_s", "Duration s", "num"),
+    ("first_s", "First s", "num"),
+    ("last_s", "Last s", "num"),
+    ("n_frames", "Face frames", "num"),
+    ("dominant_emotion", "Dominant", "text"),
+    ("runner_up", "Runner-up", "num"),
+    ("shares", "Shares", None),
+    *[(f"share_{c}", c, "num") for c in CLASSES],
+    ("episodes", "Episodes", "num"),
+]
 
 
 def update_batch(output: str | os.PathLike, tried: list[Path], failures: dict[str, str], report: bool = True) -> None:
@@ -76,16 +99,6 @@ def write_report(output: str | os.PathLike, index: pd.DataFrame | None = None, f
     return path
 
 
-def e(value: object) -> str:
-    """``value`` as HTML text or attribute: escaped, empty for a missing value."""
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else html.escape(str(value), quote=True)
-
-
-def href(folder: Path, name: str) -> str:
-    """The relative link from the report to ``name`` in ``folder`` (any bytes of a folder's name percent-encoded)."""
-    return quote(os.fsencode(folder.name)) + "/" + quote(name)
-
-
 def results_folders(output: Path, index: pd.DataFrame) -> dict[str, Path]:
     """The results folders the batch table names, by its ``folder`` value (their printable names)."""
     named = set(index["folder"])
@@ -103,22 +116,21 @@ def page(output: Path, index: pd.DataFrame, failed: pd.DataFrame) -> str:
         except (OSError, ValueError):
             continue
     faces = int(index["face_id"].notna().sum())
-    counts = (f"{plural(len(folders), 'video')}, {plural(faces, 'face')}, "
-              f"<a href=\"#failed\">{len(failed)} failed</a>")
+    counts = f'{plural(len(folders), "video")}, {plural(faces, "face")}, <a href="#failed">{len(failed)} failed</a>'
     sections = "\n".join(video_section(folders[name], summaries[name], anchors[name]) for name in summaries)
-    return PAGE.substitute(title=e(f"videmo report: {printable(output.absolute().name)}"), output=e(printable(str(output.absolute()))),
-                           counts=counts, written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=e(__version__),
-                           colours="".join(f".e-{c}{{background:{EMOTION_COLOURS[c]}}}" for c in CLASSES),
-                           table=batch_table(index, anchors), videos=sections or "<p>No video has results yet.</p>",
-                           failed=failed_table(failed), runs=runs_table(summaries), script=SCRIPT)
-
-
-def swatch(emotion: object) -> str:
-    return f'<span class="sw e-{e(emotion)}" aria-hidden="true"></span>{e(emotion)}' if emotion in EMOTION_COLOURS else e(emotion)
-
-
-def number(value: object, digits: int = 2) -> str:
-    return "" if pd.isna(value) else f"{float(value):.{digits}f}".rstrip("0").rstrip(".") if digits else f"{round(float(value))}"
+    return PAGE.substitute(
+        title=e(f"videmo report: {printable(output.absolute().name)}"),
+        output=e(printable(str(output.absolute()))),
+        counts=counts,
+        written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=e(__version__),
+        colours="".join(f".e-{c}{{background:{EMOTION_COLOURS[c]}}}" for c in CLASSES),
+        table=batch_table(index, anchors),
+        videos=sections or "<p>No video has results yet.</p>",
+        failed=failed_table(failed),
+        runs=runs_table(summaries),
+        script=SCRIPT,
+    )
 
 
 def batch_table(index: pd.DataFrame, anchors: dict[str, str]) -> str:
@@ -151,28 +163,17 @@ def cell(row: dict, column: str) -> str:
     return f'<td data-v="{e(value)}">{number(value, 0 if column in ("face_id", "n_frames", "episodes") else 2)}</td>'
 
 
-def percent(share: object) -> str:
-    """' 47%' after an emotion's name; empty where the share is unknown."""
-    return "" if share is None or pd.isna(share) else f" {100 * float(share):.0f}%"
-
-
-def heading(label: str, kind: str | None) -> str:
-    """A column's heading: a button that sorts it; an emotion's share as its colour and first letters."""
-    if kind is None:
-        return f'<th scope="col" class="t">{e(label)}</th>'
-    text = (f'<span class="sw e-{label}" aria-hidden="true"></span><abbr title="{label}">{label[:3]}</abbr>' if label in EMOTION_COLOURS
-            else e(label))
-    named = f' aria-label="share of {label}"' if label in EMOTION_COLOURS else ""
-    return f'<th scope="col" data-type="{kind}"><button type="button"{named}>{text}</button></th>'
-
-
 def shares_bar(row: dict) -> str:
     """Each emotion's share of a face's frames as a bar of its colours (the numbers are in the next columns)."""
     parts = [(c, row[f"share_{c}"]) for c in CLASSES if pd.notna(row[f"share_{c}"]) and row[f"share_{c}"] > 0]
     if not parts:
         return ""
     said = ", ".join(f"{c} {100 * share:.0f}%" for c, share in sorted(parts, key=lambda part: -part[1]))
-    return f'<span class="bar" role="img" aria-label="{said}">' + "".join(f'<span class="e-{c}" style="width:{100 * s:.1f}%"></span>' for c, s in parts) + "</span>"
+    return (
+        f'<span class="bar" role="img" aria-label="{said}">'
+        + "".join(f'<span class="e-{c}" style="width:{100 * s:.1f}%"></span>' for c, s in parts)
+        + "</span>"
+    )
 
 
 def video_section(folder: Path, summary: dict, anchor: str) -> str:
@@ -187,41 +188,41 @@ def video_section(folder: Path, summary: dict, anchor: str) -> str:
 def section(folder: Path, summary: dict, anchor: str) -> str:
     name, video, counts = e(printable(folder.name)), summary.get("video", {}), summary.get("counts", {})
     tracks = summary.get("tracks", [])
-    facts = (f"{number(video.get('duration_s'))} s, {e(video.get('width'))}x{e(video.get('height'))} {e(video.get('codec'))} at "
-             f"{number(video.get('fps'))} fps; {e(counts.get('frames_analysed'))} frames analysed, {plural(len(tracks), 'face')}, "
-             f"{e(plural(counts.get('episodes', 0), 'episode'))}; {e(summary.get('frames_per_second'))} frames/s")
-    files = [FRAMES_CSV, EPISODES_CSV, TIMELINE_CSV, SUMMARY_JSON] + ([ANNOTATED_MP4] if (folder / ANNOTATED_MP4).is_file() else [])
+    facts = (
+        f"{number(video.get('duration_s'))} s, {e(video.get('width'))}x{e(video.get('height'))} {e(video.get('codec'))} at "
+        f"{number(video.get('fps'))} fps; {e(counts.get('frames_analysed'))} frames analysed, {plural(len(tracks), 'face')}, "
+        f"{e(plural(counts.get('episodes', 0), 'episode'))}; {e(summary.get('frames_per_second'))} frames/s"
+    )
+    files = [FRAMES_CSV, EPISODES_CSV, TIMELINE_CSV, SUMMARY_JSON] + (
+        [ANNOTATED_MP4] if (folder / ANNOTATED_MP4).is_file() else []
+    )
     links = " · ".join(f'<a href="{href(folder, f)}">{f}</a>' for f in files if (folder / f).is_file())
     dominant = "; ".join(f"face {t.get('face_id')} mostly {t.get('dominant_emotion')}" for t in tracks[:12])
-    figures = [figure(folder, FACES_PNG, f"Face sheet of {printable(folder.name)}: the most confident crop of each face"
-                      + (f" ({dominant})" if dominant else " (no faces)"), "Faces"),
-               figure(folder, TIMELINE_PNG, f"Timeline of {printable(folder.name)}: each face's emotion probabilities over time, "
-                      "its episodes as a band of colours beneath", "Timeline with episode bands")]
+    figures = [
+        figure(
+            folder,
+            FACES_PNG,
+            f"Face sheet of {printable(folder.name)}: the most confident crop of each face"
+            + (f" ({dominant})" if dominant else " (no faces)"),
+            "Faces",
+        ),
+        figure(
+            folder,
+            TIMELINE_PNG,
+            f"Timeline of {printable(folder.name)}: each face's emotion probabilities over time, "
+            "its episodes as a band of colours beneath",
+            "Timeline with episode bands",
+        ),
+    ]
     notes = "".join(f"<li>{e(note)}</li>" for note in frame_notes(summary))
-    return (f'<section id="{anchor}" aria-labelledby="{anchor}-h"><h3 id="{anchor}-h">{name}</h3>'
-            f'<p class="path">{e(video.get("path"))}</p><p>{facts}</p>' + (f'<ul class="notes">{notes}</ul>' if notes else "")
-            + f'<p class="files">Files: {links}</p><div class="figures">{"".join(figures)}</div>'
-            + episodes_table(folder) + '<p><a href="#batch">Back to the batch table</a></p></section>')
-
-
-def figure(folder: Path, name: str, alt: str, caption: str) -> str:
-    path = folder / name
-    if not path.is_file():
-        return f"<figure><figcaption>{e(caption)}: no {name}</figcaption></figure>"
-    size = png_size(path)
-    dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
-    return (f'<figure><a href="{href(folder, name)}"><img src="{href(folder, name)}" alt="{e(alt)}"{dims} loading="lazy"></a>'
-            f"<figcaption>{e(caption)}</figcaption></figure>")
-
-
-def png_size(path: Path) -> tuple[int, int] | None:
-    """A PNG's width and height from its header (so the page keeps its layout while images load)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    return struct.unpack(">II", head[16:24]) if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" else None
+    return (
+        f'<section id="{anchor}" aria-labelledby="{anchor}-h"><h3 id="{anchor}-h">{name}</h3>'
+        f'<p class="path">{e(video.get("path"))}</p><p>{facts}</p>'
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + f'<p class="files">Files: {links}</p><div class="figures">{"".join(figures)}</div>'
+        + episodes_table(folder)
+        + '<p><a href="#batch">Back to the batch table</a></p></section>'
+    )
 
 
 def frame_notes(summary: dict) -> list[str]:
@@ -247,19 +248,31 @@ def episodes_table(folder: Path) -> str:
     if episodes.empty:
         return "<p>No episodes.</p>"
     shown = episodes.nlargest(MOST_EPISODES, "duration_s", keep="first").sort_values(["t_start", "face_id"], kind="stable")
-    caption = "Episodes" if len(shown) == len(episodes) else f"The {len(shown)} longest of {len(episodes)} episodes (all in episodes.csv)"
-    head = "".join(f'<th scope="col" class="{"t" if h == "Emotion" else ""}">{h}</th>'
-                   for h in ("Face", "Emotion", "From s", "To s", "Duration s", "Mean p", "Peak p", "Peak at s"))
-    rows = "".join(f"<tr><td>{e(r.face_id)}</td><td class='t'>{swatch(r.emotion)}</td><td>{number(r.t_start)}</td><td>{number(r.t_end)}</td>"
-                   f"<td>{number(r.duration_s)}</td><td>{number(r.mean_probability)}</td><td>{number(r.peak_probability)}</td>"
-                   f"<td>{number(r.t_peak)}</td></tr>" for r in shown.itertuples(index=False))
+    caption = (
+        "Episodes"
+        if len(shown) == len(episodes)
+        else f"The {len(shown)} longest of {len(episodes)} episodes (all in episodes.csv)"
+    )
+    head = "".join(
+        f'<th scope="col" class="{"t" if h == "Emotion" else ""}">{h}</th>'
+        for h in ("Face", "Emotion", "From s", "To s", "Duration s", "Mean p", "Peak p", "Peak at s")
+    )
+    rows = "".join(
+        f"<tr><td>{e(r.face_id)}</td><td class='t'>{swatch(r.emotion)}</td><td>{number(r.t_start)}</td><td>{number(r.t_end)}</td>"
+        f"<td>{number(r.duration_s)}</td><td>{number(r.mean_probability)}</td><td>{number(r.peak_probability)}</td>"
+        f"<td>{number(r.t_peak)}</td></tr>"
+        for r in shown.itertuples(index=False)
+    )
     return f'<table class="episodes"><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def failed_table(failed: pd.DataFrame) -> str:
     if failed.empty:
         return "<p>No video failed.</p>"
-    rows = "".join(f"<tr><td>{e(v)}</td><td>{e(str(err).removeprefix(f'{v}: '))}</td></tr>" for v, err in zip(failed["video"], failed["error"]))
+    rows = "".join(
+        f"<tr><td>{e(v)}</td><td>{e(str(err).removeprefix(f'{v}: '))}</td></tr>"
+        for v, err in zip(failed["video"], failed["error"])
+    )
     return f'<table class="text"><thead><tr><th scope="col">Video</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table>'
 
 
@@ -269,15 +282,20 @@ def runs_table(summaries: dict[str, dict]) -> str:
     for summary in summaries.values():
         model, settings = (part if isinstance(part, dict) else {} for part in (summary.get("model"), summary.get("settings")))
         shown = [f"{s} {words(settings[s])}" for s in (*RESULT_SETTINGS, "device", "precision") if s in settings]
-        key = (str(model.get("name")), str(model.get("arch")), str(model.get("image_size")), str(model.get("sha256", ""))[:12],
-               ", ".join(shown), str(summary.get("videmo_version")))
+        key = (
+            str(model.get("name")),
+            str(model.get("arch")),
+            str(model.get("image_size")),
+            str(model.get("sha256", ""))[:12],
+            ", ".join(shown),
+            str(summary.get("videmo_version")),
+        )
         groups[key] += 1
     if not groups:
         return "<p>No results yet.</p>"
-    rows = "".join(f"<tr><td>{e(m)} ({e(a)}, {e(s)} px)</td><td><code>{e(h)}</code></td><td>{e(st)}</td><td>{e(v)}</td>"
-                   f"<td>{count}</td></tr>" for (m, a, s, h, st, v), count in groups.items())
+    rows = "".join(
+        f"<tr><td>{e(m)} ({e(a)}, {e(s)} px)</td><td><code>{e(h)}</code></td><td>{e(st)}</td><td>{e(v)}</td><td>{count}</td></tr>"
+        for (m, a, s, h, st, v), count in groups.items()
+    )
     head = "".join(f'<th scope="col">{h}</th>' for h in ("Model", "sha256", "Settings", "videmo", "Videos"))
     return f'<table class="text"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-
-
-

@@ -36,7 +36,7 @@ def summed_area_tables(frames: np.ndarray) -> torch.Tensor:
     than ``np.cumsum`` down axis 1, whose uint8-to-int32 cast runs element by element (see
     benchmarks/results/pairs_bf16.txt)."""
     count, height, width, channels = frames.shape
-    dtype = np.int32 if height * width * 255 < 2 ** 31 else np.int64
+    dtype = np.int32 if height * width * 255 < 2**31 else np.int64
     table = np.zeros((count, height + 1, width + 1, channels), dtype)
     inner = table[:, 1:, 1:]
     inner[...] = frames
@@ -84,8 +84,14 @@ def table_parts(tables: torch.Tensor, parts: torch.Tensor, shape: tuple[int, int
     return area_gather(tables, parts[:, 0], *area_windows(rows, shape[0], size[0]), *area_windows(cols, shape[1], size[1]))
 
 
-def area_gather(tables: torch.Tensor, image: torch.Tensor, row_start: torch.Tensor, row_end: torch.Tensor,
-                col_start: torch.Tensor, col_end: torch.Tensor) -> torch.Tensor:
+def area_gather(
+    tables: torch.Tensor,
+    image: torch.Tensor,
+    row_start: torch.Tensor,
+    row_end: torch.Tensor,
+    col_start: torch.Tensor,
+    col_end: torch.Tensor,
+) -> torch.Tensor:
     """(K,C,h,w) means of the pixels of frames ``image`` (K) from (K,h) rows and (K,w) columns ``start``
     to ``end`` (one past the last), from their summed-area ``tables``: the sums exact, divided by the
     window's height, then its width, as ``adaptive_avg_pool2d`` divides them."""
@@ -112,5 +118,11 @@ def table_crops(tables: torch.Tensor, regions: torch.Tensor, size: int) -> torch
     k = torch.arange(size)
     image, left, top, right, bottom = regions.unbind(1)
     height, width = (bottom - top)[:, None], (right - left)[:, None]
-    return area_gather(tables, image, top[:, None] + k * height // size, top[:, None] - (-(k + 1) * height // size),
-                       left[:, None] + k * width // size, left[:, None] - (-(k + 1) * width // size))
+    return area_gather(
+        tables,
+        image,
+        top[:, None] + k * height // size,
+        top[:, None] - (-(k + 1) * height // size),
+        left[:, None] + k * width // size,
+        left[:, None] - (-(k + 1) * width // size),
+    )

@@ -60,12 +60,23 @@ class EmotionClassifier:
     ``runtime.resolve_runtime``).
     ``threads``: ONNX Runtime's threads per call (each lane calls with its own)."""
 
-    def __init__(self, checkpoint: Checkpoint, device: torch.device, precision: str = "auto", batch_size: int = 64,
-                 margin: float | None = None, mirror: bool = True, runtime: str = "auto", threads: int = 1):
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        device: torch.device,
+        precision: str = "auto",
+        batch_size: int = 64,
+        margin: float | None = None,
+        mirror: bool = True,
+        runtime: str = "auto",
+        threads: int = 1,
+    ):
         self.meta = checkpoint.meta
         self.mirror = mirror
         self.device = device
-        self.model, self.precision, self.runtime, self.note = inference_model(checkpoint.model, device, precision, runtime, threads)
+        self.model, self.precision, self.runtime, self.note = inference_model(
+            checkpoint.model, device, precision, runtime, threads
+        )
         self.batch_size = batch_size
         crop = self.meta.get("crop") or {"margin": 0.2, "shift": 0.0}  # checkpoints before the crop was stored used 0.2
         self.margin = float(crop["margin"]) if margin is None else margin
@@ -96,12 +107,15 @@ class EmotionClassifier:
             # Two spare pixels around the squares: roi_align's bilinear samples then never reach
             # the region's edge unless it is the frame's, and the crops equal the whole frame's.
             top, left = (int(np.clip(np.floor(v) - 2, 0, size - 1)) for v, size in ((top, height), (left, width)))
-            bottom, right = (int(np.clip(np.ceil(v) + 2, start + 1, size)) for v, start, size in ((bottom, top, height), (right, left, width)))
+            bottom, right = (
+                int(np.clip(np.ceil(v) + 2, start + 1, size)) for v, start, size in ((bottom, top, height), (right, left, width))
+            )
             region = frames[int(frame), top:bottom, left:right].permute(2, 0, 1)[None].float()
             rois = torch.as_tensor(squares[mine] - [left, top, left, top], dtype=torch.float32, device=frames.device)
             rois = F.pad(rois, (1, 0))  # column 0: the index of the image in its batch of one
             crops[torch.as_tensor(mine, device=frames.device)] = roi_align(
-                region, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+                region, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=-1, aligned=True
+            )
         grey = (crops * self.luma).sum(dim=1, keepdim=True).round().clamp(0, 255)
         crops = grey if self.channels == 1 else crops.round().clamp(0, 255)  # the model was trained on uint8 images
         if self.equalize:

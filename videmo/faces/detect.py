@@ -28,10 +28,20 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
 from videmo.faces.areas import shrunk, summed_area_tables, table_level, table_parts
+from videmo.faces.mtcnn import (
+    MTCNN_MIN_FACE,
+    STAGE_THRESHOLDS,
+    cell_boxes,
+    crop_boxes,
+    level_by_interpolation,
+    level_parts,
+    normalise,
+    pnet_forward,
+    run_in_buckets,
+    surroundings,
+)
 from videmo.model.device import to_device
 from videmo.video.cuts import cuts_in
-from videmo.faces.mtcnn import cell_boxes, crop_boxes, level_by_interpolation, level_parts, normalise, pnet_forward, run_in_buckets, surroundings
-from videmo.faces.mtcnn import MTCNN_MIN_FACE, STAGE_THRESHOLDS
 
 PYRAMID_FACTOR = 0.709
 # P-Net sees a pyramid level a few frames at a time, at most about this many pixels (or one frame): its
@@ -72,8 +82,9 @@ def to_original(boxes: np.ndarray, scale: float, width: int, height: int) -> np.
 
 
 class FaceDetector:
-    def __init__(self, device: torch.device, detect_width: int | None = 640, min_face: int = 40, threshold: float = 0.9,
-                 every: int = 1):
+    def __init__(
+        self, device: torch.device, detect_width: int | None = 640, min_face: int = 40, threshold: float = 0.9, every: int = 1
+    ):
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
         self.device = device
@@ -91,7 +102,9 @@ class FaceDetector:
         )
 
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray, cuts: np.ndarray | None = None, times: np.ndarray | None = None) -> list[list[Detection]]:
+    def detect(
+        self, frames: np.ndarray, cuts: np.ndarray | None = None, times: np.ndarray | None = None
+    ) -> list[list[Detection]]:
         """Faces in each of ``frames`` (uint8 N,H,W,3), boxes in original pixels. ``cuts`` (N bools) says which
         frames follow a cut, where the decoder knows (FrameBatch.cuts), else they are looked for; ``times``
         (N seconds) where the frames lie, else they are taken as consecutive."""
@@ -100,8 +113,11 @@ class FaceDetector:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         group = max(1, DETECT_PIXELS // (size[0] * size[1]))
         if len(frames) > group:  # large frames (no --detect-width) a few at a time
-            return [faces for start in range(0, len(frames), group)
-                    for faces in self.detect(*(None if a is None else a[start:start + group] for a in (frames, cuts, times)))]
+            return [
+                faces
+                for start in range(0, len(frames), group)
+                for faces in self.detect(*(None if a is None else a[start : start + group] for a in (frames, cuts, times)))
+            ]
         if scale != 1.0 and self.use_tables:
             frames = np.stack([shrunk(frame, size) for frame in frames])
         images = to_device(frames, self.device).permute(0, 3, 1, 2)
@@ -124,14 +140,18 @@ class FaceDetector:
         for boxes in per_frame:
             original = to_original(boxes[:, :4], scale, width, height)
             points = np.stack([boxes[:, 5:10], boxes[:, 10:15]], axis=2) / scale  # (K, 5, 2): x, y
-            found.append([
-                Detection(tuple(float(v) for v in box), float(score), tuple((float(x), float(y)) for x, y in face_points))
-                for box, score, face_points in zip(original, boxes[:, 4], points)
-                if score >= self.threshold and min(box[2] - box[0], box[3] - box[1]) >= self.min_face
-            ])
+            found.append(
+                [
+                    Detection(tuple(float(v) for v in box), float(score), tuple((float(x), float(y)) for x, y in face_points))
+                    for box, score, face_points in zip(original, boxes[:, 4], points)
+                    if score >= self.threshold and min(box[2] - box[0], box[3] - box[1]) >= self.min_face
+                ]
+            )
         return found
 
-    def find_and_follow(self, images: torch.Tensor, tables: torch.Tensor | None, searched: np.ndarray, min_face: int) -> list[np.ndarray]:
+    def find_and_follow(
+        self, images: torch.Tensor, tables: torch.Tensor | None, searched: np.ndarray, min_face: int
+    ) -> list[np.ndarray]:
         """Per frame, find_boxes' boxes: the whole pyramid on keyframes (every K-th frame of the chunk and
         those ``searched`` says: after a cut, after a gap), and in between the same three stages only near
         the faces of the frame before."""
@@ -142,12 +162,17 @@ class FaceDetector:
                 # Every face O-Net accepted is followed, those below the reported score or size too: a face
                 # whose score hovers about the threshold is then still reported wherever it passes it.
                 near = torch.as_tensor(found[i - 1][:, :4], dtype=torch.float32)
-                found[i] = self.find_boxes(images[i:i + 1], None if tables is None else tables[i:i + 1], min_face,
-                                           [surroundings(near, images.shape[2:])])[0]
+                found[i] = self.find_boxes(
+                    images[i : i + 1],
+                    None if tables is None else tables[i : i + 1],
+                    min_face,
+                    [surroundings(near, images.shape[2:])],
+                )[0]
         return [found[i] for i in range(len(images))]
 
-    def find_boxes(self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int,
-                   windows: list[torch.Tensor] | None = None) -> list[np.ndarray]:
+    def find_boxes(
+        self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int, windows: list[torch.Tensor] | None = None
+    ) -> list[np.ndarray]:
         """MTCNN's three stages over (N,3,H,W) images in 0..255 (float, or where ``tables`` gives every pixel
         read, the frames as they came): per image, (K,5) boxes and scores.
         With ``windows`` (per image, (K,5) regions from ``surroundings``) P-Net looks only inside them."""
@@ -157,8 +182,9 @@ class FaceDetector:
         boxes, image_of = boxes.cpu().numpy(), image_of.cpu().numpy()
         return [boxes[image_of == i] for i in range(len(images))]
 
-    def propose(self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int,
-                windows: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def propose(
+        self, images: torch.Tensor, tables: torch.Tensor | None, min_face: int, windows: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage 1: P-Net over an image pyramid whose first level maps ``min_face`` to 12 px, over whole
         levels or only over the parts of them that ``windows`` cover.
 
@@ -175,8 +201,11 @@ class FaceDetector:
                 group = max(1, PNET_PIXELS // (size[0] * size[1]))
                 for start in range(0, len(images), group):
                     frames = torch.arange(start, min(start + group, len(images)))
-                    pixels = (table_level(tables[start:start + group], (height, width), size) if tables is not None
-                              else level_by_interpolation(images[start:start + group], size))
+                    pixels = (
+                        table_level(tables[start : start + group], (height, width), size)
+                        if tables is not None
+                        else level_by_interpolation(images[start : start + group], size)
+                    )
                     found.append(self.cells(pixels, scale, frames, torch.zeros((len(frames), 2), dtype=torch.long)))
             else:
                 parts = level_parts(windows, (height, width), size, scale)
@@ -185,7 +214,9 @@ class FaceDetector:
                         pixels = table_parts(tables, parts, (height, width), size)
                     else:
                         whole = level_by_interpolation(images, size)
-                        pixels = torch.stack([whole[i, :, top:bottom, left:right] for i, top, bottom, left, right in parts.tolist()])
+                        pixels = torch.stack(
+                            [whole[i, :, top:bottom, left:right] for i, top, bottom, left, right in parts.tolist()]
+                        )
                     found.append(self.cells(pixels, scale, parts[:, 0], parts[:, [1, 3]] // 2))
             if found:
                 level_boxes, level_images = (torch.cat(parts) for parts in zip(*found))
@@ -230,23 +261,3 @@ class FaceDetector:
             return torch.cat([boxes[keep], points[keep]], dim=1), image_of[keep]
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_of, 0.7)
         return rerec(bbreg(boxes[keep], offsets[keep])), image_of[keep]
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

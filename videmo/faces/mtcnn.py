@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
+
 from videmo.faces.areas import table_crops
 
 
@@ -31,8 +33,15 @@ def level_parts(windows: list[torch.Tensor], shape: tuple[int, int], size: tuple
     for image, regions in enumerate(windows):
         for x1, y1, x2, y2, face in regions.tolist():
             if CELL_SIDES[0] * face <= MTCNN_MIN_FACE / scale <= CELL_SIDES[1] * face:
-                spans.append((image, int(y1 * size[0] / shape[0]) // 2 * 2, math.ceil(y2 * size[0] / shape[0]),
-                              int(x1 * size[1] / shape[1]) // 2 * 2, math.ceil(x2 * size[1] / shape[1])))
+                spans.append(
+                    (
+                        image,
+                        int(y1 * size[0] / shape[0]) // 2 * 2,
+                        math.ceil(y2 * size[0] / shape[0]),
+                        int(x1 * size[1] / shape[1]) // 2 * 2,
+                        math.ceil(x2 * size[1] / shape[1]),
+                    )
+                )
     if not spans:
         return torch.zeros((0, 5), dtype=torch.long)
     spans = torch.tensor(spans)
@@ -93,7 +102,7 @@ def run_in_buckets(net, batch: torch.Tensor, smallest: int = 16) -> list[torch.T
     outputs, start = [], 0
     while start < len(batch):
         size = min(REFINE_BATCH, max(smallest, 1 << (len(batch) - start).bit_length() - 1))
-        part = batch[start:start + size]
+        part = batch[start : start + size]
         if size > len(part):
             part = torch.cat([part, part.new_zeros((size - len(part), *part.shape[1:]))])
         results = net(part.contiguous(memory_format=torch.channels_last))

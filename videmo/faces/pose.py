@@ -15,13 +15,15 @@ import numpy as np
 
 # A mean face's five points in millimetres, in the order O-Net gives them (eye and mouth corner on the
 # image's left, nose tip, then ...): x to the image's right, y up, z towards the camera, nose tip at 0.
-MEAN_FACE = np.array([
-    [-32.0, 33.0, -26.0],  # eye, image left
-    [32.0, 33.0, -26.0],  # eye, image right
-    [0.0, 0.0, 0.0],  # nose tip
-    [-24.0, -30.0, -22.0],  # mouth corner, image left
-    [24.0, -30.0, -22.0],  # mouth corner, image right
-])
+MEAN_FACE = np.array(
+    [
+        [-32.0, 33.0, -26.0],  # eye, image left
+        [32.0, 33.0, -26.0],  # eye, image right
+        [0.0, 0.0, 0.0],  # nose tip
+        [-24.0, -30.0, -22.0],  # mouth corner, image left
+        [24.0, -30.0, -22.0],  # mouth corner, image right
+    ]
+)
 POINT_ORDER = (0, 1, 2, 3, 4)  # O-Net's: left eye, right eye, nose, left mouth corner, right mouth corner
 
 

@@ -46,7 +46,7 @@ def motion(dt: float) -> tuple[np.ndarray, np.ndarray]:
     speeds) state, and its process noise for a box of size 1."""
     transition = np.eye(6)
     transition[:3, 3:] = np.eye(3) * dt
-    block = np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]]) * ACCELERATION
+    block = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * ACCELERATION
     return transition, np.kron(block, np.eye(3))
 
 
@@ -65,6 +65,7 @@ def innovation_of(state: np.ndarray, covariance: np.ndarray) -> np.ndarray:
 class Track:
     """One face's filter: its state (centre, size, their speeds, in pixels and pixels per second) and
     covariance as of ``time_s``, and when a detection last joined it."""
+
     face_id: int
     state: np.ndarray
     covariance: np.ndarray
@@ -78,14 +79,14 @@ class Track:
         """A face first seen at ``box``: where it is, within the detector's jitter, and any speed up to START_SPEED."""
         z = measured(box)
         sd = np.array([JITTER, JITTER, JITTER, START_SPEED, START_SPEED, START_SPEED / 4]) * z[2]
-        return cls(face_id, np.concatenate([z, np.zeros(3)]), np.diag(sd ** 2), time_s, time_s, box)
+        return cls(face_id, np.concatenate([z, np.zeros(3)]), np.diag(sd**2), time_s, time_s, box)
 
     def predicted(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Where the track expects its face at ``time_s``: the measurement's mean and covariance."""
         transition, noise = motion(time_s - self.time_s)
         size = self.state[2]
         state = transition @ self.state
-        covariance = transition @ self.covariance @ transition.T + noise * size ** 2
+        covariance = transition @ self.covariance @ transition.T + noise * size**2
         return state, covariance
 
     def distances(self, time_s: float, seen: np.ndarray) -> tuple[np.ndarray, float]:
@@ -108,10 +109,6 @@ class Track:
         self.time_s = self.last_seen_s = time_s
         self.box = box
         self.hits += 1
-
-
-
-
 
 
 class FaceTracker:
@@ -153,8 +150,9 @@ class FaceTracker:
         apart, motion within a shot can change a frame nearly as much as a cut does)."""
         step = time_s - self.last_time_s if self.last_time_s is not None else 0.0
         self.last_time_s = time_s
-        self.tracks = [t for t in self.tracks
-                       if time_s - step - t.last_seen_s <= (self.max_gap_s if t.hits > 1 else YOUNG_GAP_S) + 1e-9]
+        self.tracks = [
+            t for t in self.tracks if time_s - step - t.last_seen_s <= (self.max_gap_s if t.hits > 1 else YOUNG_GAP_S) + 1e-9
+        ]
         if cut:
             self.tracks = []
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videmo.core.options import ARCHITECTURES, RESIDUALS, VGG_VARIANTS
+
 CONV_WIDTHS = (32, 64, 128, 256, 512)
 HIDDEN_UNITS = 1792
 
@@ -74,7 +75,9 @@ class ResidualBranch(nn.Module):
             bottom = -(-((row + 1) * height) // grid[0])
             pooled = None
             for strip in range(top, bottom, STRIP_ROWS):  # a few rows at a time: a batch of faces stays small
-                rows = F.conv2d(padded[..., strip:min(strip + STRIP_ROWS, bottom) + 2, :], self.conv.weight, self.conv.bias, padding=(0, 1))
+                rows = F.conv2d(
+                    padded[..., strip : min(strip + STRIP_ROWS, bottom) + 2, :], self.conv.weight, self.conv.bias, padding=(0, 1)
+                )
                 rows = F.adaptive_max_pool2d(rows, (1, grid[1]))
                 pooled = rows if pooled is None else torch.maximum(pooled, rows)
             bands.append(pooled)
@@ -121,7 +124,9 @@ def vgg_features(variant: str) -> nn.Sequential:
         if not conv.weight.is_meta:  # a checkpoint being loaded (built on the meta device) replaces them anyway
             nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(conv.bias)
-        layers += [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)] if variant.endswith("_bn") else [conv, nn.ReLU(inplace=True)]
+        layers += (
+            [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)] if variant.endswith("_bn") else [conv, nn.ReLU(inplace=True)]
+        )
         in_channels = width
     return nn.Sequential(*layers)
 
@@ -152,8 +157,11 @@ class Awei(nn.Module):
         self.features = conv_stack(in_channels)
         self.residual_mode = residual if arch != "cnn" else None
         self.residual = ResidualBranch(in_channels) if self.residual_mode == "one-stage" else None
-        self.jumps = nn.ModuleList([Jump(CONV_WIDTHS[0], CONV_WIDTHS[2]), Jump(CONV_WIDTHS[2], CONV_WIDTHS[4])]) \
-            if self.residual_mode == "two-stage" else None
+        self.jumps = (
+            nn.ModuleList([Jump(CONV_WIDTHS[0], CONV_WIDTHS[2]), Jump(CONV_WIDTHS[2], CONV_WIDTHS[4])])
+            if self.residual_mode == "two-stage"
+            else None
+        )
         self.vgg_variant = vgg if arch == "awei-vgg" else None
         self.vgg = vgg_features(vgg) if self.vgg_variant else None
         self.feature_size = CONV_WIDTHS[-1] * feature_grid(image_size) ** 2

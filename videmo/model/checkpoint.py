@@ -24,13 +24,11 @@ from typing import Any
 import torch
 
 from videmo.core.emotions import CLASSES
-from videmo.core.files import file_sha256
-from videmo.core.version import __version__
 from videmo.core.errors import VidemoError
-from videmo.core.files import written_atomically
+from videmo.core.files import file_sha256, written_atomically
+from videmo.core.version import __version__
 from videmo.model.awei import Awei
-from videmo.model.checks import check_meta, head_mismatch, stored_words
-from videmo.model.checks import CheckpointError
+from videmo.model.checks import CheckpointError, check_meta, head_mismatch, stored_words
 
 FORMAT = "videmo-checkpoint"
 FORMAT_VERSION = 1
@@ -40,8 +38,6 @@ MODELS_PACKAGE = "videmo_models"
 DEFAULT_MODEL_NAME = "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
-
-
 
 
 @dataclass
@@ -109,8 +105,6 @@ def save_checkpoint(path: str | os.PathLike, model: Awei, meta: dict[str, Any], 
         raise VidemoError(f"{path}: cannot write the checkpoint (torch: {cause})") from None
 
 
-
-
 def save_with_meta(source: str | os.PathLike, out: str | os.PathLike, changes: dict[str, Any]) -> None:
     """A copy of checkpoint ``source`` at ``out`` whose meta has ``changes``; its weights as they were stored."""
     payload = read_payload(source)
@@ -135,23 +129,41 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        code = re.search(r"GLOBAL ([\w.]+) (was not an allowed global|whose module)", str(e))  # torch words the two cases differently
+        code = re.search(
+            r"GLOBAL ([\w.]+) (was not an allowed global|whose module)", str(e)
+        )  # torch words the two cases differently
         code = code.group(1) if code and zipfile.is_zipfile(path) else imported_name(path)
         if code:
-            raise CheckpointError(f"{path}: refused to load: the file would import and run code ({code}), not just hold weights") from None
+            raise CheckpointError(
+                f"{path}: refused to load: the file would import and run code ({code}), not just hold weights"
+            ) from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt (unpickling failed)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as e:
         # KeyError and the like: torch's legacy (non-zip) loader reading a file that is no pickle at all, such as text
         with open(path, "rb") as f:
             head = f.read(2)
         if head != b"PK" and not head.startswith(b"\x80"):  # neither torch.save's zip file nor a pickle
-            raise CheckpointError(f"{path}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)") from None
+            raise CheckpointError(
+                f"{path}: not a checkpoint: the file is not one that torch.save writes (text, or another format?)"
+            ) from None
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({load_failure(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a videmo checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"{path}: not a videmo checkpoint (format version {stored_words(version)}: a whole number is needed)")
+        raise CheckpointError(
+            f"{path}: not a videmo checkpoint (format version {stored_words(version)}: a whole number is needed)"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {version} is newer than this videmo reads ({FORMAT_VERSION}); upgrade videmo"
@@ -165,8 +177,12 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
 
 
 # What the kinds of file that are not regular are called; reading one could block or never end (/dev/zero).
-SPECIAL_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO, a named pipe"),
-                 (stat.S_ISSOCK, "a socket"))
+SPECIAL_FILES = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO, a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def check_regular_file(path: Path) -> None:
@@ -230,12 +246,16 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         with torch.device("meta"):  # no memory and no random initialisation for weights about to be replaced
             model = build_model(meta)
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: checkpoint metadata describes no valid model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise CheckpointError(
+            f"{path}: checkpoint metadata describes no valid model ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     broken = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:  # a model with NaN weights labels every face NaN, and argmax makes that "surprise"
-        raise CheckpointError(f"{path}: weights are not finite (NaN or infinite values in {broken[0]}"
-                              f"{f' and {len(broken) - 1} more tensors' if len(broken) > 1 else ''}): the training diverged or the file is damaged")
+        raise CheckpointError(
+            f"{path}: weights are not finite (NaN or infinite values in {broken[0]}"
+            f"{f' and {len(broken) - 1} more tensors' if len(broken) > 1 else ''}): the training diverged or the file is damaged"
+        )
     try:
         model.load_state_dict(state, assign=True)
     except RuntimeError as e:
@@ -248,12 +268,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     model.eval()
     extra = {k: v for k, v in payload.items() if k not in ("format", "format_version", "meta", "state_dict")}
     return Checkpoint(model=model, meta=meta, path=path, sha256=file_sha256(path), extra=extra)
-
-
-
-
-
-
 
 
 def weights_path(weights: str | os.PathLike | None) -> Path:

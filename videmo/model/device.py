@@ -32,7 +32,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """bf16 only pays on CPUs with native bf16 matrix units (AMX or AVX512-BF16)."""
     cpu = torch.cpu
-    return bool(getattr(cpu, "_is_amx_tile_supported", lambda: False)() or getattr(cpu, "_is_avx512_bf16_supported", lambda: False)())
+    return bool(
+        getattr(cpu, "_is_amx_tile_supported", lambda: False)() or getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+    )
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

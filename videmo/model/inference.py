@@ -45,14 +45,22 @@ def logits_of(model: torch.nn.Module, batch: torch.Tensor, memory_format: torch.
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-            device: torch.device, precision: str, batch_size: int, mirror: bool = False) -> torch.Tensor:
+def predict(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    device: torch.device,
+    precision: str,
+    batch_size: int,
+    mirror: bool = False,
+) -> torch.Tensor:
     """Logits (fp32, CPU) for uint8 images, in batches; with ``mirror``, averaged with the mirror images'."""
     model.eval()
     memory_format = memory_format_for(device, precision)
     out = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float() / 255
+        batch = images[start : start + batch_size].to(device).float() / 255
         with autocast(device, precision):
             out.append(logits_of(model, (batch - mean) / std, memory_format, mirror).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, len(CLASSES))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from videmo.model.device import cpu_has_fast_bf16, prepare_model, resolve_precision
+
 from videmo.core.errors import VidemoError
-from videmo.model.awei import Awei
 from videmo.core.options import RUNTIMES
-from videmo.model.onnx import import_onnxruntime, onnx_model
-
-
+from videmo.model.awei import Awei
+from videmo.model.device import cpu_has_fast_bf16, prepare_model, resolve_precision
+from videmo.model.export import onnx_model
+from videmo.model.onnx import import_onnxruntime
 
 
 class OnnxRuntimeModel:
@@ -24,7 +24,9 @@ class OnnxRuntimeModel:
         self.graph = onnx_model(model)  # its weights, which the session reads in place
         self.session = self.graph.session(
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", model.in_channels, model.image_size, model.image_size])],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])], threads)
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", model.head[-1].out_features])],
+            threads,
+        )
 
     def eval(self) -> OnnxRuntimeModel:  # an inference graph already: as torch's model.eval() for predict
         return self
@@ -75,4 +77,7 @@ def build_runtime(model: Awei, threads: int = 1) -> tuple[OnnxRuntimeModel | Non
         return OnnxRuntimeModel(model, threads), None
     except Exception as e:  # noqa: BLE001 -- any failure to write or load the graph leaves torch, which always works
         cause = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return None, f"the classifier runs on torch: its ONNX Runtime graph could not be built ({type(e).__name__}: {cause[:200]})"
+        return (
+            None,
+            f"the classifier runs on torch: its ONNX Runtime graph could not be built ({type(e).__name__}: {cause[:200]})",
+        )

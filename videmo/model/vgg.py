@@ -54,5 +54,6 @@ def imagenet_state_dict(variant: str) -> dict:
         ) from None
     except Exception as e:  # a damaged or unsafe file in the cache
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        raise VidemoError(f"--pretrained imagenet: {cached} does not load as weights ({type(e).__name__}); "
-                          "delete it to download it again") from None
+        raise VidemoError(
+            f"--pretrained imagenet: {cached} does not load as weights ({type(e).__name__}); delete it to download it again"
+        ) from None

@@ -45,7 +45,9 @@ def winograd_matrices(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def winograd_tile(side: int, out_channels: int) -> int:
     """The tile size m with the least work for a layer of this side: the products ((m+2)^2 per tile,
     channel pair) and the input transform ((m+2)^4 per tile and input channel), padding included."""
+
     def work(m: int) -> int:
         tiles, size = math.ceil(side / m) ** 2, (m + 2) ** 2
         return tiles * size * (out_channels + size)
+
     return min(WINOGRAD_POINTS, key=work)

@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from videmo.results.figures import font, rgb
-from videmo.core.emotions import CLASSES
+from videmo.core.emotions import CLASSES, EMOTION_COLOURS, ink
 from videmo.core.errors import VidemoError
-from videmo.core.emotions import EMOTION_COLOURS, ink
-
+from videmo.results.figures import font, rgb
 
 
 @dataclass
 class FaceMark:
     """One face to draw on one frame."""
+
     face_id: int
     box: tuple[float, float, float, float]
     probabilities: np.ndarray  # (7,) in CLASSES order
@@ -30,10 +29,6 @@ class FaceMark:
 
 class NoEncoder(VidemoError):
     pass
-
-
-
-
 
 
 class AnnotatedVideoWriter:
@@ -53,9 +48,25 @@ class AnnotatedVideoWriter:
         self.last, self.size = np.zeros((height, width, 3), np.uint8), (width, height)
         # yuv420p, which every player reads, needs even sides: the odd last row or column is padded.
         self.writer = imageio_ffmpeg.write_frames(
-            str(path), (width, height), fps=max(fps, 1e-3), codec="libx264", pix_fmt_out="yuv420p", quality=None,
-            macro_block_size=1, ffmpeg_log_level="error",
-            output_params=["-crf", "23", "-preset", "veryfast", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart"])
+            str(path),
+            (width, height),
+            fps=max(fps, 1e-3),
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            quality=None,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            output_params=[
+                "-crf",
+                "23",
+                "-preset",
+                "veryfast",
+                "-vf",
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-movflags",
+                "+faststart",
+            ],
+        )
         try:
             self.writer.send(None)
         except (OSError, RuntimeError) as e:
@@ -90,11 +101,19 @@ class AnnotatedVideoWriter:
         label = f"{face.face_id} {CLASSES[top]} {face.probabilities[top]:.2f}"
         left, upper, right, lower = draw.textbbox((x1, y1), label, font=self.font)
         label_y = y1 - (lower - upper) - 2 * self.line if y1 - (lower - upper) - 2 * self.line >= 0 else y2 + self.line
-        draw.rectangle((x1, label_y, x1 + right - left + 2 * self.line, label_y + lower - upper + 2 * self.line), fill=rgb(colour))
+        draw.rectangle(
+            (x1, label_y, x1 + right - left + 2 * self.line, label_y + lower - upper + 2 * self.line), fill=rgb(colour)
+        )
         draw.text((x1 + self.line, label_y + self.line - (upper - y1)), label, fill=ink(colour), font=self.font)
 
-    def draw_bars(self, draw: ImageDraw.ImageDraw, probabilities: np.ndarray, box: tuple[float, float, float, float],
-                  frame_width: int, frame_height: int) -> None:
+    def draw_bars(
+        self,
+        draw: ImageDraw.ImageDraw,
+        probabilities: np.ndarray,
+        box: tuple[float, float, float, float],
+        frame_width: int,
+        frame_height: int,
+    ) -> None:
         """Each emotion's first three letters and a bar of its probability, in CLASSES order, on a
         translucent dark panel right of the box (left of it where the frame has no room), its top at the box's top."""
         x1, y1, x2, _ = box
@@ -113,13 +132,3 @@ class AnnotatedVideoWriter:
 
     def close(self) -> None:
         self.writer.close()
-
-
-
-
-
-
-
-
-
-

@@ -20,10 +20,28 @@ import pandas as pd
 from videmo.core.emotions import CLASSES
 from videmo.core.options import MIN_EPISODE_S, SMOOTH_S, words
 
-EPISODE_COLUMNS = ["face_id", "emotion", "t_start", "t_end", "duration_s", "n_frames",
-                   "mean_probability", "peak_probability", "t_peak"]
-EPISODE_DTYPES = {"face_id": "Int64", "emotion": "string", "t_start": "float64", "t_end": "float64", "duration_s": "float64",
-                  "n_frames": "int64", "mean_probability": "float64", "peak_probability": "float64", "t_peak": "float64"}
+EPISODE_COLUMNS = [
+    "face_id",
+    "emotion",
+    "t_start",
+    "t_end",
+    "duration_s",
+    "n_frames",
+    "mean_probability",
+    "peak_probability",
+    "t_peak",
+]
+EPISODE_DTYPES = {
+    "face_id": "Int64",
+    "emotion": "string",
+    "t_start": "float64",
+    "t_end": "float64",
+    "duration_s": "float64",
+    "n_frames": "int64",
+    "mean_probability": "float64",
+    "peak_probability": "float64",
+    "t_peak": "float64",
+}
 GAP_FRAMES = 2.5  # a track gap of more than this many analysed frames ends an episode
 # A track seen for less than this (first to last frame, plus one frame's step) is taken for a spurious
 # detection: on the example clip and the 1080p crowd, analysed at every frame, the only such tracks are
@@ -57,8 +75,10 @@ def sampling_warning(frames: pd.DataFrame, smooth_s: float, min_episode_s: float
     said += [f"--min-episode {words(min_episode_s)} s keeps one-frame episodes"] if keeps_single else []
     raise_ = " and ".join(name for name, bad in (("--smooth", smooths_nothing), ("--min-episode", keeps_single)) if bad)
     least = words(float(np.ceil(2 * step * 100 - 1e-6) / 100))
-    return (f"{video}: the analysed frames are {words(round(step, 3))} s apart, so {' and '.join(said)}: raise {raise_} to at least "
-            f"{least} s (videmo episodes redoes them without the video), or sample more frames (a higher --fps or a lower --every)")
+    return (
+        f"{video}: the analysed frames are {words(round(step, 3))} s apart, so {' and '.join(said)}: raise {raise_} to at least "
+        f"{least} s (videmo episodes redoes them without the video), or sample more frames (a higher --fps or a lower --every)"
+    )
 
 
 def smooth(times: np.ndarray, probabilities: np.ndarray, window_s: float) -> np.ndarray:
@@ -94,8 +114,14 @@ def merge_short(labels: np.ndarray, ends: np.ndarray, times: np.ndarray, smoothe
         labels[start:stop] = max(neighbours, key=lambda c: smoothed[start:stop, c].mean())
 
 
-def track_labels(times: np.ndarray, probabilities: np.ndarray, step: float, smooth_s: float, min_episode_s: float,
-                 gap_frames: float = GAP_FRAMES) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
+def track_labels(
+    times: np.ndarray,
+    probabilities: np.ndarray,
+    step: float,
+    smooth_s: float,
+    min_episode_s: float,
+    gap_frames: float = GAP_FRAMES,
+) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
     """For one track's frames (ascending times): the smoothed label of each frame, the (start, stop)
     of each episode, and each frame's end time (the next frame's time, or one step after the last
     frame of a stretch without gaps)."""
@@ -127,8 +153,11 @@ class Readable:
     def unreadable(self, frames: pd.DataFrame) -> np.ndarray:
         out = np.zeros(len(frames), dtype=bool)
         faces = frames["face_id"].notna().to_numpy()
-        for column, limit, above in (("yaw", self.max_yaw, True), ("sharpness", self.min_sharpness, False),
-                                     ("brightness", self.min_brightness, False)):
+        for column, limit, above in (
+            ("yaw", self.max_yaw, True),
+            ("sharpness", self.min_sharpness, False),
+            ("brightness", self.min_brightness, False),
+        ):
             if limit is None or column not in frames:
                 continue
             values = frames[column].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -137,8 +166,13 @@ class Readable:
         return out
 
 
-def add_episodes(frames: pd.DataFrame, smooth_s: float = SMOOTH_S, min_episode_s: float = MIN_EPISODE_S,
-                 min_track_s: float = MIN_TRACK_S, readable: Readable = Readable()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def add_episodes(
+    frames: pd.DataFrame,
+    smooth_s: float = SMOOTH_S,
+    min_episode_s: float = MIN_EPISODE_S,
+    min_track_s: float = MIN_TRACK_S,
+    readable: Readable = Readable(),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``frames`` with its ``emotion_smoothed``, ``short_track`` and ``unreadable`` columns, and the
     episodes table (EPISODE_COLUMNS). A track shorter than ``min_track_s`` seconds keeps its rows,
     ``short_track`` True, without smoothed labels or episodes; so do the face-frames ``readable`` finds
@@ -166,10 +200,19 @@ def add_episodes(frames: pd.DataFrame, smooth_s: float = SMOOTH_S, min_episode_s
             emotion = int(labels[start])
             values = probabilities[start:stop, emotion]
             peak = int(np.argmax(values))
-            rows.append({"face_id": int(face_id), "emotion": CLASSES[emotion], "t_start": times[start], "t_end": ends[stop - 1],
-                         "duration_s": ends[stop - 1] - times[start], "n_frames": stop - start,
-                         "mean_probability": float(values.mean()), "peak_probability": float(values[peak]),
-                         "t_peak": times[start + peak]})
+            rows.append(
+                {
+                    "face_id": int(face_id),
+                    "emotion": CLASSES[emotion],
+                    "t_start": times[start],
+                    "t_end": ends[stop - 1],
+                    "duration_s": ends[stop - 1] - times[start],
+                    "n_frames": stop - start,
+                    "mean_probability": float(values.mean()),
+                    "peak_probability": float(values[peak]),
+                    "t_peak": times[start + peak],
+                }
+            )
     frames["emotion_smoothed"] = pd.array(smoothed, dtype="string")
     frames["short_track"] = short
     frames["unreadable"] = unreadable

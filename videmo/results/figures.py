@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-
 TIMELINE_FACES = 6  # panels in timeline.png: the faces seen in most frames
 
 
@@ -71,19 +70,36 @@ def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) ->
         rows = faces[faces["face_id"] == face_id].sort_values("time_s")
         for piece in seen_stretches(rows["time_s"].to_numpy(), step):  # nothing drawn where the face was not seen
             part = rows.iloc[piece]  # each frame drawn from its time to the next frame's, as its episode counts it
-            axis.stackplot(np.append(part["time_s"].to_numpy(), part["time_s"].iloc[-1] + step),
-                           *(np.append(part[c].to_numpy(), part[c].iloc[-1]) for c in CLASSES),
-                           colors=[EMOTION_COLOURS[c] for c in CLASSES], step="post")
+            axis.stackplot(
+                np.append(part["time_s"].to_numpy(), part["time_s"].iloc[-1] + step),
+                *(np.append(part[c].to_numpy(), part[c].iloc[-1]) for c in CLASSES),
+                colors=[EMOTION_COLOURS[c] for c in CLASSES],
+                step="post",
+            )
         axis.set_ylim(0, 1)
         axis.set_yticks([0, 0.5, 1])
         axis.set_ylabel(f"face {face_id}\np(emotion)", fontsize=10)
         mine = episodes[episodes["face_id"] == face_id]
-        band.broken_barh(list(zip(mine["t_start"], mine["duration_s"])), (0, 1), facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]],
-                         edgecolor="white", linewidth=0.8)
-        for episode in mine.itertuples(index=False):  # named where the name fits (the axes are about 880 px wide, a letter at 9 pt 7 px)
+        band.broken_barh(
+            list(zip(mine["t_start"], mine["duration_s"])),
+            (0, 1),
+            facecolors=[EMOTION_COLOURS[e] for e in mine["emotion"]],
+            edgecolor="white",
+            linewidth=0.8,
+        )
+        for episode in mine.itertuples(
+            index=False
+        ):  # named where the name fits (the axes are about 880 px wide, a letter at 9 pt 7 px)
             if episode.duration_s / (end - start) * 10 * 88 > 7.5 * len(episode.emotion) + 10:
-                band.text(episode.t_start + episode.duration_s / 2, 0.5, episode.emotion, ha="center", va="center", fontsize=9,
-                          color=ink(EMOTION_COLOURS[episode.emotion]))
+                band.text(
+                    episode.t_start + episode.duration_s / 2,
+                    0.5,
+                    episode.emotion,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color=ink(EMOTION_COLOURS[episode.emotion]),
+                )
         band.set_ylim(0, 1)
         band.set_yticks([])
         band.set_ylabel("episodes", rotation=0, ha="right", va="center", fontsize=9)
@@ -92,8 +108,15 @@ def timeline_figure(frames: pd.DataFrame, title: str, episodes: pd.DataFrame) ->
     hidden = len(counts) - len(shown)
     suffix = f" ({len(shown)} of {len(counts)} faces, those seen longest)" if hidden > 0 else ""
     figure.suptitle(f"{title}{suffix}", fontsize=12)
-    figure.legend([Patch(color=EMOTION_COLOURS[c]) for c in CLASSES], list(CLASSES), loc="upper center", ncol=len(CLASSES),
-                  bbox_to_anchor=(0.5, 1 - 0.45 / figure.get_figheight()), fontsize=10, frameon=False)
+    figure.legend(
+        [Patch(color=EMOTION_COLOURS[c]) for c in CLASSES],
+        list(CLASSES),
+        loc="upper center",
+        ncol=len(CLASSES),
+        bbox_to_anchor=(0.5, 1 - 0.45 / figure.get_figheight()),
+        fontsize=10,
+        frameon=False,
+    )
     figure.subplots_adjust(left=0.1, right=0.98, top=1 - 0.85 / figure.get_figheight(), bottom=0.55 / figure.get_figheight())
     return figure
 
@@ -106,7 +129,7 @@ TILES_KEY = "videmo:tiles"  # faces.png's text chunk: {"tile": side, "faces": {f
 
 
 def rgb(hex_colour: str) -> tuple[int, int, int]:
-    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def font(size: int) -> ImageFont.ImageFont:
@@ -148,8 +171,11 @@ def tile_captions(track: dict) -> tuple[str, str, str]:
     seen = track.get("seen") or {}
     turned = f" \u00b7 yaw {seen['yaw']:+.0f}\u00b0" if seen.get("yaw") is not None else ""
     unreadable = f" +{seen['unreadable_frames']} unreadable" if seen.get("unreadable_frames") else ""
-    return (f"face {track['face_id']}{turned}", f"{track['first_s']:.1f}-{track['last_s']:.1f} s, {plural(track['n_frames'], 'frame')}{unreadable}",
-            f"{emotion} {track['emotion_share'][emotion]:.0%}")
+    return (
+        f"face {track['face_id']}{turned}",
+        f"{track['first_s']:.1f}-{track['last_s']:.1f} s, {plural(track['n_frames'], 'frame')}{unreadable}",
+        f"{emotion} {track['emotion_share'][emotion]:.0%}",
+    )
 
 
 def runner_up_caption(track: dict) -> tuple[str | None, str]:
@@ -191,8 +217,12 @@ def write_faces_png(sheet: FaceSheet, tracks: list[dict], path: Path, title: str
             draw.rectangle((x + 3, top + 64, x + 11, top + 72), fill=rgb(EMOTION_COLOURS[runner_up]))
             draw.text((x + 16, top + 58), versus, fill="black", font=small)
     chunk = PngImagePlugin.PngInfo()
-    chunk.add_text(TILES_KEY, json.dumps({"tile": TILE, "faces": {str(t["face_id"]): list(p) for t, p in zip(tracks, places)
-                                                                  if t["face_id"] in sheet.best}}))
+    chunk.add_text(
+        TILES_KEY,
+        json.dumps(
+            {"tile": TILE, "faces": {str(t["face_id"]): list(p) for t, p in zip(tracks, places) if t["face_id"] in sheet.best}}
+        ),
+    )
     image.save(path, pnginfo=chunk)
 
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from videmo.results.tables import FRAME_DTYPES, TIMELINE_COLUMNS
-from videmo.results.episodes import EPISODE_DTYPES
 from videmo.core.errors import VidemoError, printable
-from videmo.results.types import SUMMARY_JSON, Summary
+from videmo.results.episodes import EPISODE_DTYPES
+from videmo.results.tables import FRAME_DTYPES, TIMELINE_COLUMNS
 from videmo.results.text import text_damage
+from videmo.results.types import SUMMARY_JSON, Summary
 
 if TYPE_CHECKING:
     pass
@@ -21,10 +21,20 @@ if TYPE_CHECKING:
 FRAMES_CSV, TIMELINE_CSV, TIMELINE_PNG = "frames.csv", "timeline.csv", "timeline.png"
 FACES_PNG, ANNOTATED_MP4, EPISODES_CSV = "faces.png", "annotated.mp4", "episodes.csv"
 INDEX_CSV, FAILED_CSV = "index.csv", "failed.csv"  # beside the results folders: the batch tables
-OUTPUT_FILES = (FRAMES_CSV, TIMELINE_CSV, EPISODES_CSV, SUMMARY_JSON, TIMELINE_PNG, FACES_PNG)  # and ANNOTATED_MP4 with --annotate
-RESULT_DTYPES = {**FRAME_DTYPES, "emotion_smoothed": "string", "short_track": "bool", "unreadable": "bool"}  # frames.csv: the raw table, the episodes' label, the flag
-
-
+OUTPUT_FILES = (
+    FRAMES_CSV,
+    TIMELINE_CSV,
+    EPISODES_CSV,
+    SUMMARY_JSON,
+    TIMELINE_PNG,
+    FACES_PNG,
+)  # and ANNOTATED_MP4 with --annotate
+RESULT_DTYPES = {
+    **FRAME_DTYPES,
+    "emotion_smoothed": "string",
+    "short_track": "bool",
+    "unreadable": "bool",
+}  # frames.csv: the raw table, the episodes' label, the flag
 
 
 def write_frames_csv(frames: pd.DataFrame, path: Path) -> None:
@@ -41,12 +51,6 @@ def write_episodes_csv(episodes: pd.DataFrame, path: Path) -> None:
 
 def write_summary_json(summary: Summary, path: Path) -> None:
     path.write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-
-
-
-
 
 
 NO_RESULTS = "no results here (expected a folder written by 'videmo analyze')"
@@ -80,8 +84,12 @@ def read_timeline(folder: str | Path) -> pd.DataFrame:
 
 def read_episodes(folder: str | Path) -> pd.DataFrame:
     """A results folder's ``episodes.csv``: one row per stretch of time in which one face shows one emotion."""
-    return read_table(folder, EPISODES_CSV, EPISODE_DTYPES,
-                      "no episodes here (results from before episodes existed: redo them with --overwrite)")
+    return read_table(
+        folder,
+        EPISODES_CSV,
+        EPISODE_DTYPES,
+        "no episodes here (results from before episodes existed: redo them with --overwrite)",
+    )
 
 
 def read_results_summary(folder: str | Path) -> dict:
@@ -105,8 +113,10 @@ def not_one_video(folder: Path) -> None:
         return
     some = results_folders(folder)
     example = f" such as {printable(str(some[0]))}" if some else ""
-    raise VidemoError(f"{printable(str(folder))}: an output folder of many videos, not one video's results: "
-                      f"read it with videmo.read_batch, or read one of its results folders{example}")
+    raise VidemoError(
+        f"{printable(str(folder))}: an output folder of many videos, not one video's results: "
+        f"read it with videmo.read_batch, or read one of its results folders{example}"
+    )
 
 
 def read_table(folder: str | Path, name: str, dtypes: dict, missing: str) -> pd.DataFrame:

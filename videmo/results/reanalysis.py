@@ -15,20 +15,18 @@ import shutil
 from dataclasses import fields, replace
 from pathlib import Path
 
-
-from videmo.results.tables import timeline, track_summaries, tracked
-from videmo.results.figures import FaceSheet, read_face_sheet
 from videmo.core.emotions import CLASSES
-from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
 from videmo.core.errors import VidemoError, printable
-from videmo.core.version import __version__, is_newer
 from videmo.core.files import hidden, shortened, too_long
-from videmo.results.store import save_results
 from videmo.core.options import AnalyzeOptions, words
-from videmo.video.probe import VideoInfo
-from videmo.results.store import EPISODE_SETTINGS, SETTINGS_BEFORE
-from videmo.results.types import SUMMARY_JSON, Summary, VideoResult
+from videmo.core.version import __version__, is_newer
+from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
+from videmo.results.figures import FaceSheet, read_face_sheet
 from videmo.results.io import ANNOTATED_MP4, FACES_PNG, FRAMES_CSV, read_results, read_results_summary, results_folders
+from videmo.results.store import EPISODE_SETTINGS, SETTINGS_BEFORE, save_results
+from videmo.results.tables import timeline, track_summaries, tracked
+from videmo.results.types import SUMMARY_JSON, Summary, VideoResult
+from videmo.video.probe import VideoInfo
 
 
 def reanalyze(folder: Path, **changes) -> VideoResult:
@@ -42,36 +40,63 @@ def reanalyze(folder: Path, **changes) -> VideoResult:
     summary = read_results_summary(folder)
     made_by = summary.get("videmo_version") if isinstance(summary, dict) else None
     if is_newer(made_by):  # rewritten here, the fields that version added would be dropped
-        raise VidemoError(f"{printable(str(folder))}: made by videmo {printable(str(made_by))}, newer than this videmo "
-                          f"{__version__}; upgrade videmo to rebuild its episodes")
+        raise VidemoError(
+            f"{printable(str(folder))}: made by videmo {printable(str(made_by))}, newer than this videmo "
+            f"{__version__}; upgrade videmo to rebuild its episodes"
+        )
     try:
         saved = {f.name: summary.get(f.name, [] if f.name == "frames_undecodable" else None) for f in fields(Summary)}
         settings = dict(saved["settings"])
-        options = replace(AnalyzeOptions(**{f.name: settings[f.name] for f in fields(AnalyzeOptions)
-                                             if f.name in settings and f.name not in ("device", "precision", "runtime")}),
-                          **changes)
-        info = VideoInfo(Path(saved["video"]["path"]), saved["video"]["width"], saved["video"]["height"], saved["video"]["fps"],
-                         saved["video"]["frame_count"], saved["video"]["duration_s"], saved["video"]["codec"], saved["video"]["rotation"])
+        options = replace(
+            AnalyzeOptions(
+                **{
+                    f.name: settings[f.name]
+                    for f in fields(AnalyzeOptions)
+                    if f.name in settings and f.name not in ("device", "precision", "runtime")
+                }
+            ),
+            **changes,
+        )
+        info = VideoInfo(
+            Path(saved["video"]["path"]),
+            saved["video"]["width"],
+            saved["video"]["height"],
+            saved["video"]["fps"],
+            saved["video"]["frame_count"],
+            saved["video"]["duration_s"],
+            saved["video"]["codec"],
+            saved["video"]["rotation"],
+        )
     except (KeyError, TypeError):
-        raise VidemoError(f"{printable(str(folder))}: its summary.json lacks what re-analysis needs ({lacking(summary)})") from None
+        raise VidemoError(
+            f"{printable(str(folder))}: its summary.json lacks what re-analysis needs ({lacking(summary)})"
+        ) from None
     frames = read_results(folder).drop(columns=["emotion_smoothed", "short_track", "unreadable"], errors="ignore")
     absent = [column for column in ("frame", "time_s", "face_id", *CLASSES) if column not in frames.columns]
     if absent:  # an edited frames.csv
-        raise VidemoError(f"{printable(str(folder / FRAMES_CSV))}: lacks the column(s) {', '.join(absent)}, which re-analysis needs")
+        raise VidemoError(
+            f"{printable(str(folder / FRAMES_CSV))}: lacks the column(s) {', '.join(absent)}, which re-analysis needs"
+        )
     min_track_s = settings.get("min_track_s", MIN_TRACK_S)
     frames, episodes = add_episodes(frames, options.smooth_s, options.min_episode_s, min_track_s, readable_of(options))
     faces = frames[frames["face_id"].notna()]
     saved["settings"] = {**settings, **{name: getattr(options, name) for name in EPISODE_SETTINGS}, "min_track_s": min_track_s}
     saved["files"] = []  # listed anew as it is saved
-    saved["counts"] = {**(saved["counts"] or {}), "tracks": int(tracked(faces)["face_id"].nunique()),
-                       "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()), "episodes": int(len(episodes)),
-                       "unreadable_face_frames": int(faces["unreadable"].sum())}
+    saved["counts"] = {
+        **(saved["counts"] or {}),
+        "tracks": int(tracked(faces)["face_id"].nunique()),
+        "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()),
+        "episodes": int(len(episodes)),
+        "unreadable_face_frames": int(faces["unreadable"].sum()),
+    }
     saved["tracks"] = track_summaries(frames)
     sheet = face_sheet(folder)
     result = VideoResult(info, frames, timeline(frames, options.bin_s, info.duration_s), Summary(**saved), sheet, episodes)
     if options.plots and saved["tracks"] and not sheet.best:
-        result.notes.append(f"{printable(str(folder))}: faces.png's tiles are empty: its face crops are not in the folder "
-                            "(no faces.png, or one from before they were kept); 'videmo analyze --overwrite' redraws them")
+        result.notes.append(
+            f"{printable(str(folder))}: faces.png's tiles are empty: its face crops are not in the folder "
+            "(no faces.png, or one from before they were kept); 'videmo analyze --overwrite' redraws them"
+        )
     if (folder / ANNOTATED_MP4).is_file():  # carried over: the boxes' colours are the single-frame labels', unchanged
         result.annotated = carried(folder / ANNOTATED_MP4, hidden(folder, "annotated", suffix=".mp4"))
     try:
@@ -130,7 +155,9 @@ def results_in(paths: list[str]) -> tuple[list[Path], list[str]]:
         elif path.is_dir() and results_folders(path):
             found += results_folders(path)
         elif path.is_dir():
-            errors.append(f"{printable(given)}: no results here (expected a folder written by 'videmo analyze', or an output folder of them)")
+            errors.append(
+                f"{printable(given)}: no results here (expected a folder written by 'videmo analyze', or an output folder of them)"
+            )
         else:
             errors.append(f"{printable(given)}: no such folder")
     return list(dict.fromkeys(found)), errors
@@ -140,7 +167,9 @@ def changed_words(before: dict, after: dict) -> str:
     """'smooth_s 0.5 now 1, bin_s 1 now 2' for the episode settings that differ (the shortest track too: results
     from before it get today's), or 'the same settings'."""
     before = {**SETTINGS_BEFORE, **before}
-    changed = [f"{name} {words(before.get(name))} now {words(after.get(name))}" for name in (*EPISODE_SETTINGS, "min_track_s")
-               if before.get(name) != after.get(name)]
+    changed = [
+        f"{name} {words(before.get(name))} now {words(after.get(name))}"
+        for name in (*EPISODE_SETTINGS, "min_track_s")
+        if before.get(name) != after.get(name)
+    ]
     return ", ".join(changed) or "the same settings"
-

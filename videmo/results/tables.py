@@ -9,26 +9,47 @@ from videmo.core.emotions import CLASSES
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
 # O-Net's five points, "left" and "right" as the image shows them, in displayed pixels like the box.
-LANDMARK_COLUMNS = [f"{point}_{axis}" for point in ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right") for axis in "xy"]
+LANDMARK_COLUMNS = [
+    f"{point}_{axis}" for point in ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right") for axis in "xy"
+]
 # How each face was seen: the label's confidence, the face's size, head pose (faces.pose), the crop's sharpness
 # and brightness, and the five points.
 SEEN_COLUMNS = ["confidence", "face_px", "yaw", "pitch", "roll", "sharpness", "brightness", *LANDMARK_COLUMNS]
 FRAME_COLUMNS = ["frame", "time_s", "decoded", "face_id", *BOX_COLUMNS, "det_score", *CLASSES, "emotion", *SEEN_COLUMNS]
 TIMELINE_COLUMNS = ["face_id", "t_start", "t_end", "n_frames", *CLASSES, "emotion"]
 FRAME_DTYPES = {
-    "frame": "int64", "time_s": "float64", "decoded": "bool", "face_id": "Int64", **{c: "float64" for c in BOX_COLUMNS},
-    "det_score": "float64", **{c: "float64" for c in CLASSES}, "emotion": "string", **{c: "float64" for c in SEEN_COLUMNS},
+    "frame": "int64",
+    "time_s": "float64",
+    "decoded": "bool",
+    "face_id": "Int64",
+    **{c: "float64" for c in BOX_COLUMNS},
+    "det_score": "float64",
+    **{c: "float64" for c in CLASSES},
+    "emotion": "string",
+    **{c: "float64" for c in SEEN_COLUMNS},
 }
 
 
-def frames_table(frames: list[int], times: list[float], face_ids: list[int | None], boxes: np.ndarray,
-                 scores: np.ndarray, probabilities: np.ndarray, decoded: list[bool] | None = None,
-                 seen: np.ndarray | None = None) -> pd.DataFrame:
+def frames_table(
+    frames: list[int],
+    times: list[float],
+    face_ids: list[int | None],
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    decoded: list[bool] | None = None,
+    seen: np.ndarray | None = None,
+) -> pd.DataFrame:
     """One row per analysed frame and face; a frame without faces, or one whose data
     did not decode (``decoded`` False), has one row with empty face fields (``face_id`` None, NaN elsewhere).
     ``seen``: (K, len(SEEN_COLUMNS)) how each face was seen (NaN where not measured)."""
-    table = pd.DataFrame({"frame": np.asarray(frames, dtype=np.int64), "time_s": np.asarray(times, dtype=np.float64),
-                          "decoded": np.asarray(decoded if decoded is not None else [True] * len(frames), dtype=bool)})
+    table = pd.DataFrame(
+        {
+            "frame": np.asarray(frames, dtype=np.int64),
+            "time_s": np.asarray(times, dtype=np.float64),
+            "decoded": np.asarray(decoded if decoded is not None else [True] * len(frames), dtype=bool),
+        }
+    )
     table["face_id"] = pd.array(face_ids, dtype="Int64")
     table[BOX_COLUMNS] = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     table["det_score"] = np.asarray(scores, dtype=np.float64)
@@ -57,7 +78,8 @@ def timeline(frames: pd.DataFrame, bin_s: float, end_s: float) -> pd.DataFrame:
     faces = tracked(frames)
     if faces.empty:
         return pd.DataFrame({c: pd.Series(dtype=FRAME_DTYPES.get(c, "float64")) for c in TIMELINE_COLUMNS}).astype(
-            {"face_id": "Int64", "n_frames": "int64", "emotion": "string"})
+            {"face_id": "Int64", "n_frames": "int64", "emotion": "string"}
+        )
     # rounded first: a frame on a bin's edge opens that bin (0.3 / 0.1 is 2.9999999999999996, not 3)
     bins = np.floor(np.round(faces["time_s"].to_numpy() / bin_s, 9)).astype(np.int64)
     grouped = faces.assign(bin=bins).groupby(["face_id", "bin"], sort=True)
@@ -110,20 +132,22 @@ def track_summaries(frames: pd.DataFrame) -> list[dict]:
     for face_id, rows in faces.groupby("face_id", sort=True):
         share = shares(rows["emotion_smoothed"])
         dominant, dominant_share, runner_up, runner_up_share = ranked(share)
-        summaries.append({
-            "face_id": int(face_id),
-            "first_s": round(float(rows["time_s"].min()), 3),
-            "last_s": round(float(rows["time_s"].max()), 3),
-            "n_frames": int(len(rows)),
-            "dominant_emotion": dominant,
-            "dominant_share": dominant_share,
-            "runner_up": runner_up,
-            "runner_up_share": runner_up_share,
-            "emotion_share": share,
-            "emotion_share_raw": shares(rows["emotion"]),
-            "mean_probability": {c: round(float(rows[c].mean()), 4) for c in CLASSES},
-            "seen": seen_summary(rows, int(unreadable.get(face_id, 0))),
-        })
+        summaries.append(
+            {
+                "face_id": int(face_id),
+                "first_s": round(float(rows["time_s"].min()), 3),
+                "last_s": round(float(rows["time_s"].max()), 3),
+                "n_frames": int(len(rows)),
+                "dominant_emotion": dominant,
+                "dominant_share": dominant_share,
+                "runner_up": runner_up,
+                "runner_up_share": runner_up_share,
+                "emotion_share": share,
+                "emotion_share_raw": shares(rows["emotion"]),
+                "mean_probability": {c: round(float(rows[c].mean()), 4) for c in CLASSES},
+                "seen": seen_summary(rows, int(unreadable.get(face_id, 0))),
+            }
+        )
     return summaries
 
 
@@ -132,6 +156,13 @@ def seen_summary(rows: pd.DataFrame, unreadable: int) -> dict:
     its frames were unreadable; None for what an older frames.csv did not measure."""
     median = lambda column: round(float(rows[column].median()), 2) if column in rows and rows[column].notna().any() else None  # noqa: E731
     confidence = round(float(rows["confidence"].mean()), 4) if "confidence" in rows and rows["confidence"].notna().any() else None
-    return {"yaw": median("yaw"), "pitch": median("pitch"), "roll": median("roll"), "face_px": median("face_px"),
-            "sharpness": median("sharpness"), "brightness": median("brightness"), "mean_confidence": confidence,
-            "unreadable_frames": unreadable}
+    return {
+        "yaw": median("yaw"),
+        "pitch": median("pitch"),
+        "roll": median("roll"),
+        "face_px": median("face_px"),
+        "sharpness": median("sharpness"),
+        "brightness": median("brightness"),
+        "mean_confidence": confidence,
+        "unreadable_frames": unreadable,
+    }

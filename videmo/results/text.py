@@ -21,7 +21,11 @@ def text_damage(path: Path, whole: bool = False, tail: bool = True) -> str | Non
         head = f.read(HEAD)
         if not head:
             return "an empty file (0 bytes)"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:200:2].count(0) > 20 or head[0:200:2].count(0) > 20:
+        if (
+            head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+            or head[1:200:2].count(0) > 20
+            or head[0:200:2].count(0) > 20
+        ):
             return "UTF-16 text, not the UTF-8 that videmo writes: save it as UTF-8"
         decoder, offset, chunk = codecs.getincrementaldecoder("utf-8")(), 0, head
         while chunk:

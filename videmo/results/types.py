@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -28,7 +27,9 @@ class Summary:
     frames_missing: dict | None  # the index's frames past the stream's end: {"count", "from_frame"}
     frames_unreadable: dict | None  # where the container could not be read on: {"from_frame", "cause"}
     frames_undecodable: list[int]  # picked frames whose data is damaged
-    tracks: list[dict]  # per face: face_id, first_s, last_s, n_frames, dominant_emotion and _share, runner_up and _share, emotion_share
+    tracks: list[
+        dict
+    ]  # per face: face_id, first_s, last_s, n_frames, dominant_emotion and _share, runner_up and _share, emotion_share
     wall_time_s: float
     frames_per_second: float | None
     videmo_version: str
@@ -79,7 +80,7 @@ class Analysis:
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name in ANALYSIS_FIELDS or not hasattr(self.frames, name):  # copying and unpickling
-            raise AttributeError(f"'Analysis' object has no attribute '{name}'")                # ask before the fields exist
+            raise AttributeError(f"'Analysis' object has no attribute '{name}'")  # ask before the fields exist
         return getattr(self.frames_as_before(), name)
 
     def __getitem__(self, key):
@@ -92,8 +93,12 @@ class Analysis:
         """The frames table, for code written when ``analyze`` returned it, with a warning that says how to change it."""
         import warnings
 
-        warnings.warn("videmo.analyze returns an Analysis now (frames, episodes, timeline, summary, folder): "
-                      "use result.frames where the result was used as the frames table", FutureWarning, stacklevel=3)
+        warnings.warn(
+            "videmo.analyze returns an Analysis now (frames, episodes, timeline, summary, folder): "
+            "use result.frames where the result was used as the frames table",
+            FutureWarning,
+            stacklevel=3,
+        )
         return self.frames
 
 
@@ -109,19 +114,3 @@ class VideoOutcome:
     folder: Path | None  # its results folder; None for a path that gave no video
     status: str  # one of OUTCOMES: analysed now, already done (not redone), or without results
     error: str | None = None  # why it failed, as failed.csv says
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

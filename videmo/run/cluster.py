@@ -80,9 +80,17 @@ class VideoWorker:
         return closing_lines(video, result, shown), True, writer_tag()
 
 
-def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, ray_options: RayOptions | None = None,
-                   overwrite: bool = False, quiet: bool = False, report=print, worker_class: type = VideoWorker,
-                   html_report: bool = True) -> int:
+def analyze_on_ray(
+    paths: list[str],
+    output: str | os.PathLike,
+    options: AnalyzeOptions,
+    ray_options: RayOptions | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+    report=print,
+    worker_class: type = VideoWorker,
+    html_report: bool = True,
+) -> int:
     """``analyze_many`` on a Ray cluster: the same lines, the same results folders, the same return value
     (the number of inputs that failed)."""
     ray_options = ray_options or RayOptions()
@@ -99,8 +107,9 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
     actors = []
     try:
         cpus, gpus, workers = worker_resources(ray, ray_options, options, len(todo), started_here)
-        actor_class = ray.remote(worker_class).options(num_cpus=cpus, num_gpus=gpus, max_restarts=-1,
-                                                       max_task_retries=MAX_TASK_RETRIES)
+        actor_class = ray.remote(worker_class).options(
+            num_cpus=cpus, num_gpus=gpus, max_restarts=-1, max_task_retries=MAX_TASK_RETRIES
+        )
         actors = [actor_class.remote(options, cpus) for _ in range(workers)]
         run_queue(ray, actors, todo, folders, overwrite, quiet, report, failures)
     finally:
@@ -114,8 +123,10 @@ def analyze_on_ray(paths: list[str], output: str | os.PathLike, options: Analyze
 
 def check_address(address: str | None) -> None:
     if address is not None and not ADDRESS.match(address):
-        raise VidemoError(f"--ray {address}: not a Ray address; give auto, ray://HOST:PORT or HOST:PORT, "
-                          "or put --ray after the paths to start a local Ray instance")
+        raise VidemoError(
+            f"--ray {address}: not a Ray address; give auto, ray://HOST:PORT or HOST:PORT, "
+            "or put --ray after the paths to start a local Ray instance"
+        )
 
 
 def connect(ray, address: str | None) -> bool:
@@ -129,8 +140,11 @@ def connect(ray, address: str | None) -> bool:
         check_listening(address)
     sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
-        ray.init(address=None if local else address, include_dashboard=False if local else None,
-                 logging_level=logging.ERROR if local else logging.WARNING)  # local: no notes about a cluster's security
+        ray.init(
+            address=None if local else address,
+            include_dashboard=False if local else None,
+            logging_level=logging.ERROR if local else logging.WARNING,
+        )  # local: no notes about a cluster's security
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = "start a local Ray instance" if local else f"connect to the Ray cluster at {address}"
         raise VidemoError(f"--ray: cannot {where} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
@@ -150,8 +164,10 @@ def check_listening(address: str, timeout_s: float = CONNECT_S) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as e:
         cause = "no answer" if isinstance(e, TimeoutError) else e.strerror or str(e) or type(e).__name__
-        raise VidemoError(f"--ray: cannot connect to the Ray cluster at {address} ({cause}; waited up to {timeout_s:g} s): "
-                          "start it (ray start --head), or check the address and that its port is open to this machine") from None
+        raise VidemoError(
+            f"--ray: cannot connect to the Ray cluster at {address} ({cause}; waited up to {timeout_s:g} s): "
+            "start it (ray start --head), or check the address and that its port is open to this machine"
+        ) from None
 
 
 def worker_resources(ray, ray_options: RayOptions, options: AnalyzeOptions, videos: int, local: bool) -> tuple[float, float, int]:
@@ -165,9 +181,11 @@ def worker_resources(ray, ray_options: RayOptions, options: AnalyzeOptions, vide
         raise VidemoError("--cpus-per-worker must be above 0 and --gpus-per-worker at least 0")
     nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
     if local and not any(node.get("CPU", 0) >= cpus and node.get("GPU", 0) >= gpus for node in nodes):
-        raise VidemoError(f"no Ray node has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one worker "
-                          f"(the cluster has {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs); "
-                          "lower --cpus-per-worker or --gpus-per-worker")
+        raise VidemoError(
+            f"no Ray node has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one worker "
+            f"(the cluster has {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs); "
+            "lower --cpus-per-worker or --gpus-per-worker"
+        )
     workers = ray_options.workers
     if workers is None:
         workers = int(total.get("CPU", 0) // cpus)
@@ -176,8 +194,9 @@ def worker_resources(ray, ray_options: RayOptions, options: AnalyzeOptions, vide
     return cpus, gpus, max(1, min(workers, videos))
 
 
-def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], overwrite: bool, quiet: bool, report,
-              failures: dict[str, str]) -> None:
+def run_queue(
+    ray, actors: list, todo: list[Path], folders: dict[Path, Path], overwrite: bool, quiet: bool, report, failures: dict[str, str]
+) -> None:
     """Hand one video at a time to each idle actor; report each video's lines as it finishes. Adds
     each failed video's error line to ``failures``."""
     pending = {actor.ready.remote(): (actor, None) for actor in actors}  # the future -> its actor and video (None: loading)
@@ -210,7 +229,9 @@ def run_queue(ray, actors: list, todo: list[Path], folders: dict[Path, Path], ov
                     for reason in start_errors:
                         report(f"videmo: error: a Ray worker could not start: {reason}")
             else:
-                lines, ok = value if error is None else ([f"videmo: error: {video}: analysis failed on the Ray cluster ({error})"], False)
+                lines, ok = (
+                    value if error is None else ([f"videmo: error: {video}: analysis failed on the Ray cluster ({error})"], False)
+                )
                 for line in lines:
                     report(line)
                 if not ok:

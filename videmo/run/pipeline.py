@@ -14,23 +14,23 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from videmo.core.errors import printable
+from videmo.core.options import AnalyzeOptions
 from videmo.core.version import __version__
-from videmo.results.tables import SEEN_COLUMNS, frames_table, timeline, track_summaries, tracked
-from videmo.results.annotated import AnnotatedVideoWriter, FaceMark, NoEncoder
-from videmo.results.figures import FaceSheet
-from videmo.model.checkpoint import load_checkpoint, weights_path
 from videmo.faces.classify import EmotionClassifier, FaceLabels
+from videmo.faces.detect import Detection, FaceDetector
 from videmo.faces.pose import head_pose
+from videmo.faces.track import FaceTracker
+from videmo.model.checkpoint import load_checkpoint, weights_path
+from videmo.model.device import resolve_device
+from videmo.results.annotated import AnnotatedVideoWriter, FaceMark, NoEncoder
+from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
+from videmo.results.figures import FaceSheet
+from videmo.results.tables import SEEN_COLUMNS, frames_table, timeline, track_summaries, tracked
+from videmo.results.types import Summary, VideoResult
+from videmo.run.lanes import default_lanes, ordered_map, prefetch, return_free_memory
 from videmo.video.decode import FrameBatch, StreamEnd, VideoInfo, open_video, stream_frames
 from videmo.video.sampling import select_frames
-from videmo.faces.detect import Detection, FaceDetector
-from videmo.model.device import resolve_device
-from videmo.results.episodes import MIN_TRACK_S, add_episodes, readable_of
-from videmo.core.errors import printable
-from videmo.run.lanes import default_lanes, ordered_map, prefetch, return_free_memory
-from videmo.core.options import AnalyzeOptions
-from videmo.results.types import Summary, VideoResult
-from videmo.faces.track import FaceTracker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,9 +54,19 @@ class Analyzer:
         self.device = resolve_device(options.device)
         self.checkpoint = load_checkpoint(weights_path(options.weights))
         self.lanes = options.lanes or default_lanes(self.device, self.threads)
-        self.detector = FaceDetector(self.device, options.detect_width, options.min_face, options.det_threshold, options.detect_every)
-        self.classifier = EmotionClassifier(self.checkpoint, self.device, options.precision, options.batch_size, options.margin,
-                                            options.mirror, options.runtime, max(1, self.threads // self.lanes))
+        self.detector = FaceDetector(
+            self.device, options.detect_width, options.min_face, options.det_threshold, options.detect_every
+        )
+        self.classifier = EmotionClassifier(
+            self.checkpoint,
+            self.device,
+            options.precision,
+            options.batch_size,
+            options.margin,
+            options.mirror,
+            options.runtime,
+            max(1, self.threads // self.lanes),
+        )
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
@@ -99,14 +109,33 @@ class Analyzer:
         wall = time.perf_counter() - started
         if end.times_repaired is not None and len(table):  # the video lasts as long as its repaired times
             info.duration_s = max(info.duration_s, float(table["time_s"].max()) + (1 / info.fps if info.fps else 0.0))
-        table, episodes = add_episodes(table, self.options.smooth_s, self.options.min_episode_s, readable=readable_of(self.options))
+        table, episodes = add_episodes(
+            table, self.options.smooth_s, self.options.min_episode_s, readable=readable_of(self.options)
+        )
         summary = self.summarize(info, table, int(table.loc[table["decoded"], "frame"].nunique()), wall, end)
         summary.counts["episodes"] = int(len(episodes))
-        return VideoResult(info, table, timeline(table, self.options.bin_s, info.duration_s), summary, sheet, episodes,
-                           annotate_to if annotated is not None else None, notes)
+        return VideoResult(
+            info,
+            table,
+            timeline(table, self.options.bin_s, info.duration_s),
+            summary,
+            sheet,
+            episodes,
+            annotate_to if annotated is not None else None,
+            notes,
+        )
 
-    def label_frames(self, path: Path, info: VideoInfo, indices: np.ndarray, tracker: FaceTracker,
-                     sheet: FaceSheet, annotated: AnnotatedVideoWriter | None, progress: bool, end: StreamEnd) -> pd.DataFrame:
+    def label_frames(
+        self,
+        path: Path,
+        info: VideoInfo,
+        indices: np.ndarray,
+        tracker: FaceTracker,
+        sheet: FaceSheet,
+        annotated: AnnotatedVideoWriter | None,
+        progress: bool,
+        end: StreamEnd,
+    ) -> pd.DataFrame:
         """The rows of frames.csv: decode, detect, classify and track, chunk by chunk; a frame that does
         not decode gets one row, ``decoded`` False (``end`` says where the stream ended, if before the
         index's last frame)."""
@@ -138,9 +167,11 @@ class Analyzer:
                             annotated.hold()
 
                 face = 0
-                for frame, time_s, found, image, cut in zip(batch.indices, batch.times, chunk.detections, batch.frames, batch.cuts):
+                for frame, time_s, found, image, cut in zip(
+                    batch.indices, batch.times, chunk.detections, batch.frames, batch.cuts
+                ):
                     mark_lost(frame)
-                    ids = tracker.observe(float(time_s), face_boxes[face:face + len(found)], bool(cut))
+                    ids = tracker.observe(float(time_s), face_boxes[face : face + len(found)], bool(cut))
                     marks = []
                     for face_id, detection in zip(ids, found):
                         frames.append(int(frame)), times.append(float(time_s)), face_ids.append(face_id), decoded.append(True)
@@ -156,24 +187,48 @@ class Analyzer:
                 mark_lost(np.inf)
                 bar.update(len(batch.indices) + len(batch.lost))
         bar.close()
-        return frames_table(frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded, np.array(seen))
+        return frames_table(
+            frames, times, face_ids, np.array(boxes), np.array(scores), np.array(probabilities), decoded, np.array(seen)
+        )
 
     def summarize(self, info: VideoInfo, table: pd.DataFrame, analysed: int, wall_s: float, end: StreamEnd) -> Summary:
         faces = table[table["face_id"].notna()]
         return Summary(
-            video={"path": printable(str(info.path)), "duration_s": round(info.duration_s, 3), "fps": round(info.fps, 3),
-                   "frame_count": info.frame_count, "width": info.width, "height": info.height,
-                   "codec": info.codec, "rotation": info.rotation, "pixel_aspect": info.pixel_aspect},
-            settings={**asdict(self.options), "min_track_s": MIN_TRACK_S, "device": str(self.device),
-                      "precision": self.classifier.precision, "runtime": self.classifier.runtime},
-            model={"name": self.checkpoint.name, "arch": self.checkpoint.meta["arch"], "vgg": self.checkpoint.meta.get("vgg"),
-                   "image_size": self.checkpoint.meta["image_size"], "channels": self.checkpoint.meta["channels"],
-                   "sha256": self.checkpoint.sha256},
-            counts={"frames_analysed": analysed, "frames_undecodable": int((~table["decoded"]).sum()),
-                    "frames_with_faces": int(faces["frame"].nunique()),
-                    "faces": int(len(faces)), "tracks": int(tracked(faces)["face_id"].nunique()),
-                    "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()) if "short_track" in faces else 0,
-                    "unreadable_face_frames": int(faces["unreadable"].sum()) if "unreadable" in faces else 0},
+            video={
+                "path": printable(str(info.path)),
+                "duration_s": round(info.duration_s, 3),
+                "fps": round(info.fps, 3),
+                "frame_count": info.frame_count,
+                "width": info.width,
+                "height": info.height,
+                "codec": info.codec,
+                "rotation": info.rotation,
+                "pixel_aspect": info.pixel_aspect,
+            },
+            settings={
+                **asdict(self.options),
+                "min_track_s": MIN_TRACK_S,
+                "device": str(self.device),
+                "precision": self.classifier.precision,
+                "runtime": self.classifier.runtime,
+            },
+            model={
+                "name": self.checkpoint.name,
+                "arch": self.checkpoint.meta["arch"],
+                "vgg": self.checkpoint.meta.get("vgg"),
+                "image_size": self.checkpoint.meta["image_size"],
+                "channels": self.checkpoint.meta["channels"],
+                "sha256": self.checkpoint.sha256,
+            },
+            counts={
+                "frames_analysed": analysed,
+                "frames_undecodable": int((~table["decoded"]).sum()),
+                "frames_with_faces": int(faces["frame"].nunique()),
+                "faces": int(len(faces)),
+                "tracks": int(tracked(faces)["face_id"].nunique()),
+                "short_tracks": int(faces.loc[faces["short_track"], "face_id"].nunique()) if "short_track" in faces else 0,
+                "unreadable_face_frames": int(faces["unreadable"].sum()) if "unreadable" in faces else 0,
+            },
             frames_missing=end.missing(info),
             frames_unreadable=end.unreadable(),
             frames_undecodable=table.loc[~table["decoded"], "frame"].tolist(),
@@ -188,11 +243,13 @@ class Analyzer:
 
 def seen_columns(detections: list[list[Detection]], boxes: np.ndarray, labels: FaceLabels) -> np.ndarray:
     """(K, len(SEEN_COLUMNS)) how each face of a chunk was seen, in SEEN_COLUMNS' order."""
-    points = np.array([d.landmarks if d.landmarks else [(np.nan, np.nan)] * 5 for found in detections for d in found],
-                      dtype=np.float64).reshape(-1, 5, 2)
+    points = np.array(
+        [d.landmarks if d.landmarks else [(np.nan, np.nan)] * 5 for found in detections for d in found], dtype=np.float64
+    ).reshape(-1, 5, 2)
     size = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
-    return np.column_stack([labels.confidence, size, head_pose(points), labels.sharpness, labels.brightness,
-                            points.reshape(-1, 10)])
+    return np.column_stack(
+        [labels.confidence, size, head_pose(points), labels.sharpness, labels.brightness, points.reshape(-1, 10)]
+    )
 
 
 def faces_of(detections: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray]:

@@ -114,6 +114,11 @@ def erase(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.
     left = rand[:, 3] * (w - ew)
     rows = torch.arange(h).view(1, h, 1)
     cols = torch.arange(w).view(1, 1, w)
-    box = (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1)) & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
+    box = (
+        (rows >= top.view(n, 1, 1))
+        & (rows < (top + eh).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1))
+        & (cols < (left + ew).view(n, 1, 1))
+    )
     box &= (rand[:, 4] < p).view(n, 1, 1)
     return x.masked_fill(box.unsqueeze(1), 0.5)

@@ -44,17 +44,28 @@ def reliability(confidence: torch.Tensor, correct: torch.Tensor, bins: int = ECE
     for i in range(bins):
         inside = (confidence > edges[i]) & (confidence <= edges[i + 1]) if i else (confidence <= edges[1])
         count = int(inside.sum())
-        out.append({"low": round(float(edges[i]), 4), "high": round(float(edges[i + 1]), 4), "count": count,
-                    "confidence": float(confidence[inside].mean()) if count else None,
-                    "accuracy": float(correct[inside].float().mean()) if count else None})
+        out.append(
+            {
+                "low": round(float(edges[i]), 4),
+                "high": round(float(edges[i + 1]), 4),
+                "count": count,
+                "confidence": float(confidence[inside].mean()) if count else None,
+                "accuracy": float(correct[inside].float().mean()) if count else None,
+            }
+        )
     return out
 
 
 def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = ECE_BINS) -> float:
     """The count-weighted mean gap between confidence and accuracy over equal-width bins."""
     total = max(len(confidence), 1)
-    return float(sum(b["count"] / total * abs(b["confidence"] - b["accuracy"]) for b in reliability(confidence, correct, bins)
-                     if b["count"]))
+    return float(
+        sum(
+            b["count"] / total * abs(b["confidence"] - b["accuracy"])
+            for b in reliability(confidence, correct, bins)
+            if b["count"]
+        )
+    )
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -78,7 +89,9 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return round(float(torch.exp(torch.tensor((low + high) / 2))), 4)
 
 
-def calibration_of(logits: torch.Tensor, labels: torch.Tensor, temperature: float, votes: torch.Tensor | None = None) -> Calibration:
+def calibration_of(
+    logits: torch.Tensor, labels: torch.Tensor, temperature: float, votes: torch.Tensor | None = None
+) -> Calibration:
     """How ``logits`` keep their promises on faces with majority ``labels`` (and, where known, vote shares)."""
     logits = logits.float()
     calibrated = torch.softmax(logits / temperature, dim=1)
@@ -90,10 +103,15 @@ def calibration_of(logits: torch.Tensor, labels: torch.Tensor, temperature: floa
         distance = float((raw - votes).abs().sum(dim=1).mean() / 2)
         distance_calibrated = float((calibrated - votes).abs().sum(dim=1).mean() / 2)
     return Calibration(
-        temperature=temperature, ece=expected_calibration_error(confidence, correct),
+        temperature=temperature,
+        ece=expected_calibration_error(confidence, correct),
         ece_uncalibrated=expected_calibration_error(raw.max(dim=1).values, correct),
-        mean_confidence=float(confidence.mean()), accuracy=float(correct.float().mean()),
-        vote_distance=distance, vote_distance_calibrated=distance_calibrated, bins=reliability(confidence, correct))
+        mean_confidence=float(confidence.mean()),
+        accuracy=float(correct.float().mean()),
+        vote_distance=distance,
+        vote_distance_calibrated=distance_calibrated,
+        bins=reliability(confidence, correct),
+    )
 
 
 def plot_reliability(calibration: Calibration, path) -> None:
@@ -104,12 +122,30 @@ def plot_reliability(calibration: Calibration, path) -> None:
     axes = figure.add_subplot()
     full = [b for b in calibration.bins if b["count"]]
     axes.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="calibrated")
-    axes.bar([(b["low"] + b["high"]) / 2 for b in full], [b["accuracy"] for b in full], width=1 / len(calibration.bins),
-             edgecolor="#0072B2", color="#56B4E9", alpha=0.8, label="accuracy")
-    axes.plot([b["confidence"] for b in full], [b["accuracy"] for b in full], "o", color="#D55E00", markersize=4,
-              label="mean confidence")
-    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (what analyze writes)", ylabel="accuracy",
-             title=f"T = {calibration.temperature:g}: ECE {calibration.ece:.3f} (T = 1: {calibration.ece_uncalibrated:.3f})")
+    axes.bar(
+        [(b["low"] + b["high"]) / 2 for b in full],
+        [b["accuracy"] for b in full],
+        width=1 / len(calibration.bins),
+        edgecolor="#0072B2",
+        color="#56B4E9",
+        alpha=0.8,
+        label="accuracy",
+    )
+    axes.plot(
+        [b["confidence"] for b in full],
+        [b["accuracy"] for b in full],
+        "o",
+        color="#D55E00",
+        markersize=4,
+        label="mean confidence",
+    )
+    axes.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence (what analyze writes)",
+        ylabel="accuracy",
+        title=f"T = {calibration.temperature:g}: ECE {calibration.ece:.3f} (T = 1: {calibration.ece_uncalibrated:.3f})",
+    )
     axes.legend(loc="upper left", frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

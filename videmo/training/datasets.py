@@ -13,8 +13,19 @@ from pathlib import Path
 from videmo.core.emotions import CLASSES
 from videmo.core.errors import printable
 from videmo.core.options import LAYOUTS
-from videmo.training.layouts import (FER_CSV_NAME, FERPLUS_SPLITS, NAMES_SHOWN, RAFDB_LABELS, count, read_class_folders,
-                                     read_fer_csv, read_ferplus, read_numbered, read_rafdb, split_folders)
+from videmo.training.layouts import (
+    FER_CSV_NAME,
+    FERPLUS_SPLITS,
+    NAMES_SHOWN,
+    RAFDB_LABELS,
+    count,
+    read_class_folders,
+    read_fer_csv,
+    read_ferplus,
+    read_numbered,
+    read_rafdb,
+    split_folders,
+)
 from videmo.training.samples import NO_LABEL, Dataset, DatasetError, Sample
 
 __all__ = ["NO_LABEL", "Dataset", "DatasetError", "Sample", "detect_layout", "format_counts", "load_dataset"]
@@ -26,7 +37,9 @@ def detect_layout(root: Path) -> str:
     """Which of ``LAYOUTS`` ``root`` is in; a DatasetError naming it when none, or when it is a file of another kind."""
     if root.is_file():
         if root.name == "label.csv" and root.parent.name in FERPLUS_SPLITS:
-            raise DatasetError(f"{root}: FER+'s label file; give the folder that holds {root.parent.name}/ ({root.parent.parent})")
+            raise DatasetError(
+                f"{root}: FER+'s label file; give the folder that holds {root.parent.name}/ ({root.parent.parent})"
+            )
         if root.suffix.lower() == ".csv":
             return "fer-csv"
         if root.suffix.lower() in ARCHIVE_SUFFIXES:
@@ -42,7 +55,9 @@ def detect_layout(root: Path) -> str:
     if not split_dirs:
         if (root / FER_CSV_NAME).is_file():
             return "fer-csv"
-        raise DatasetError(f"{root}: no dataset layout found (expected {RAFDB_LABELS}, train/ and test/ or val/ folders, or a CSV)")
+        raise DatasetError(
+            f"{root}: no dataset layout found (expected {RAFDB_LABELS}, train/ and test/ or val/ folders, or a CSV)"
+        )
     class_dirs = [d.name for sd in split_dirs.values() for d in sd.iterdir() if d.is_dir()]
     return "numbered" if class_dirs and all(name.isdigit() for name in class_dirs) else "folders"
 
@@ -50,7 +65,13 @@ def detect_layout(root: Path) -> str:
 def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     """The samples under ``root`` (in ``layout``, else the one found); a DatasetError saying why when there are none."""
     root = Path(root)
-    readers = {"rafdb": read_rafdb, "ferplus": read_ferplus, "numbered": read_numbered, "folders": read_class_folders, "fer-csv": read_fer_csv}
+    readers = {
+        "rafdb": read_rafdb,
+        "ferplus": read_ferplus,
+        "numbered": read_numbered,
+        "folders": read_class_folders,
+        "fer-csv": read_fer_csv,
+    }
     if layout is not None and layout not in readers:
         raise DatasetError(f"unknown layout '{printable(str(layout))}'; choose one of {', '.join(LAYOUTS)}")
     try:
@@ -58,8 +79,9 @@ def load_dataset(root: str | Path, layout: str | None = None) -> Dataset:
     except OSError as e:  # a folder of the dataset that cannot be listed (its permissions, a failing disk or share)
         raise DatasetError(f"{printable(str(e.filename or root))}: cannot read ({e.strerror or e})") from None
     if not dataset.samples:
-        shown = dataset.notes[:NAMES_SHOWN] + ([f"and {count(len(dataset.notes) - NAMES_SHOWN, 'more note')}"]
-                                               if len(dataset.notes) > NAMES_SHOWN else [])
+        shown = dataset.notes[:NAMES_SHOWN] + (
+            [f"and {count(len(dataset.notes) - NAMES_SHOWN, 'more note')}"] if len(dataset.notes) > NAMES_SHOWN else []
+        )
         why = f": {'; '.join(shown)}" if shown else ""
         raise DatasetError(f"{root}: no labelled images found ({dataset.layout} layout){why}")
     return dataset

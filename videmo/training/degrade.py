@@ -15,8 +15,17 @@ import math
 import torch
 import torch.nn.functional as F
 
-CHANCES = {"turn": 0.5, "roll": 0.3, "dark": 0.35, "side_light": 0.3, "motion_blur": 0.2, "defocus": 0.2,
-           "noise": 0.35, "jpeg": 0.35, "low_res": 0.3}
+CHANCES = {
+    "turn": 0.5,
+    "roll": 0.3,
+    "dark": 0.35,
+    "side_light": 0.3,
+    "motion_blur": 0.2,
+    "defocus": 0.2,
+    "noise": 0.35,
+    "jpeg": 0.35,
+    "low_res": 0.3,
+}
 UNTOUCHED = 0.2  # the share of the images spared the photometric degradations (light .. low resolution)
 TURN_DEGREES = (35.0, 20.0)  # yaw, pitch: the most apparent turn of the face
 ROLL_DEGREES = 25.0  # a rolled head's tilt (the affine jitter alone tilts up to 15 degrees)
@@ -29,12 +38,34 @@ JPEG_QUALITY = (20.0, 70.0)
 LOW_RES_PX = (12, 32)  # the face's side in the frame, before the crop enlarges it back to 48
 LOW_RES_STEPS = 6  # sizes drawn from this many evenly spaced ones (batched by size)
 # The JPEG standard's luminance quantisation table (quality 50).
-JPEG_LUMA = torch.tensor([
-    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56],
-    [14, 17, 22, 29, 51, 87, 80, 62], [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
-    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], dtype=torch.float32)
-DRAWS = ("yaw", "pitch", "level", "gamma", "ramp_angle", "ramp_side", "ramp_dark", "motion_length", "motion_angle",
-         "sigma", "noise", "quality", "size")
+JPEG_LUMA = torch.tensor(
+    [
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
+    ],
+    dtype=torch.float32,
+)
+DRAWS = (
+    "yaw",
+    "pitch",
+    "level",
+    "gamma",
+    "ramp_angle",
+    "ramp_side",
+    "ramp_dark",
+    "motion_length",
+    "motion_angle",
+    "sigma",
+    "noise",
+    "quality",
+    "size",
+)
 
 
 def draw_video(n: int, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -101,7 +132,7 @@ def blur(x: torch.Tensor, chosen: dict, u: dict) -> torch.Tensor:
     line = (1 - ((dx - along * cos) ** 2 + (dy - along * sin) ** 2).sqrt()).clamp(min=0)
     x = filtered(x, line / line.sum((1, 2), keepdim=True), chosen["motion_blur"])
     sigma = (between(u["sigma"], DEFOCUS_SIGMA_PX) * px).view(-1, 1, 1)
-    gauss = torch.exp(-(dx ** 2 + dy ** 2) / (2 * sigma ** 2))
+    gauss = torch.exp(-(dx**2 + dy**2) / (2 * sigma**2))
     return filtered(x, gauss / gauss.sum((1, 2), keepdim=True), chosen["defocus"])
 
 
@@ -137,13 +168,19 @@ def sensor(x: torch.Tensor, chosen: dict, u: dict, generator: torch.Generator) -
     sigma = torch.where(chosen["noise"], sigma, 0.0).view(n, 1, 1, 1)
     quality = between(u["quality"], JPEG_QUALITY).round()
     steps = torch.linspace(LOW_RES_PX[0] / 48, LOW_RES_PX[1] / 48, LOW_RES_STEPS)
-    sizes = torch.where(chosen["low_res"], (steps[(u["size"] * LOW_RES_STEPS).long().clamp(max=LOW_RES_STEPS - 1)] * h).round(), h)
+    sizes = torch.where(
+        chosen["low_res"], (steps[(u["size"] * LOW_RES_STEPS).long().clamp(max=LOW_RES_STEPS - 1)] * h).round(), h
+    )
     out = x.clone()
     for size in sizes.unique().tolist():
         index = (sizes == size).nonzero().squeeze(1)
         side = (int(size), max(1, round(size * w / h)))
-        part = x[index] if side == (h, w) else F.interpolate(x[index], size=side, mode="bilinear", antialias=True, align_corners=False)
-        part = (part + noise[index, :, :side[0], :side[1]] * sigma[index]).clamp(0, 1)
+        part = (
+            x[index]
+            if side == (h, w)
+            else F.interpolate(x[index], size=side, mode="bilinear", antialias=True, align_corners=False)
+        )
+        part = (part + noise[index, :, : side[0], : side[1]] * sigma[index]).clamp(0, 1)
         compress = chosen["jpeg"][index].view(-1, 1, 1, 1)
         part = torch.where(compress, jpeg(part, quality[index]), part) if compress.any() else part
         out[index] = part if side == (h, w) else F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False)

@@ -6,20 +6,30 @@ from pathlib import Path
 
 import torch
 
-from videmo.model.checkpoint import load_checkpoint
-from videmo.training.datasets import NO_LABEL, load_dataset
-from videmo.model.device import resolve_device
 from videmo.core.errors import VidemoError
-from videmo.training.images import decode_samples
+from videmo.model.checkpoint import load_checkpoint
+from videmo.model.device import resolve_device
 from videmo.model.inference import equalize, predict
-from videmo.training.calibration import calibration_of, fit_temperature
-from videmo.training.metrics import Scores, scores
 from videmo.model.runtime import inference_model
+from videmo.training.calibration import calibration_of, fit_temperature
+from videmo.training.datasets import NO_LABEL, load_dataset
+from videmo.training.images import decode_samples
+from videmo.training.metrics import Scores, scores
 
 
-def evaluate(data: str, weights: str, split: str | None = None, layout: str | None = None, device: str = "auto",
-             precision: str = "fp32", batch_size: int = 256, workers: int = 2, progress: bool = True,
-             mirror: bool = True, runtime: str = "auto") -> tuple[Scores, dict]:
+def evaluate(
+    data: str,
+    weights: str,
+    split: str | None = None,
+    layout: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    batch_size: int = 256,
+    workers: int = 2,
+    progress: bool = True,
+    mirror: bool = True,
+    runtime: str = "auto",
+) -> tuple[Scores, dict]:
     """Scores of ``weights`` on ``split`` (default: val, else test) and a description of what was scored;
     ``mirror`` averages each face with its mirror image and ``runtime`` runs the model, as ``analyze`` does by default."""
     checkpoint = load_checkpoint(weights)
@@ -28,18 +38,28 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     wanted = split or "val"
     split = split or next((name for name in ("val", "test") if name in available), None)
     if split not in available:
-        raise VidemoError(f"{dataset.root}: no '{wanted}' split here (has {', '.join(available) or 'none'}); choose one with --split")
+        raise VidemoError(
+            f"{dataset.root}: no '{wanted}' split here (has {', '.join(available) or 'none'}); choose one with --split"
+        )
     meta = checkpoint.meta
     samples = [s for s in dataset.split(split) if s.label != NO_LABEL]  # FER+: the majority label is scored
     unreadable: list[str] = []  # each image skipped, and why: shown with the other notes, in the JSON too
-    images, labels, votes, skipped = decode_samples(samples, meta["image_size"], meta["channels"], workers, progress,
-                                                report=lambda line: unreadable.append(line.removeprefix("note: ")))
+    images, labels, votes, skipped = decode_samples(
+        samples,
+        meta["image_size"],
+        meta["channels"],
+        workers,
+        progress,
+        report=lambda line: unreadable.append(line.removeprefix("note: ")),
+    )
     if len(labels) == 0:
         if not samples:
             raise VidemoError(f"{dataset.root}: no labelled images in the {split} split (no face of it has a majority label)")
         first = unreadable[0].removeprefix("skipped ")
-        raise VidemoError(f"{dataset.root}: no readable images in the {split} split (none of its {len(samples)} could be used; {first}"
-                          f"{', ...' if len(samples) > 1 else ''})")
+        raise VidemoError(
+            f"{dataset.root}: no readable images in the {split} split (none of its {len(samples)} could be used; {first}"
+            f"{', ...' if len(samples) > 1 else ''})"
+        )
     torch_device = resolve_device(device)
     model, precision, runtime, note = inference_model(checkpoint.model, torch_device, precision, runtime, torch.get_num_threads())
     mean = torch.tensor(meta["mean"], device=torch_device).view(1, -1, 1, 1)
@@ -51,21 +71,38 @@ def evaluate(data: str, weights: str, split: str | None = None, layout: str | No
     temperature = float((meta.get("calibration") or {}).get("temperature", 1.0))
     votes = votes if dataset.layout == "ferplus" else None  # other layouts' one-hot rows say nothing of agreement
     calibration = calibration_of(logits, labels, temperature, votes)
-    about = {"data": str(dataset.root), "layout": dataset.layout, "split": split, "notes": dataset.notes + unreadable + ([note] if note else []),
-             "counts": dataset.counts().get(split, []), "images": int(len(labels)), "skipped": skipped,
-             "weights": str(checkpoint.path), "sha256": checkpoint.sha256, "classes": list(meta["classes"]), "precision": precision,
-             "runtime": runtime, "mirror": mirror, "calibration": calibration.as_dict(), "fitted_temperature": fit_temperature(logits, labels)}
+    about = {
+        "data": str(dataset.root),
+        "layout": dataset.layout,
+        "split": split,
+        "notes": dataset.notes + unreadable + ([note] if note else []),
+        "counts": dataset.counts().get(split, []),
+        "images": int(len(labels)),
+        "skipped": skipped,
+        "weights": str(checkpoint.path),
+        "sha256": checkpoint.sha256,
+        "classes": list(meta["classes"]),
+        "precision": precision,
+        "runtime": runtime,
+        "mirror": mirror,
+        "calibration": calibration.as_dict(),
+        "fitted_temperature": fit_temperature(logits, labels),
+    }
     return result, about
 
 
 def format_calibration(calibration: dict, fitted: float) -> str:
     """What the confidence column of frames.csv promises, and how well it keeps it, as evaluate prints it."""
-    lines = [f"\nconfidence (frames.csv's confidence: the top emotion's probability at temperature {calibration['temperature']:g}): "
-             f"mean {calibration['mean_confidence']:.4f} against accuracy {calibration['accuracy']:.4f}; "
-             f"expected calibration error {calibration['ece']:.4f} ({len(calibration['bins'])} bins; {calibration['ece_uncalibrated']:.4f} at temperature 1)"]
+    lines = [
+        f"\nconfidence (frames.csv's confidence: the top emotion's probability at temperature {calibration['temperature']:g}): "
+        f"mean {calibration['mean_confidence']:.4f} against accuracy {calibration['accuracy']:.4f}; "
+        f"expected calibration error {calibration['ece']:.4f} ({len(calibration['bins'])} bins; {calibration['ece_uncalibrated']:.4f} at temperature 1)"
+    ]
     if calibration.get("vote_distance") is not None:
-        lines.append(f"the seven probabilities against the annotators' vote shares: mean total variation {calibration['vote_distance']:.4f} "
-                     f"({calibration['vote_distance_calibrated']:.4f} at temperature {calibration['temperature']:g})")
+        lines.append(
+            f"the seven probabilities against the annotators' vote shares: mean total variation {calibration['vote_distance']:.4f} "
+            f"({calibration['vote_distance_calibrated']:.4f} at temperature {calibration['temperature']:g})"
+        )
     lines.append(f"temperature fitted on these faces: {fitted:g} ('videmo calibrate' stores one in a checkpoint)")
     return "\n".join(lines)
 
@@ -75,7 +112,9 @@ def format_report(result: Scores, classes: list[str]) -> str:
     width = max(len(c) for c in classes) + 2
     lines = [f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for i, name in enumerate(classes):
-        lines.append(f"{name:<{width}}{result.precision[i]:>10.4f}{result.recall[i]:>10.4f}{result.f1[i]:>10.4f}{sum(result.confusion[i]):>10}")
+        lines.append(
+            f"{name:<{width}}{result.precision[i]:>10.4f}{result.recall[i]:>10.4f}{result.f1[i]:>10.4f}{sum(result.confusion[i]):>10}"
+        )
     lines.append(f"\naccuracy {result.accuracy:.4f}   macro-F1 {result.macro_f1:.4f}   macro recall {result.macro_recall:.4f}")
     missing = [name for i, name in enumerate(classes) if i not in result.present]
     if missing:
@@ -98,8 +137,15 @@ def plot_confusion(result: Scores, classes: list[str], path: Path) -> None:
     image = axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
-            axis.text(j, i, f"{share[i, j]:.2f}\n({int(matrix[i, j])})", ha="center", va="center", fontsize=7,
-                      color="white" if share[i, j] > 0.5 else "black")
+            axis.text(
+                j,
+                i,
+                f"{share[i, j]:.2f}\n({int(matrix[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     axis.set_yticks(range(len(classes)), classes)
     axis.set_xlabel("predicted")

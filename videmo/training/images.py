@@ -13,8 +13,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from videmo.core.emotions import CLASSES
-from videmo.training.datasets import Sample
 from videmo.core.errors import printable
+from videmo.training.datasets import Sample
 
 MIN_SIDE = 8  # px: a smaller image (a 1x1 placeholder, an icon) is no face, and upscaled it teaches the model nothing
 SKIPS_NAMED = 10  # unreadable images named one by one; the rest are counted in one line
@@ -80,8 +80,14 @@ def composite_on_white(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def decode_samples(samples: list[Sample], image_size: int, channels: int, workers: int = 2, progress: bool = True,
-                   report: Callable[[str], None] | None = None):
+def decode_samples(
+    samples: list[Sample],
+    image_size: int,
+    channels: int,
+    workers: int = 2,
+    progress: bool = True,
+    report: Callable[[str], None] | None = None,
+):
     """Decode once into memory: (uint8 images N,C,S,S, int64 labels, float32 vote shares N,7, number skipped).
 
     Samples without votes get a one-hot row for their label. Each image skipped is named with why, in
@@ -93,8 +99,16 @@ def decode_samples(samples: list[Sample], image_size: int, channels: int, worker
     if report is None:
         report = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else (lambda line: None)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        loaded = list(tqdm(pool.map(lambda s: load_image(s.source, image_size, channels), samples),
-                           total=len(samples), desc="decoding images", unit="img", disable=None if progress else True, leave=False))
+        loaded = list(
+            tqdm(
+                pool.map(lambda s: load_image(s.source, image_size, channels), samples),
+                total=len(samples),
+                desc="decoding images",
+                unit="img",
+                disable=None if progress else True,
+                leave=False,
+            )
+        )
     kept = [(a, s) for (a, _), s in zip(loaded, samples) if a is not None]
     causes = [(s.source, cause) for (a, cause), s in zip(loaded, samples) if a is None]
     for source, cause in causes[:SKIPS_NAMED]:
@@ -103,8 +117,12 @@ def decode_samples(samples: list[Sample], image_size: int, channels: int, worker
         report(f"note: skipped {len(causes) - SKIPS_NAMED} more unreadable images")
     skipped = len(causes)
     if not kept:
-        return (torch.zeros((0, channels, image_size, image_size), dtype=torch.uint8), torch.zeros(0, dtype=torch.long),
-                torch.zeros((0, len(CLASSES))), skipped)
+        return (
+            torch.zeros((0, channels, image_size, image_size), dtype=torch.uint8),
+            torch.zeros(0, dtype=torch.long),
+            torch.zeros((0, len(CLASSES))),
+            skipped,
+        )
     images = torch.from_numpy(np.stack([a for a, _ in kept]))
     labels = torch.tensor([s.label for _, s in kept], dtype=torch.long)
     votes = torch.tensor([s.votes or one_hot(s.label) for _, s in kept], dtype=torch.float32)

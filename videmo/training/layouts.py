@@ -27,20 +27,36 @@ FERPLUS_VOTES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgus
 FERPLUS_SPLITS = {"FER2013Train": "train", "FER2013Valid": "val", "FER2013Test": "test"}
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 CLASS_ALIASES = {
-    "surprise": "surprise", "surprised": "surprise", "surprize": "surprise",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "disgust": "disgust", "disgusted": "disgust",
-    "happiness": "happiness", "happy": "happiness", "joy": "happiness",
-    "sadness": "sadness", "sad": "sadness",
-    "anger": "anger", "angry": "anger",
-    "neutral": "neutral", "calm": "neutral", "contempt": None,
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "surprize": "surprise",
+    "fear": "fear",
+    "fearful": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "happiness": "happiness",
+    "happy": "happiness",
+    "joy": "happiness",
+    "sadness": "sadness",
+    "sad": "sadness",
+    "anger": "anger",
+    "angry": "anger",
+    "neutral": "neutral",
+    "calm": "neutral",
+    "contempt": None,
 }
 
 
 def split_folders(root: Path) -> dict[str, Path]:
     """train/val/test folders under ``root`` or under the widespread ``DATASET/`` level."""
     for base in (root, root / "DATASET"):
-        found = {SPLIT_ALIASES[d.name.lower()]: d for d in sorted(base.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_ALIASES} if base.is_dir() else {}
+        found = (
+            {SPLIT_ALIASES[d.name.lower()]: d for d in sorted(base.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_ALIASES}
+            if base.is_dir()
+            else {}
+        )
         if found:
             return found
     return {}
@@ -58,7 +74,9 @@ def read_rafdb(root: Path) -> Dataset:
             continue
         parts = line.split()
         if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
-            raise DatasetError(f"{label_file}:{number}: malformed line '{printable(line.strip())}' (expected 'train_00001.jpg 5')")
+            raise DatasetError(
+                f"{label_file}:{number}: malformed line '{printable(line.strip())}' (expected 'train_00001.jpg 5')"
+            )
         name, label = parts[0], int(parts[1])
         if not 1 <= label <= len(CLASSES):
             raise DatasetError(f"{label_file}:{number}: label {label} is outside 1..{len(CLASSES)}")
@@ -114,8 +132,10 @@ def read_ferplus(root: Path) -> Dataset:
                 if not all(0 <= c <= 1000 for c in counts):  # also refuses nan
                     raise ValueError
             except ValueError:
-                raise DatasetError(f"{label_file}:{number}: malformed line (expected 'fer0000000.png,\"(0, 0, 48, 48)\",' "
-                                   f"and {len(FERPLUS_VOTES)} vote counts)") from None
+                raise DatasetError(
+                    f"{label_file}:{number}: malformed line (expected 'fer0000000.png,\"(0, 0, 48, 48)\",' "
+                    f"and {len(FERPLUS_VOTES)} vote counts)"
+                ) from None
             label, votes = ferplus_votes(counts)
             path = root / folder / row[0].strip()
             listed.add(path.name)
@@ -128,16 +148,24 @@ def read_ferplus(root: Path) -> Dataset:
                 samples.append(Sample(path, label, split, votes))
         if not listed:
             notes.append(f"{label_file}: no rows")
-        unlisted = [p for p in visible_files(root / folder, recursive=False) if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in listed]
+        unlisted = [
+            p
+            for p in visible_files(root / folder, recursive=False)
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in listed
+        ]
         if unusable:
             notes.append(f"{folder}: {unusable} faces left out, no usable emotion vote (contempt, unknown or not a face)")
         if missing:
             notes.append(f"{folder}: {len(missing)} listed images not found ({names(missing)})")
         if unlisted:
-            notes.append(f"{folder}: {count(len(unlisted), 'image')} not in its label.csv left out, unlabelled ({names(unlisted)})")
+            notes.append(
+                f"{folder}: {count(len(unlisted), 'image')} not in its label.csv left out, unlabelled ({names(unlisted)})"
+            )
         if no_majority:
-            notes.append(f"{folder}: {no_majority} faces have no majority emotion: they train with --labels probability "
-                         "or crossentropy and are never scored")
+            notes.append(
+                f"{folder}: {no_majority} faces have no majority emotion: they train with --labels probability "
+                "or crossentropy and are never scored"
+            )
     return Dataset(root, "ferplus", samples, notes)
 
 
@@ -159,7 +187,9 @@ def read_class_folders(root: Path) -> Dataset:
         for class_dir in class_folders(folder, notes):
             key = class_dir.name.lower()
             if key not in CLASS_ALIASES:
-                raise DatasetError(f"{class_dir}: unknown class '{printable(class_dir.name)}'; expected one of {', '.join(CLASSES)} or a common alias")
+                raise DatasetError(
+                    f"{class_dir}: unknown class '{printable(class_dir.name)}'; expected one of {', '.join(CLASSES)} or a common alias"
+                )
             if CLASS_ALIASES[key] is None:
                 notes.append(f"{class_dir}: class '{printable(class_dir.name)}' is not one of the seven emotions; skipped")
                 continue
@@ -173,7 +203,9 @@ def class_folders(split_folder: Path, notes: list[str]) -> list[Path]:
     and are noted as left out rather than passed over in silence."""
     loose = [p for p in visible_files(split_folder, recursive=False) if p.suffix.lower() in IMAGE_SUFFIXES]
     if loose:
-        notes.append(f"{split_folder}: {count(len(loose), 'image')} outside the class folders left out, unlabelled ({names(loose)})")
+        notes.append(
+            f"{split_folder}: {count(len(loose), 'image')} outside the class folders left out, unlabelled ({names(loose)})"
+        )
     return sorted(d for d in split_folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
@@ -183,8 +215,10 @@ def class_images(class_dir: Path, notes: list[str]) -> list[Path]:
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
     if others:
-        notes.append(f"{class_dir}: {count(len(others), 'file')} that {'is' if len(others) == 1 else 'are'} not an image "
-                     f"({', '.join(sorted(IMAGE_SUFFIXES))}) left out ({names(others)})")
+        notes.append(
+            f"{class_dir}: {count(len(others), 'file')} that {'is' if len(others) == 1 else 'are'} not an image "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}) left out ({names(others)})"
+        )
     if not images:
         notes.append(f"{class_dir}: empty class folder (no images)")
     return images
@@ -194,8 +228,13 @@ def visible_files(folder: Path, recursive: bool) -> list[Path]:
     """Files under ``folder`` that a user put there: not hidden ones (macOS's ``._`` copies, ``.DS_Store``)
     or what file managers add (``Thumbs.db``), nor anything in a hidden folder."""
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and p.name.lower() not in NOT_DATA
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in found
+        if p.is_file()
+        and p.name.lower() not in NOT_DATA
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def count(n: int, word: str) -> str:

@@ -28,8 +28,13 @@ class Scores:
 
     def as_dict(self) -> dict:
         return {
-            "accuracy": self.accuracy, "macro_f1": self.macro_f1, "macro_recall": self.macro_recall,
-            "precision": self.precision, "recall": self.recall, "f1": self.f1, "confusion": self.confusion,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "macro_recall": self.macro_recall,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "confusion": self.confusion,
         }
 
 

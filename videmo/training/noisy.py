@@ -47,8 +47,9 @@ class NoisyLabels(nn.Module):
     """The loss of one batch under ``mode`` (none, discard, reweight, relabel), and what it learnt
     about each of the ``n`` training samples."""
 
-    def __init__(self, mode: str, n: int, hidden_units: int, rate: float = 0.2, warmup: float = 2.0,
-                 given: torch.Tensor | None = None):
+    def __init__(
+        self, mode: str, n: int, hidden_units: int, rate: float = 0.2, warmup: float = 2.0, given: torch.Tensor | None = None
+    ):
         super().__init__()
         self.mode, self.rate, self.warmup = mode, rate, warmup
         self.attention = nn.Linear(hidden_units, 1) if mode in ("reweight", "relabel") else None
@@ -57,7 +58,9 @@ class NoisyLabels(nn.Module):
         self.register_buffer("predicted", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("relabelled", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("discards", torch.zeros(n, dtype=torch.long))  # epochs in which it was left out
-        self.register_buffer("given", given.clone() if given is not None else torch.full((n,), -1, dtype=torch.long))  # the data's labels
+        self.register_buffer(
+            "given", given.clone() if given is not None else torch.full((n,), -1, dtype=torch.long)
+        )  # the data's labels
 
     def targets(self, targets: torch.Tensor) -> torch.Tensor:
         """This epoch's targets with the relabelled samples' new labels (one-hot for soft targets)."""
@@ -71,8 +74,16 @@ class NoisyLabels(nn.Module):
             targets[changed] = F.one_hot(self.relabelled[changed], targets.shape[1]).to(targets.dtype)
         return targets
 
-    def loss(self, logits: torch.Tensor, hidden: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, progress: float,
-             class_weights: torch.Tensor | None, label_smoothing: float) -> torch.Tensor:
+    def loss(
+        self,
+        logits: torch.Tensor,
+        hidden: torch.Tensor,
+        labels: torch.Tensor,
+        index: torch.Tensor,
+        progress: float,
+        class_weights: torch.Tensor | None,
+        label_smoothing: float,
+    ) -> torch.Tensor:
         """The batch's loss; ``index``: the samples' positions in the training set, ``progress``:
         epochs done (fractional), which the warm-up counts."""
         index = index.to(self.weight.device)
@@ -88,8 +99,9 @@ class NoisyLabels(nn.Module):
             return per_sample[kept].mean()
         alpha = torch.sigmoid(self.attention(hidden.float())).squeeze(1)
         self.weight[index] = alpha.detach()
-        per_sample = F.cross_entropy(alpha.unsqueeze(1) * logits, labels, weight=class_weights,
-                                     label_smoothing=label_smoothing, reduction="none")
+        per_sample = F.cross_entropy(
+            alpha.unsqueeze(1) * logits, labels, weight=class_weights, label_smoothing=label_smoothing, reduction="none"
+        )
         ranked = alpha.sort(descending=True).values
         high = max(1, min(len(ranked) - 1, int(HIGH_SHARE * len(ranked))))
         rank_loss = F.relu(RANK_MARGIN - (ranked[:high].mean() - ranked[high:].mean())) if len(ranked) > 1 else alpha.sum() * 0
@@ -110,7 +122,9 @@ class NoisyLabels(nn.Module):
                 kept[members[losses[members].argsort(descending=True)[:dropped]]] = False
         return kept
 
-    def relabel(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, alpha: torch.Tensor, cut: torch.Tensor) -> None:
+    def relabel(
+        self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, alpha: torch.Tensor, cut: torch.Tensor
+    ) -> None:
         probs = logits.float().softmax(1)
         given = labels if labels.ndim == 1 else labels.argmax(1)
         best_p, best = probs.max(1)
@@ -125,5 +139,13 @@ class NoisyLabels(nn.Module):
             writer.writerow(["image", "given", "predicted", "relabelled", "weight", "epochs_discarded"])
             for i, source in enumerate(sources):
                 predicted, relabelled = int(self.predicted[i]), int(self.relabelled[i])
-                writer.writerow([source, CLASSES[int(self.given[i])], CLASSES[predicted] if predicted >= 0 else "",
-                                 CLASSES[relabelled] if relabelled >= 0 else "", f"{float(self.weight[i]):.4f}", int(self.discards[i])])
+                writer.writerow(
+                    [
+                        source,
+                        CLASSES[int(self.given[i])],
+                        CLASSES[predicted] if predicted >= 0 else "",
+                        CLASSES[relabelled] if relabelled >= 0 else "",
+                        f"{float(self.weight[i]):.4f}",
+                        int(self.discards[i]),
+                    ]
+                )

@@ -8,7 +8,7 @@ import math
 import torch
 
 from videmo.core.errors import VidemoError
-from videmo.core.options import TrainConfig
+from videmo.core.training import TrainConfig
 from videmo.model.device import autocast, memory_format_for
 
 
@@ -54,8 +54,15 @@ def class_weights(per_class: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                           device: torch.device, precision: str, batch_size: int) -> None:
+def recalibrate_batch_norm(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    device: torch.device,
+    precision: str,
+    batch_size: int,
+) -> None:
     """Re-estimate every BatchNorm's running statistics on unaugmented ``images`` with the current weights.
 
     The running averages gathered during an epoch lag behind weights that keep moving and come from
@@ -72,7 +79,7 @@ def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, mean: t
     model.train()
     memory_format = memory_format_for(device, precision)
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float() / 255
+        batch = images[start : start + batch_size].to(device).float() / 255
         with autocast(device, precision):
             model(((batch - mean) / std).contiguous(memory_format=memory_format))
     for bn, momentum in zip(norms, momenta):

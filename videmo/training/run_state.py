@@ -10,7 +10,8 @@ import torch
 
 from videmo.core.errors import VidemoError
 from videmo.core.files import written_atomically
-from videmo.core.options import NORMALIZATIONS, RESUME_TAKES, TrainConfig, words
+from videmo.core.options import words
+from videmo.core.training import NORMALIZATIONS, RESUME_TAKES, TrainConfig
 from videmo.model.awei import feature_grid
 from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.model.checks import CheckpointError
@@ -29,19 +30,39 @@ def weights_to_start_from(config: TrainConfig) -> dict[str, torch.Tensor]:
     training small and then fine-tuning larger gets the larger model for a fraction of its epochs."""
     loaded = load_checkpoint(config.init)
     mean, std = NORMALIZATIONS[config.normalize]
-    run = {"arch": config.arch, "vgg": config.vgg if config.arch == "awei-vgg" else None,
-           "residual": config.residual if config.arch != "cnn" else None, "channels": config.channels,
-           "mean": list(mean[: config.channels]), "std": list(std[: config.channels]), "equalize": config.equalize}
-    theirs = {"arch": loaded.model.arch, "vgg": loaded.model.vgg_variant, "residual": loaded.model.residual_mode,
-              "channels": loaded.model.in_channels, "mean": list(loaded.meta["mean"]), "std": list(loaded.meta["std"]),
-              "equalize": bool(loaded.meta.get("equalize", False))}
-    differ = [f"{name} {setting_words(theirs[name])}, this run's {setting_words(value)}" for name, value in run.items() if theirs[name] != value]
+    run = {
+        "arch": config.arch,
+        "vgg": config.vgg if config.arch == "awei-vgg" else None,
+        "residual": config.residual if config.arch != "cnn" else None,
+        "channels": config.channels,
+        "mean": list(mean[: config.channels]),
+        "std": list(std[: config.channels]),
+        "equalize": config.equalize,
+    }
+    theirs = {
+        "arch": loaded.model.arch,
+        "vgg": loaded.model.vgg_variant,
+        "residual": loaded.model.residual_mode,
+        "channels": loaded.model.in_channels,
+        "mean": list(loaded.meta["mean"]),
+        "std": list(loaded.meta["std"]),
+        "equalize": bool(loaded.meta.get("equalize", False)),
+    }
+    differ = [
+        f"{name} {setting_words(theirs[name])}, this run's {setting_words(value)}"
+        for name, value in run.items()
+        if theirs[name] != value
+    ]
     if feature_grid(loaded.meta["image_size"]) != feature_grid(config.image_size):  # another size fits where the head does
-        differ.append(f"image_size {setting_words(loaded.meta['image_size'])}, this run's {config.image_size} "
-                      "(whose features the head cannot take)")
+        differ.append(
+            f"image_size {setting_words(loaded.meta['image_size'])}, this run's {config.image_size} "
+            "(whose features the head cannot take)"
+        )
     if differ:
-        raise VidemoError(f"--init {config.init}: the checkpoint differs from this run in {'; '.join(differ)} "
-                          "(give the options it was trained with: videmo info shows them)")
+        raise VidemoError(
+            f"--init {config.init}: the checkpoint differs from this run in {'; '.join(differ)} "
+            "(give the options it was trained with: videmo info shows them)"
+        )
     return loaded.model.state_dict()
 
 
@@ -50,8 +71,11 @@ def resume_conflicts(path: str, given: dict) -> list[str]:
     0.001"), beside ``epochs`` and RESUME_TAKES: a resumed run keeps its own, so they would be ignored."""
     kept = read_resume_state(path)["config"]
     kept = {**kept, "out": resumed_out(path, kept.get("out"))}
-    return [f"{name} {setting_words(value)}, the run's {setting_words(kept.get(name))}" for name, value in given.items()
-            if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value]
+    return [
+        f"{name} {setting_words(value)}, the run's {setting_words(kept.get(name))}"
+        for name, value in given.items()
+        if name not in (*RESUME_TAKES, "epochs") and kept.get(name) != value
+    ]
 
 
 def resumed_out(path: str, out: str) -> str:

@@ -45,7 +45,9 @@ class Dataset:
     def counts(self) -> dict[str, list[int]]:
         """Per split, the number of samples of each class, in class order."""
         tally = Counter((s.split, s.label) for s in self.samples)
-        return {sp: [tally[(sp, c)] for c in range(len(CLASSES))] for sp in SPLITS if any(tally[(sp, c)] for c in range(len(CLASSES)))}
+        return {
+            sp: [tally[(sp, c)] for c in range(len(CLASSES))] for sp in SPLITS if any(tally[(sp, c)] for c in range(len(CLASSES)))
+        }
 
     def describe(self) -> dict:
         """Where the data is, its layout, counts per split and class and the class names, for checkpoints."""

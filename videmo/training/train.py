@@ -21,16 +21,16 @@ from tqdm import tqdm
 
 from videmo.core.emotions import CLASSES
 from videmo.core.errors import VidemoError, check_creatable
-from videmo.core.options import NORMALIZATIONS, RESUME_TAKES, TrainConfig
+from videmo.core.training import NORMALIZATIONS, RESUME_TAKES, TrainConfig
 from videmo.model.awei import HIDDEN_UNITS, Awei
 from videmo.model.checkpoint import count_parameters, model_meta, save_checkpoint
 from videmo.model.device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
 from videmo.model.inference import equalize, predict
 from videmo.model.vgg import load_vgg_weights
 from videmo.training.augment import augment, epoch_order, epoch_targets, equalizes_per_batch
+from videmo.training.calibration import fit_temperature
 from videmo.training.datasets import NO_LABEL, Dataset, format_counts, load_dataset
 from videmo.training.images import decode_image, decode_samples
-from videmo.training.calibration import fit_temperature
 from videmo.training.metrics import scores
 from videmo.training.noisy import NoisyLabels
 from videmo.training.optimise import class_weights, learning_rate, make_optimizer, move_optimizer_state, recalibrate_batch_norm
@@ -45,17 +45,24 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     if resume:
         state = read_resume_state(resume)
         kept = {k: v for k, v in state["config"].items() if k in {f.name for f in fields(TrainConfig)}}
-        overrides = {"epochs": epochs or kept["epochs"], "out": resumed_out(resume, kept["out"]),
-                     **{name: getattr(config, name) for name in RESUME_TAKES}}
+        overrides = {
+            "epochs": epochs or kept["epochs"],
+            "out": resumed_out(resume, kept["out"]),
+            **{name: getattr(config, name) for name in RESUME_TAKES},
+        }
         config = TrainConfig(**{**kept, **overrides})
     config.check()
     if Path(config.out).is_dir():
-        raise VidemoError(f"--out {config.out}: is a folder; give the checkpoint's file name (for example {Path(config.out) / 'best.pt'})")
+        raise VidemoError(
+            f"--out {config.out}: is a folder; give the checkpoint's file name (for example {Path(config.out) / 'best.pt'})"
+        )
     check_creatable(Path(config.out), "--out")  # before the data loads and the first epoch runs
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
     if state is not None and state["epoch"] >= config.epochs:  # before the data loads
-        say(f"nothing to train: {resume} has trained {state['epoch']} epochs, and --epochs is {config.epochs}; "
-            "a larger --epochs goes on")
+        say(
+            f"nothing to train: {resume} has trained {state['epoch']} epochs, and --epochs is {config.epochs}; "
+            "a larger --epochs goes on"
+        )
         return state["best"]
     device = resolve_device(config.device)
     precision = resolve_precision("auto", device) if config.amp else "fp32"
@@ -66,9 +73,11 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     for note in dataset.notes:
         say(f"note: {note}")
     train_x, train_y, train_votes, train_sources, val_x, val_y, val_source = prepare_splits(dataset, config, say)
-    say(f"training on {len(train_y)} images ({config.labels} labels), validating on {len(val_y)} ({val_source}); "
+    say(
+        f"training on {len(train_y)} images ({config.labels} labels), validating on {len(val_y)} ({val_source}); "
         f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}{', equalised' if config.equalize else ''}; "
-        f"device {device}, precision {precision}")
+        f"device {device}, precision {precision}"
+    )
 
     torch.manual_seed(config.seed)  # the initial weights: the same seed starts from the same model
     model = Awei(config.arch, config.channels, config.image_size, len(CLASSES), config.vgg, residual=config.residual)
@@ -111,19 +120,27 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         targets = noisy.targets(epoch_targets(train_y, train_votes, config.labels, generator))
         model.train()
         total_loss, total_hits, seen = 0.0, 0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=True if config.quiet else None, leave=False)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="batch",
+            disable=True if config.quiet else None,
+            leave=False,
+        )
         for step in bar:
             lr = learning_rate(config, epoch + step / steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
             images = augment(train_x[index], config.augment, generator, per_batch).to(device, non_blocking=True)
             images = ((images - mean) / std).contiguous(memory_format=memory_format_for(device, precision))
             labels = targets[index].to(device, non_blocking=True)
             with autocast(device, precision):
                 hidden = model.hidden(images)
                 logits = model.head[-1](hidden)
-            loss = noisy.loss(logits.float(), hidden, labels, index, epoch + step / steps_per_epoch, loss_weights, config.label_smoothing)
+            loss = noisy.loss(
+                logits.float(), hidden, labels, index, epoch + step / steps_per_epoch, loss_weights, config.label_smoothing
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -135,25 +152,47 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         recalibrate_batch_norm(model, calibration_x, mean, std, device, precision, config.batch_size * 2)
         val_loss, val_scores, val_logits = validate(model, val_x, val_y, mean, std, device, precision, config.batch_size * 2)
         row = {
-            "epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": total_hits / seen,
-            "val_loss": val_loss, "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
+            "epoch": epoch + 1,
+            "train_loss": total_loss / seen,
+            "train_accuracy": total_hits / seen,
+            "val_loss": val_loss,
+            "val_accuracy": val_scores.accuracy,
+            "val_macro_f1": val_scores.macro_f1,
             **{f"val_recall_{c}": r for c, r in zip(CLASSES, val_scores.recall)},
-            "lr": learning_rate(config, epoch + 1 - 1e-9), "seconds": time.time() - started,
+            "lr": learning_rate(config, epoch + 1 - 1e-9),
+            "seconds": time.time() - started,
         }
         history.append(row)
         say(format_epoch(row))
         diverged(model, row, best, config)
         if val_scores.accuracy > best["accuracy"]:
             # with the temperature of the probabilities analyze writes, fitted on the validation faces (calibration.py)
-            best = {"epoch": epoch + 1, **val_scores.as_dict(), "val_loss": val_loss, "temperature": fit_temperature(val_logits, val_y)}
+            best = {
+                "epoch": epoch + 1,
+                **val_scores.as_dict(),
+                "val_loss": val_loss,
+                "temperature": fit_temperature(val_logits, val_y),
+            }
             save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
-        save_checkpoint(config.last_path, model, final_meta(model, config, dataset, best, history, command),
-                        optimizer=optimizer.state_dict(), train_state={"epoch": epoch + 1, "best": best, "history": history,
-                                                                       "config": asdict(config), "noisy": noisy.state_dict()})
+        save_checkpoint(
+            config.last_path,
+            model,
+            final_meta(model, config, dataset, best, history, command),
+            optimizer=optimizer.state_dict(),
+            train_state={
+                "epoch": epoch + 1,
+                "best": best,
+                "history": history,
+                "config": asdict(config),
+                "noisy": noisy.state_dict(),
+            },
+        )
         write_metrics_csv(metrics_path, history)
         if config.noisy_labels != "none":
             noisy.write_table(config.run_dir / "noisy.csv", train_sources)
-    say(f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}")
+    say(
+        f"best: epoch {best.get('epoch')}, val accuracy {best['accuracy']:.4f}, macro-F1 {best.get('macro_f1', 0):.4f} -> {config.out}"
+    )
     return best
 
 
@@ -183,10 +222,17 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
         keep = torch.randperm(len(train_samples), generator=generator)[: config.max_train_samples].sort().values
         train_samples = [train_samples[i] for i in keep.tolist()]
     progress = not config.quiet
-    train_x, train_y, train_votes, skipped_train = decode_samples(train_samples, config.image_size, config.channels, config.decode_threads, progress, report=say)
-    val_x, val_y, _, skipped_val = decode_samples(val_samples, config.image_size, config.channels, config.decode_threads, progress, report=say)
-    kept = train_samples if not skipped_train else \
-        [s for s in train_samples if decode_image(s.source, config.image_size, config.channels) is not None]  # a second pass only then
+    train_x, train_y, train_votes, skipped_train = decode_samples(
+        train_samples, config.image_size, config.channels, config.decode_threads, progress, report=say
+    )
+    val_x, val_y, _, skipped_val = decode_samples(
+        val_samples, config.image_size, config.channels, config.decode_threads, progress, report=say
+    )
+    kept = (
+        train_samples
+        if not skipped_train
+        else [s for s in train_samples if decode_image(s.source, config.image_size, config.channels) is not None]
+    )  # a second pass only then
     train_sources = [str(s.source) if isinstance(s.source, Path) else f"CSV row of pixels {i}" for i, s in enumerate(kept)]
     if skipped_train or skipped_val:
         say(f"skipped {skipped_train + skipped_val} unreadable images ({skipped_train} train, {skipped_val} validation)")
@@ -194,8 +240,10 @@ def prepare_splits(dataset: Dataset, config: TrainConfig, say):
         raise VidemoError(f"{dataset.root}: no readable images in the {'training' if len(train_y) == 0 else 'validation'} data")
     taught = torch.unique(train_votes.argmax(1) if config.labels != "majority" else train_y)
     if len(taught) < 2:
-        raise VidemoError(f"{dataset.root}: the training images are all of one class ({CLASSES[int(taught[0])]}): "
-                          "a model trained on them would answer it for every face")
+        raise VidemoError(
+            f"{dataset.root}: the training images are all of one class ({CLASSES[int(taught[0])]}): "
+            "a model trained on them would answer it for every face"
+        )
     if config.equalize:  # video's degradations come first: its batches are equalised after them (augment)
         train_x, val_x = train_x if equalizes_per_batch(config.augment, True) else equalize(train_x), equalize(val_x)
     return train_x, train_y, train_votes, train_sources, val_x, val_y, val_source
@@ -214,28 +262,42 @@ def diverged(model: Awei, row: dict, best: dict, config: TrainConfig) -> None:
     weights_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     if math.isfinite(row["train_loss"]) and weights_finite:
         return
-    kept = (f"the best of the epochs before, epoch {best['epoch']}, is in {config.out}; " if "epoch" in best
-            else "no checkpoint was written; ")
-    raise VidemoError(f"the training diverged in epoch {row['epoch']} (train loss {row['train_loss']}"
-                      f"{'' if weights_finite else ', weights not finite'}): "
-                      f"{kept}lower --lr (now {config.lr:g}) or --weight-decay (now {config.weight_decay:g})")
+    kept = (
+        f"the best of the epochs before, epoch {best['epoch']}, is in {config.out}; "
+        if "epoch" in best
+        else "no checkpoint was written; "
+    )
+    raise VidemoError(
+        f"the training diverged in epoch {row['epoch']} (train loss {row['train_loss']}"
+        f"{'' if weights_finite else ', weights not finite'}): "
+        f"{kept}lower --lr (now {config.lr:g}) or --weight-decay (now {config.weight_decay:g})"
+    )
 
 
 def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, history: list, command: str) -> dict:
     mean, std = NORMALIZATIONS[config.normalize]
     calibration = {"temperature": best["temperature"], "data": "the run's validation split"} if "temperature" in best else None
     return model_meta(
-        model, mean[: config.channels], std[: config.channels],
-        crop={"margin": config.crop_margin, "shift": config.crop_shift}, equalize=config.equalize,
-        trained_on=dataset.describe(), metrics=best, epochs_trained=len(history), history=history,
-        train_config=asdict(config), pretrained=config.pretrained, command=command,
+        model,
+        mean[: config.channels],
+        std[: config.channels],
+        crop={"margin": config.crop_margin, "shift": config.crop_shift},
+        equalize=config.equalize,
+        trained_on=dataset.describe(),
+        metrics=best,
+        epochs_trained=len(history),
+        history=history,
+        train_config=asdict(config),
+        pretrained=config.pretrained,
+        command=command,
         **({"calibration": calibration} if calibration else {}),
     )
 
 
 def format_epoch(row: dict) -> str:
     recalls = " ".join(f"{c[:4]}={row[f'val_recall_{c}']:.2f}" for c in CLASSES)
-    return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}  "
-            f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f} macro-F1 {row['val_macro_f1']:.4f}  "
-            f"lr {row['lr']:.2e}  {row['seconds']:.0f}s\n           recall {recalls}")
-
+    return (
+        f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}  "
+        f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f} macro-F1 {row['val_macro_f1']:.4f}  "
+        f"lr {row['lr']:.2e}  {row['seconds']:.0f}s\n           recall {recalls}"
+    )

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass
 class Shot:
     """What a frame looks like, coarsely: enough to tell a cut to another shot from motion within one."""
+
     histogram: np.ndarray  # share of each of 32 grey levels
     thumbnail: np.ndarray  # mean grey (0..1) of a 9 x 16 grid of blocks
 
@@ -56,6 +56,6 @@ def luma_of(frame) -> np.ndarray:
     fmt = frame.format
     if fmt.name.startswith(("yuv", "nv", "gray")) and fmt.components[0].bits == 8:
         plane = frame.planes[0]
-        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
     width = min(frame.width, 160)
     return frame.reformat(width=width, height=max(1, round(frame.height * width / frame.width)), format="gray").to_ndarray()

@@ -18,12 +18,33 @@ from pathlib import Path
 
 import numpy as np
 
-from videmo.video.probe import (VideoError, VideoInfo, check_file, decoder_cause, is_gif, openable, probe_container, quiet_stderr,
-                                stream_size, streams_note)
-from videmo.video.stamps import ForwardTimes, frame_stamps, indexed_by_stream, promised_tail
-from videmo.video.indexing import anamorphic, indexed_by_pyav, is_matroska, streamed_frame_count
 from videmo.video.cuts import Shot, luma_of
+from videmo.video.indexing import (
+    anamorphic,
+    indexed_by_pyav,
+    is_matroska,
+    streamed_frame_count,
+)
+from videmo.video.pixels import one_size_runs, rgb_shown, shown_size
+from videmo.video.probe import (
+    VideoError,
+    VideoInfo,
+    check_file,
+    decoder_cause,
+    is_gif,
+    openable,
+    probe_container,
+    quiet_stderr,
+    stream_size,
+    streams_note,
+)
 from videmo.video.sampling import chunk_bounds
+from videmo.video.stamps import (
+    ForwardTimes,
+    frame_stamps,
+    indexed_by_stream,
+    promised_tail,
+)
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".gif"}
 
@@ -111,21 +132,6 @@ def open_video(path: Path) -> VideoInfo:
     return anamorphic(info)
 
 
-def shown_size(frame, aspect: Fraction) -> tuple[int, int]:
-    """A decoded PyAV frame's (width, height) as displayed: its pixels made square (``aspect``, width:height of a
-    stored pixel), then turned."""
-    width, height = max(1, round(frame.width * aspect)), frame.height
-    return (height, width) if frame.rotation in (90, 270) else (width, height)
-
-
-def rgb_shown(frame, aspect: Fraction) -> np.ndarray:
-    """A decoded PyAV frame as RGB, as displayed: its pixels made square, then turned.
-    One thread: swscale's default of a thread per core has its helpers queue behind the lanes, and converting the
-    example's 275 frames beside them took 0.8 s for 0.07 s of CPU."""
-    square = {} if aspect == 1 else {"width": max(1, round(frame.width * aspect)), "height": frame.height}
-    return np.rot90(frame.to_ndarray(format="rgb24", threads=1, **square), k=frame.rotation // 90)
-
-
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
     """Decoded frames in chunks of ``chunk`` (the first and last ones smaller: see chunk_bounds), in index order, with
     the decoder's timestamps. A frame whose data does not decode is listed in its chunk's ``lost`` and the frames
@@ -144,25 +150,15 @@ def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamE
         items = list(itertools.islice(frames, stop - start))
         for part in one_size_runs(items):  # where the picture's size changes mid-chunk, each size is a chunk of its own
             good = [item for item in part if item[2] is not None]
-            yield FrameBatch(np.array([g[0] for g in good], dtype=np.int64), np.array([g[1] for g in good], dtype=np.float64),
-                             np.stack([g[2] for g in good]) if good else np.empty((0, info.height, info.width, 3), np.uint8),
-                             [(index, time_s) for index, time_s, image, _ in part if image is None],
-                             np.array([g[3] for g in good], dtype=bool))
+            yield FrameBatch(
+                np.array([g[0] for g in good], dtype=np.int64),
+                np.array([g[1] for g in good], dtype=np.float64),
+                np.stack([g[2] for g in good]) if good else np.empty((0, info.height, info.width, 3), np.uint8),
+                [(index, time_s) for index, time_s, image, _ in part if image is None],
+                np.array([g[3] for g in good], dtype=bool),
+            )
         if len(items) < stop - start:
             return
-
-
-def one_size_runs(items: list[tuple[int, float, np.ndarray | None, bool]]) -> list[list[tuple[int, float, np.ndarray | None, bool]]]:
-    """``decoded_frames``' items in runs whose decoded frames are all of one size (a frame that did not decode joins
-    the run it falls in); none for no items."""
-    runs: list[list] = []
-    shape = None  # the run's frames' shape
-    for item in items:
-        if not runs or (item[2] is not None and shape is not None and item[2].shape != shape):
-            runs.append([])
-        runs[-1].append(item)
-        shape = item[2].shape if item[2] is not None else shape
-    return runs
 
 
 # Frames a decoder may deliver out of order after damage: H.264's and HEVC's most reordered frames.
@@ -191,15 +187,22 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     numbers: dict[int, int] | None = None  # pts -> frame number, once a packet has failed or the times jumped
     stamps: list[int] = []  # the stream's packets' pts, in order (with ``numbers``)
 
-    held: dict[int, tuple[float, Callable[[], np.ndarray] | None, Shot, tuple[int, int]]] = {}  # frames delivered, waiting for an earlier one
+    held: dict[
+        int, tuple[float, Callable[[], np.ndarray] | None, Shot, tuple[int, int]]
+    ] = {}  # frames delivered, waiting for an earlier one
     window = 1  # how many later frames make a missing one lost: 1 until damage, REORDER_FRAMES after it with B-frames
     last_shot, cut = None, False  # the last frame's shot, in the order shown; whether a cut came since the last yielded
 
     forward = ForwardTimes(1 / info.fps if info.fps else 0.04)  # the frame rate where the stream's own times fail
     size, aspect = None, Fraction(info.pixel_aspect.replace(":", "/"))  # the last frame's displayed size
 
-    def at(n: int, time_s: float, image: Callable[[], np.ndarray] | None, shot: Shot | None = None,
-           shown: tuple[int, int] | None = None) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:
+    def at(
+        n: int,
+        time_s: float,
+        image: Callable[[], np.ndarray] | None,
+        shot: Shot | None = None,
+        shown: tuple[int, int] | None = None,
+    ) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:
         nonlocal position, last_shot, cut, size
         time_s = forward(n, time_s)
         end.times_repaired = forward.repaired
@@ -271,8 +274,13 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                         number_by_stamps()
                     out = []
                 for frame in out:
-                    if numbers is None and streamed and last_pts is not None and frame.pts is not None \
-                            and frame.pts > last_pts + 1.5 * step:  # a jump: frames lost with their packets, or a variable rate
+                    if (
+                        numbers is None
+                        and streamed
+                        and last_pts is not None
+                        and frame.pts is not None
+                        and frame.pts > last_pts + 1.5 * step
+                    ):  # a jump: frames lost with their packets, or a variable rate
                         number_by_stamps()
                     last_pts = frame.pts if numbers is None else None
                     n = number if numbers is None else numbers.get(frame.pts, -1)
@@ -281,9 +289,14 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
                     decoded += 1
                     first_pts = frame.pts if first_pts is None else first_pts
                     time_s = frame.time - start if frame.time is not None else time_of(n, None)
-                    held[n] = (time_s, (lambda f=frame: rgb_shown(f, aspect))
-                               if n in picked else None,  # only the picked frames are kept, while held after damage
-                               Shot.of_luma(luma_of(frame)), shown_size(frame, aspect))
+                    held[n] = (
+                        time_s,
+                        (lambda f=frame: rgb_shown(f, aspect))
+                        if n in picked
+                        else None,  # only the picked frames are kept, while held after damage
+                        Shot.of_luma(luma_of(frame)),
+                        shown_size(frame, aspect),
+                    )
                     yield from release(window)
                     if position is None:
                         return

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from videmo.video.probe import VideoInfo, openable, pixel_aspect, probe_container, stream_size, streams_note
+from videmo.video.probe import (
+    VideoInfo,
+    openable,
+    pixel_aspect,
+    probe_container,
+    stream_size,
+    streams_note,
+)
 from videmo.video.stamps import frame_stamps, grid_numbers, indexed_by_stream
 
 

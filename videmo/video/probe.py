@@ -88,8 +88,12 @@ def check_file(path: Path) -> None:
 
 def special_kind(path: Path) -> str:
     mode = path.stat().st_mode
-    kinds = [(stat.S_ISFIFO, "a FIFO, a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket")]
+    kinds = [
+        (stat.S_ISFIFO, "a FIFO, a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
@@ -128,7 +132,9 @@ def decoder_cause(path: Path, error: Exception) -> str:
         return damage
     if "cannot find video stream" in str(error):
         codec = codec_name(path)
-        return "no video stream in the file (audio only?)" if codec == "unknown" else f"no decoder here for its {codec} video stream"
+        return (
+            "no video stream in the file (audio only?)" if codec == "unknown" else f"no decoder here for its {codec} video stream"
+        )
     return "cannot decode: truncated or corrupt video data"
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+
 from videmo.core.errors import VidemoError
 from videmo.video.probe import VideoInfo
 from videmo.video.stamps import frame_times
 
 
-def select_frames(info: VideoInfo, fps: float | None = None, every: int | None = None, start_s: float | None = None,
-                  end_s: float | None = None) -> np.ndarray:
+def select_frames(
+    info: VideoInfo, fps: float | None = None, every: int | None = None, start_s: float | None = None, end_s: float | None = None
+) -> np.ndarray:
     """Indices of the frames to analyse: all, every Nth, or about ``fps`` per second of video; with
     ``start_s`` or ``end_s``, those whose own time (frames.csv's ``time_s``, from the stream's timestamps,
     so that a variable frame rate is no matter) lies in [start_s, end_s); the index's frames past the last
@@ -23,17 +25,22 @@ def select_frames(info: VideoInfo, fps: float | None = None, every: int | None =
 
     def within(frames: np.ndarray) -> np.ndarray:
         last = stamped[-1] if len(stamped) else -1 / info.fps
-        times = np.where(frames < len(stamped), stamped[np.minimum(frames, max(len(stamped) - 1, 0))] if len(stamped) else 0.0,
-                         last + (frames - len(stamped) + 1) / (info.fps or np.inf))
+        times = np.where(
+            frames < len(stamped),
+            stamped[np.minimum(frames, max(len(stamped) - 1, 0))] if len(stamped) else 0.0,
+            last + (frames - len(stamped) + 1) / (info.fps or np.inf),
+        )
         return frames[(times >= (start_s or 0.0) - 1e-9) & (times < (end_s if end_s is not None else np.inf) - 1e-9)]
 
     kept = within(picks)
     if not len(kept):
         window = f"from {start_s or 0:g} s to {f'{end_s:g} s' if end_s is not None else 'the end'}"
         if len(within(np.arange(info.frame_count))):  # the window holds frames, but none of the sampling's
-            raise VidemoError(f"{info.path}: no frame to analyse {window}: the {'--fps' if fps is not None else '--every'} "
-                              "sampling counts from the video's first frame and picks none of the frames there; "
-                              "widen the window or sample more often")
+            raise VidemoError(
+                f"{info.path}: no frame to analyse {window}: the {'--fps' if fps is not None else '--every'} "
+                "sampling counts from the video's first frame and picks none of the frames there; "
+                "widen the window or sample more often"
+            )
         raise VidemoError(f"{info.path}: no frame to analyse {window} (the video lasts {info.duration_s:.3g} s)")
     return kept
 

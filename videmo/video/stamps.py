@@ -152,7 +152,10 @@ class ForwardTimes:
         moved = time_s + self.offset
         if self.last is not None and not moved > self.last:  # back, equal, or not a number
             if self.repaired is None:
-                self.repaired = {"from_frame": int(frame), "cause": "timestamps restart" if moved < self.last else "timestamps stand still"}
+                self.repaired = {
+                    "from_frame": int(frame),
+                    "cause": "timestamps restart" if moved < self.last else "timestamps stand still",
+                }
             moved = self.last + self.step_s
             if math.isfinite(time_s):
                 self.offset = moved - time_s
