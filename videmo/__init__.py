@@ -21,6 +21,18 @@ _command = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "videmo" or _
 if _command and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
     _signal.signal(_signal.SIGINT, _interrupted_at_start)
 
+closed_at_start = set()  # stdout (1) or stderr (2) closed when the command started (`videmo ... 2>&-`)
+for _fd in (1, 2) if _command else ():
+    try:
+        _os.fstat(_fd)
+    except OSError:  # a closed descriptor: the next file opened (a results file) would get it, and every C library's
+        closed_at_start.add(_fd)  # message; Python's stream is None, and tqdm and print(file=None) fail or go astray
+        _null = _os.open(_os.devnull, _os.O_WRONLY)
+        if _null != _fd:
+            _os.dup2(_null, _fd)
+            _os.close(_null)
+        setattr(_sys, "stdout" if _fd == 1 else "stderr", open(_fd, "w", errors="backslashreplace", closefd=False))
+
 from videmo.api import (  # noqa: E402
     ArgumentError, ArgumentTypeError, analyze, analyze_many, read_batch, read_batch_episodes, read_episodes,
                         read_index, read_results, read_summary, read_timeline)

@@ -13,7 +13,7 @@ from videmo.core.errors import VidemoError, check_creatable, plural, printable
 from videmo.core.options import LAYOUTS, PRECISIONS, RUNTIMES, SPLITS, AnalyzeOptions, BatchOptions
 from videmo.core.training import PRESETS, TrainConfig
 from videmo.results.store import EPISODE_SETTINGS
-from videmo.signals import one_line_errors
+from videmo.signals import echo, one_line_errors
 from videmo.cli_options import options_of
 
 
@@ -75,12 +75,12 @@ def info(checkpoint, as_json):
     meta = {k: v for k, v in loaded.meta.items() if k != "history"}
     summary = {"path": str(loaded.path), "sha256": loaded.sha256, "parameters": count_parameters(loaded.model), **meta}
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        echo(json.dumps(summary, indent=2, default=str))
         return
     for key, value in summary.items():
         if isinstance(value, dict):
             value = json.dumps(value, default=str)
-        click.echo(f"{key:>16}: {value}")
+        echo(f"{key:>16}: {value}")
 
 
 @main.command()
@@ -102,7 +102,7 @@ def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus
     from videmo.batch.report import batch_line
     from videmo.run.runner import analyze_many
 
-    say = lambda line: click.echo(line, err=line.startswith(("videmo: error", "videmo: warning")))  # noqa: E731
+    say = lambda line: echo(line, err=line.startswith(("videmo: error", "videmo: warning")))  # noqa: E731
     per_worker = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     per_worker = {k: v for k, v in per_worker.items() if v is not None}
     if ray is None:
@@ -121,7 +121,7 @@ def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus
         say(line)
     warn_if_mixed(output)
     if failed:
-        click.echo(f"videmo: {plural(failed, 'input')} failed", err=True)
+        echo(f"videmo: {plural(failed, 'input')} failed", err=True)
         sys.exit(1)
 
 
@@ -146,30 +146,30 @@ def episodes(results, no_report, **changes):
     changes = {name: value for name, value in changes.items() if value is not None}
     folders, errors = results_in(list(results))
     for line in errors:
-        click.echo(f"videmo: error: {line}", err=True)
+        echo(f"videmo: error: {line}", err=True)
     for folder in folders:
         try:
             before = read_results_summary(folder).get("settings", {})
             result = reanalyze(folder, **changes)
         except VidemoError as e:
             errors.append(str(e))
-            click.echo(f"videmo: error: {e}", err=True)
+            echo(f"videmo: error: {e}", err=True)
             continue
         counts = result.summary.counts
         settings = result.summary.settings
         warning = sampling_warning(result.frames, settings["smooth_s"], settings["min_episode_s"], str(folder))
         if warning:
-            click.echo(f"videmo: warning: {printable(warning)}", err=True)
+            echo(f"videmo: warning: {printable(warning)}", err=True)
         for note in result.notes:
-            click.echo(f"videmo: note: {printable(note)}")
-        click.echo(printable(f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
+            echo(f"videmo: note: {printable(note)}")
+        echo(printable(f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
                              f"({changed_words(before, result.summary.settings)})"))
     for output in dict.fromkeys(folder.parent for folder in folders):
         if (output / INDEX_CSV).is_file():  # an output folder of 'videmo analyze': its batch tables follow
             update_batch(output, [], {}, report=not no_report)
             warn_if_mixed(output)
     if errors:
-        click.echo(f"videmo: {plural(len(errors), 'input')} failed", err=True)
+        echo(f"videmo: {plural(len(errors), 'input')} failed", err=True)
         sys.exit(1)
 
 
@@ -182,7 +182,7 @@ def warn_if_mixed(output) -> None:
     except VidemoError:  # no batch table (nothing was written)
         return
     if warning:
-        click.echo(f"videmo: warning: {printable(warning)}", err=True)
+        echo(f"videmo: warning: {printable(warning)}", err=True)
 
 
 @main.command()
@@ -212,7 +212,7 @@ def calibrate(checkpoint, data, split, layout, out, device):
         "temperature": temperature, "data": Path(about["data"]).name, "split": about["split"], "images": about["images"],
         "ece_before": round(before["ece_uncalibrated"], 4), "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}})
     after = run_evaluation(data, out, split, layout, device, "fp32", 256, progress=False)[1]["calibration"]
-    click.echo(f"{out}: temperature {temperature:g} fitted on {about['images']} faces of {about['data']} [{about['split']}]; "
+    echo(f"{out}: temperature {temperature:g} fitted on {about['images']} faces of {about['data']} [{about['split']}]; "
                f"expected calibration error {before['ece_uncalibrated']:.4f} -> {after['ece']:.4f}; labels unchanged")
 
 
@@ -250,19 +250,19 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
         plot_class_accuracy(result, about["classes"], folder / "class_accuracy.png")
         plot_reliability(Calibration(**about["calibration"]), folder / "reliability.png")
     if as_json:
-        click.echo(json.dumps({**about, **result.as_dict()}, indent=2))
+        echo(json.dumps({**about, **result.as_dict()}, indent=2))
         return
-    click.echo("class counts: " + ", ".join(f"{c} {n}" for c, n in zip(about["classes"], about["counts"])))
+    echo("class counts: " + ", ".join(f"{c} {n}" for c, n in zip(about["classes"], about["counts"])))
     for note in about["notes"]:
-        click.echo(f"note: {note}")
-    click.echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
+        echo(f"note: {note}")
+    echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
                + (f", {about['skipped']} unreadable skipped" if about["skipped"] else "")
                + (", each averaged with its mirror image" if about["mirror"] else "")
                + f"; {about['precision']} on {'ONNX Runtime' if about['runtime'] == 'onnx' else 'torch'}")
-    click.echo(format_report(result, about["classes"]))
-    click.echo(format_calibration(about["calibration"], about["fitted_temperature"]))
+    echo(format_report(result, about["classes"]))
+    echo(format_calibration(about["calibration"], about["fitted_temperature"]))
     if plots:
-        click.echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}, {folder / 'reliability.png'}")
+        echo(f"\nplots: {folder / 'confusion_matrix.png'}, {folder / 'class_accuracy.png'}, {folder / 'reliability.png'}")
 
 
 if __name__ == "__main__":

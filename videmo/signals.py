@@ -7,6 +7,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import functools
+import os
 import signal
 import sys
 import threading
@@ -96,22 +97,87 @@ def loading(frame, outer) -> bool:
 
 
 def one_line_errors(command):
-    """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130, SIGTERM into 143."""
+    """Turn VidemoError (bad input) into one line on stderr and exit status 1; Ctrl-C into 130, SIGTERM into 143;
+    output that could not be printed (``echo``) into one line and a failure's status, after the command ran to its end."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+        UNPRINTED.clear()
         try:
-            with Interrupts() if in_main_thread else contextlib.nullcontext():
-                return command(*args, **kwargs)
-        except VidemoError as e:
-            click.echo(printable(f"videmo: error: {e}"), err=True)
-            sys.exit(1)
-        except Terminated:
-            click.echo("videmo: terminated", err=True)
-            sys.exit(128 + signal.SIGTERM)
-        except KeyboardInterrupt:
-            click.echo("videmo: interrupted", err=True)
-            sys.exit(128 + signal.SIGINT)
+            result = guarded(command, *args, **kwargs)
+        except SystemExit as e:
+            sys.exit(printed(e.code))
+        status = printed(0)
+        if status:
+            sys.exit(status)
+        return result
 
     return wrapper
+
+
+def guarded(command, *args, **kwargs):
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    try:
+        check_working_folder()
+        with Interrupts() if in_main_thread else contextlib.nullcontext():
+            return command(*args, **kwargs)
+    except VidemoError as e:
+        echo(printable(f"videmo: error: {e}"), err=True)
+        sys.exit(1)
+    except Terminated:
+        echo("videmo: terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
+    except KeyboardInterrupt:
+        echo("videmo: interrupted", err=True)
+        sys.exit(128 + signal.SIGINT)
+
+
+def check_working_folder() -> None:
+    """A VidemoError, before torch loads, where the working folder was deleted: torch then cannot load (oneMKL's
+    "FATAL ERROR: Cannot load libtorch_cpu.so"), even where every path given is absolute."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise VidemoError("the working folder no longer exists (deleted while a shell was in it): cd to another folder") from None
+
+
+UNPRINTED: list[OSError | ValueError] = []  # why stdout could not be printed to, in this command
+
+
+def echo(message: str, err: bool = False) -> None:
+    """click.echo that never raises. Where stdout or stderr cannot be written (a closed pipe, a full disk, a
+    closed descriptor), the rest of that stream goes to the null device, as Python's docs advise for SIGPIPE
+    (so that the flush at exit cannot fail either), and the command goes on; stdout's failure is kept in
+    UNPRINTED for ``printed``. stderr's is not: no line could say it."""
+    try:
+        if not err and 1 in getattr(sys.modules.get("videmo"), "closed_at_start", ()):
+            raise OSError(9, os.strerror(9))  # EBADF: `videmo ... >&-`; its stdout is the null device now
+        click.echo(message, err=err)
+    except (OSError, ValueError) as e:  # ValueError: a closed file
+        silence(err, e)
+
+
+def silence(err: bool, error: OSError | ValueError) -> None:
+    """Send the rest of stdout (or stderr) to the null device after ``error`` writing it."""
+    if not err and not UNPRINTED:
+        UNPRINTED.append(error)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, (sys.stderr if err else sys.stdout).fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # not a descriptor (a test's capture), or None
+        pass
+
+
+def printed(status):
+    """``status``, or 1 where it was 0 and stdout could not be printed, said in one line on stderr."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what print left in its buffer: Python's own flush at exit would fail on it
+    except (OSError, ValueError) as e:
+        silence(False, e)
+    if not UNPRINTED:
+        return status
+    cause = UNPRINTED[0]
+    echo(f"videmo: error: stdout: the output could not be printed ({getattr(cause, 'strerror', None) or cause})", err=True)
+    return status if status not in (0, None) else 1
