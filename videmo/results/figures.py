@@ -166,14 +166,15 @@ def tile_places(count: int) -> tuple[int, int, list[tuple[int, int]]]:
 
 def tile_captions(track: dict) -> tuple[str, str, str]:
     """A face's three caption lines: its id and how it was turned; when it was seen, in how many readable
-    frames (and how many more unreadable); its dominant emotion and share."""
+    frames (of all, where some were unreadable); its dominant emotion and share."""
     emotion = track["dominant_emotion"]
     seen = track.get("seen") or {}
     turned = f" \u00b7 yaw {seen['yaw']:+.0f}\u00b0" if seen.get("yaw") is not None else ""
-    unreadable = f" +{seen['unreadable_frames']} unreadable" if seen.get("unreadable_frames") else ""
+    unreadable = seen.get("unreadable_frames") or 0
+    frames = f"{track['n_frames']}/{track['n_frames'] + unreadable} frames" if unreadable else plural(track["n_frames"], "frame")
     return (
         f"face {track['face_id']}{turned}",
-        f"{track['first_s']:.1f}-{track['last_s']:.1f} s, {plural(track['n_frames'], 'frame')}{unreadable}",
+        f"{track['first_s']:.1f}-{track['last_s']:.1f} s, {frames}",
         f"{emotion} {track['emotion_share'][emotion]:.0%}",
     )
 
