@@ -153,3 +153,34 @@ def test_non_square_pixels_give_boxes_in_displayed_pixels(tiny_checkpoint, tmp_p
     assert result.exit_code == 0, result.output
     assert summary["video"]["pixel_aspect"] == "64:45" and summary["video"]["width"] == 455
     assert not summary["size_changes"]
+
+
+def test_a_file_overwritten_while_it_is_read_leaves_no_complete_folder(tmp_path, tiny_checkpoint, monkeypatch):
+    """A recorder still writing, or a copy over the file mid-analysis: the results would be of neither the
+    old file nor the new one, so the video fails in one line and its folder is not written; the next run
+    analyses the file as it then is."""
+    from media import face_frames, write_video
+
+    from videmo.core.options import AnalyzeOptions
+    from videmo.run import pipeline, runner
+
+    video = write_video(tmp_path / "growing.mp4", face_frames(40, 160, 120, face_size=64), fps=10)
+    real = pipeline.stream_frames
+
+    def appended_to_after_the_first_chunk(info, *args, **kwargs):
+        for number, batch in enumerate(real(info, *args, **kwargs)):
+            if number == 0:
+                with open(video, "ab") as f:
+                    f.write(b"\0" * 1024)
+            yield batch
+
+    monkeypatch.setattr(pipeline, "stream_frames", appended_to_after_the_first_chunk)
+    lines = []
+    out = tmp_path / "out"
+    failed = runner.analyze_many([str(video)], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append)
+    errors = [line for line in lines if line.startswith("videmo: error:")]
+    assert failed == 1 and len(errors) == 1 and "the file changed while it was read" in errors[0] and str(video) in errors[0]
+    assert not (out / "growing" / "summary.json").exists()
+    monkeypatch.setattr(pipeline, "stream_frames", real)
+    assert runner.analyze_many([str(video)], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append) == 0
+    assert (out / "growing" / "summary.json").is_file()

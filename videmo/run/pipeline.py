@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from videmo.core.errors import printable
+from videmo.core.errors import VidemoError, printable
 from videmo.core.options import AnalyzeOptions
 from videmo.core.version import __version__
 from videmo.faces.classify import EmotionClassifier, FaceLabels
@@ -90,6 +91,7 @@ class Analyzer:
     def analyze_video(self, path: Path, progress: bool = False, annotate_to: Path | None = None) -> VideoResult:
         """Analyse one video; with ``annotate_to``, also stream the annotated video there."""
         started = time.perf_counter()
+        identity = file_identity(path)
         info = open_video(path)
         indices = select_frames(info, self.options.fps, self.options.every, self.options.start_s, self.options.end_s)
         tracker = FaceTracker(max_gap_s=track_memory_s(info, indices))
@@ -106,6 +108,12 @@ class Analyzer:
         finally:
             if annotated is not None:
                 annotated.close()
+        now = file_identity(path)
+        if now is not None and now != identity:  # results of a file that is no longer the one read must not look complete
+            raise VidemoError(
+                f"{printable(str(path))}: the file changed while it was read (its size or modification time): "
+                "analyse it again once it is complete"
+            )
         wall = time.perf_counter() - started
         if end.times_repaired is not None and len(table):  # the video lasts as long as its repaired times
             info.duration_s = max(info.duration_s, float(table["time_s"].max()) + (1 / info.fps if info.fps else 0.0))
@@ -239,6 +247,15 @@ class Analyzer:
             size_changes=end.size_changes or None,
             times_repaired=end.times_repaired,
         )
+
+
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells one state of a file from another: its inode, size and modification time (None if gone)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def seen_columns(detections: list[list[Detection]], boxes: np.ndarray, labels: FaceLabels) -> np.ndarray:
