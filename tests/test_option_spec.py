@@ -10,8 +10,8 @@ import videmo
 from videmo.cli import main
 from videmo.core.errors import VidemoError
 from videmo.core.options import AnalyzeOptions, BatchOptions
-from videmo.core.training import TrainConfig
 from videmo.core.spec import default_of, flag_of, keyword_of, specs
+from videmo.core.training import TrainConfig
 
 
 def params(command: str) -> dict[str, click.Parameter]:

@@ -13,9 +13,9 @@ from videmo.faces.classify import EmotionClassifier
 from videmo.model.awei import Awei
 from videmo.model.checkpoint import default_weights, load_checkpoint
 from videmo.model.device import cpu_has_fast_bf16
+from videmo.model.export import sequential
 from videmo.model.inference import predict
 from videmo.model.onnx import Graph
-from videmo.model.export import sequential
 from videmo.model.runtime import build_runtime, resolve_runtime
 from videmo.model.winograd import WINOGRAD_POINTS, winograd_matrices
 from videmo.training.datasets import load_dataset

@@ -182,5 +182,7 @@ def test_a_file_overwritten_while_it_is_read_leaves_no_complete_folder(tmp_path,
     assert failed == 1 and len(errors) == 1 and "the file changed while it was read" in errors[0] and str(video) in errors[0]
     assert not (out / "growing" / "summary.json").exists()
     monkeypatch.setattr(pipeline, "stream_frames", real)
-    assert runner.analyze_many([str(video)], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append) == 0
+    assert (
+        runner.analyze_many([str(video)], out, AnalyzeOptions(weights=str(tiny_checkpoint)), quiet=True, report=lines.append) == 0
+    )
     assert (out / "growing" / "summary.json").is_file()

@@ -20,8 +20,9 @@ def test_with_stderr_closed_a_batch_runs_to_its_end(tmp_path, tiny_checkpoint, o
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
     out = tmp_path / "out"
-    run = videmo("analyze", bad, one_face_video, "-w", tiny_checkpoint, "-o", out,
-                 stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2))  # `2>&-`
+    run = videmo(
+        "analyze", bad, one_face_video, "-w", tiny_checkpoint, "-o", out, stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2)
+    )  # `2>&-`
     assert run.returncode == 1
     assert (out / "one_face" / "summary.json").is_file()
     assert len(pd.read_csv(out / "index.csv")) == 1
@@ -29,12 +30,14 @@ def test_with_stderr_closed_a_batch_runs_to_its_end(tmp_path, tiny_checkpoint, o
     assert "one_face.mp4: 30 frames analysed" in run.stdout and "Traceback" not in run.stdout
 
 
-def test_with_stdout_on_a_full_device_the_batch_finishes_and_says_so_in_one_line(tmp_path, tiny_checkpoint, one_face_video,
-                                                                                 no_face_video):
+def test_with_stdout_on_a_full_device_the_batch_finishes_and_says_so_in_one_line(
+    tmp_path, tiny_checkpoint, one_face_video, no_face_video
+):
     out = tmp_path / "out"
     with open("/dev/full", "w") as full:
-        run = videmo("analyze", one_face_video, no_face_video, "-w", tiny_checkpoint, "-o", out, "-q",
-                     stdout=full, stderr=subprocess.PIPE)
+        run = videmo(
+            "analyze", one_face_video, no_face_video, "-w", tiny_checkpoint, "-o", out, "-q", stdout=full, stderr=subprocess.PIPE
+        )
     assert run.returncode == 1
     assert run.stderr == "videmo: error: stdout: the output could not be printed (No space left on device)\n"
     assert (out / "one_face" / "summary.json").is_file() and (out / "no_face" / "summary.json").is_file()
@@ -42,15 +45,34 @@ def test_with_stdout_on_a_full_device_the_batch_finishes_and_says_so_in_one_line
 
 
 def test_with_stdout_closed_or_its_pipe_closed_the_batch_finishes(tmp_path, tiny_checkpoint, one_face_video, no_face_video):
-    closed = videmo("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "closed", "-q",
-                    stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))  # `>&-`
+    closed = videmo(
+        "analyze",
+        one_face_video,
+        "-w",
+        tiny_checkpoint,
+        "-o",
+        tmp_path / "closed",
+        "-q",
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+    )  # `>&-`
     assert closed.returncode == 1
     assert closed.stderr == "videmo: error: stdout: the output could not be printed (Bad file descriptor)\n"
     assert (tmp_path / "closed" / "one_face" / "summary.json").is_file()
     read, write = os.pipe()
     os.close(read)  # `| head -1` gone before the first line
-    piped = videmo("analyze", one_face_video, no_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "piped", "-q",
-                   stdout=write, stderr=subprocess.PIPE)
+    piped = videmo(
+        "analyze",
+        one_face_video,
+        no_face_video,
+        "-w",
+        tiny_checkpoint,
+        "-o",
+        tmp_path / "piped",
+        "-q",
+        stdout=write,
+        stderr=subprocess.PIPE,
+    )
     os.close(write)
     assert piped.returncode == 1
     assert piped.stderr == "videmo: error: stdout: the output could not be printed (Broken pipe)\n"
@@ -64,9 +86,18 @@ def test_from_a_deleted_working_folder_the_command_says_why_in_one_line(tmp_path
         os.chdir(gone)
         os.rmdir(gone)
 
-    run = videmo("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out",
-                 capture_output=True, preexec_fn=in_deleted_folder)
+    run = videmo(
+        "analyze",
+        one_face_video,
+        "-w",
+        tiny_checkpoint,
+        "-o",
+        tmp_path / "out",
+        capture_output=True,
+        preexec_fn=in_deleted_folder,
+    )
     assert run.returncode == 1
-    assert run.stderr == ("videmo: error: the working folder no longer exists (deleted while a shell was in it): "
-                          "cd to another folder\n")
+    assert run.stderr == (
+        "videmo: error: the working folder no longer exists (deleted while a shell was in it): cd to another folder\n"
+    )
     assert not (tmp_path / "out").exists()

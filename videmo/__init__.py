@@ -34,12 +34,38 @@ for _fd in (1, 2) if _command else ():
         setattr(_sys, "stdout" if _fd == 1 else "stderr", open(_fd, "w", errors="backslashreplace", closefd=False))
 
 from videmo.api import (  # noqa: E402
-    ArgumentError, ArgumentTypeError, analyze, analyze_many, read_batch, read_batch_episodes, read_episodes,
-                        read_index, read_results, read_summary, read_timeline)
+    ArgumentError,
+    ArgumentTypeError,
+    analyze,
+    analyze_many,
+    read_batch,
+    read_batch_episodes,
+    read_episodes,
+    read_index,
+    read_results,
+    read_summary,
+    read_timeline,
+)
 from videmo.core.emotions import CLASSES as EMOTIONS  # noqa: E402
 from videmo.core.errors import VidemoError  # noqa: E402
 from videmo.core.version import __version__  # noqa: E402
 from videmo.results.types import Analysis, VideoOutcome  # noqa: E402
 
-__all__ = ["EMOTIONS", "Analysis", "ArgumentError", "ArgumentTypeError", "VideoOutcome", "VidemoError", "__version__", "analyze", "analyze_many",
-           "read_batch", "read_batch_episodes", "read_episodes", "read_index", "read_results", "read_summary", "read_timeline"]
+__all__ = [
+    "EMOTIONS",
+    "Analysis",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "VideoOutcome",
+    "VidemoError",
+    "__version__",
+    "analyze",
+    "analyze_many",
+    "read_batch",
+    "read_batch_episodes",
+    "read_episodes",
+    "read_index",
+    "read_results",
+    "read_summary",
+    "read_timeline",
+]

@@ -284,7 +284,7 @@ def read_batch(output):
     """Read the ``frames.csv`` rows of every results folder in an output folder of ``videmo analyze``
     (``analyze_many``) as one DataFrame, with two columns first: ``video`` (the video's path, as its
     summary.json names it) and ``folder`` (the results folder's name, as in ``index.csv``)."""
-    from videmo.batch.index import read_batch as read
+    from videmo.batch.tables import read_batch as read
 
     return read(_path_argument("output", output))
 
@@ -293,6 +293,6 @@ def read_batch_episodes(output):
     """Read the ``episodes.csv`` rows of every results folder in an output folder of ``videmo analyze`` as one
     DataFrame, with two columns first as ``read_batch`` has them: ``video`` (the video's path, as its
     summary.json names it) and ``folder`` (the results folder's name, as in ``index.csv``)."""
-    from videmo.batch.index import read_batch_episodes as read
+    from videmo.batch.tables import read_batch_episodes as read
 
     return read(_path_argument("output", output))

@@ -8,21 +8,13 @@ import sys
 
 import click
 
-from videmo.core.version import __version__
+from videmo.cli_options import options_of
 from videmo.core.errors import VidemoError, check_creatable, plural, printable
 from videmo.core.options import LAYOUTS, PRECISIONS, RUNTIMES, SPLITS, AnalyzeOptions, BatchOptions
 from videmo.core.training import PRESETS, TrainConfig
+from videmo.core.version import __version__
 from videmo.results.store import EPISODE_SETTINGS
 from videmo.signals import echo, one_line_errors
-from videmo.cli_options import options_of
-
-
-
-
-
-
-
-
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,15 +24,23 @@ def main():
 
 
 @main.command()
-@click.option("--preset", type=click.Choice(list(PRESETS)), help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4 constant, no augmentation, class weights or label smoothing; options given as well override it.")
+@click.option(
+    "--preset",
+    type=click.Choice(list(PRESETS)),
+    help="paper: awei-vgg, 224 px RGB in [0,1], batch 8, 20 epochs, Adam 1e-4 constant, no augmentation, class weights or label smoothing; options given as well override it.",
+)
 @click.option("--grey/--rgb", default=True, show_default=True, help="One grey or three RGB input channels.")
-@click.option("--resume", type=click.Path(), help="Continue from a '*.last.pt' file with its settings (--data: where the data is now; --epochs: another length; others must match).")
+@click.option(
+    "--resume",
+    type=click.Path(),
+    help="Continue from a '*.last.pt' file with its settings (--data: where the data is now; --epochs: another length; others must match).",
+)
 @options_of(TrainConfig)
 @one_line_errors
 def train(preset, grey, resume, **options):
     """Train cnn, awei or awei-vgg on labelled face images."""
-    from videmo.model.checkpoint import weights_path
     from videmo.core.training import TrainConfig
+    from videmo.model.checkpoint import weights_path
     from videmo.training.run_state import resume_conflicts
     from videmo.training.train import train as run_training
 
@@ -55,12 +55,20 @@ def train(preset, grey, resume, **options):
     if preset:  # the options given on the command line win: `--preset paper --epochs 2` is a quick trial of the recipe
         options.update({name: value for name, value in PRESETS[preset].items() if name not in given})
     if resume:  # the same command again with --resume continues; a changed setting would be silently ignored
-        conflicts = resume_conflicts(resume, {name: value for name, value in options.items() if name in given})  # in the options' order
+        conflicts = resume_conflicts(
+            resume, {name: value for name, value in options.items() if name in given}
+        )  # in the options' order
         if conflicts:
-            raise VidemoError(f"--resume {resume}: a resumed run keeps its settings, and these differ: {'; '.join(conflicts)} "
-                              "(--data, --epochs, --device, --decode-threads and --quiet may change; start a new run for the rest)")
-    run_training(TrainConfig(**options), resume=resume, command=shlex.join(["videmo", "train", *sys.argv[2:]]),
-                 epochs=options.get("epochs"))
+            raise VidemoError(
+                f"--resume {resume}: a resumed run keeps its settings, and these differ: {'; '.join(conflicts)} "
+                "(--data, --epochs, --device, --decode-threads and --quiet may change; start a new run for the rest)"
+            )
+    run_training(
+        TrainConfig(**options),
+        resume=resume,
+        command=shlex.join(["videmo", "train", *sys.argv[2:]]),
+        epochs=options.get("epochs"),
+    )
 
 
 @main.command()
@@ -114,8 +122,16 @@ def analyze(paths, output, overwrite, quiet, ray, workers, cpus_per_worker, gpus
             raise VidemoError("--threads is for runs without --ray; a worker has --cpus-per-worker threads")
         from videmo.run.cluster import RayOptions, analyze_on_ray
 
-        failed = analyze_on_ray(list(paths), output, options, RayOptions(ray, **per_worker),
-                                overwrite=overwrite, quiet=quiet, report=say, html_report=report)
+        failed = analyze_on_ray(
+            list(paths),
+            output,
+            options,
+            RayOptions(ray, **per_worker),
+            overwrite=overwrite,
+            quiet=quiet,
+            report=say,
+            html_report=report,
+        )
     line = batch_line(output, report)
     if line:
         say(line)
@@ -138,10 +154,9 @@ def episodes(results, no_report, **changes):
     """
 
     from videmo.batch.report import update_batch
-    from videmo.results.io import INDEX_CSV
     from videmo.results.episodes import sampling_warning
+    from videmo.results.io import INDEX_CSV, read_results_summary
     from videmo.results.reanalysis import changed_words, reanalyze, results_in
-    from videmo.results.io import read_results_summary
 
     changes = {name: value for name, value in changes.items() if value is not None}
     folders, errors = results_in(list(results))
@@ -162,8 +177,12 @@ def episodes(results, no_report, **changes):
             echo(f"videmo: warning: {printable(warning)}", err=True)
         for note in result.notes:
             echo(f"videmo: note: {printable(note)}")
-        echo(printable(f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
-                             f"({changed_words(before, result.summary.settings)})"))
+        echo(
+            printable(
+                f"{folder}: {plural(counts['episodes'], 'episode')} of {plural(counts['tracks'], 'face')} "
+                f"({changed_words(before, result.summary.settings)})"
+            )
+        )
     for output in dict.fromkeys(folder.parent for folder in folders):
         if (output / INDEX_CSV).is_file():  # an output folder of 'videmo analyze': its batch tables follow
             update_batch(output, [], {}, report=not no_report)
@@ -187,7 +206,9 @@ def warn_if_mixed(output) -> None:
 
 @main.command()
 @click.argument("checkpoint", required=False, type=click.Path())
-@click.option("--data", required=True, type=click.Path(), help="Labelled faces the model did not train on, in any layout that train reads.")
+@click.option(
+    "--data", required=True, type=click.Path(), help="Labelled faces the model did not train on, in any layout that train reads."
+)
 @click.option("--split", type=click.Choice(SPLITS), help="Default: val, else test.")
 @click.option("--layout", type=click.Choice(LAYOUTS))
 @click.option("--out", required=True, type=click.Path(), help="The calibrated copy of the checkpoint.")
@@ -197,23 +218,13 @@ def calibrate(checkpoint, data, split, layout, out, device):
     """Fit the temperature that makes frames.csv's confidence column mean what it says (how often the top
     emotion is right) on labelled faces, and write a copy of CHECKPOINT with it (default: the shipped model).
     The labels analyze writes do not change."""
-    from datetime import datetime, timezone
     from pathlib import Path
 
-    from videmo.model.checkpoint import save_with_meta, weights_path
-    from videmo.training.evaluate import evaluate as run_evaluation
+    from videmo.model.checkpoint import weights_path
+    from videmo.training.evaluate import calibrate_checkpoint
 
-    source = weights_path(checkpoint)
     check_creatable(Path(out), "--out")
-    result, about = run_evaluation(data, str(source), split, layout, device, "fp32", 256, progress=False)
-    temperature = about["fitted_temperature"]
-    before = about["calibration"]
-    save_with_meta(source, out, {"calibration": {
-        "temperature": temperature, "data": Path(about["data"]).name, "split": about["split"], "images": about["images"],
-        "ece_before": round(before["ece_uncalibrated"], 4), "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}})
-    after = run_evaluation(data, out, split, layout, device, "fp32", 256, progress=False)[1]["calibration"]
-    echo(f"{out}: temperature {temperature:g} fitted on {about['images']} faces of {about['data']} [{about['split']}]; "
-               f"expected calibration error {before['ece_uncalibrated']:.4f} -> {after['ece']:.4f}; labels unchanged")
+    echo(calibrate_checkpoint(weights_path(checkpoint), data, split, layout, out, device))
 
 
 @main.command()
@@ -224,10 +235,17 @@ def calibrate(checkpoint, data, split, layout, out, device):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
-@click.option("--mirror/--no-mirror", default=True, show_default=True, help="Average each face with its mirror image, as analyze does.")
-@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help="What runs the model, as in analyze.")
-@click.option("--plots", type=click.Path(file_okay=False),
-              help="Also write confusion_matrix.png, class_accuracy.png and reliability.png into this folder [default: no plots].")
+@click.option(
+    "--mirror/--no-mirror", default=True, show_default=True, help="Average each face with its mirror image, as analyze does."
+)
+@click.option(
+    "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help="What runs the model, as in analyze."
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False),
+    help="Also write confusion_matrix.png, class_accuracy.png and reliability.png into this folder [default: no plots].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @one_line_errors
 def evaluate(data, weights, split, layout, device, precision, batch_size, mirror, runtime, plots, as_json):
@@ -236,13 +254,22 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
 
     from videmo.model.checkpoint import weights_path
     from videmo.training.calibration import Calibration, plot_reliability
-    from videmo.training.evaluate import evaluate as run_evaluation, format_calibration, format_report, plot_class_accuracy, plot_confusion
+    from videmo.training.evaluate import (
+        evaluate as run_evaluation,
+    )
+    from videmo.training.evaluate import (
+        format_calibration,
+        format_report,
+        plot_class_accuracy,
+        plot_confusion,
+    )
 
     weights = weights_path(weights)
     if plots:
         check_creatable(Path(plots), "--plots", folder=True)  # before the scoring, not after
-    result, about = run_evaluation(data, str(weights), split, layout, device, precision, batch_size, progress=not as_json,
-                                   mirror=mirror, runtime=runtime)
+    result, about = run_evaluation(
+        data, str(weights), split, layout, device, precision, batch_size, progress=not as_json, mirror=mirror, runtime=runtime
+    )
     if plots:
         folder = Path(plots)
         folder.mkdir(parents=True, exist_ok=True)
@@ -255,10 +282,12 @@ def evaluate(data, weights, split, layout, device, precision, batch_size, mirror
     echo("class counts: " + ", ".join(f"{c} {n}" for c, n in zip(about["classes"], about["counts"])))
     for note in about["notes"]:
         echo(f"note: {note}")
-    echo(f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
-               + (f", {about['skipped']} unreadable skipped" if about["skipped"] else "")
-               + (", each averaged with its mirror image" if about["mirror"] else "")
-               + f"; {about['precision']} on {'ONNX Runtime' if about['runtime'] == 'onnx' else 'torch'}")
+    echo(
+        f"{about['weights']} on {about['data']} [{about['split']}]: {about['images']} images"
+        + (f", {about['skipped']} unreadable skipped" if about["skipped"] else "")
+        + (", each averaged with its mirror image" if about["mirror"] else "")
+        + f"; {about['precision']} on {'ONNX Runtime' if about['runtime'] == 'onnx' else 'torch'}"
+    )
     echo(format_report(result, about["classes"]))
     echo(format_calibration(about["calibration"], about["fitted_temperature"]))
     if plots:

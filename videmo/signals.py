@@ -45,7 +45,9 @@ class Interrupts:
         self.outer = sys._getframe(1)  # the command's: what runs it (python -c, an import) is not loading
         self.sigterm = signal.signal(signal.SIGTERM, self.raise_interrupt)
         self.sigint = signal.getsignal(signal.SIGINT)
-        if self.sigint is signal.default_int_handler or getattr(self.sigint, "videmo_startup", False):  # not where the shell set Ctrl-C to be ignored
+        if self.sigint is signal.default_int_handler or getattr(
+            self.sigint, "videmo_startup", False
+        ):  # not where the shell set Ctrl-C to be ignored
             signal.signal(signal.SIGINT, self.raise_interrupt)
         self.unraisablehook, sys.unraisablehook = sys.unraisablehook, self.keep_swallowed
         return self
@@ -90,7 +92,11 @@ def loading(frame, outer) -> bool:
     ``outer`` (the command's frame: ``python -c`` runs the command itself from a string)."""
     while frame is not None and frame is not outer:
         name = frame.f_code.co_filename
-        if name == "<string>" or name.startswith("<frozen importlib") or (name == threading.__file__ and frame.f_code.co_name == "start"):
+        if (
+            name == "<string>"
+            or name.startswith("<frozen importlib")
+            or (name == threading.__file__ and frame.f_code.co_name == "start")
+        ):
             return True  # a Thread.start interrupted leaves a thread running that its starter never knew of
         frame = frame.f_back
     return False

@@ -13,36 +13,82 @@ from pathlib import Path
 
 import pandas as pd
 
-from videmo.results.tables import most_common, ranked
 from videmo.core.emotions import CLASSES
 from videmo.core.errors import VidemoError, printable
 from videmo.core.files import written_atomically
 from videmo.core.options import words
-from videmo.results.store import SETTINGS_BEFORE
-from videmo.results.io import read_summary
-from videmo.results.io import failure_cause
+from videmo.results.io import (
+    EPISODES_CSV,
+    FAILED_CSV,
+    INDEX_CSV,
+    failure_cause,
+    read_episodes,
+    read_summary,
+    results_folders,
+)
+from videmo.results.store import SETTINGS_BEFORE, output_locked
+from videmo.results.tables import most_common, ranked
 from videmo.results.text import text_damage
-from videmo.results.io import (EPISODES_CSV, FAILED_CSV, INDEX_CSV, SUMMARY_JSON, read_episodes, read_results, results_folders)
 
 # How each video was analysed, on each of its rows: what makes one video's numbers comparable with
 # another's (how often frames were analysed and searched, the part of the video, the episodes'
 # settings, the shortest track, the model). Empty where a setting is not set or predates it.
-SETTING_COLUMNS = ["fps", "every", "start_s", "end_s", "detect_every", "smooth_s", "min_episode_s", "min_track_s", "model", "model_sha256"]
-INDEX_COLUMNS = ["video", "folder", "duration_s", "frames_analysed", "face_id", "first_s", "last_s", "n_frames",
-                 "dominant_emotion", "dominant_share", "runner_up", "runner_up_share", *[f"share_{c}" for c in CLASSES],
-                 *[f"episodes_{c}" for c in CLASSES], *[f"raw_share_{c}" for c in CLASSES], *SETTING_COLUMNS]
+SETTING_COLUMNS = [
+    "fps",
+    "every",
+    "start_s",
+    "end_s",
+    "detect_every",
+    "smooth_s",
+    "min_episode_s",
+    "min_track_s",
+    "model",
+    "model_sha256",
+]
+INDEX_COLUMNS = [
+    "video",
+    "folder",
+    "duration_s",
+    "frames_analysed",
+    "face_id",
+    "first_s",
+    "last_s",
+    "n_frames",
+    "dominant_emotion",
+    "dominant_share",
+    "runner_up",
+    "runner_up_share",
+    *[f"share_{c}" for c in CLASSES],
+    *[f"episodes_{c}" for c in CLASSES],
+    *[f"raw_share_{c}" for c in CLASSES],
+    *SETTING_COLUMNS,
+]
 # The counts as integers (nullable: a video without faces has empty face fields) and the texts as strings.
-INTEGER_DTYPES = {"frames_analysed": "int64", "face_id": "Int64", "n_frames": "Int64", "every": "Int64", "detect_every": "Int64",
-                  **{f"episodes_{c}": "Int64" for c in CLASSES}}
-INDEX_DTYPES = {**INTEGER_DTYPES, **{c: "string" for c in ("video", "folder", "dominant_emotion", "runner_up", "model", "model_sha256")}}
+INTEGER_DTYPES = {
+    "frames_analysed": "int64",
+    "face_id": "Int64",
+    "n_frames": "Int64",
+    "every": "Int64",
+    "detect_every": "Int64",
+    **{f"episodes_{c}": "Int64" for c in CLASSES},
+}
+INDEX_DTYPES = {
+    **INTEGER_DTYPES,
+    **{c: "string" for c in ("video", "folder", "dominant_emotion", "runner_up", "model", "model_sha256")},
+}
 FAILED_COLUMNS = ["video", "error"]
 
 
 def index_rows(folder: Path) -> list[dict]:
     """The rows of one results folder: one per face, or one with empty face fields when it has none."""
     summary = read_summary(folder)
-    video = {"video": summary["video"]["path"], "folder": printable(folder.name), "duration_s": summary["video"]["duration_s"],
-             "frames_analysed": summary["counts"]["frames_analysed"], **made_with(summary)}
+    video = {
+        "video": summary["video"]["path"],
+        "folder": printable(folder.name),
+        "duration_s": summary["video"]["duration_s"],
+        "frames_analysed": summary["counts"]["frames_analysed"],
+        **made_with(summary),
+    }
     episodes = read_episodes(folder) if (folder / EPISODES_CSV).is_file() else None
     rows = []
     for track in summary["tracks"]:
@@ -50,12 +96,22 @@ def index_rows(folder: Path) -> list[dict]:
         dominant, share, raw = headline(track, mine)
         _, dominant_share, runner_up, runner_up_share = ranked(share) if share is not None else (None, None, None, None)
         counts = mine["emotion"].value_counts() if mine is not None else None
-        rows.append({**video, "face_id": track["face_id"], "first_s": track["first_s"], "last_s": track["last_s"],
-                     "n_frames": track["n_frames"], "dominant_emotion": dominant, "dominant_share": dominant_share,
-                     "runner_up": runner_up, "runner_up_share": runner_up_share,
-                     **{f"share_{c}": (share[c] if share is not None else None) for c in CLASSES},
-                     **{f"episodes_{c}": (int(counts.get(c, 0)) if counts is not None else None) for c in CLASSES},
-                     **{f"raw_share_{c}": raw[c] for c in CLASSES}})
+        rows.append(
+            {
+                **video,
+                "face_id": track["face_id"],
+                "first_s": track["first_s"],
+                "last_s": track["last_s"],
+                "n_frames": track["n_frames"],
+                "dominant_emotion": dominant,
+                "dominant_share": dominant_share,
+                "runner_up": runner_up,
+                "runner_up_share": runner_up_share,
+                **{f"share_{c}": (share[c] if share is not None else None) for c in CLASSES},
+                **{f"episodes_{c}": (int(counts.get(c, 0)) if counts is not None else None) for c in CLASSES},
+                **{f"raw_share_{c}": raw[c] for c in CLASSES},
+            }
+        )
     return rows or [video]
 
 
@@ -63,7 +119,11 @@ def made_with(summary: dict) -> dict:
     """The SETTING_COLUMNS of one results folder, from its summary (those from before a setting: what they were made with)."""
     settings, model = (part if isinstance(part, dict) else {} for part in (summary.get("settings"), summary.get("model")))
     settings = {**SETTINGS_BEFORE, **settings}  # an edited model or settings leaves these columns empty, not the row out
-    return {**{name: settings.get(name) for name in SETTING_COLUMNS[:-2]}, "model": model.get("name"), "model_sha256": model.get("sha256")}
+    return {
+        **{name: settings.get(name) for name in SETTING_COLUMNS[:-2]},
+        "model": model.get("name"),
+        "model_sha256": model.get("sha256"),
+    }
 
 
 def mixed_settings(index: pd.DataFrame) -> str | None:
@@ -76,23 +136,41 @@ def mixed_settings(index: pd.DataFrame) -> str | None:
             continue
         values = videos[columns].apply(lambda row: setting_words(group, *row), axis=1).value_counts(sort=False)  # in table order
         if len(values) > 1:
-            mixed.append(f"{group} " + " / ".join(f"{value} ({count} video{'' if count == 1 else 's'})" for value, count in values.items()))
+            mixed.append(
+                f"{group} " + " / ".join(f"{value} ({count} video{'' if count == 1 else 's'})" for value, count in values.items())
+            )
     if not mixed:
         return None
     return f"this batch mixes settings, so its videos' numbers are not comparable as they stand: {'; '.join(mixed)} (see index.csv's last columns)"
 
 
 # The settings the closing warning compares, as one reader thinks of them.
-SETTING_GROUPS = {"sampling": ["fps", "every"], "part": ["start_s", "end_s"], "detection": ["detect_every"],
-                  "episodes": ["smooth_s", "min_episode_s"], "shortest track": ["min_track_s"], "model": ["model", "model_sha256"]}
+SETTING_GROUPS = {
+    "sampling": ["fps", "every"],
+    "part": ["start_s", "end_s"],
+    "detection": ["detect_every"],
+    "episodes": ["smooth_s", "min_episode_s"],
+    "shortest track": ["min_track_s"],
+    "model": ["model", "model_sha256"],
+}
 
 
 def setting_words(group: str, first: object, second: object | None = None) -> str:
     """One video's value of a SETTING_GROUPS group, in words."""
     if group == "sampling":
-        return f"fps {words(first)}" if first is not None else f"1 frame in {words(second)}" if second not in (None, 1) else "every frame"
+        return (
+            f"fps {words(first)}"
+            if first is not None
+            else f"1 frame in {words(second)}"
+            if second not in (None, 1)
+            else "every frame"
+        )
     if group == "part":
-        return "whole video" if first is None and second is None else f"{words(first or 0)}-{words(second) if second is not None else 'end'} s"
+        return (
+            "whole video"
+            if first is None and second is None
+            else f"{words(first or 0)}-{words(second) if second is not None else 'end'} s"
+        )
     if group == "detection":
         return "searched every frame whole" if first in (None, 1) else f"searched whole 1 frame in {words(first)}"
     if group == "episodes":
@@ -123,29 +201,46 @@ def build_index(output: Path) -> pd.DataFrame:
     for folder in results_folders(output) if output.is_dir() else []:
         try:
             rows += index_rows(folder)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a folder someone edited: left out, not stopping the batch
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ):  # a folder someone edited: left out, not stopping the batch
             continue
     return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype(INTEGER_DTYPES)
 
 
-def update_index(output: str | os.PathLike, tried: list[Path], failures: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def update_index(
+    output: str | os.PathLike, tried: list[Path], failures: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Rewrite ``index.csv`` and ``failed.csv`` in ``output`` after a run that ``tried`` these videos
     and had these ``failures`` (video or path given -> error line); returns both tables (None where
     ``output`` is no folder). ``report.update_batch`` writes the page of them too."""
     output = Path(output)
     if not output.is_dir():
         return None
+    with output_locked(output):  # runs sharing ``output`` write in turn, each from the folders of all finished before it
+        return rewrite_tables(output, tried, failures)
+
+
+def rewrite_tables(output: Path, tried: list[Path], failures: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     index = build_index(output)
     done = set(index["video"])
     earlier = read_failed(output)
     tried_now = {printable(str(v)) for v in tried} | set(failures)
     kept = {v: e for v, e in zip(earlier["video"], earlier["error"]) if v not in tried_now and v not in done}
     failures = {v: e.removeprefix("videmo: error: ") for v, e in failures.items() if v}  # "": no video was given at all
-    failed = pd.DataFrame([{"video": v, "error": e} for v, e in {**kept, **failures}.items() if v not in done], columns=FAILED_COLUMNS)
+    failed = pd.DataFrame(
+        [{"video": v, "error": e} for v, e in {**kept, **failures}.items() if v not in done], columns=FAILED_COLUMNS
+    )
     try:
         write_atomically(index, output / INDEX_CSV)
         write_atomically(failed, output / FAILED_CSV)
-    except OSError as e:  # a full disk, say: the results folders are complete; the old tables stay until a later run rewrites them
+    except (
+        OSError
+    ) as e:  # a full disk, say: the results folders are complete; the old tables stay until a later run rewrites them
         raise VidemoError(f"{printable(str(output))}: cannot write the batch tables ({e.strerror or e})") from None
     return index, failed
 
@@ -176,43 +271,3 @@ def read_index(output: str | os.PathLike) -> pd.DataFrame:
     except (ValueError, OSError) as error:  # pandas' parse errors, a wrong encoding and empty files are ValueErrors
         cause = failure_cause(path, error)
     raise VidemoError(f"{printable(str(path))}: cannot be read as videmo's {INDEX_CSV} ({printable(cause)})")
-
-
-def read_batch(output: str | Path) -> pd.DataFrame:
-    """The frames.csv rows of every results folder in an output folder, after a ``video`` column (the
-    video's path, as its summary.json names it) and a ``folder`` column (the results folder's name)."""
-    return read_each(output, read_results, "videmo.read_results")
-
-
-def read_batch_episodes(output: str | Path) -> pd.DataFrame:
-    """The episodes.csv rows of every results folder in an output folder, after ``video`` and ``folder``
-    columns as ``read_batch`` gives them."""
-    return read_each(output, read_episodes, "videmo.read_episodes")
-
-
-def read_each(output: str | Path, read, one_video_reader: str) -> pd.DataFrame:
-    """``read(folder)`` of every results folder in ``output``, after ``video`` and ``folder`` columns; a
-    folder whose summary.json cannot be read is left out, as the batch table leaves it out."""
-    output = Path(output)
-    if (output / SUMMARY_JSON).is_file():
-        raise VidemoError(f"{printable(str(output))}: one video's results, not an output folder of many: read it with {one_video_reader}")
-    folders = results_folders(output) if output.is_dir() else []
-    if not folders:
-        raise VidemoError(f"{printable(str(output))}: no results folders here (expected an output folder of 'videmo analyze')")
-    tables, skipped = [], []
-    for folder in folders:
-        try:
-            video = read_summary(folder)["video"]["path"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            cause = error.strerror or str(error) if isinstance(error, OSError) else str(error) if isinstance(error, ValueError) \
-                else "not a videmo summary"
-            skipped.append(f"{printable(str(folder / SUMMARY_JSON))}: {printable(cause)}")
-            continue
-        table = read(folder)
-        table.insert(0, "folder", pd.array([printable(folder.name)] * len(table), dtype="string"))
-        table.insert(0, "video", pd.array([str(video)] * len(table), dtype="string"))
-        tables.append(table)
-    if not tables:
-        raise VidemoError(f"{printable(str(output))}: no readable results folders here ({skipped[0]}"
-                          f"{f', and {len(skipped) - 1} more' if len(skipped) > 1 else ''})")
-    return pd.concat(tables, ignore_index=True)

@@ -10,9 +10,14 @@ class VidemoError(Exception):
     """A problem with the user's input (a file, a folder, an option), stated in one line."""
 
 
+# Unicode's bidirectional controls: a name holding one turns the rest of a terminal's line around.
+BIDI_CONTROLS = frozenset({0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+
+
 def printable(text: str) -> str:
     """``text`` on one line and writable as UTF-8: the undecodable bytes of a file name (Python holds
-    them as surrogates) become ``\\xNN``, newlines ``\\n`` and other control characters ``\\xNN``.
+    them as surrogates) become ``\\xNN``, newlines ``\\n``, other control characters ``\\xNN`` and the
+    bidirectional controls ``\\uNNNN``.
     Every message, CSV and JSON field that shows a path goes through it: a Linux file name may be
     any bytes but '/' and NUL."""
     out = []
@@ -22,7 +27,7 @@ def printable(text: str) -> str:
             out.append(f"\\x{code - 0xDC00:02x}")
         elif char == "\n":
             out.append("\\n")
-        elif code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF:
+        elif code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF or code in BIDI_CONTROLS:
             out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
         else:
             out.append(char)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,9 @@ TIMELINE_FACES = 6  # panels in timeline.png: the faces seen in most frames
 
 
 def write_timeline_png(frames: pd.DataFrame, path: Path, title: str, episodes: pd.DataFrame) -> None:
-    timeline_figure(frames, title, episodes).savefig(path, dpi=100)
+    with warnings.catch_warnings():  # a title's character the font lacks (an emoji in a file name) is drawn as a box, not said
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        timeline_figure(frames, title, episodes).savefig(path, dpi=100)
 
 
 def seen_stretches(times: np.ndarray, step: float) -> list[np.ndarray]:

@@ -48,8 +48,11 @@ def videos_in(folder: Path) -> list[Path]:
             folders[:] = []
             continue
         folders[:] = sorted(name for name in folders if not name.startswith("."))
-        found += [Path(parent) / name for name in files
-                  if Path(name).suffix.lower() in VIDEO_SUFFIXES and not name.startswith(".") and (Path(parent) / name).is_file()]
+        found += [
+            Path(parent) / name
+            for name in files
+            if Path(name).suffix.lower() in VIDEO_SUFFIXES and not name.startswith(".") and (Path(parent) / name).is_file()
+        ]
     return sorted(found)
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 # Where HOME is not writable, matplotlib (imported below, for the plots) warns in two long lines that it
 # uses a temporary folder for its font cache instead; it works so, and stderr keeps one line per problem.
 logging.getLogger("matplotlib").addFilter(
-    lambda record: not ("mkdir -p failed" in record.getMessage() or "temporary cache directory" in record.getMessage()))
+    lambda record: not ("mkdir -p failed" in record.getMessage() or "temporary cache directory" in record.getMessage())
+)
 
 from tqdm import tqdm  # noqa: E402
 
@@ -26,12 +27,18 @@ from videmo.batch.report import update_batch  # noqa: E402
 from videmo.core.errors import VidemoError, plural, printable, unwritable  # noqa: E402
 from videmo.core.files import hidden, shortened, too_long  # noqa: E402
 from videmo.core.loading import native_loading
-from videmo.run.inputs import find_videos
-from videmo.results.store import remove_dead_leftovers, result_folder_names, save_results  # noqa: E402
 from videmo.core.options import AnalyzeOptions  # noqa: E402
-from videmo.run.pipeline import Analyzer  # noqa: E402
+from videmo.results.store import (  # noqa: E402
+    changed_settings,
+    holds_foreign_files,
+    is_complete,
+    remove_dead_leftovers,
+    result_folder_names,
+    save_results,
+)
 from videmo.results.types import Analysis, VideoOutcome, VideoResult
-from videmo.results.store import changed_settings, holds_foreign_files, is_complete
+from videmo.run.inputs import find_videos
+from videmo.run.pipeline import Analyzer  # noqa: E402
 
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
@@ -98,8 +105,15 @@ def outcomes_of(paths: list[str], output: str | os.PathLike, overwrite: bool, ru
     return outcomes + [VideoOutcome(printable(given), None, "failed", printable(line)) for given, line in bad.items()]
 
 
-def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOptions, overwrite: bool = False,
-                 quiet: bool = False, report=print, html_report: bool = True) -> int:
+def analyze_many(
+    paths: list[str],
+    output: str | os.PathLike,
+    options: AnalyzeOptions,
+    overwrite: bool = False,
+    quiet: bool = False,
+    report=print,
+    html_report: bool = True,
+) -> int:
     """Analyse every video found under ``paths``; one line per video. Returns the number that failed
     (bad paths included). A bad video is reported and the others still run. ``html_report``: write report.html."""
     report = one_line(report)
@@ -107,7 +121,7 @@ def analyze_many(paths: list[str], output: str | os.PathLike, options: AnalyzeOp
     try:
         if todo:
             if not quiet:  # loading takes seconds: say what the silence is
-                print("videmo: loading the face detector and the emotion model", file=sys.stderr, flush=True)
+                print_safely("videmo: loading the face detector and the emotion model", sys.stderr)
             with native_loading():  # an interrupt waits for the end of it (see signals.Interrupts)
                 analyzer = Analyzer(options)
             if analyzer.classifier.note:
@@ -137,8 +151,9 @@ def update_tables(output: str | os.PathLike, todo: list[Path], failures: dict[st
     update_batch(output, todo, failures, report=html_report)
 
 
-def plan_videos(paths: list[str], output: str | os.PathLike, overwrite: bool, report: Callable[[str], None],
-                options: AnalyzeOptions) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
+def plan_videos(
+    paths: list[str], output: str | os.PathLike, overwrite: bool, report: Callable[[str], None], options: AnalyzeOptions
+) -> tuple[list[Path], dict[Path, Path], dict[str, str]]:
     """The videos under ``paths`` still to analyse, each one's results folder under ``output``, and the
     bad paths with their error lines; bad paths and videos already done are reported."""
     videos, failures = find_videos(paths)
@@ -183,8 +198,9 @@ def check_writable(output: Path) -> None:
         raise VidemoError(f"{shortened(output)}: cannot write results there: {cause}")
 
 
-def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool,
-                     progress: bool) -> tuple[VideoResult | None, str | None]:
+def analyze_reported(
+    analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool
+) -> tuple[VideoResult | None, str | None]:
     """analyze_into, with a failure of this one video turned into its error line instead of raised."""
     try:
         return analyze_into(analyzer, video, folder, overwrite, progress), None
@@ -197,8 +213,22 @@ def analyze_reported(analyzer: Analyzer, video: Path, folder: Path, overwrite: b
 
 
 def one_line(report: Callable[[str], None]) -> Callable[[str], None]:
-    """``report`` that escapes what would break a line or its encoding (see ``printable``)."""
+    """``report`` that escapes what would break a line or its encoding (see ``printable``); ``print`` (the
+    default) drops a line that cannot be printed (a closed pipe, a full disk), and the batch goes on."""
+    if report is print:
+        return lambda line: print_safely(printable(line), sys.stdout)
     return lambda line: report(printable(line))
+
+
+def print_safely(line: str, file) -> None:
+    """print(line, file=file), or nothing where it cannot be printed: no stream (None: closed at start), a
+    BrokenPipeError, a full disk (ENOSPC), a closed descriptor (EBADF)."""
+    if file is None:  # print(file=None) would print to stdout instead
+        return
+    try:
+        print(line, file=file, flush=True)
+    except (OSError, ValueError):  # ValueError: a closed file
+        pass
 
 
 def frame_runs(frames: list[int], most: int = 3) -> str:
@@ -227,16 +257,23 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
         shortfall += f" ({plural(len(lost), 'frame')} did not decode: damaged data at {frame_runs(lost)})"
     if unreadable:
         after = len(result.summary.frames_undecodable) - len(lost)
-        shortfall += (f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
-                      f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})")
+        shortfall += (
+            f" (the file could not be read from frame {cut} on: {unreadable['cause']}; "
+            f"{plural(after, 'frame')} from there {'has an empty row' if after == 1 else 'have empty rows'})"
+        )
     shortfall += stream_words(result.summary)
     name = video.name if folder.name == video.stem else video
     settings = result.summary.settings or {}
     warning = sampling_warning(result.frames, settings.get("smooth_s", 0), settings.get("min_episode_s", 0), str(name))
-    return [f"videmo: note: {note}" for note in result.notes] + ([f"videmo: warning: {warning}"] if warning else []) + [
-        f"{name}: {plural(counts['frames_analysed'], 'frame')} analysed{shortfall}, {plural(counts['faces'], 'face-frame')} of "
-        f"{plural(counts['tracks'], 'face')}{unreadable_words(counts)}, {plural(counts.get('episodes', 0), 'episode')}, "
-        f"{result.summary.frames_per_second} frames/s -> {folder}"]
+    return (
+        [f"videmo: note: {note}" for note in result.notes]
+        + ([f"videmo: warning: {warning}"] if warning else [])
+        + [
+            f"{name}: {plural(counts['frames_analysed'], 'frame')} analysed{shortfall}, {plural(counts['faces'], 'face-frame')} of "
+            f"{plural(counts['tracks'], 'face')}{unreadable_words(counts)}, {plural(counts.get('episodes', 0), 'episode')}, "
+            f"{result.summary.frames_per_second} frames/s -> {folder}"
+        ]
+    )
 
 
 def stream_words(summary) -> str:
@@ -244,11 +281,15 @@ def stream_words(summary) -> str:
     words = ""
     changes = summary.size_changes or []
     if changes:
-        shown = ", ".join(f"at frame {c['frame']} to {c['width']}x{c['height']}" for c in changes[:3]) + (", ..." if len(changes) > 3 else "")
+        shown = ", ".join(f"at frame {c['frame']} to {c['width']}x{c['height']}" for c in changes[:3]) + (
+            ", ..." if len(changes) > 3 else ""
+        )
         words += f" (the picture's size changed {shown}; boxes are in each frame's own pixels)"
     if summary.times_repaired:
-        words += (f" ({summary.times_repaired['cause']} at frame {summary.times_repaired['from_frame']}: "
-                  "times from there follow the decoder's order)")
+        words += (
+            f" ({summary.times_repaired['cause']} at frame {summary.times_repaired['from_frame']}: "
+            "times from there follow the decoder's order)"
+        )
     return words
 
 
