@@ -45,7 +45,7 @@ from videmo.results.io import (
     read_episodes,
     read_summary,
 )
-from videmo.results.store import RESULT_SETTINGS
+from videmo.results.store import RESULT_SETTINGS, output_locked
 from videmo.results.types import SUMMARY_JSON
 
 REPORT_HTML = "report.html"
@@ -73,7 +73,8 @@ def update_batch(output: str | os.PathLike, tried: list[Path], failures: dict[st
     if not report or tables is None:
         return
     try:
-        write_report(output, *tables)
+        with output_locked(Path(output)):  # from the tables as they are now: a run beside this one may have rebuilt them since
+            write_report(output)
     except OSError as e:  # a full disk, say: the results folders and the tables are complete
         raise VidemoError(f"{printable(str(output))}: cannot write the batch tables ({e.strerror or e})") from None
 
