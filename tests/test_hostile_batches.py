@@ -20,7 +20,7 @@ from videmo.batch.index import update_index
 from videmo.core.options import AnalyzeOptions
 from videmo.results import store
 from videmo.results.store import output_locked, result_folder_names, results_of
-from videmo.run.runner import analyze_into
+from videmo.run.runner import analyze_into, closing_lines
 
 FAST = ("--every", "10", "--no-plots", "-q")
 
@@ -49,6 +49,7 @@ def test_another_video_of_the_same_name_saved_meanwhile_sends_this_one_to_its_ha
     assert folder == out / "a" and hashed.name.startswith("a-") and results_of(hashed) == str(mine)
     assert results_of(out / "a") == str(theirs) and entries(out) == sorted(["a", hashed.name])
     assert any("another run put another video's results in" in note and hashed.name in note for note in result.notes)
+    assert closing_lines(mine, result, folder)[-1].endswith(f"-> {hashed}")  # the folder it is in, not the one planned
 
 
 def test_a_video_another_run_saved_under_its_other_name_is_kept_once(analyzer, one_face_video, tmp_path):
@@ -58,6 +59,7 @@ def test_a_video_another_run_saved_under_its_other_name_is_kept_once(analyzer, o
     hashed = out / f"a-{store.hashlib.sha1(os.fsencode(str(video))).hexdigest()[:8]}"  # a run that had another a.mp4 first
     result = analyze_into(analyzer, video, hashed, overwrite=False, progress=False)
     assert entries(out) == ["a"] and any("done by another run meanwhile" in note for note in result.notes)
+    assert closing_lines(video, result, hashed)[-1].endswith(f"-> {out / 'a'}")
 
 
 def test_the_batch_tables_wait_for_a_run_that_holds_the_output_folder(tmp_path):

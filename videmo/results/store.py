@@ -137,6 +137,7 @@ def save_results(result: VideoResult, folder: Path, overwrite: bool) -> None:
             shutil.move(result.annotated, partial / ANNOTATED_MP4)
         result.summary.files = sorted(p.name for p in partial.iterdir()) + [SUMMARY_JSON]
         write_summary_json(result.summary, partial / SUMMARY_JSON)
+        result.saved_to = folder
         with output_locked(folder.parent):
             if not overwrite:
                 place_results(result, partial, folder)
@@ -171,11 +172,12 @@ def place_results(result: VideoResult, partial: Path, folder: Path) -> None:
     find them), so that each video has its results once."""
     video, name = result.info.path, printable(result.info.path.name)
     now = folder.with_name(result_folder_names([video], folder.parent)[video])
+    result.saved_to = now
     if results_of(now) == printable(str(video)):
         result.notes.append(f"{name}: done by another run meanwhile; its results in {now} are kept")
         return
     if results_of(folder) is None:
-        now = folder
+        now = result.saved_to = folder
     os.replace(partial, now)
     if now != folder:
         result.notes.append(f"{name}: another run put another video's results in {folder} meanwhile; this one's are in {now}")

@@ -50,6 +50,7 @@ class VideoResult:
     episodes: pd.DataFrame  # episodes.csv: one row per stretch of one emotion on one face
     annotated: Path | None = None  # the streamed annotated video, moved into the results folder on saving
     notes: list[str] = field(default_factory=list)  # what the user should know, such as a skipped video
+    saved_to: Path | None = None  # the results folder it was saved in (another than planned where a run beside it took that)
 
 
 @dataclass

@@ -271,7 +271,7 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
         + [
             f"{name}: {plural(counts['frames_analysed'], 'frame')} analysed{shortfall}, {plural(counts['faces'], 'face-frame')} of "
             f"{plural(counts['tracks'], 'face')}{unreadable_words(counts)}, {plural(counts.get('episodes', 0), 'episode')}, "
-            f"{result.summary.frames_per_second} frames/s -> {folder}"
+            f"{result.summary.frames_per_second} frames/s -> {result.saved_to or folder}"
         ]
     )
 
