@@ -16,32 +16,18 @@ def ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def encode(frames: np.ndarray, fps: float, output: list[str]) -> bytes:
+    """Run ffmpeg on uint8 (N, H, W, 3) RGB frames given on its stdin, with ``output``'s options and
+    target; returns what it wrote to its stdout (a target of ``pipe:1``)."""
+    n, height, width, _ = frames.shape
+    raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-"]
+    command = [ffmpeg(), "-y", "-loglevel", "error", *raw, *output]
+    return subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), capture_output=True, check=True).stdout
+
+
 def write_video(path: Path, frames: np.ndarray, fps: float = 10, codec: str = "libx264", extra: list[str] | None = None) -> Path:
     """Encode uint8 (N, H, W, 3) RGB frames with ffmpeg; even sizes for yuv420p unless the codec copes."""
-    n, height, width, _ = frames.shape
-    command = [
-        ffmpeg(),
-        "-y",
-        "-loglevel",
-        "error",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        "-i",
-        "-",
-        "-c:v",
-        codec,
-        "-pix_fmt",
-        "yuv420p",
-        *(extra or []),
-        str(path),
-    ]
-    subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), check=True)
+    encode(frames, fps, ["-c:v", codec, "-pix_fmt", "yuv420p", *(extra or []), str(path)])
     return path
 
 

@@ -22,6 +22,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import invoke, make_checkpoint
+from media import encode as ffmpeg_frames
 from media import entries, face_boxes, face_frames, ffmpeg, write_video
 from PIL import Image
 from test_data import save_image, write_folders
@@ -57,30 +58,7 @@ def encode(
     filters: list[str] | None = None,
 ) -> Path:
     """Like media.write_video, with any pixel format and output options (odd sizes, grey, VFR)."""
-    n, height, width, _ = frames.shape
-    command = [
-        ffmpeg(),
-        "-y",
-        "-loglevel",
-        "error",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        "-i",
-        "-",
-        *(filters or []),
-        "-c:v",
-        codec,
-        "-pix_fmt",
-        pix_fmt,
-        str(path),
-    ]
-    subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), check=True)
+    ffmpeg_frames(frames, fps, [*(filters or []), "-c:v", codec, "-pix_fmt", pix_fmt, str(path)])
     return path
 
 

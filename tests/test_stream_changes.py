@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from conftest import invoke
-from media import face_frames, ffmpeg, write_video
+from media import encode, face_frames, ffmpeg, write_video
 
 from videmo.video.decode import StreamEnd, open_video, stream_frames
 from videmo.video.stamps import ForwardTimes
@@ -19,34 +19,7 @@ from videmo.video.stamps import ForwardTimes
 
 def piped(path: Path, frames: np.ndarray, muxer: str, codec: str, fps: int = 10) -> Path:
     """``frames`` encoded by ffmpeg to a pipe (no seeking back: no index, no duration), saved as ``path``."""
-    n, height, width, _ = frames.shape
-    out = subprocess.run(
-        [
-            ffmpeg(),
-            "-loglevel",
-            "error",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-s",
-            f"{width}x{height}",
-            "-r",
-            str(fps),
-            "-i",
-            "-",
-            "-c:v",
-            codec,
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            muxer,
-            "pipe:1",
-        ],
-        input=np.ascontiguousarray(frames).tobytes(),
-        capture_output=True,
-        check=True,
-    ).stdout
+    out = encode(frames, fps, ["-c:v", codec, "-pix_fmt", "yuv420p", "-f", muxer, "pipe:1"])
     path.write_bytes(out)
     return path
 
