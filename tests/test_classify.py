@@ -129,3 +129,71 @@ def test_mirror_off_labels_each_face_as_it_is(tiny_checkpoint):
     assert not np.allclose(
         off.classify(frames, faces, box).probabilities, off.classify(mirrored, faces, mirrored_box).probabilities, atol=1e-3
     )
+
+
+def smooth_picture(height: int, width: int) -> np.ndarray:
+    """A frame of smooth, lopsided shapes (a few pixels' blur, no straight edges along an axis), so that a
+    turned crop can be compared pixel by pixel with an upright one."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    picture = (
+        128 + 60 * np.sin(x / 9.0) * np.cos(y / 13.0) + 50 * np.exp(-((x - 0.45 * width) ** 2 + (y - 0.4 * height) ** 2) / 300)
+    )
+    return np.repeat(np.clip(picture, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def turned(frame: np.ndarray, degrees: float, centre: tuple[float, float]) -> np.ndarray:
+    """``frame`` turned clockwise (as the image shows it) by ``degrees`` about ``centre``."""
+    from PIL import Image
+
+    return np.array(Image.fromarray(frame).rotate(-degrees, resample=Image.BICUBIC, center=centre))
+
+
+def points_at(centre: tuple[float, float], degrees: float) -> np.ndarray:
+    """Five points of a face at ``centre`` whose eye line is turned clockwise by ``degrees``."""
+    a = np.radians(degrees)
+    level = np.array([[-12, -10], [12, -10], [0, 2], [-9, 12], [9, 12]], dtype=np.float64)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return (level @ turn.T + centre)[None]
+
+
+@pytest.mark.parametrize("degrees", [20.0, -35.0])
+def test_an_aligned_crop_of_a_tilted_face_is_the_upright_faces_crop(tiny_checkpoint, degrees):
+    """A face tilted by its eye line, cropped with ``align``, gives the crop of the same face upright: the
+    crop turns the right way, about the right point."""
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    aligned = EmotionClassifier(checkpoint, torch.device("cpu"), "fp32", align=True)
+    plain = EmotionClassifier(checkpoint, torch.device("cpu"), "fp32", align=False)
+    upright = smooth_picture(200, 240)
+    centre = (120.0, 100.0)
+    box = np.array([[90.0, 70.0, 150.0, 130.0]])
+    tilted = turned(upright, degrees, centre)
+    want, _ = plain.crops(torch.from_numpy(upright[None]), np.zeros(1, dtype=np.int64), box)
+    got, _ = aligned.crops(torch.from_numpy(tilted[None]), np.zeros(1, dtype=np.int64), box, points_at(centre, degrees))
+    unturned, _ = plain.crops(torch.from_numpy(tilted[None]), np.zeros(1, dtype=np.int64), box)
+    error = (got - want).abs().mean().item()
+    assert error < 0.25 * (unturned - want).abs().mean().item()
+    assert error * plain.std.item() * 255 < 4  # grey levels, from resampling twice
+
+
+def test_align_without_points_or_with_level_eyes_keeps_the_crop(tiny_checkpoint):
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    aligned = EmotionClassifier(checkpoint, torch.device("cpu"), "fp32", align=True)
+    plain = EmotionClassifier(checkpoint, torch.device("cpu"), "fp32", align=False)
+    frame = torch.from_numpy(smooth_picture(200, 240)[None])
+    box, faces = np.array([[90.0, 70.0, 150.0, 130.0]]), np.zeros(1, dtype=np.int64)
+    want, _ = plain.crops(frame, faces, box)
+    for points in (None, points_at((120.0, 100.0), 0.0), np.full((1, 5, 2), np.nan)):
+        got, _ = aligned.crops(frame, faces, box, points)
+        assert (got - want).abs().mean().item() * plain.std.item() * 255 < 2
+
+
+def test_the_checkpoint_says_whether_its_faces_are_aligned_and_analyze_can_override(tiny_checkpoint, tmp_path):
+    from videmo.model.checkpoint import save_with_meta
+
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    assert EmotionClassifier(checkpoint, torch.device("cpu"), "fp32").align is False  # made before the crop stored it
+    aligned_path = tmp_path / "aligned.pt"
+    save_with_meta(tiny_checkpoint, aligned_path, {"crop": {"margin": -0.04, "shift": -0.01, "align": True}})
+    reloaded = load_checkpoint(aligned_path)
+    assert EmotionClassifier(reloaded, torch.device("cpu"), "fp32").align is True
+    assert EmotionClassifier(reloaded, torch.device("cpu"), "fp32", align=False).align is False

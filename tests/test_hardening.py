@@ -140,7 +140,7 @@ def bad_checkpoints(tmp_path_factory):
         "from -1 to 1 are needed)",
         edited(
             "text_crop.pt", crop="big"
-        ): "checkpoint metadata describes no valid model (crop 'big': a margin from -0.5 to 3 and a shift from -1 to 1 are needed)",
+        ): "checkpoint metadata describes no valid model (crop 'big': a margin from -0.5 to 3 and a shift from -1 to 1 are needed, and align, where given, true or false)",
         edited(
             "other_size.pt", image_size=64
         ): "weights do not match the architecture in its metadata (its image size of 64 px gives 2048 features, "

@@ -71,4 +71,6 @@ def settings(f, spec) -> dict:
         kwargs["required"] = True
     elif default is not None:
         kwargs.update(default=default, show_default=True)
+    elif spec.switch:  # --x/--no-x, neither given: None (click would make it False)
+        kwargs.update(default=None)
     return kwargs

@@ -59,6 +59,11 @@ class AnalyzeOptions:
         low=1,
     )
     margin: float | None = option(None, "Crop side = longer box side x (1 + margin) [default: the model's own crop].", low=-0.5)
+    align: bool | None = option(
+        None,
+        "Turn each face upright by its eye line before the crop [default: as the model was made to be used].",
+        switch=True,
+    )
     mirror: bool = option(
         True,
         "Average a face with its mirror image where its top two emotions are close, which settles close calls more accurately.",

@@ -43,11 +43,12 @@ def check_meta(path: Path, meta: dict[str, Any]) -> None:
             isinstance(crop.get(k), (int, float)) and not isinstance(crop.get(k), bool) and low <= crop[k] <= high
             for k, (low, high) in ranges.items()
         )
+        fits = fits and isinstance(crop.get("align", False), bool)
         if not fits:  # NaN fails the comparisons too
             raise CheckpointError(
                 f"{path}: checkpoint metadata describes no valid model (crop {printable(repr(crop))[:80]}: "
                 f"a margin from {words(CROP_MARGINS[0])} to {words(CROP_MARGINS[1])} and a shift from "
-                f"{words(CROP_SHIFTS[0])} to {words(CROP_SHIFTS[1])} are needed)"
+                f"{words(CROP_SHIFTS[0])} to {words(CROP_SHIFTS[1])} are needed, and align, where given, true or false)"
             )
     calibration = meta.get("calibration")  # the temperature of the confidence column (None: 1)
     if calibration is not None:

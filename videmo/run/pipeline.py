@@ -43,6 +43,7 @@ class LabelledChunk:
     batch: FrameBatch
     detections: list[list[Detection]]  # per frame
     boxes: np.ndarray  # (K, 4) every face of the chunk, frame by frame
+    points: np.ndarray  # (K, 5, 2) their five points (NaN where a face has none)
     labels: FaceLabels
 
 
@@ -67,13 +68,15 @@ class Analyzer:
             options.mirror,
             options.runtime,
             max(1, self.threads // self.lanes),
+            options.align,
         )
 
     def label_chunk(self, batch: FrameBatch) -> LabelledChunk:
         """Detect the faces of a chunk of frames and label their emotions."""
         detections = self.detector.detect(batch.frames, batch.cuts, batch.times) if len(batch.frames) else []
-        frame_of_face, boxes = faces_of(detections)
-        return LabelledChunk(batch, detections, boxes, self.classifier.classify(batch.frames, frame_of_face, boxes))
+        frame_of_face, boxes, points = faces_of(detections)
+        labels = self.classifier.classify(batch.frames, frame_of_face, boxes, points)
+        return LabelledChunk(batch, detections, boxes, points, labels)
 
     def in_lanes(self, work: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """``work`` over ``items`` in ``self.lanes`` threads, results in order; ``self.threads`` torch
@@ -158,7 +161,7 @@ class Analyzer:
         with contextlib.closing(chunks), contextlib.closing(self.in_lanes(self.label_chunk, chunks)) as labelled:
             for chunk in labelled:
                 batch, face_boxes, face_probs = chunk.batch, chunk.boxes, chunk.labels.probabilities
-                face_seen = seen_columns(chunk.detections, face_boxes, chunk.labels)
+                face_seen = seen_columns(chunk.points, face_boxes, chunk.labels)
                 lost = list(batch.lost)
 
                 def faceless_row(frame: int, time_s: float, was_decoded: bool) -> None:
@@ -258,22 +261,23 @@ def file_identity(path: Path) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def seen_columns(detections: list[list[Detection]], boxes: np.ndarray, labels: FaceLabels) -> np.ndarray:
+def seen_columns(points: np.ndarray, boxes: np.ndarray, labels: FaceLabels) -> np.ndarray:
     """(K, len(SEEN_COLUMNS)) how each face of a chunk was seen, in SEEN_COLUMNS' order."""
-    points = np.array(
-        [d.landmarks if d.landmarks else [(np.nan, np.nan)] * 5 for found in detections for d in found], dtype=np.float64
-    ).reshape(-1, 5, 2)
     size = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
     return np.column_stack(
         [labels.confidence, size, head_pose(points), labels.sharpness, labels.brightness, points.reshape(-1, 10)]
     )
 
 
-def faces_of(detections: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray]:
-    """Every face of a chunk, frame by frame: the index of its frame in the chunk, and its (K, 4) box."""
+def faces_of(detections: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every face of a chunk, frame by frame: the index of its frame in the chunk, its (K, 4) box and its
+    (K, 5, 2) five points (NaN where it has none)."""
     frame_of_face = np.array([i for i, found in enumerate(detections) for _ in found], dtype=np.int64)
     boxes = np.array([d.box for found in detections for d in found], dtype=np.float64).reshape(-1, 4)
-    return frame_of_face, boxes
+    points = np.array(
+        [d.landmarks if d.landmarks else [(np.nan, np.nan)] * 5 for found in detections for d in found], dtype=np.float64
+    ).reshape(-1, 5, 2)
+    return frame_of_face, boxes, points
 
 
 def analysed_fps(info: VideoInfo, indices: np.ndarray) -> float:

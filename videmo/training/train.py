@@ -281,7 +281,7 @@ def final_meta(model: Awei, config: TrainConfig, dataset: Dataset, best: dict, h
         model,
         mean[: config.channels],
         std[: config.channels],
-        crop={"margin": config.crop_margin, "shift": config.crop_shift},
+        crop={"margin": config.crop_margin, "shift": config.crop_shift, "align": config.crop_align},
         equalize=config.equalize,
         trained_on=dataset.describe(),
         metrics=best,
