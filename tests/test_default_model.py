@@ -183,6 +183,12 @@ def benchmark_figures(text: str) -> dict[tuple[str, str], dict]:
     return found
 
 
+def test_both_cards_name_the_shipped_files_sha256(shipped):
+    """The card beside the weights and the docs site's summary of it describe the file that ships."""
+    for card in (CARD, CARD.parents[1] / "docs" / "model-card.md"):
+        assert shipped.sha256 in card.read_text(encoding="utf-8"), f"{card} names another model's sha256"
+
+
 def test_the_cards_figures_are_the_benchmarks_on_the_full_splits(shipped):
     """benchmarks/card_figures.py scores this model on all of FER+ Valid and FER2013 val (too slow for a
     test to do itself); its committed output is this model's and says what the card says."""
