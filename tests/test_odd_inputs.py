@@ -247,3 +247,82 @@ def test_a_ray_address_where_nothing_listens_fails_within_the_stated_time(monkey
     monkeypatch.setattr(socket, "create_connection", silent)
     with pytest.raises(VidemoError, match="no answer; waited up to 30 s"):
         cluster.check_listening("10.1.2.3:6379")
+
+
+class FakeRay:
+    """What ``cluster.connect`` asks of Ray: whether it runs, and ``init``, which here only records its address."""
+
+    def __init__(self):
+        self.joined = []
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, address=None, **_):
+        self.joined.append(address)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("address", ["auto", None])
+def test_ray_auto_and_a_local_instance_check_the_cluster_ray_would_join_within_the_stated_time(address, tmp_path, monkeypatch):
+    """Ray joins the cluster that RAY_ADDRESS names, else the last one `ray start` ran on this machine (a file in its
+    temporary folder that a cluster which died leaves behind), for 'auto' and with no address alike, and waits for a
+    dead one without end; so each is checked as a given address is."""
+    import socket
+
+    from videmo.core.errors import VidemoError
+    from videmo.run import cluster
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray = FakeRay()
+    cluster.connect(ray, address)  # no cluster named anywhere: Ray's to start or to find, as before
+    assert ray.joined == [address]
+
+    dead = closed_port()
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{dead}")
+    with pytest.raises(VidemoError) as raised:
+        cluster.connect(ray, address)
+    assert str(raised.value).startswith(
+        f"--ray: cannot connect to the Ray cluster at 127.0.0.1:{dead} (from RAY_ADDRESS; Connection refused; waited up to 30 s): "
+    )
+    monkeypatch.delenv("RAY_ADDRESS")
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{dead}\n")
+    with pytest.raises(
+        VidemoError, match=r"\(the last cluster started on this machine; Connection refused; .*forget it \(ray stop\)$"
+    ):
+        cluster.connect(ray, address)
+    assert ray.joined == [address]  # Ray was never asked to join a dead cluster
+
+    with socket.socket() as listening:  # a cluster that answers is joined
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{listening.getsockname()[1]}")
+        cluster.connect(ray, address)
+    assert ray.joined == [address, address]
+
+    def silent(where, timeout):  # a host that drops the packets: the connection times out
+        assert timeout == cluster.CONNECT_S
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", silent)
+    monkeypatch.setenv("RAY_ADDRESS", "ray://10.1.2.3:10001")
+    with pytest.raises(VidemoError, match=r"at ray://10.1.2.3:10001 \(from RAY_ADDRESS; no answer; waited up to 30 s\)"):
+        cluster.connect(ray, address)
+
+
+def test_ray_auto_to_a_dead_cluster_is_one_line_from_the_command(tmp_path, monkeypatch, tiny_checkpoint, one_face_video):
+    monkeypatch.setitem(sys.modules, "ray", FakeRay())  # whether Ray is installed or not: it is never asked to join
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port()}")
+    run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", "--ray", "auto")
+    assert run.exit_code == 1 and run.stdout == ""
+    assert run.stderr.startswith("videmo: error: --ray: cannot connect to the Ray cluster at 127.0.0.1:")
+    assert run.stderr.endswith(": start it (ray start --head), or check RAY_ADDRESS\n") and run.stderr.count("\n") == 1

@@ -3,11 +3,13 @@ runs to its end whatever becomes of its printing, exits with a failure's status 
 not be printed, and says so in one line where stderr is open; no traceback."""
 
 import os
+import pty
 import subprocess
 import sys
 import tempfile
 
 import pandas as pd
+import pytest
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -42,6 +44,45 @@ def test_with_stdout_on_a_full_device_the_batch_finishes_and_says_so_in_one_line
     assert run.stderr == "videmo: error: stdout: the output could not be printed (No space left on device)\n"
     assert (out / "one_face" / "summary.json").is_file() and (out / "no_face" / "summary.json").is_file()
     assert len(pd.read_csv(out / "index.csv")) == 2 and (out / "report.html").is_file()
+
+
+def finished_with_one_failure(run: subprocess.CompletedProcess, out, bad, good) -> None:
+    """The batch ran to its end: the bad video failed, the good one has results, both tables name them, and the
+    last line (written after the tables) was printed; a crash would also exit 1, its traceback lost with stderr."""
+    assert run.returncode == 1
+    assert (out / good.stem / "summary.json").is_file()
+    assert list(pd.read_csv(out / "index.csv")["video"]) == [str(good)]
+    assert list(pd.read_csv(out / "failed.csv")["video"]) == [str(bad)]
+    assert f"{good.name}: 30 frames analysed" in run.stdout and run.stdout.splitlines()[-1].startswith("videmo: batch table")
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_with_stderr_on_a_full_device_a_batch_finishes(tmp_path, tiny_checkpoint, one_face_video, quiet):
+    """`2>/dev/full`: the error line and the notes cannot be written (ENOSPC), the progress bars are off (stderr is
+    no terminal), and the batch runs to its end with a failure's status."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    out = tmp_path / "out"
+    with open("/dev/full", "w") as full:
+        run = videmo(
+            "analyze", bad, one_face_video, "-w", tiny_checkpoint, "-o", out, *quiet, stdout=subprocess.PIPE, stderr=full
+        )
+    finished_with_one_failure(run, out, bad, one_face_video)
+
+
+def test_with_its_terminal_gone_a_batch_finishes_and_its_progress_bars_fail_quietly(tmp_path, tiny_checkpoint, one_face_video):
+    """stderr a terminal that is gone (a disowned job after its window closed): it is still a tty, so the progress
+    bars are on, and every write to it fails (EIO)."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    out = tmp_path / "out"
+    master, terminal = pty.openpty()
+    os.close(master)
+    try:
+        run = videmo("analyze", bad, one_face_video, "-w", tiny_checkpoint, "-o", out, stdout=subprocess.PIPE, stderr=terminal)
+    finally:
+        os.close(terminal)
+    finished_with_one_failure(run, out, bad, one_face_video)
 
 
 def test_with_stdout_closed_or_its_pipe_closed_the_batch_finishes(tmp_path, tiny_checkpoint, one_face_video, no_face_video):

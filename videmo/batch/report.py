@@ -47,6 +47,7 @@ from videmo.results.io import (
 )
 from videmo.results.store import RESULT_SETTINGS, output_locked
 from videmo.results.types import SUMMARY_JSON
+from videmo.video.listing import short_words
 
 REPORT_HTML = "report.html"
 MOST_EPISODES = 30  # per video, the longest; episodes.csv has them all
@@ -229,7 +230,9 @@ def section(folder: Path, summary: dict, anchor: str) -> str:
 def frame_notes(summary: dict) -> list[str]:
     """What the closing line said of frames that never came, did not decode or could not be read."""
     notes, missing, unreadable = [], summary.get("frames_missing"), summary.get("frames_unreadable")
-    if missing:
+    if isinstance(summary.get("frames_short"), dict):  # far short: the file was cut
+        notes.append(short_words(summary["frames_short"]))
+    elif missing:
         notes.append(f"{missing.get('count')} listed frames from frame {missing.get('from_frame')} were not in the stream")
     lost = summary.get("frames_undecodable") or []
     if lost:

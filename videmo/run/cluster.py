@@ -18,6 +18,8 @@ import re
 import shutil
 import signal
 import socket
+import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
@@ -136,8 +138,7 @@ def connect(ray, address: str | None) -> bool:
         return False
     local = address in (None, "local")
     in_main_thread = threading.current_thread() is threading.main_thread()
-    if not local:
-        check_listening(address)
+    check_listening(address)
     sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
         ray.init(
@@ -154,20 +155,50 @@ def connect(ray, address: str | None) -> bool:
     return True
 
 
-def check_listening(address: str, timeout_s: float = CONNECT_S) -> None:
-    """A VidemoError within ``timeout_s`` where nothing accepts a connection at a HOST:PORT address (``ray://`` or a
-    cluster's GCS): Ray itself retries for minutes, printing only its own warnings. 'auto' is Ray's to find."""
+def check_listening(address: str | None, timeout_s: float = CONNECT_S) -> None:
+    """A VidemoError within ``timeout_s`` where nothing accepts a connection at the HOST:PORT address Ray would join
+    (``ray://`` or a cluster's GCS): Ray itself retries for minutes, printing only its own warnings. For 'auto' and
+    for a local instance (None, 'local') that is the cluster Ray finds (``found_cluster``), if any."""
+    found, advice = "", "check the address and that its port is open to this machine"
+    if address in (None, "local", "auto"):
+        address, source = found_cluster()
+        if address is None:  # Ray starts a local instance, or finds a cluster's running processes, or fails at once
+            return
+        found = f"{source}; "
+        advice = "check RAY_ADDRESS" if source == "from RAY_ADDRESS" else "forget it (ray stop)"
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if address == "auto" or not port.isdigit():
+    if not port.isdigit():
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as e:
         cause = "no answer" if isinstance(e, TimeoutError) else e.strerror or str(e) or type(e).__name__
         raise VidemoError(
-            f"--ray: cannot connect to the Ray cluster at {address} ({cause}; waited up to {timeout_s:g} s): "
-            "start it (ray start --head), or check the address and that its port is open to this machine"
+            f"--ray: cannot connect to the Ray cluster at {address} ({found}{cause}; waited up to {timeout_s:g} s): "
+            f"start it (ray start --head), or {advice}"
         ) from None
+
+
+def found_cluster() -> tuple[str | None, str]:
+    """The cluster that ``ray.init`` joins when given no address or 'auto', and where it was found, in Ray's order:
+    RAY_ADDRESS, else the last cluster started on this machine (``ray start`` writes its address into Ray's temporary
+    folder, ``ray stop`` removes it; a cluster that died keeps it); (None, "") where neither names one."""
+    given = os.environ.get("RAY_ADDRESS", "")
+    if given == "local":
+        return None, ""
+    if given and given != "auto":
+        return given, "from RAY_ADDRESS"
+    if "RAY_TMPDIR" in os.environ:
+        temporary = os.environ["RAY_TMPDIR"]
+    elif sys.platform.startswith("linux") and "TMPDIR" in os.environ:
+        temporary = os.environ["TMPDIR"]
+    else:
+        temporary = "/tmp" if sys.platform.startswith(("linux", "darwin")) else tempfile.gettempdir()
+    try:
+        written = (Path(temporary) / "ray" / "ray_current_cluster").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None, ""
+    return (written, "the last cluster started on this machine") if written else (None, "")
 
 
 def worker_resources(ray, ray_options: RayOptions, options: AnalyzeOptions, videos: int, local: bool) -> tuple[float, float, int]:

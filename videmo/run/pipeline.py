@@ -31,6 +31,7 @@ from videmo.results.tables import SEEN_COLUMNS, frames_table, timeline, track_su
 from videmo.results.types import Summary, VideoResult
 from videmo.run.lanes import default_lanes, ordered_map, prefetch, return_free_memory
 from videmo.video.decode import FrameBatch, StreamEnd, VideoInfo, open_video, stream_frames
+from videmo.video.listing import cut_short
 from videmo.video.sampling import select_frames
 
 T = TypeVar("T")
@@ -249,6 +250,7 @@ class Analyzer:
             videmo_version=__version__,
             size_changes=end.size_changes or None,
             times_repaired=end.times_repaired,
+            frames_short=cut_short(info, end.frames, end.unreadable_from is not None),
         )
 
 

@@ -39,6 +39,7 @@ from videmo.results.store import (  # noqa: E402
 from videmo.results.types import Analysis, VideoOutcome, VideoResult
 from videmo.run.inputs import find_videos
 from videmo.run.pipeline import Analyzer  # noqa: E402
+from videmo.video.listing import short_words
 
 
 def analyze_into(analyzer: Analyzer, video: Path, folder: Path, overwrite: bool, progress: bool) -> VideoResult:
@@ -248,8 +249,9 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
     line reported for a video analysed into ``folder``: its face-frames (a face in a frame) and faces (tracks)."""
     from videmo.results.episodes import sampling_warning
 
-    counts, missing = result.summary.counts, result.summary.frames_missing
+    counts, missing, short = result.summary.counts, result.summary.frames_missing, result.summary.frames_short
     shortfall = f" ({missing['count']} listed frames from frame {missing['from_frame']} not in the stream)" if missing else ""
+    shortfall = f" (note: {short_words(short)})" if short else shortfall  # far short: cut, not a few frames missing
     unreadable = result.summary.frames_unreadable
     cut = unreadable["from_frame"] if unreadable else math.inf
     lost = [frame for frame in result.summary.frames_undecodable if frame < cut]

@@ -25,6 +25,7 @@ from videmo.video.indexing import (
     is_matroska,
     streamed_frame_count,
 )
+from videmo.video.listing import cut_in_data, listed, with_tail
 from videmo.video.pixels import one_size_runs, rgb_shown, shown_size
 from videmo.video.probe import (
     VideoError,
@@ -43,7 +44,6 @@ from videmo.video.stamps import (
     ForwardTimes,
     frame_stamps,
     indexed_by_stream,
-    promised_tail,
 )
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts", ".mts", ".gif"}
@@ -105,12 +105,13 @@ def open_video(path: Path) -> VideoInfo:
         end_times = reader.get_frame_timestamp([frame_count - 1])[0]
     except (RuntimeError, decord.DECORDError, IndexError) as e:
         # No index decord can use: a codec its FFmpeg lacks, a GIF, a Matroska/WebM file without cues or a duration
-        # (a browser's MediaRecorder, a file written to a pipe): PyAV indexes it by its packets' times.
+        # (a browser's MediaRecorder, a file written to a pipe), an MP4 cut inside its media data (decord stops at the
+        # partial frame): PyAV indexes it by its packets' times.
         unindexed = "cannot find video stream" in str(e) or ("broken metadata" in str(e) and is_matroska(path))
-        info = indexed_by_pyav(path) if unindexed or is_gif(path) else None
+        info = indexed_by_pyav(path) if unindexed or is_gif(path) or cut_in_data(path) else None
         if info is None:
             raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-        return anamorphic(info)
+        return listed(anamorphic(info))
     codec, rotation = probe_container(path)
     try:
         height, width = reader[0].shape[:2]
@@ -124,12 +125,7 @@ def open_video(path: Path) -> VideoInfo:
     frame_count = max(frame_count, streamed_frame_count(path, reader, fps))
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
-    tail = promised_tail(path)
-    if tail is not None:  # damaged past resync: the header's frames after the last readable one are listed, unreadable
-        promised, length = tail
-        info.tail_damage = f"its data is damaged past where it can be resynchronised; its header gives the video {length:.3g} s, {promised} frames"
-        info.frame_count, info.duration_s = max(frame_count, promised), max(duration, length)
-    return anamorphic(info)
+    return listed(anamorphic(with_tail(info)))
 
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:

@@ -52,6 +52,10 @@ class VideoInfo:
     # width:height of a stored pixel where it is not square (anamorphic video, "16:15"): the frames are scaled to the
     # displayed shape before analysis, and width and height are the displayed ones
     pixel_aspect: str = "1:1"
+    # what the container's header lists for the video (an MP4's sample table, an AVI's header; 0 where it lists no
+    # count): a file cut short still lists the frames past its end (``listing.cut_short``)
+    listed_frames: int = 0
+    listed_s: float = 0.0
 
 
 @contextlib.contextmanager
