@@ -4,6 +4,7 @@ absurd numbers, results tables that are not videmo's text, a batch that fails wh
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -227,18 +228,32 @@ def test_names_and_paths_too_long_for_the_system_are_one_line_each(one_face_vide
 
 
 def test_a_ray_address_where_nothing_listens_fails_within_the_stated_time(monkeypatch):
+    """The check is given the limit it states (CONNECT_S), and ends in one line that says so; run on its own, it ends
+    by itself: a check that hung would be killed long after the limit, failing this test as a hang."""
     import socket
 
     from videmo.core.errors import VidemoError
     from videmo.run import cluster
 
-    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    started = time.monotonic()
-    with pytest.raises(VidemoError, match=f"cannot connect to the Ray cluster at ray://127.0.0.1:{port} "):
+    port = closed_port()
+    stated = f"cannot connect to the Ray cluster at ray://127.0.0.1:{port} (Connection refused; waited up to 30 s): "
+    code = (
+        "from videmo.core.errors import VidemoError\nfrom videmo.run.cluster import check_listening\n"
+        f"try:\n    check_listening('ray://127.0.0.1:{port}')\nexcept VidemoError as e:\n    print(e)\n"
+    )
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=4 * cluster.CONNECT_S)
+    assert alone.returncode == 0 and stated in alone.stdout, alone.stderr
+
+    given, real = [], socket.create_connection
+
+    def watched(address, timeout=None):  # the real connection, refused at once, and the limit it was given
+        given.append(timeout)
+        return real(address, timeout=timeout)
+
+    monkeypatch.setattr(socket, "create_connection", watched)
+    with pytest.raises(VidemoError, match=re.escape(stated)):
         cluster.check_listening(f"ray://127.0.0.1:{port}")
-    assert time.monotonic() - started < 5
+    assert given == [cluster.CONNECT_S] == [30]
 
     def silent(address, timeout):  # a host that drops the packets: the connection times out
         assert timeout == cluster.CONNECT_S
@@ -270,16 +285,16 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("address", ["auto", None])
-def test_ray_auto_and_a_local_instance_check_the_cluster_ray_would_join_within_the_stated_time(address, tmp_path, monkeypatch):
-    """Ray joins the cluster that RAY_ADDRESS names, else the last one `ray start` ran on this machine (a file in its
-    temporary folder that a cluster which died leaves behind), for 'auto' and with no address alike, and waits for a
-    dead one without end; so each is checked as a given address is."""
+def test_ray_auto_checks_the_cluster_ray_would_join_within_the_stated_time(tmp_path, monkeypatch):
+    """For 'auto', Ray joins the cluster that RAY_ADDRESS names, else the last one `ray start` ran on this machine (a
+    file in its temporary folder that a cluster which died leaves behind), and waits for a dead one without end; so it
+    is checked as a given address is."""
     import socket
 
     from videmo.core.errors import VidemoError
     from videmo.run import cluster
 
+    address = "auto"
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     ray = FakeRay()
@@ -317,6 +332,42 @@ def test_ray_auto_and_a_local_instance_check_the_cluster_ray_would_join_within_t
     monkeypatch.setenv("RAY_ADDRESS", "ray://10.1.2.3:10001")
     with pytest.raises(VidemoError, match=r"at ray://10.1.2.3:10001 \(from RAY_ADDRESS; no answer; waited up to 30 s\)"):
         cluster.connect(ray, address)
+
+
+@pytest.mark.parametrize("address", [None, "local"])
+def test_ray_alone_or_local_starts_a_local_instance_whatever_cluster_ray_would_join(address, tmp_path, monkeypatch):
+    """docs/cluster.md: `--ray` without an address and `--ray local` start a local Ray instance. Ray's own default (no
+    address) would join the cluster RAY_ADDRESS names, else the last one `ray start` ran; ``address="local"`` does not."""
+    from videmo.run import cluster
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{closed_port()}\n")
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port()}")  # dead, and never checked nor joined
+    ray = FakeRay()
+    assert cluster.connect(ray, address) is True
+    assert ray.joined == ["local"]
+
+
+class UnstartableRay(FakeRay):
+    def init(self, address=None, **_):
+        super().init(address)
+        raise RuntimeError("no local instance here (test)")
+
+
+@pytest.mark.parametrize("flag", [["--ray"], ["--ray", "local"]])
+def test_ray_alone_or_local_from_the_command_asks_ray_for_a_local_instance(
+    flag, tmp_path, monkeypatch, tiny_checkpoint, one_face_video
+):
+    ray = UnstartableRay()
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port()}")
+    run = invoke("analyze", one_face_video, "-w", tiny_checkpoint, "-o", tmp_path / "out", *flag)
+    assert ray.joined == ["local"]
+    assert (
+        run.exit_code == 1
+        and run.stderr == "videmo: error: --ray: cannot start a local Ray instance (no local instance here (test))\n"
+    )
 
 
 def test_ray_auto_to_a_dead_cluster_is_one_line_from_the_command(tmp_path, monkeypatch, tiny_checkpoint, one_face_video):

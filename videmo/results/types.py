@@ -34,7 +34,9 @@ class Summary:
     frames_per_second: float | None
     videmo_version: str
     size_changes: list[dict] | None = None  # where the picture's size changed mid-stream: {"frame", "width", "height"}
-    times_repaired: dict | None = None  # where the stream's times went back or stood still: {"from_frame", "cause"}
+    # where the stream's times went back or stood still: {"from_frame", "cause"}; where they failed throughout (all one
+    # time, or ticks apart), {"from_frame": 0, "cause", "fps", "fps_from"}: every frame timed by its order at fps
+    times_repaired: dict | None = None
     # where the file's data ends far before the frames its container lists (cut short): {"frames", "listed", "end_s", "listed_s"}
     frames_short: dict | None = None
     files: list[str] = field(default_factory=list)  # the results folder's files, once saved

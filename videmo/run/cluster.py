@@ -132,17 +132,19 @@ def check_address(address: str | None) -> None:
 
 
 def connect(ray, address: str | None) -> bool:
-    """Join the cluster at ``address``, or start a local instance; True when this call started Ray
-    (and so must shut it down). A Ray already initialised in this process is used as it is."""
+    """Join the cluster at ``address``, or start a local instance (None, 'local': Ray's ``address="local"``, which
+    joins neither the cluster RAY_ADDRESS names nor the last one ``ray start`` ran, as Ray's default would); True when
+    this call started Ray (and so must shut it down). A Ray already initialised in this process is used as it is."""
     if ray.is_initialized():
         return False
     local = address in (None, "local")
     in_main_thread = threading.current_thread() is threading.main_thread()
-    check_listening(address)
+    if not local:
+        check_listening(address)
     sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
         ray.init(
-            address=None if local else address,
+            address="local" if local else address,
             include_dashboard=False if local else None,
             logging_level=logging.ERROR if local else logging.WARNING,
         )  # local: no notes about a cluster's security
@@ -157,12 +159,14 @@ def connect(ray, address: str | None) -> bool:
 
 def check_listening(address: str | None, timeout_s: float = CONNECT_S) -> None:
     """A VidemoError within ``timeout_s`` where nothing accepts a connection at the HOST:PORT address Ray would join
-    (``ray://`` or a cluster's GCS): Ray itself retries for minutes, printing only its own warnings. For 'auto' and
-    for a local instance (None, 'local') that is the cluster Ray finds (``found_cluster``), if any."""
+    (``ray://`` or a cluster's GCS): Ray itself retries for minutes, printing only its own warnings. For 'auto' that is
+    the cluster Ray finds (``found_cluster``), if any; a local instance (None, 'local') joins none and is not checked."""
     found, advice = "", "check the address and that its port is open to this machine"
-    if address in (None, "local", "auto"):
+    if address in (None, "local"):
+        return
+    if address == "auto":
         address, source = found_cluster()
-        if address is None:  # Ray starts a local instance, or finds a cluster's running processes, or fails at once
+        if address is None:  # Ray finds a cluster's running processes, or fails at once
             return
         found = f"{source}; "
         advice = "check RAY_ADDRESS" if source == "from RAY_ADDRESS" else "forget it (ray stop)"
@@ -180,7 +184,7 @@ def check_listening(address: str | None, timeout_s: float = CONNECT_S) -> None:
 
 
 def found_cluster() -> tuple[str | None, str]:
-    """The cluster that ``ray.init`` joins when given no address or 'auto', and where it was found, in Ray's order:
+    """The cluster that ``ray.init`` joins when given 'auto' (or no address), and where it was found, in Ray's order:
     RAY_ADDRESS, else the last cluster started on this machine (``ray start`` writes its address into Ray's temporary
     folder, ``ray stop`` removes it; a cluster that died keeps it); (None, "") where neither names one."""
     given = os.environ.get("RAY_ADDRESS", "")

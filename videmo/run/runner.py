@@ -279,7 +279,8 @@ def closing_lines(video: Path, result: VideoResult, folder: Path) -> list[str]:
 
 
 def stream_words(summary) -> str:
-    """' (the picture's size changed at frame N to WxH)', ' (timestamps restart at frame N: ...)', or ''."""
+    """' (the picture's size changed at frame N to WxH)', ' (timestamps restart at frame N: ...)', ' (timestamps stand
+    still: every frame is timed by the decoder's order at F fps, ...)', or ''."""
     words = ""
     changes = summary.size_changes or []
     if changes:
@@ -287,11 +288,11 @@ def stream_words(summary) -> str:
             ", ..." if len(changes) > 3 else ""
         )
         words += f" (the picture's size changed {shown}; boxes are in each frame's own pixels)"
-    if summary.times_repaired:
-        words += (
-            f" ({summary.times_repaired['cause']} at frame {summary.times_repaired['from_frame']}: "
-            "times from there follow the decoder's order)"
-        )
+    repaired = summary.times_repaired
+    if repaired and repaired.get("fps"):  # the stream's own times failed throughout
+        words += f" ({repaired['cause']}: every frame is timed by the decoder's order at {repaired['fps']:g} fps, {repaired.get('fps_from')})"
+    elif repaired:
+        words += f" ({repaired['cause']} at frame {repaired['from_frame']}: times from there follow the decoder's order)"
     return words
 
 

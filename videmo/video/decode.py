@@ -24,6 +24,7 @@ from videmo.video.indexing import (
     indexed_by_pyav,
     is_matroska,
     streamed_frame_count,
+    timed_by_order,
 )
 from videmo.video.listing import cut_in_data, listed, with_tail
 from videmo.video.pixels import one_size_runs, rgb_shown, shown_size
@@ -76,7 +77,7 @@ class StreamEnd:
     cause: str = ""  # why it could not (FFmpeg's message)
     # where the picture's size changed mid-stream (video calls, screen captures): {"frame", "width", "height"} as displayed
     size_changes: list[dict] = field(default_factory=list)
-    times_repaired: dict | None = None  # where the stream's times went back or stood still: {"from_frame", "cause"}
+    times_repaired: dict | None = None  # where the times went back or stood still ({"from_frame", "cause"}), or info.times_failed
 
     def missing(self, info: VideoInfo) -> dict | None:
         """The index's frames that never came: {"count", "from_frame"}, or None."""
@@ -111,7 +112,7 @@ def open_video(path: Path) -> VideoInfo:
         info = indexed_by_pyav(path) if unindexed or is_gif(path) or cut_in_data(path) else None
         if info is None:
             raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-        return listed(anamorphic(info))
+        return timed_by_order(listed(anamorphic(info)))
     codec, rotation = probe_container(path)
     try:
         height, width = reader[0].shape[:2]
@@ -125,7 +126,7 @@ def open_video(path: Path) -> VideoInfo:
     frame_count = max(frame_count, streamed_frame_count(path, reader, fps))
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
-    return listed(anamorphic(with_tail(info)))
+    return timed_by_order(listed(anamorphic(with_tail(info))), reader)
 
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:
@@ -159,6 +160,8 @@ def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamE
 
 # Frames a decoder may deliver out of order after damage: H.264's and HEVC's most reordered frames.
 REORDER_FRAMES = 16
+# Where the times fail throughout, an MP4/MOV's edit list is not applied: it cannot place them, and it would drop frames
+NO_EDITS = {"ignore_editlist": "1"}  # that decord's index counts (other demuxers have no such option)
 
 
 def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iterator[tuple[int, float, np.ndarray | None, bool]]:
@@ -189,7 +192,7 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
     window = 1  # how many later frames make a missing one lost: 1 until damage, REORDER_FRAMES after it with B-frames
     last_shot, cut = None, False  # the last frame's shot, in the order shown; whether a cut came since the last yielded
 
-    forward = ForwardTimes(1 / info.fps if info.fps else 0.04)  # the frame rate where the stream's own times fail
+    forward = ForwardTimes(1 / info.fps if info.fps else 0.04, info.times_failed)  # the frame rate where the times fail
     size, aspect = None, Fraction(info.pixel_aspect.replace(":", "/"))  # the last frame's displayed size
 
     def at(
@@ -227,7 +230,7 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
             number += 1
 
     try:
-        with openable(info.path) as name, av.open(name) as container:
+        with openable(info.path) as name, av.open(name, options=NO_EDITS if info.times_failed else None) as container:
             stream = container.streams.best("video")
             stream.thread_count = 1  # the lanes have the cores; decoding is a few percent of the work
             # Times from the stream's start, as decord's index (and players) count them: the example clip starts at 0.85 s.
@@ -235,12 +238,14 @@ def decoded_frames(info: VideoInfo, indices: np.ndarray, end: StreamEnd) -> Iter
             base = float(stream.time_base) if stream.time_base is not None else None
             rate = stream.guessed_rate or stream.average_rate
             step = 1 / float(rate * stream.time_base) if rate and stream.time_base else None  # a frame's duration in pts
-            streamed = step is not None and indexed_by_stream(container)  # a damaged stretch is skipped in silence
+            streamed = step is not None and indexed_by_stream(container) and not info.times_failed  # damage skipped in silence
             last_pts = None  # the last delivered frame's, while frames are counted
 
             def number_by_stamps() -> None:
                 """From now on, number each frame by its pts's place among the stream's frames (``frame_stamps``)."""
                 nonlocal stamps, numbers, window
+                if info.times_failed:  # times that fail throughout place no frame: the decoder's order numbers them
+                    return
                 stamps = frame_stamps(info.path, first_pts if first_pts is not None else stream.start_time, step)
                 numbers = {pts: n for n, pts in enumerate(stamps)}
                 window = REORDER_FRAMES if stream.codec_context.has_b_frames else 1

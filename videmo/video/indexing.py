@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from videmo.video.mp4 import mp4_sample_times
 from videmo.video.probe import (
     VideoInfo,
     openable,
@@ -17,7 +18,7 @@ from videmo.video.probe import (
     stream_size,
     streams_note,
 )
-from videmo.video.stamps import frame_stamps, grid_numbers, indexed_by_stream
+from videmo.video.stamps import failed_times, frame_stamps, frame_times, grid_numbers, indexed_by_stream, order_rate
 
 
 def indexed_by_pyav(path: Path) -> VideoInfo | None:
@@ -69,6 +70,25 @@ def streamed_frame_count(path: Path, reader, fps: float) -> int:
     except (av.FFmpegError, OSError):
         return 0
     return len(frame_stamps(path, start, step))
+
+
+def timed_by_order(info: VideoInfo, reader=None) -> VideoInfo:
+    """``info`` timed by the decoder's order where the stream's own times fail throughout (``failed_times``: frames
+    that all carry one time, or that a muxer put one tick apart, as ``-vf setpts=0`` or ``-bsf:v setts=ts=0`` leave
+    them): its frame rate is then ``order_rate``'s, its length its frames at that rate, and ``times_failed`` says so.
+    The times are an MP4/MOV's timing table's, else decord's index's (``reader``), else the stream's packets'."""
+    times = mp4_sample_times(info.path)
+    if not times:
+        times = (
+            reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].tolist() if reader is not None else frame_times(info.path)
+        )
+    cause = failed_times(times) if info.frame_count > 1 else None
+    if cause is None:
+        return info
+    fps, source = order_rate(info.path, info.frame_count, cause)
+    info.fps, info.duration_s = fps, info.frame_count / fps
+    info.times_failed = {"from_frame": 0, "cause": cause, "fps": round(fps, 3), "fps_from": source}
+    return info
 
 
 def is_matroska(path: Path) -> bool:

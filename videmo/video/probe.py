@@ -56,6 +56,10 @@ class VideoInfo:
     # count): a file cut short still lists the frames past its end (``listing.cut_short``)
     listed_frames: int = 0
     listed_s: float = 0.0
+    # where the stream's own times fail throughout (all one time, or ticks apart: ``stamps.failed_times``), so that every
+    # frame is timed by the decoder's order at ``fps``: summary.json's ``times_repaired``, {"from_frame": 0, "cause",
+    # "fps", "fps_from"}
+    times_failed: dict | None = None
 
 
 @contextlib.contextmanager

@@ -19,7 +19,10 @@ def select_frames(
     picks = sampled_frames(info, fps, every)
     if start_s is None and end_s is None:
         return picks
-    stamped = np.array(frame_times(info.path), dtype=np.float64)
+    if info.times_failed:  # the stream's own times fail throughout: its frames are timed by their order, as decoded
+        stamped = np.arange(info.frame_count) / info.fps
+    else:
+        stamped = np.array(frame_times(info.path), dtype=np.float64)
     if not info.fps and len(stamped) < info.frame_count:
         raise VidemoError(f"{info.path}: --start and --end need the video's frame rate, which its container does not give")
 

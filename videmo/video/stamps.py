@@ -127,8 +127,9 @@ def promised_tail(path: Path) -> tuple[int, float] | None:
         stamps = frame_stamps(path, stream.start_time) if base else []
     except (av.FFmpegError, OSError, AttributeError, ValueError):
         return None
-    if len(stamps) < 2:
-        return None
+    tick = float(base) if base else 0.0
+    if len(stamps) < 2 or failed_times([pts * tick for pts in stamps]) is not None:
+        return None  # frames all at one time or ticks apart (-bsf setts=pts=0) measure no damage against the header
     times = [float(pts * base) for pts in stamps[-9:]]
     step = sorted(b - a for a, b in zip(times, times[1:]))[(len(times) - 1) // 2]
     # FFmpeg's tag is where the track ends, the Segment's duration how long it lasts: counted both ways, the fewer
@@ -137,18 +138,78 @@ def promised_tail(path: Path) -> tuple[int, float] | None:
     return (len(stamps) + owed, length) if owed >= TAIL_SLACK else None
 
 
+# Frames this close together or closer are no real frame rate (1000 a second and more): a muxer given frames that all
+# carry one time puts them one tick apart (1/12800 s in MP4, 1/90000 s in MPEG-TS, 1 ms in Matroska).
+LEAST_STEP_S = 0.001
+# The frame rates a container may state that are taken as the stream's own where its times fail: outside them it is
+# a clock's tick (12800, 90000, 1000) or an average of the failed times.
+SANE_FPS = (0.5, 480.0)
+DEFAULT_FPS = 25.0  # the rate frames are timed at where neither the stream nor its container gives a sane one
+
+
+def failed_times(times) -> str | None:
+    """Why a stream's own frame times (seconds, one a frame, in any order) cannot time its frames, where they cannot:
+    'timestamps stand still' (every frame carries one time) or 'timestamps too close together' (the frames lie
+    ``LEAST_STEP_S`` apart or closer: as a rule, the steps between their distinct times, or their whole span over
+    the frames); None where they can. Equal times here and there (segments joined end to end, whose times
+    restart) are ``ForwardTimes``' to repair."""
+    import numpy as np
+
+    times = np.asarray(times, dtype=np.float64)
+    times = np.round(times[np.isfinite(times) & (np.abs(times) < 1e12)], 6)  # decord's unknown time is -1e14
+    if len(times) < 2:
+        return None
+    distinct = np.unique(times)
+    if len(distinct) == 1:
+        return "timestamps stand still"
+    close = LEAST_STEP_S + 1e-6
+    if distinct[-1] - distinct[0] <= close * (len(times) - 1) or np.median(np.diff(distinct)) <= close:
+        return "timestamps too close together"
+    return None
+
+
+def order_rate(path: Path, frames: int, cause: str) -> tuple[float, str]:
+    """The frame rate that frames whose times fail (``failed_times``' ``cause``) are timed at, in the decoder's order,
+    and where it comes from: where the times stand still, an MP4/MOV track's length over its frames (a length not made
+    of those times: the length of a file whose timing table is all zeros, as players show it); else the rate the
+    stream states (FFmpeg's guess from the codec's and the container's headers); else ``DEFAULT_FPS``. A rate
+    outside ``SANE_FPS`` is none."""
+    import av
+
+    def sane(rate) -> bool:
+        return bool(rate) and SANE_FPS[0] <= float(rate) <= SANE_FPS[1]
+
+    try:
+        with openable(path) as name, av.open(name) as container:
+            stream = container.streams.best("video")
+            mov = "mov" in container.format.name.split(",")
+            length = float(stream.duration * stream.time_base) if mov and stream.duration and stream.time_base else 0.0
+            stated = stream.guessed_rate
+    except (av.FFmpegError, OSError, AttributeError):
+        length, stated = 0.0, None
+    if cause == "timestamps stand still" and length > 0 and sane(frames / length):
+        return frames / length, "the track's length over its frames"
+    if sane(stated):
+        return float(stated), "the stream's stated rate"
+    return DEFAULT_FPS, "a default: the file states no usable rate"
+
+
 class ForwardTimes:
     """Frame times that only move forward: where a stream's times go back (segments joined end to end, such as
     MPEG-TS files whose times restart at 0) or stand still (frames that all carry one time), each frame from there
     is placed ``step_s`` after the one before it and the frames after it keep their own spacing; ``repaired``
-    says from which frame and why (None while the stream's own times hold)."""
+    says from which frame and why (None while the stream's own times hold). With ``failed`` (``VideoInfo.times_failed``:
+    the stream's times fail throughout), every frame is timed by its number, ``step_s`` apart, and ``repaired`` is it."""
 
-    def __init__(self, step_s: float):
+    def __init__(self, step_s: float, failed: dict | None = None):
         self.step_s, self.offset, self.last = step_s, 0.0, None
-        self.repaired: dict | None = None
+        self.repaired: dict | None = failed
+        self.by_order = failed is not None
 
     def __call__(self, frame: int, time_s: float) -> float:
         """The time of ``frame`` (the next in the decoder's order), its stream time ``time_s`` moved where needed."""
+        if self.by_order:
+            return frame * self.step_s
         moved = time_s + self.offset
         if self.last is not None and not moved > self.last:  # back, equal, or not a number
             if self.repaired is None:
