@@ -131,7 +131,7 @@ class TrainConfig:
         default_words="FER2013's framing",
     )
     crop_align: bool = option(
-        True, "And each face turned upright by its eye line first (its training faces are nearly upright already).", switch=True
+        False, "And each face turned upright by its eye line first (its training faces are nearly upright already).", switch=True
     )
     balance: str = option("weights", "Rare classes: weighted in the loss, drawn more often, or neither.", choices=BALANCES)
     label_smoothing: float = option(0.1, "Label smoothing.", low=0, high=1, open_high=True)
