@@ -182,3 +182,17 @@ def test_video_trains_and_a_resumed_run_repeats_it(tiny_data, tmp_path):
     assert all(torch.equal(whole["state_dict"][k], resumed["state_dict"][k]) for k in whole["state_dict"])
     meta = load_checkpoint(tmp_path / "whole/best.pt").meta
     assert meta["equalize"] is True and meta["train_config"]["augment"] == "video"
+
+
+def test_video_hard_strikes_more_often_and_darker_than_video():
+    """``video-hard`` degrades more of the faces and dims them further, from the same kind of draws."""
+    n = 4000
+    plain, _ = degrade.draw_video(n, torch.Generator().manual_seed(3))
+    hard, _ = degrade.draw_video(n, torch.Generator().manual_seed(3), degrade.HARD_CHANCES)
+    for name in ("turn", "dark", "motion_blur", "defocus", "low_res"):
+        assert hard[name].float().mean() > plain[name].float().mean() + 0.1
+    x = faces(256)
+    means = [augment(x, level, torch.Generator().manual_seed(1)).mean().item() for level in ("video", "video-hard")]
+    assert means[1] < means[0] - 0.02
+    out = augment(faces(24, 48, 1), "video-hard", torch.Generator().manual_seed(0), True)
+    assert out.shape == (24, 1, 48, 48) and out.min() >= 0 and out.max() <= 1 and torch.isfinite(out).all()

@@ -34,7 +34,7 @@ LABEL_MODES = ("majority", "probability", "crossentropy")
 NOISY_LABEL_MODES = ("none", "discard", "reweight", "relabel")
 
 
-AUGMENTATIONS = ("none", "basic", "strong", "paper", "video")
+AUGMENTATIONS = ("none", "basic", "strong", "paper", "video", "video-hard")
 
 
 BALANCES = ("none", "weights", "sampler")
@@ -107,7 +107,8 @@ class TrainConfig:
     augment: str = option(
         "basic",
         "paper: the paper's rotations and partial crops alone; video: also turned, dim, side-lit, "
-        "blurred, noisy, compressed and downscaled faces, as video shows them.",
+        "blurred, noisy, compressed and downscaled faces, as video shows them; video-hard: more of them, "
+        "turned up to 60 degrees and darker.",
         choices=AUGMENTATIONS,
     )
     labels: str = option(

@@ -11,9 +11,20 @@ import torch.nn.functional as F
 
 from videmo.core.emotions import CLASSES
 from videmo.model.inference import equalize as equalize_faces
-from videmo.training.degrade import ROLL_DEGREES, TURN_DEGREES, degrade, draw_video, turn
+from videmo.training.degrade import (
+    CHANCES,
+    DARK_LEVEL,
+    HARD_CHANCES,
+    HARD_DARK_LEVEL,
+    HARD_TURN_DEGREES,
+    ROLL_DEGREES,
+    TURN_DEGREES,
+    degrade,
+    draw_video,
+    turn,
+)
 
-DEGRADING = ("video",)  # the levels that degrade faces before --equalize: they equalise per batch, after it
+DEGRADING = ("video", "video-hard")  # the levels that degrade faces before --equalize: they equalise per batch, after it
 
 
 def epoch_order(labels: torch.Tensor, balance: str, generator: torch.Generator) -> torch.Tensor:
@@ -45,8 +56,8 @@ def augment(images: torch.Tensor, level: str, generator: torch.Generator, equali
     augmentation alone, rotations (+-20 degrees) and partial crops (a random 80-100% of the side,
     enlarged back to full size), without flips. ``video``: see ``augment_video``; ``equalize``
     applies to it alone (the other levels take images equalised already, when they are)."""
-    if level == "video":
-        return augment_video(images, generator, equalize)
+    if level in DEGRADING:
+        return augment_video(images, generator, equalize, hard=level == "video-hard")
     x = images.float() / 255
     if level == "none":
         return x
@@ -79,14 +90,15 @@ def augment(images: torch.Tensor, level: str, generator: torch.Generator, equali
     return x.clamp(0, 1)
 
 
-def augment_video(images: torch.Tensor, generator: torch.Generator, equalize: bool) -> torch.Tensor:
+def augment_video(images: torch.Tensor, generator: torch.Generator, equalize: bool, hard: bool = False) -> torch.Tensor:
     """``strong``'s flips and affine jitter, in one resampling with a turn of the head (perspective)
     and a larger roll, then video's degradations (``degrade``); then, with ``equalize``, each face's
     histogram equalisation, on the degraded uint8 face as analysis equalises a video face; then
-    erasing (an occluding hand or microphone) in a quarter of the faces."""
+    erasing (an occluding hand or microphone) in a quarter of the faces. ``hard``: turned, dim, blurred and
+    small faces more often, turned up to 60 degrees and darker (``HARD_CHANCES``)."""
     x = images.float() / 255
     n = x.shape[0]
-    chosen, u = draw_video(n, generator)
+    chosen, u = draw_video(n, generator, HARD_CHANCES if hard else CHANCES)
     rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
     flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
     scale = 1 + (rand(n) * 2 - 1) * 0.2
@@ -94,10 +106,11 @@ def augment_video(images: torch.Tensor, generator: torch.Generator, equalize: bo
     tx, ty = ((rand(n) * 2 - 1) * 0.3 for _ in range(2))
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-    yaw, pitch = ((u[name] * 2 - 1) * math.radians(most) * chosen["turn"] for name, most in zip(("yaw", "pitch"), TURN_DEGREES))
+    turns = HARD_TURN_DEGREES if hard else TURN_DEGREES
+    yaw, pitch = ((u[name] * 2 - 1) * math.radians(most) * chosen["turn"] for name, most in zip(("yaw", "pitch"), turns))
     grid = turn(F.affine_grid(theta, list(x.shape), align_corners=False), yaw, pitch)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
-    faces = (degrade(x, chosen, u, generator) * 255).round().to(torch.uint8)  # what a camera stores
+    faces = (degrade(x, chosen, u, generator, HARD_DARK_LEVEL if hard else DARK_LEVEL) * 255).round().to(torch.uint8)
     x = (equalize_faces(faces) if equalize else faces).float() / 255
     return erase(x, generator, p=0.25)
 

@@ -26,6 +26,10 @@ CHANCES = {
     "jpeg": 0.35,
     "low_res": 0.3,
 }
+# video-hard: the faces FER lacks most (profile, dark, blurred, small) struck more often and further
+HARD_CHANCES = {**CHANCES, "turn": 0.7, "dark": 0.6, "side_light": 0.5, "motion_blur": 0.35, "defocus": 0.35, "low_res": 0.45}
+HARD_TURN_DEGREES = (60.0, 35.0)
+HARD_DARK_LEVEL = (0.1, 1.0)
 UNTOUCHED = 0.2  # the share of the images spared the photometric degradations (light .. low resolution)
 TURN_DEGREES = (35.0, 20.0)  # yaw, pitch: the most apparent turn of the face
 ROLL_DEGREES = 25.0  # a rolled head's tilt (the affine jitter alone tilts up to 15 degrees)
@@ -68,12 +72,14 @@ DRAWS = (
 )
 
 
-def draw_video(n: int, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Which degradations strike each of ``n`` images (boolean per name of CHANCES) and their
+def draw_video(
+    n: int, generator: torch.Generator, chances: dict[str, float] = CHANCES
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Which degradations strike each of ``n`` images (boolean per name of ``chances``) and their
     strengths (uniform in [0, 1) per name of DRAWS), in a fixed number of draws."""
-    strike = torch.rand(len(CHANCES), n, generator=generator) < torch.tensor(list(CHANCES.values())).unsqueeze(1)
+    strike = torch.rand(len(chances), n, generator=generator) < torch.tensor(list(chances.values())).unsqueeze(1)
     spared = torch.rand(n, generator=generator) < UNTOUCHED
-    chosen = {name: row if name in ("turn", "roll") else row & ~spared for name, row in zip(CHANCES, strike)}
+    chosen = {name: row if name in ("turn", "roll") else row & ~spared for name, row in zip(chances, strike)}
     return chosen, dict(zip(DRAWS, torch.rand(len(DRAWS), n, generator=generator)))
 
 
@@ -93,10 +99,10 @@ def turn(grid: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Te
     return grid
 
 
-def light(x: torch.Tensor, chosen: dict, u: dict) -> torch.Tensor:
+def light(x: torch.Tensor, chosen: dict, u: dict, dark_level: tuple[float, float] = DARK_LEVEL) -> torch.Tensor:
     """Low light with a gamma shift, and side light: a horizontal to diagonal ramp that dims one side."""
     n, _, h, w = x.shape
-    level = torch.where(chosen["dark"], between(u["level"], DARK_LEVEL), 1.0).view(n, 1, 1, 1)
+    level = torch.where(chosen["dark"], between(u["level"], dark_level), 1.0).view(n, 1, 1, 1)
     gamma = torch.where(chosen["dark"], GAMMA[0] * (GAMMA[1] / GAMMA[0]) ** u["gamma"], 1.0).view(n, 1, 1, 1)  # log-uniform
     x = x.clamp(min=0) ** gamma * level
     angle = (u["ramp_angle"] * 2 - 1) * math.pi / 4 + torch.where(u["ramp_side"] < 0.5, 0.0, math.pi)
@@ -187,6 +193,8 @@ def sensor(x: torch.Tensor, chosen: dict, u: dict, generator: torch.Generator) -
     return out.clamp(0, 1)
 
 
-def degrade(x: torch.Tensor, chosen: dict, u: dict, generator: torch.Generator) -> torch.Tensor:
+def degrade(
+    x: torch.Tensor, chosen: dict, u: dict, generator: torch.Generator, dark_level: tuple[float, float] = DARK_LEVEL
+) -> torch.Tensor:
     """The photometric degradations, in the order a camera applies them: light, optics, sensor, codec."""
-    return sensor(blur(light(x, chosen, u), chosen, u), chosen, u, generator)
+    return sensor(blur(light(x, chosen, u, dark_level), chosen, u), chosen, u, generator)
