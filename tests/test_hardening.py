@@ -133,11 +133,15 @@ def bad_checkpoints(tmp_path_factory):
         edited(
             "text_shift.pt", crop={"margin": 0.1, "shift": "x"}
         ): "checkpoint metadata describes no valid model (crop {'margin': 0.1, 'shift': 'x'}: a margin from -0.5 to 3 and a shift "
-        "from -1 to 1 are needed)",
+        "from -1 to 1 are needed, and align, where given, true or false)",
         edited(
             "nan_margin.pt", crop={"margin": float("nan"), "shift": 0.0}
         ): "checkpoint metadata describes no valid model (crop {'margin': nan, 'shift': 0.0}: a margin from -0.5 to 3 and a shift "
-        "from -1 to 1 are needed)",
+        "from -1 to 1 are needed, and align, where given, true or false)",
+        edited(
+            "text_align.pt", crop={"margin": 0.1, "shift": 0.0, "align": "yes"}
+        ): "checkpoint metadata describes no valid model (crop {'margin': 0.1, 'shift': 0.0, 'align': 'yes'}: a margin from -0.5 to 3 "
+        "and a shift from -1 to 1 are needed, and align, where given, true or false)",
         edited(
             "text_crop.pt", crop="big"
         ): "checkpoint metadata describes no valid model (crop 'big': a margin from -0.5 to 3 and a shift from -1 to 1 are needed, and align, where given, true or false)",

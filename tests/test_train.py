@@ -579,7 +579,7 @@ def test_ferplus_trains_in_every_label_mode(tmp_path, mode):
     assert f"training on {trained_on} images ({mode} labels), validating on 2" in result.output
     meta = load_checkpoint(out).meta
     assert meta["equalize"] is True and meta["train_config"]["labels"] == mode
-    assert set(meta["crop"]) == {"margin", "shift"}
+    assert set(meta["crop"]) == {"margin", "shift", "align"} and meta["crop"]["align"] is False
 
 
 def test_training_on_a_single_class_is_refused(tmp_path):
