@@ -112,7 +112,7 @@ def open_video(path: Path) -> VideoInfo:
         info = indexed_by_pyav(path) if unindexed or is_gif(path) or cut_in_data(path) else None
         if info is None:
             raise VideoError(f"{path}: {decoder_cause(path, e)}") from None
-        return timed_by_order(listed(anamorphic(info)))
+        return listed(anamorphic(info))  # indexed_by_pyav has timed it (timed_by_order) from the packets it read
     codec, rotation = probe_container(path)
     try:
         height, width = reader[0].shape[:2]
@@ -126,7 +126,7 @@ def open_video(path: Path) -> VideoInfo:
     frame_count = max(frame_count, streamed_frame_count(path, reader, fps))
     duration = float(end_times[1]) if end_times[1] > 0 else frame_count / fps if fps else 0.0
     info = VideoInfo(path, int(width), int(height), fps, frame_count, duration, codec, rotation, streams_note(path))
-    return timed_by_order(listed(anamorphic(with_tail(info))), reader)
+    return timed_by_order(listed(anamorphic(with_tail(info))), reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].tolist())
 
 
 def stream_frames(info: VideoInfo, indices: np.ndarray, chunk: int, end: StreamEnd | None = None) -> Iterator[FrameBatch]:

@@ -18,7 +18,7 @@ from videmo.video.probe import (
     stream_size,
     streams_note,
 )
-from videmo.video.stamps import failed_times, frame_stamps, frame_times, grid_numbers, indexed_by_stream, order_rate
+from videmo.video.stamps import failed_times, frame_stamps, grid_numbers, indexed_by_stream, order_rate
 
 
 def indexed_by_pyav(path: Path) -> VideoInfo | None:
@@ -49,7 +49,8 @@ def indexed_by_pyav(path: Path) -> VideoInfo | None:
     duration = float((stamps[-1] - stamps[0]) * base) + (1 / fps if fps else 0.0)
     if codec == "gif" and length:
         duration = float(length * base)  # to the end of the last frame's delay
-    return VideoInfo(path, width, height, fps, len(stamps), duration, codec, rotation, streams_note(path))
+    info = VideoInfo(path, width, height, fps, len(stamps), duration, codec, rotation, streams_note(path))
+    return timed_by_order(info, times=[float((pts - stamps[0]) * base) for pts in stamps])
 
 
 def streamed_frame_count(path: Path, reader, fps: float) -> int:
@@ -72,16 +73,13 @@ def streamed_frame_count(path: Path, reader, fps: float) -> int:
     return len(frame_stamps(path, start, step))
 
 
-def timed_by_order(info: VideoInfo, reader=None) -> VideoInfo:
+def timed_by_order(info: VideoInfo, times: list[float]) -> VideoInfo:
     """``info`` timed by the decoder's order where the stream's own times fail throughout (``failed_times``: frames
     that all carry one time, or that a muxer put one tick apart, as ``-vf setpts=0`` or ``-bsf:v setts=ts=0`` leave
     them): its frame rate is then ``order_rate``'s, its length its frames at that rate, and ``times_failed`` says so.
-    The times are an MP4/MOV's timing table's, else decord's index's (``reader``), else the stream's packets'."""
-    times = mp4_sample_times(info.path)
-    if not times:
-        times = (
-            reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].tolist() if reader is not None else frame_times(info.path)
-        )
+    The times judged are an MP4/MOV's timing table's (decord's index makes up its own where that table is all
+    zeros), else ``times``, the index's the caller made (decord's or the packets')."""
+    times = mp4_sample_times(info.path) or times
     cause = failed_times(times) if info.frame_count > 1 else None
     if cause is None:
         return info
