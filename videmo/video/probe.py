@@ -207,12 +207,12 @@ def streams_note(path: Path) -> str:
     try:
         with openable(path) as name, av.open(name) as container:
             videos, best = list(container.streams.video), container.streams.best("video")
+            if len(videos) < 2 or best is None:
+                return ""
+            which = "the first" if best is videos[0] else f"video stream {videos.index(best) + 1}"
+            size = f"{best.codec_context.width}x{best.codec_context.height}"  # a closed container's streams cannot be read
     except (av.FFmpegError, OSError):
         return ""
-    if len(videos) < 2 or best is None:
-        return ""
-    which = "the first" if best is videos[0] else f"video stream {videos.index(best) + 1}"
-    size = f"{best.codec_context.width}x{best.codec_context.height}"
     return f"holds {len(videos)} video streams: {which} ({size}) is analysed, the others are not"
 
 

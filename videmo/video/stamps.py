@@ -116,7 +116,8 @@ def promised_tail(path: Path) -> tuple[int, float] | None:
             if "matroska" not in container.format.name:
                 return None
             stream = container.streams.best("video")
-            tag, base, start = stream.metadata.get("DURATION"), stream.time_base, stream.start_time or 0
+            tag, base, first = stream.metadata.get("DURATION"), stream.time_base, stream.start_time
+            start = first or 0
             if tag:
                 hours, minutes, seconds = tag.split(":")
                 length = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
@@ -124,7 +125,7 @@ def promised_tail(path: Path) -> tuple[int, float] | None:
                 length = container.duration / 1e6
             else:
                 return None
-        stamps = frame_stamps(path, stream.start_time) if base else []
+        stamps = frame_stamps(path, first) if base else []
     except (av.FFmpegError, OSError, AttributeError, ValueError):
         return None
     tick = float(base) if base else 0.0
