@@ -377,3 +377,13 @@ def test_ray_auto_to_a_dead_cluster_is_one_line_from_the_command(tmp_path, monke
     assert run.exit_code == 1 and run.stdout == ""
     assert run.stderr.startswith("videmo: error: --ray: cannot connect to the Ray cluster at 127.0.0.1:")
     assert run.stderr.endswith(": start it (ray start --head), or check RAY_ADDRESS\n") and run.stderr.count("\n") == 1
+
+
+def test_a_summary_cut_at_the_end_of_a_line_is_called_cut_short(results, tmp_path):
+    out = shutil.copytree(results, tmp_path / "out")
+    target = out / "clip" / "summary.json"
+    text = target.read_bytes()
+    target.write_bytes(text[: text.index(b"\n", len(text) // 2) + 1])  # every line whole, the JSON unclosed
+    with pytest.raises(videmo.VidemoError) as error:
+        videmo.read_summary(out / "clip")
+    assert str(target) in str(error.value) and "cut short" in str(error.value)

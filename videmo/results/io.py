@@ -65,6 +65,10 @@ def read_summary(folder: Path) -> dict:
         raise ValueError(damage)
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        if not error.doc[error.pos :].strip():  # the parser wanted more where the text ends: cut at a line's end
+            raise ValueError("cut short: its JSON ends before it closes") from None
+        raise ValueError(failure_cause(path, error)) from None
     except ValueError as error:
         raise ValueError(failure_cause(path, error)) from None
     if not isinstance(summary, dict):
