@@ -2,12 +2,13 @@
 done after the run), re-estimate its BatchNorm statistics, and write it as a checkpoint that ``analyze``
 can use: fp16 weights, FER+ Valid's scores as its metrics and the temperature fitted there.
 
-    python benchmarks/average_weights.py runs/video-long/epoch{6,7,8,9,10}.last.pt \\
-        --data /tmp/data/ferplus --out runs/video-long/averaged.pt
+    videmo train ... --epochs 10 --keep-epochs --out runs/new/best.pt
+    python benchmarks/average_weights.py runs/new/best.epoch{6,7,8,9,10}.pt \\
+        --data /tmp/data/ferplus --out runs/new/averaged.pt
 
 The epochs late in a cosine schedule each sit somewhere in one wide basin; their mean lies nearer its
-middle than any of them, which tends to hold up better on faces unlike the training ones. Each input is a
-``*.last.pt`` snapshot of ``videmo train`` (or any checkpoint of the same architecture). It prints FER+
+middle than any of them, which tends to hold up better on faces unlike the training ones. Each input is an
+epoch's weights that ``videmo train --keep-epochs`` kept (or any checkpoint of the same architecture). It prints FER+
 Valid's accuracy, as is and mirrored, of the result.
 """
 

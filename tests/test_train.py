@@ -189,6 +189,21 @@ def test_resume_without_epochs_keeps_the_runs_length(easy_data, tmp_path):
     )
 
 
+def test_keep_epochs_keeps_each_epochs_weights_and_a_resumed_run_may_start_keeping(easy_data, tmp_path):
+    common = ["--data", str(easy_data), "--arch", "cnn", "--max-train-samples", "32", *FAST]
+    invoke(*common, "--epochs", "1", "--keep-epochs", "--out", str(tmp_path / "run/best.pt"))
+    invoke(*common, "--epochs", "1", "--out", str(tmp_path / "plain/best.pt"))
+    assert not list((tmp_path / "plain").glob("*.epoch*.pt"))  # off by default
+    again = invoke("--data", str(easy_data), "--resume", str(tmp_path / "run/best.last.pt"), "--epochs", "2", "--keep-epochs")
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.epoch*.pt")) == ["best.epoch1.pt", "best.epoch2.pt"]
+    last = read_payload(tmp_path / "run/best.last.pt")["state_dict"]
+    kept = load_checkpoint(tmp_path / "run/best.epoch2.pt")  # a checkpoint analyze and --init take
+    assert all(torch.equal(kept.model.state_dict()[k].float(), last[k].float()) for k in last)
+    first = read_payload(tmp_path / "run/best.epoch1.pt")
+    assert "optimizer" not in first and not all(torch.equal(first["state_dict"][k], last[k]) for k in last)
+
+
 def test_a_moved_run_resumes_in_its_new_folder_and_leaves_the_old_one_alone(easy_data, tmp_path):
     import shutil
 

@@ -61,7 +61,7 @@ def train(preset, grey, resume, **options):
         if conflicts:
             raise VidemoError(
                 f"--resume {resume}: a resumed run keeps its settings, and these differ: {'; '.join(conflicts)} "
-                "(--data, --epochs, --device, --decode-threads and --quiet may change; start a new run for the rest)"
+                "(--data, --epochs, --device, --decode-threads, --quiet and --keep-epochs may change; start a new run for the rest)"
             )
     run_training(
         TrainConfig(**options),

@@ -161,6 +161,9 @@ class TrainConfig:
         4096, "Train images that re-estimate BatchNorm statistics before each validation (0: off).", low=0
     )
     quiet: bool = option(False, "No progress bars or per-epoch lines.")
+    keep_epochs: bool = option(
+        False, "Also keep each epoch's weights as <out stem>.epochN.pt (to average the late epochs' weights)."
+    )
 
     @property
     def run_dir(self) -> Path:
@@ -170,6 +173,10 @@ class TrainConfig:
     def last_path(self) -> Path:
         out = Path(self.out)
         return out.with_name(f"{out.stem}.last.pt")
+
+    def epoch_path(self, epoch: int) -> Path:
+        out = Path(self.out)
+        return out.with_name(f"{out.stem}.epoch{epoch}.pt")
 
     def check(self) -> None:
         """What click checks on the command line, for the library's callers, who skip click: each
@@ -189,4 +196,4 @@ class TrainConfig:
 
 
 # What a resumed run takes from the command: where the data is now and how the run goes, not what it learns.
-RESUME_TAKES = ("data", "quiet", "device", "decode_threads")
+RESUME_TAKES = ("data", "quiet", "device", "decode_threads", "keep_epochs")

@@ -187,6 +187,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
                 "noisy": noisy.state_dict(),
             },
         )
+        if config.keep_epochs:
+            save_checkpoint(config.epoch_path(epoch + 1), model, final_meta(model, config, dataset, best, history, command))
         write_metrics_csv(metrics_path, history)
         if config.noisy_labels != "none":
             noisy.write_table(config.run_dir / "noisy.csv", train_sources)
