@@ -165,7 +165,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         history.append(row)
         say(format_epoch(row))
         diverged(model, row, best, config)
-        if val_scores.accuracy > best["accuracy"]:
+        improved = val_scores.accuracy > best["accuracy"]
+        if improved:
             # with the temperature of the probabilities analyze writes, fitted on the validation faces (calibration.py)
             best = {
                 "epoch": epoch + 1,
@@ -173,11 +174,13 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
                 "val_loss": val_loss,
                 "temperature": fit_temperature(val_logits, val_y),
             }
-            save_checkpoint(config.out, model, final_meta(model, config, dataset, best, history, command))
+        meta = final_meta(model, config, dataset, best, history, command)
+        if improved:
+            save_checkpoint(config.out, model, meta)
         save_checkpoint(
             config.last_path,
             model,
-            final_meta(model, config, dataset, best, history, command),
+            meta,
             optimizer=optimizer.state_dict(),
             train_state={
                 "epoch": epoch + 1,
@@ -188,7 +191,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             },
         )
         if config.keep_epochs:
-            save_checkpoint(config.epoch_path(epoch + 1), model, final_meta(model, config, dataset, best, history, command))
+            save_checkpoint(config.epoch_path(epoch + 1), model, meta)
         write_metrics_csv(metrics_path, history)
         if config.noisy_labels != "none":
             noisy.write_table(config.run_dir / "noisy.csv", train_sources)
