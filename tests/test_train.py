@@ -21,6 +21,7 @@ from videmo.model.awei import vgg_features
 from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.model.device import cpu_has_fast_bf16
 from videmo.model.vgg import load_vgg_weights
+from videmo.training.augment import epoch_order
 
 # Quick settings for the easy task: no augmentation, a constant LR from the first step. Two epochs usually
 # learn it; the learning test trains three so that it passes with margin on any CPU.
@@ -675,3 +676,64 @@ def test_a_training_that_diverges_stops_with_one_line_and_saves_no_nan_checkpoin
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.stderr.startswith("videmo: error: the training diverged in epoch 1") and "lower --lr" in result.stderr
     assert "no checkpoint was written" in result.stderr and not out.exists() and not out.with_suffix(".last.pt").exists()
+
+
+def test_sample_weights_draw_images_by_their_weight():
+    labels = torch.tensor([0, 0, 1, 1])
+    weights = torch.tensor([0.0, 1.0, 1.0, 8.0], dtype=torch.float64)
+    drawn = torch.cat([epoch_order(labels, "none", torch.Generator().manual_seed(s), weights) for s in range(200)])
+    counts = torch.bincount(drawn, minlength=4)
+    assert counts[0] == 0  # weight 0: never drawn
+    assert 6 < counts[3] / counts[2] < 10 and 0.7 < counts[1] / counts[2] < 1.4
+    plain = epoch_order(labels, "none", torch.Generator().manual_seed(0))
+    assert sorted(plain.tolist()) == [0, 1, 2, 3]  # without weights: each image once
+    # with the sampler balance too, each class is drawn as often, its images still by their weights
+    balanced = torch.cat([epoch_order(labels, "sampler", torch.Generator().manual_seed(s), weights) for s in range(200)])
+    counts = torch.bincount(balanced, minlength=4)
+    assert counts[0] == 0 and 0.8 < counts[1] / counts[2:].sum() < 1.25 and 6 < counts[3] / counts[2] < 10
+
+
+def test_a_class_weighed_zero_is_never_learned(easy_data, tmp_path):
+    """Every sadness image at weight 0: the run never sees one, and never answers sadness."""
+    weights = tmp_path / "weights.csv"
+    sad = sorted((easy_data / "DATASET/train/5").iterdir())
+    weights.write_text("image,weight\n" + "".join(f"{p.relative_to(easy_data).as_posix()},0\n" for p in sad))
+    out = tmp_path / "run/best.pt"
+    common = ["--data", str(easy_data), "--arch", "cnn", "--epochs", "2", "--lr", "1e-3", *FAST[:-1]]
+    done = invoke(*common, "--sample-weights", str(weights), "--out", str(out))
+    assert done.exit_code == 0, done.output
+    assert f"sample weights from {weights}: 24 of 72 training images listed" in done.output
+    history = read_payload(out.with_name("best.last.pt"))["train_state"]["history"]
+    assert all(row["val_recall_sadness"] == 0 for row in history)
+    assert history[-1]["val_recall_happiness"] > 0.5  # the classes it sees, it learns
+    assert load_checkpoint(out).meta["train_config"]["sample_weights"] == str(weights)
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        (None, "file not found"),
+        ("image,weight\n", "no image,weight rows"),
+        ("image,weight\na.png,1,2\n", "row 2: expected two columns"),
+        ("a.png,heavy\n", "row 1: weight 'heavy' is not a number >= 0"),
+        ("image,weight\na.png,-1\n", "row 2: weight '-1' is not a number >= 0"),
+        ("image,weight\na.png,nan\n", "row 2: weight 'nan'"),
+    ],
+)
+def test_a_sample_weights_file_that_cannot_be_used_is_one_line_before_the_data_loads(easy_data, tmp_path, text, error):
+    weights = tmp_path / "weights.csv"
+    if text is not None:
+        weights.write_text(text)
+    done = run_videmo("train", "--data", str(easy_data), "--sample-weights", str(weights), "--out", str(tmp_path / "r/best.pt"))
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert f"--sample-weights {weights}" in done.stderr and error in done.stderr
+    assert "training on" not in done.stdout  # refused before the images decode
+
+
+def test_sample_weights_that_leave_nothing_to_draw_are_refused(easy_data, tmp_path):
+    weights = tmp_path / "weights.csv"
+    images = sorted((easy_data / "DATASET/train").glob("*/*"))
+    weights.write_text("".join(f"{p},0\n" for p in images) + "elsewhere/x.png,3\n")  # absolute paths are taken too
+    done = run_videmo("train", "--data", str(easy_data), "--sample-weights", str(weights), "--out", str(tmp_path / "r/best.pt"))
+    assert done.returncode != 0 and "every training image weighs 0" in done.stderr and "Traceback" not in done.stderr

@@ -135,6 +135,12 @@ class TrainConfig:
         False, "And each face turned upright by its eye line first (its training faces are nearly upright already).", switch=True
     )
     balance: str = option("weights", "Rare classes: weighted in the loss, drawn more often, or neither.", choices=BALANCES)
+    sample_weights: str | None = option(
+        None,
+        "A CSV of image,weight rows (paths relative to --data): each epoch draws those training images that many "
+        "times as often as the rest (weight 1), with replacement.",
+        path=True,
+    )
     label_smoothing: float = option(0.1, "Label smoothing.", low=0, high=1, open_high=True)
     noisy_labels: str = option(
         "none",

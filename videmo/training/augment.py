@@ -27,11 +27,19 @@ from videmo.training.degrade import (
 DEGRADING = ("video", "video-hard")  # the levels that degrade faces before --equalize: they equalise per batch, after it
 
 
-def epoch_order(labels: torch.Tensor, balance: str, generator: torch.Generator) -> torch.Tensor:
-    if balance == "sampler":
-        per_sample = (1.0 / torch.bincount(labels, minlength=len(CLASSES)).double().clamp(min=1))[labels]
-        return torch.multinomial(per_sample, len(labels), replacement=True, generator=generator)
-    return torch.randperm(len(labels), generator=generator)
+def epoch_order(
+    labels: torch.Tensor, balance: str, generator: torch.Generator, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The epoch's training images in order: each once, shuffled; or, with the ``sampler`` balance or
+    per-image ``weights`` (``--sample-weights``), as many draws with replacement, each image drawn in
+    proportion to its weight (with ``sampler``, each class drawn as often as the others)."""
+    if balance != "sampler" and weights is None:
+        return torch.randperm(len(labels), generator=generator)
+    per_sample = torch.ones(len(labels), dtype=torch.float64) if weights is None else weights.double()
+    if balance == "sampler":  # each class drawn as often, its images in proportion to their weights
+        per_class = torch.bincount(labels, weights=per_sample, minlength=len(CLASSES))
+        per_sample = per_sample / per_class[labels].clamp(min=torch.finfo(torch.float64).tiny)
+    return torch.multinomial(per_sample, len(labels), replacement=True, generator=generator)
 
 
 def epoch_targets(labels: torch.Tensor, votes: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:

@@ -8,7 +8,11 @@ too, where the rest of the package imports them from.
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
+
+import torch
 
 from videmo.core.emotions import CLASSES
 from videmo.core.errors import printable
@@ -28,7 +32,17 @@ from videmo.training.layouts import (
 )
 from videmo.training.samples import NO_LABEL, Dataset, DatasetError, Sample
 
-__all__ = ["NO_LABEL", "Dataset", "DatasetError", "Sample", "detect_layout", "format_counts", "load_dataset"]
+__all__ = [
+    "NO_LABEL",
+    "Dataset",
+    "DatasetError",
+    "Sample",
+    "detect_layout",
+    "format_counts",
+    "draw_weights",
+    "load_dataset",
+    "read_sample_weights",
+]
 
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"}
 
@@ -95,3 +109,56 @@ def format_counts(dataset: Dataset) -> str:
     for split, row in counts.items():
         lines.append(f"{split:<6} " + " ".join(f"{n:>{width}}" for n in row) + f" {sum(row):>{width}}")
     return "\n".join(lines)
+
+
+def read_sample_weights(path: str | Path, root: str | Path) -> dict[str, float]:
+    """``--sample-weights``: each listed image's drawing weight, by its resolved path, from ``path``, a CSV
+    of ``image,weight`` rows (a header row is optional) whose images are paths relative to the dataset
+    folder ``root``, or absolute. Read before the images decode: a DatasetError names the file and the row
+    where it cannot be used."""
+    path, root = Path(path), Path(root)
+    if not path.is_file():
+        raise DatasetError(f"--sample-weights {path}: {'not a regular file' if path.exists() else 'file not found'}")
+    if root.is_file():
+        raise DatasetError(f"--sample-weights {path}: {root} is a CSV of pixels, whose faces have no image paths to list")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"--sample-weights {path}: cannot read ({e})") from None
+    first = 1
+    if rows and [c.strip().lower() for c in rows[0]] == ["image", "weight"]:
+        rows, first = rows[1:], 2
+    if not rows:
+        raise DatasetError(f"--sample-weights {path}: no image,weight rows")
+    weights: dict[str, float] = {}
+    for number, row in enumerate(rows, start=first):
+        if len(row) != 2:
+            raise DatasetError(f"--sample-weights {path}, row {number}: expected two columns, image and weight")
+        try:
+            weight = float(row[1])
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight) or weight < 0:
+            raise DatasetError(
+                f"--sample-weights {path}, row {number}: weight {printable(row[1].strip())!r} is not a number >= 0"
+            )
+        weights[str((root / row[0].strip()).resolve())] = weight
+    return weights
+
+
+def draw_weights(listed: dict[str, float], sources: list[str], path: str | Path) -> tuple[torch.Tensor, str]:
+    """The training images' drawing weights (1 where ``listed``, read from ``path``, has none), and a line
+    that says how many the file set."""
+    weights = torch.ones(len(sources), dtype=torch.float64)
+    matched = 0
+    for i, source in enumerate(sources):
+        weight = listed.get(str(Path(source).resolve()))
+        if weight is not None:
+            weights[i], matched = weight, matched + 1
+    if not weights.sum() > 0:
+        raise DatasetError(f"--sample-weights {path}: every training image weighs 0")
+    note = f"sample weights from {path}: {matched} of {len(sources)} training images listed"
+    if len(listed) > matched:
+        note += f"; {len(listed) - matched} listed images are not training images here, ignored"
+    return weights, note

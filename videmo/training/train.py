@@ -29,7 +29,7 @@ from videmo.model.inference import equalize, predict
 from videmo.model.vgg import load_vgg_weights
 from videmo.training.augment import augment, epoch_order, epoch_targets, equalizes_per_batch
 from videmo.training.calibration import fit_temperature
-from videmo.training.datasets import NO_LABEL, Dataset, format_counts, load_dataset
+from videmo.training.datasets import NO_LABEL, Dataset, draw_weights, format_counts, load_dataset, read_sample_weights
 from videmo.training.images import decode_image, decode_samples
 from videmo.training.metrics import scores
 from videmo.training.noisy import NoisyLabels
@@ -69,10 +69,15 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     start_weights = weights_to_start_from(config) if config.init and state is None else None  # before the data loads
 
     dataset = load_dataset(config.data, config.layout)
+    listed_weights = read_sample_weights(config.sample_weights, dataset.root) if config.sample_weights else {}
     say(f"dataset {dataset.root} ({dataset.layout} layout)\n{format_counts(dataset)}")
     for note in dataset.notes:
         say(f"note: {note}")
     train_x, train_y, train_votes, train_sources, val_x, val_y, val_source = prepare_splits(dataset, config, say)
+    weights = None
+    if config.sample_weights:
+        weights, note = draw_weights(listed_weights, train_sources, config.sample_weights)
+        say(note)
     say(
         f"training on {len(train_y)} images ({config.labels} labels), validating on {len(val_y)} ({val_source}); "
         f"{config.image_size} px {'grey' if config.channels == 1 else 'RGB'}{', equalised' if config.equalize else ''}; "
@@ -116,7 +121,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
         started = time.time()
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
-        order = epoch_order(train_votes.argmax(1) if config.labels != "majority" else train_y, config.balance, generator)
+        order = epoch_order(train_votes.argmax(1) if config.labels != "majority" else train_y, config.balance, generator, weights)
         targets = noisy.targets(epoch_targets(train_y, train_votes, config.labels, generator))
         model.train()
         total_loss, total_hits, seen = 0.0, 0, 0
