@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 from click.testing import CliRunner
-from test_data import write_folders
+from test_data import write_fer_csv, write_folders
 
 from videmo.cli import main
 from videmo.core.emotions import CLASSES
@@ -737,3 +737,15 @@ def test_sample_weights_that_leave_nothing_to_draw_are_refused(easy_data, tmp_pa
     weights.write_text("".join(f"{p},0\n" for p in images) + "elsewhere/x.png,3\n")  # absolute paths are taken too
     done = run_videmo("train", "--data", str(easy_data), "--sample-weights", str(weights), "--out", str(tmp_path / "r/best.pt"))
     assert done.returncode != 0 and "every training image weighs 0" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sample_weights_for_fer2013s_csv_are_refused(tmp_path):
+    """FER2013's faces are rows of pixels: there is no image path a weights file could list."""
+    rows = [f"{c},{' '.join(['128'] * 48 * 48)},Training\n" for c in (3, 4, 6) for _ in range(4)]
+    data = write_fer_csv(tmp_path / "data" / "fer2013.csv", rows + [r.replace("Training", "PublicTest") for r in rows])
+    weights = tmp_path / "weights.csv"
+    weights.write_text("a.png,2\n")
+    for given in (data, data.parent):  # the file, or the folder that holds it
+        done = run_videmo("train", "--data", str(given), "--sample-weights", str(weights), "--out", str(tmp_path / "r/best.pt"))
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert "FER2013's CSV of pixels" in done.stderr and done.stderr.strip().count("\n") == 0

@@ -111,16 +111,16 @@ def format_counts(dataset: Dataset) -> str:
     return "\n".join(lines)
 
 
-def read_sample_weights(path: str | Path, root: str | Path) -> dict[str, float]:
+def read_sample_weights(path: str | Path, dataset: Dataset) -> dict[str, float]:
     """``--sample-weights``: each listed image's drawing weight, by its resolved path, from ``path``, a CSV
-    of ``image,weight`` rows (a header row is optional) whose images are paths relative to the dataset
-    folder ``root``, or absolute. Read before the images decode: a DatasetError names the file and the row
-    where it cannot be used."""
-    path, root = Path(path), Path(root)
+    of ``image,weight`` rows (a header row is optional) whose images are paths relative to the dataset's
+    folder, or absolute. Read before the images decode: a DatasetError names the file and the row where
+    it cannot be used."""
+    path, root = Path(path), Path(dataset.root)
     if not path.is_file():
         raise DatasetError(f"--sample-weights {path}: {'not a regular file' if path.exists() else 'file not found'}")
-    if root.is_file():
-        raise DatasetError(f"--sample-weights {path}: {root} is a CSV of pixels, whose faces have no image paths to list")
+    if dataset.layout == "fer-csv":
+        raise DatasetError(f"--sample-weights {path}: {root} is FER2013's CSV of pixels, whose faces have no image paths to list")
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))

@@ -69,7 +69,7 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
     start_weights = weights_to_start_from(config) if config.init and state is None else None  # before the data loads
 
     dataset = load_dataset(config.data, config.layout)
-    listed_weights = read_sample_weights(config.sample_weights, dataset.root) if config.sample_weights else {}
+    listed_weights = read_sample_weights(config.sample_weights, dataset) if config.sample_weights else {}
     say(f"dataset {dataset.root} ({dataset.layout} layout)\n{format_counts(dataset)}")
     for note in dataset.notes:
         say(f"note: {note}")
