@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "models" / "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 
 def faces(dataset, meta: dict, split: str, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,10 +105,10 @@ def main() -> None:
     import_onnxruntime()  # its telemetry off before the quantization tools import it
     from onnxruntime.quantization import CalibrationDataReader
 
-    from videmo.model.checkpoint import load_checkpoint
+    from videmo.model.checkpoint import default_weights, load_checkpoint
     from videmo.training.datasets import load_dataset
 
-    checkpoint = load_checkpoint(str(WEIGHTS))
+    checkpoint = load_checkpoint(default_weights())
     model, meta = checkpoint.model.eval(), checkpoint.meta
     mean, std = (torch.tensor(meta[key]).view(1, -1, 1, 1) for key in ("mean", "std"))
     dataset = load_dataset(args.data, "ferplus")

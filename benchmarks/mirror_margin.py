@@ -21,17 +21,16 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
-WEIGHTS = ROOT / "models" / "awei-vgg11bn-ferplus-48px-grey-eq.pt"
 
 
 def ferplus(data: str, margins: list[float]) -> None:
-    from videmo.model.checkpoint import load_checkpoint
+    from videmo.model.checkpoint import default_weights, load_checkpoint
     from videmo.model.inference import equalize
     from videmo.model.runtime import inference_model
     from videmo.training.datasets import NO_LABEL, load_dataset
     from videmo.training.images import decode_samples
 
-    checkpoint = load_checkpoint(str(WEIGHTS))
+    checkpoint = load_checkpoint(default_weights())
     meta = checkpoint.meta
     samples = [s for s in load_dataset(data, None).split("val") if s.label != NO_LABEL]
     images, labels, _, _ = decode_samples(samples, meta["image_size"], meta["channels"], 2, False, report=lambda line: None)

@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 # The repository's models/ folder is installed as the package ``videmo_models`` (pyproject.toml),
 # so a wheel carries the default model as well as a checkout does.
 MODELS_PACKAGE = "videmo_models"
-DEFAULT_MODEL_NAME = "awei-vgg11bn-ferplus-48px-grey-eq.pt"
+DEFAULT_MODEL_NAME = "awei-vgg11bn-ferplus-48px-grey-eq-video.pt"
 
 REQUIRED_META = ("arch", "image_size", "channels", "mean", "std", "classes")
 
