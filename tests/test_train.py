@@ -21,7 +21,7 @@ from videmo.model.awei import vgg_features
 from videmo.model.checkpoint import load_checkpoint, read_payload
 from videmo.model.device import cpu_has_fast_bf16
 from videmo.model.vgg import load_vgg_weights
-from videmo.training.augment import epoch_order
+from videmo.training.augment import epoch_order, mixup
 
 # Quick settings for the easy task: no augmentation, a constant LR from the first step. Two epochs usually
 # learn it; the learning test trains three so that it passes with margin on any CPU.
@@ -749,3 +749,38 @@ def test_sample_weights_for_fer2013s_csv_are_refused(tmp_path):
         done = run_videmo("train", "--data", str(given), "--sample-weights", str(weights), "--out", str(tmp_path / "r/best.pt"))
         assert done.returncode != 0 and "Traceback" not in done.stderr
         assert "FER2013's CSV of pixels" in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+def test_mixup_blends_each_face_and_its_target_with_another_of_the_batch():
+    images = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 4, 4).contiguous()
+    labels = torch.tensor([0, 1, 2, 3, 4, 5, 6, 0])
+    mixed, targets = mixup(images, labels, 0.4, torch.Generator().manual_seed(3))
+    assert targets.shape == (8, len(CLASSES)) and torch.allclose(targets.sum(1), torch.ones(8))
+    assert (mixed.amin((1, 2, 3)) == mixed.amax((1, 2, 3))).all()  # a blend of two flat images is flat
+    # one weight w for the batch: face i is w * face i + (1 - w) * face j, and its target w * i's + (1 - w) * j's
+    two = [i for i in range(8) if (targets[i] > 0).sum() == 2]
+    assert two  # some face was blended with one of another class
+    weight = float(targets[two[0], labels[two[0]]])
+    assert 0 < weight < 1
+    for i in range(8):
+        j = round((float(mixed[i, 0, 0, 0]) - weight * i) / (1 - weight))
+        assert 0 <= j < 8 and abs(weight * i + (1 - weight) * j - float(mixed[i, 0, 0, 0])) < 1e-4
+        expected = weight * torch.nn.functional.one_hot(labels[i], 7) + (1 - weight) * torch.nn.functional.one_hot(labels[j], 7)
+        assert torch.allclose(targets[i], expected.float(), atol=1e-5)
+    assert mixed.min() >= 0 and mixed.max() <= 7
+    again, same = mixup(images, labels, 0.4, torch.Generator().manual_seed(3))
+    assert torch.equal(again, mixed) and torch.equal(same, targets)  # the epoch's generator decides
+    soft = torch.softmax(torch.randn(8, len(CLASSES)), 1)  # FER+'s vote shares blend the same way
+    _, blended = mixup(images, soft, 0.4, torch.Generator().manual_seed(3))
+    assert torch.allclose(blended.sum(1), torch.ones(8))
+
+
+def test_a_run_with_mixup_learns_and_records_it(easy_data, tmp_path):
+    out = tmp_path / "run/best.pt"
+    common = ["--data", str(easy_data), "--arch", "cnn", "--epochs", "3", "--lr", "1e-3", *FAST[:-1]]
+    done = invoke(*common, "--mixup", "0.4", "--out", str(out))
+    assert done.exit_code == 0, done.output
+    assert load_checkpoint(out).meta["metrics"]["accuracy"] >= 0.6  # chance is 1/3
+    assert load_checkpoint(out).meta["train_config"]["mixup"] == 0.4
+    refused = invoke(*common, "--mixup", "-1", "--out", str(tmp_path / "bad.pt"))
+    assert refused.exit_code != 0 and "--mixup" in refused.output

@@ -142,6 +142,12 @@ class TrainConfig:
         path=True,
     )
     label_smoothing: float = option(0.1, "Label smoothing.", low=0, high=1, open_high=True)
+    mixup: float = option(
+        0.0,
+        "Mixup: each batch's faces and targets blended with the batch's own, shuffled, by a weight drawn "
+        "from Beta(a, a) (0: off; 0.2-0.4 usual).",
+        low=0,
+    )
     noisy_labels: str = option(
         "none",
         "Samples whose labels look wrong: discard (small-loss selection), reweight (Self-Cure "

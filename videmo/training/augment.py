@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -50,6 +51,19 @@ def epoch_targets(labels: torch.Tensor, votes: torch.Tensor, mode: str, generato
     if mode == "probability":
         return torch.multinomial(votes, 1, generator=generator).squeeze(1)
     return votes
+
+
+def mixup(
+    images: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al., 2018): each image blended with another of the batch, and its target (class
+    indices or probabilities) with the other's, by one weight drawn from Beta(alpha, alpha) per batch.
+    The targets come back as probabilities."""
+    weight = float(np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator))).beta(alpha, alpha))
+    partner = torch.randperm(len(images), generator=generator).to(images.device)
+    if targets.ndim == 1:
+        targets = F.one_hot(targets, len(CLASSES)).float()
+    return weight * images + (1 - weight) * images[partner], weight * targets + (1 - weight) * targets[partner]
 
 
 def equalizes_per_batch(level: str, equalize: bool) -> bool:

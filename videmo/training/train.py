@@ -27,7 +27,7 @@ from videmo.model.checkpoint import count_parameters, model_meta, save_checkpoin
 from videmo.model.device import autocast, memory_format_for, prepare_model, resolve_device, resolve_precision
 from videmo.model.inference import equalize, predict
 from videmo.model.vgg import load_vgg_weights
-from videmo.training.augment import augment, epoch_order, epoch_targets, equalizes_per_batch
+from videmo.training.augment import augment, epoch_order, epoch_targets, equalizes_per_batch, mixup
 from videmo.training.calibration import fit_temperature
 from videmo.training.datasets import NO_LABEL, Dataset, draw_weights, format_counts, load_dataset, read_sample_weights
 from videmo.training.images import decode_image, decode_samples
@@ -140,6 +140,8 @@ def train(config: TrainConfig, resume: str | None = None, command: str = "", epo
             images = augment(train_x[index], config.augment, generator, per_batch).to(device, non_blocking=True)
             images = ((images - mean) / std).contiguous(memory_format=memory_format_for(device, precision))
             labels = targets[index].to(device, non_blocking=True)
+            if config.mixup > 0:
+                images, labels = mixup(images, labels, config.mixup, generator)
             with autocast(device, precision):
                 hidden = model.hidden(images)
                 logits = model.head[-1](hidden)
