@@ -100,7 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.data:
         ferplus(args.data, args.margins)
-    paths = args.videos or [ROOT / "examples" / "hamilton_clip.mp4", *sorted(SHARED_VIDEOS.glob("*.mp4"))]
+    example = ROOT / "examples" / "hamilton_clip.mp4"  # the shared folder holds a copy of it: once is enough
+    paths = args.videos or [example, *sorted(p for p in SHARED_VIDEOS.glob("*.mp4") if p.name != example.name)]
     videos([p for p in paths if p.is_file()], args.margins)
 
 
